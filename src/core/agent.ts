@@ -1,0 +1,155 @@
+import * as readline from 'node:readline';
+import type { Duplex } from 'node:stream';
+import { Disposable, toDisposable } from './disposable';
+import type { DockerEngine } from './engine';
+import { errorText } from './engine';
+import type { StateDirs } from './stateDirs';
+
+/** Where an agent is in its life. The final states are all but `running`. */
+export type AgentState = 'running' | 'exited' | 'crashed' | 'oom-killed' | 'timed-out' | 'stopped' | 'detached' | 'failed';
+
+/** Everything an {@link Agent} needs; the Pipeline builds it. */
+export interface AgentOptions {
+  engine: DockerEngine;
+  stateDirs: StateDirs;
+  name: string;
+  id: string;
+  persona: string;
+  /** The attached (multiplexed, non-TTY) output stream, attached before start. */
+  stream: Duplex;
+  /** Watchdog budget in ms; 0 disables it. */
+  timeoutMs: number;
+  /** Seconds between SIGTERM and SIGKILL when the watchdog or a stop ends the container. */
+  graceSeconds: number;
+  /** Called on every change of state or last line. */
+  onChange: (agent: Agent) => void;
+  /** Called for every output line (stdout and stderr), without the newline. */
+  onOutput?: (agent: Agent, line: string) => void;
+}
+
+/**
+ * One tracked run of a container: follows its output into `agent.log` in its state dir, waits
+ * for it to exit and records exit code, OOM and duration. `done` settles (never rejects) when
+ * the agent reached a final state; the Pipeline keeps it so nothing runs untracked.
+ *
+ * The watchdog (`timeoutMs`) stops the container with `graceSeconds` of grace — Docker's stop
+ * sends SIGTERM, then SIGKILL — and kills it outright if the stop call itself fails.
+ */
+export class Agent extends Disposable {
+  state: AgentState = 'running';
+  lastLine: string | undefined;
+  exitCode: number | undefined;
+  oomKilled = false;
+  error: string | undefined;
+  readonly startedAt = Date.now();
+  finishedAt: number | undefined;
+  readonly done: Promise<void>;
+
+  private readonly follow = new AbortController();
+  private endReason: 'timed-out' | 'stopped' | undefined;
+
+  constructor(private readonly o: AgentOptions) {
+    super();
+    this.register(toDisposable(() => this.follow.abort()));
+    this.done = this.run();
+  }
+
+  get name(): string {
+    return this.o.name;
+  }
+
+  get id(): string {
+    return this.o.id;
+  }
+
+  get persona(): string {
+    return this.o.persona;
+  }
+
+  /** Stops following the container (it keeps running); the agent ends as `detached`. */
+  detach(): void {
+    this.follow.abort();
+  }
+
+  /** Stops the container (SIGTERM, SIGKILL after the grace); the agent ends as `stopped`. */
+  async stop(): Promise<void> {
+    if (this.state !== 'running') return;
+    this.endReason ??= 'stopped';
+    await this.stopContainer();
+  }
+
+  private async run(): Promise<void> {
+    const log = this.o.stateDirs.appendStream(this.o.name, 'agent.log');
+    log.on('error', () => undefined); // a full disk must not crash the host; the container's own logs stay in Docker
+    const { stdout, stderr } = this.o.engine.demux(this.o.stream);
+    const readers = [stdout, stderr].map((s) => {
+      const rl = readline.createInterface({ input: s, crlfDelay: Infinity });
+      rl.on('line', (line) => this.onLine(line, log));
+      return rl;
+    });
+    const watchdog = this.o.timeoutMs > 0 ? setTimeout(() => this.onTimeout(), this.o.timeoutMs) : undefined;
+    try {
+      const code = await this.o.engine.wait(this.o.id, this.follow.signal);
+      const info = await this.o.engine.inspect(this.o.id);
+      this.exitCode = code;
+      // OOMKilled is sticky across restarts: only exit 137 (SIGKILL) makes it this run's cause.
+      this.oomKilled = code === 137 && info?.oomKilled === true;
+      this.state = this.endReason ?? (this.oomKilled ? 'oom-killed' : code === 0 ? 'exited' : 'crashed');
+    } catch (e) {
+      if (this.follow.signal.aborted) {
+        this.state = 'detached';
+      } else {
+        this.state = 'failed';
+        this.error = errorText(e);
+      }
+    } finally {
+      if (watchdog) clearTimeout(watchdog);
+      this.finishedAt = Date.now();
+      for (const rl of readers) rl.close();
+      this.o.stream.destroy();
+      await new Promise<void>((resolve) => log.end(resolve));
+      this.o.onChange(this);
+    }
+  }
+
+  private onLine(line: string, log: NodeJS.WritableStream): void {
+    log.write(line + '\n');
+    this.lastLine = summarise(line);
+    this.o.onOutput?.(this, line);
+    this.o.onChange(this);
+  }
+
+  private onTimeout(): void {
+    if (this.state !== 'running') return;
+    this.endReason = 'timed-out';
+    void this.stopContainer();
+  }
+
+  private async stopContainer(): Promise<void> {
+    try {
+      await this.o.engine.stop(this.o.id, this.o.graceSeconds);
+    } catch {
+      await this.o.engine.kill(this.o.id).catch(() => undefined);
+    }
+  }
+}
+
+/**
+ * One line for the tree's description: the text of a stream-json `assistant` message or a
+ * `result`, else the raw line; at most 120 characters.
+ */
+export function summarise(line: string): string {
+  let text = line;
+  if (line.startsWith('{')) {
+    try {
+      const msg = JSON.parse(line) as { type?: string; subtype?: string; result?: unknown; message?: { content?: Array<{ type?: string; text?: string }> } };
+      if (msg.type === 'assistant') text = msg.message?.content?.find((c) => c.type === 'text')?.text ?? text;
+      else if (msg.type === 'result') text = String(msg.result ?? msg.subtype ?? 'result');
+      else if (msg.type === 'system') text = msg.subtype ?? 'system';
+    } catch {
+      // not JSON after all: show it as it is
+    }
+  }
+  text = text.trim();
+  return text.length > 120 ? `${text.slice(0, 119)}…` : text;
+}

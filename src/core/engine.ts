@@ -1,0 +1,389 @@
+import Docker from 'dockerode';
+import { Duplex, PassThrough, Readable } from 'node:stream';
+import { DockerUnreachableError, BorgError, ImageMissingError, InvalidInputError, NameConflictError } from './errors';
+import { isManaged, LABEL_MANAGED, LABEL_PERSONA, LABEL_WORKSPACE } from './labels';
+
+/**
+ * Container states as Docker reports them in `State.Status` (Engine API, ContainerState).
+ * @see https://docs.docker.com/engine/api/v1.41/#tag/Container/operation/ContainerInspect
+ */
+export type ContainerStatus = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';
+
+/** What Borg needs to know about one container, from a list or an inspect. */
+export interface ContainerInfo {
+  id: string;
+  /** Without Docker's leading slash. */
+  name: string;
+  status: ContainerStatus;
+  /** Set once the container has exited (from inspect, or parsed from a list's "Exited (N)"). */
+  exitCode?: number;
+  /** Only known from inspect; undefined from a list. Docker keeps it set across restarts (sticky). */
+  oomKilled?: boolean;
+  /** ISO timestamps from inspect; undefined from a list or when Docker reports its zero time. */
+  startedAt?: string;
+  finishedAt?: string;
+  /** Creation time, ms since the epoch. */
+  createdAt: number;
+  image: string;
+  labels: Record<string, string>;
+  managed: boolean;
+  persona?: string;
+  workspace?: string;
+  /** True when this came from inspect (so exitCode/oomKilled are exact). */
+  inspected: boolean;
+}
+
+/** What `create` needs. `binds` are `host:container[:ro]` strings. */
+export interface CreateSpec {
+  name: string;
+  image: string;
+  labels: Record<string, string>;
+  env?: string[];
+  binds?: string[];
+  /** Keep stdin open until the first attached client detaches, so an agent reads exactly one input. */
+  openStdin?: boolean;
+  tty?: boolean;
+  memoryBytes?: number;
+}
+
+/** Where the Engine talks to: `unix:///path`, `tcp://host:port` or `http://host:port`. */
+export function describeEndpoint(dockerHost?: string): string {
+  return dockerHost || process.env.DOCKER_HOST || 'unix:///var/run/docker.sock';
+}
+
+/**
+ * The one wrapper around dockerode. Every Docker call in Borg goes through here, so errors are
+ * translated in one place: connection failures become {@link DockerUnreachableError}, 409 on
+ * create {@link NameConflictError}, a missing image {@link ImageMissingError}; 404 on inspect is
+ * "not found" (undefined), never an error, and no other failure is ever read as "not found".
+ */
+export class DockerEngine {
+  private client!: Docker;
+  private address!: string;
+
+  /** @param dockerHost optional `unix://`, `tcp://` or `http://` address; default `DOCKER_HOST` or the local socket. */
+  constructor(dockerHost?: string) {
+    this.connect(dockerHost);
+  }
+
+  /**
+   * Points the engine at another daemon (the `borg.dockerHost` setting changed). Calls already
+   * running finish on the old connection; new calls use the new one.
+   * @throws InvalidInputError when `dockerHost` is not a `unix://`, `tcp://` or `http(s)://` address.
+   */
+  connect(dockerHost?: string): void {
+    this.address = describeEndpoint(dockerHost);
+    this.client = new Docker(dockerHost ? modemOptions(dockerHost) : undefined);
+  }
+
+  /** The dockerode client (for the few callers that stream, such as hardline's attach). */
+  get docker(): Docker {
+    return this.client;
+  }
+
+  /** The address in use, for messages: `unix:///var/run/docker.sock`, `tcp://host:2375`, ... */
+  get endpoint(): string {
+    return this.address;
+  }
+
+  /** Resolves when the daemon answers. @throws DockerUnreachableError */
+  async ping(): Promise<void> {
+    await this.call(() => this.docker.ping());
+  }
+
+  /**
+   * Lists containers (running or not). With `managedOnly`, only Borg's; with `workspace`, only
+   * that workspace's; with `namePrefix`, only names starting with it (Docker's name filter is a
+   * regular expression on "/name", so the prefix is escaped).
+   */
+  async list(filter: { managedOnly?: boolean; workspace?: string; namePrefix?: string } = {}): Promise<ContainerInfo[]> {
+    const label: string[] = [];
+    if (filter.managedOnly || filter.workspace) label.push(`${LABEL_MANAGED}=true`);
+    if (filter.workspace) label.push(`${LABEL_WORKSPACE}=${filter.workspace}`);
+    const filters: Record<string, string[]> = {};
+    if (label.length) filters.label = label;
+    if (filter.namePrefix) filters.name = [`^/${escapeRegExp(filter.namePrefix)}`];
+    const rows = await this.call(() => this.docker.listContainers({ all: true, filters }));
+    return rows.map(fromListRow);
+  }
+
+  /** Inspects by name or id; undefined when Docker answers 404. @throws DockerUnreachableError, BorgError for any other failure. */
+  async inspect(nameOrId: string): Promise<ContainerInfo | undefined> {
+    try {
+      const info = await this.call(() => this.docker.getContainer(nameOrId).inspect());
+      return fromInspect(info);
+    } catch (e) {
+      if (statusCode(e) === 404) return undefined;
+      throw e;
+    }
+  }
+
+  /** Creates (does not start) a container; returns its id. Never sets AutoRemove: logs and filesystem stay for diagnosis. */
+  async create(spec: CreateSpec): Promise<string> {
+    try {
+      const c = await this.call(() =>
+        this.docker.createContainer({
+          name: spec.name,
+          Image: spec.image,
+          Labels: spec.labels,
+          Env: spec.env,
+          Tty: spec.tty ?? false,
+          OpenStdin: spec.openStdin ?? false,
+          StdinOnce: spec.openStdin ?? false,
+          AttachStdin: spec.openStdin ?? false,
+          AttachStdout: true,
+          AttachStderr: true,
+          HostConfig: {
+            AutoRemove: false,
+            Binds: spec.binds,
+            ...(spec.memoryBytes ? { Memory: spec.memoryBytes, MemorySwap: spec.memoryBytes } : {}),
+          },
+        }),
+      );
+      return c.id;
+    } catch (e) {
+      const code = statusCode(e);
+      if (code === 409) throw new NameConflictError(`The name ${spec.name} is already in use.`, { cause: e });
+      if (code === 404 && /image/i.test(errorText(e))) throw new ImageMissingError(spec.image);
+      throw e;
+    }
+  }
+
+  async start(id: string): Promise<void> {
+    try {
+      await this.call(() => this.docker.getContainer(id).start());
+    } catch (e) {
+      if (statusCode(e) === 304) return; // already started
+      throw e;
+    }
+  }
+
+  /** Sends SIGTERM, then SIGKILL after `graceSeconds` (Docker's own stop timeout). Already stopped is fine. */
+  async stop(id: string, graceSeconds: number): Promise<void> {
+    try {
+      await this.call(() => this.docker.getContainer(id).stop({ t: graceSeconds }));
+    } catch (e) {
+      if (statusCode(e) === 304) return;
+      throw e;
+    }
+  }
+
+  async kill(id: string): Promise<void> {
+    try {
+      await this.call(() => this.docker.getContainer(id).kill());
+    } catch (e) {
+      if (statusCode(e) === 409) return; // not running
+      throw e;
+    }
+  }
+
+  /** Removes a stopped container (a running one only with `force`). 404 counts as done. */
+  async remove(id: string, opts: { force?: boolean } = {}): Promise<void> {
+    try {
+      await this.call(() => this.docker.getContainer(id).remove({ force: opts.force ?? false }));
+    } catch (e) {
+      if (statusCode(e) === 404) return;
+      throw e;
+    }
+  }
+
+  /**
+   * Waits until the container is not running and returns its exit code. `signal` ends the wait
+   * early (rejects with an AbortError) without touching the container.
+   */
+  async wait(id: string, signal?: AbortSignal): Promise<number> {
+    const r = await this.call(() => this.docker.getContainer(id).wait({ abortSignal: signal } as object));
+    return (r as { StatusCode: number }).StatusCode;
+  }
+
+  /**
+   * Attaches to stdin/stdout/stderr (call before `start` to see all output). Returns the raw
+   * hijacked duplex: write stdin to it; read multiplexed output with {@link demux} (no TTY).
+   */
+  async attach(id: string, opts: { stdin: boolean; signal?: AbortSignal }): Promise<Duplex> {
+    const stream = await this.call(() =>
+      this.docker.getContainer(id).attach({
+        stream: true,
+        stdin: opts.stdin,
+        stdout: true,
+        stderr: true,
+        hijack: opts.stdin,
+        abortSignal: opts.signal,
+      } as Docker.ContainerAttachOptions),
+    );
+    return stream as unknown as Duplex;
+  }
+
+  /** Splits Docker's multiplexed stream (8-byte frame headers) into stdout and stderr streams. */
+  demux(stream: Readable): { stdout: PassThrough; stderr: PassThrough } {
+    const stdout = new PassThrough();
+    const stderr = new PassThrough();
+    this.docker.modem.demuxStream(stream, stdout, stderr);
+    stream.on('end', () => {
+      stdout.end();
+      stderr.end();
+    });
+    stream.on('error', () => {
+      stdout.end();
+      stderr.end();
+    });
+    return { stdout, stderr };
+  }
+
+  /** The last `tail` lines of stdout+stderr, as text. */
+  async logs(id: string, tail = 500): Promise<string> {
+    const buf = (await this.call(() =>
+      this.docker.getContainer(id).logs({ stdout: true, stderr: true, tail, follow: false }),
+    )) as unknown as Buffer;
+    return demuxBuffer(buf);
+  }
+
+  /** Follows the container's output from `since` (s since the epoch) on; the stream is multiplexed. */
+  async followLogs(id: string, since: number, signal?: AbortSignal): Promise<Readable> {
+    const s = await this.call(() =>
+      this.docker.getContainer(id).logs({ stdout: true, stderr: true, follow: true, since, abortSignal: signal } as Docker.ContainerLogsOptions & { follow: true }),
+    );
+    return s as unknown as Readable;
+  }
+
+  /** True when `ref` (`repo:tag`) is present locally (no registry is asked). */
+  async imageExists(ref: string): Promise<boolean> {
+    return (await this.imageLabels(ref)) !== undefined;
+  }
+
+  /** The labels of local image `ref` ({} when it has none), or undefined when it is not present. */
+  async imageLabels(ref: string): Promise<Record<string, string> | undefined> {
+    try {
+      const info = await this.call(() => this.docker.getImage(ref).inspect());
+      return info.Config?.Labels ?? {};
+    } catch (e) {
+      if (statusCode(e) === 404) return undefined;
+      throw e;
+    }
+  }
+
+  /**
+   * Imports a root filesystem tar as image `repo:tag` (`docker import`), applying Dockerfile
+   * instructions in `changes` (e.g. `ENTRYPOINT [...]`). Resolves when the import finished.
+   */
+  async importImage(tar: Readable, repo: string, tag: string, changes: string[]): Promise<void> {
+    const out = await this.call(() => this.docker.importImage(tar, { repo, tag, changes } as object));
+    await new Promise<void>((resolve, reject) => {
+      this.docker.modem.followProgress(out as unknown as Readable, (err: Error | null, res: Array<{ error?: string }>) => {
+        const failed = res?.find((r) => r.error);
+        if (err || failed) reject(new BorgError(`Importing ${repo}:${tag} failed: ${err?.message ?? failed?.error}`));
+        else resolve();
+      });
+    });
+  }
+
+  /** Runs `fn` and turns connection failures into {@link DockerUnreachableError}. */
+  private async call<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (e) {
+      if (isConnectionError(e)) {
+        throw new DockerUnreachableError(this.endpoint, errorText(e), { cause: e });
+      }
+      throw e;
+    }
+  }
+}
+
+function modemOptions(dockerHost: string): Docker.DockerOptions {
+  if (dockerHost.startsWith('unix://')) return { socketPath: dockerHost.slice('unix://'.length) };
+  let url: URL;
+  try {
+    url = new URL(/^[a-z]+:\/\//.test(dockerHost) ? dockerHost : `tcp://${dockerHost}`);
+  } catch {
+    url = new URL('invalid://');
+  }
+  if (!['tcp:', 'http:', 'https:'].includes(url.protocol) || !url.hostname) {
+    throw new InvalidInputError(
+      `The Docker address "${dockerHost}" is not valid. Use unix:///var/run/docker.sock, tcp://HOST:2375 or leave borg.dockerHost empty.`,
+    );
+  }
+  return { host: url.hostname, port: Number(url.port || 2375), protocol: url.protocol === 'https:' ? 'https' : 'http' };
+}
+
+const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ENOENT', 'EACCES', 'ETIMEDOUT', 'ECONNRESET', 'EHOSTUNREACH', 'ENOTFOUND', 'EPIPE']);
+
+function isConnectionError(e: unknown): boolean {
+  const code = (e as { code?: string })?.code;
+  return typeof code === 'string' && CONNECTION_CODES.has(code) && statusCode(e) === undefined;
+}
+
+/** The HTTP status Docker answered with, when the error came from an answer. */
+export function statusCode(e: unknown): number | undefined {
+  const c = (e as { statusCode?: unknown })?.statusCode;
+  return typeof c === 'number' ? c : undefined;
+}
+
+/** The daemon's message (`json.message`) or the error's own. */
+export function errorText(e: unknown): string {
+  const j = (e as { json?: { message?: string } })?.json;
+  if (j && typeof j.message === 'string') return j.message;
+  if (e instanceof Error) return e.message;
+  return String(e);
+}
+
+function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+const ZERO_TIME = '0001-01-01T00:00:00Z';
+
+function fromListRow(row: Docker.ContainerInfo): ContainerInfo {
+  const labels = row.Labels ?? {};
+  const exited = /^Exited \((-?\d+)\)/.exec(row.Status ?? '');
+  return {
+    id: row.Id,
+    name: (row.Names?.[0] ?? '').replace(/^\//, ''),
+    status: row.State as ContainerStatus,
+    exitCode: exited ? Number(exited[1]) : undefined,
+    createdAt: row.Created * 1000,
+    image: row.Image,
+    labels,
+    managed: isManaged(labels),
+    persona: labels[LABEL_PERSONA],
+    workspace: labels[LABEL_WORKSPACE],
+    inspected: false,
+  };
+}
+
+function fromInspect(info: Docker.ContainerInspectInfo): ContainerInfo {
+  const labels = info.Config?.Labels ?? {};
+  const s = info.State;
+  const stopped = s.Status === 'exited' || s.Status === 'dead';
+  return {
+    id: info.Id,
+    name: info.Name.replace(/^\//, ''),
+    status: s.Status as ContainerStatus,
+    exitCode: stopped ? s.ExitCode : undefined,
+    oomKilled: s.OOMKilled,
+    startedAt: s.StartedAt && s.StartedAt !== ZERO_TIME ? s.StartedAt : undefined,
+    finishedAt: s.FinishedAt && s.FinishedAt !== ZERO_TIME ? s.FinishedAt : undefined,
+    createdAt: Date.parse(info.Created),
+    image: info.Config?.Image ?? info.Image,
+    labels,
+    managed: isManaged(labels),
+    persona: labels[LABEL_PERSONA],
+    workspace: labels[LABEL_WORKSPACE],
+    inspected: true,
+  };
+}
+
+/** Decodes a non-TTY logs buffer (8-byte frame headers) into text. */
+function demuxBuffer(buf: Buffer | string): string {
+  if (typeof buf === 'string') return buf;
+  const parts: Buffer[] = [];
+  let i = 0;
+  while (i + 8 <= buf.length) {
+    const type = buf[i];
+    const size = buf.readUInt32BE(i + 4);
+    if (type > 2 || i + 8 + size > buf.length) return buf.toString('utf8'); // not multiplexed (TTY)
+    parts.push(buf.subarray(i + 8, i + 8 + size));
+    i += 8 + size;
+  }
+  return Buffer.concat(parts).toString('utf8');
+}

@@ -1,0 +1,364 @@
+import { Agent, AgentState } from './agent';
+import { claimName, MAX_CLAIM_CANDIDATES, SkipReason } from './claim';
+import { Disposable } from './disposable';
+import { ContainerInfo, DockerEngine } from './engine';
+import { DockerUnreachableError, ImageMissingError, PipelineStoppedError } from './errors';
+import { Emitter } from './event';
+import { agentLabels } from './labels';
+import { containerName, ContainerSeq, validateNamePart } from './names';
+import { Slots } from './slots';
+import { STATE_MOUNT, StateDirs } from './stateDirs';
+import type { Store } from './store';
+
+/** Settings the Pipeline reads at each launch, so changes apply without a restart. */
+export interface PipelineSettings {
+  /** Container name prefix (default "borg"). */
+  prefix: string;
+  /** Agent image reference; must be present locally. */
+  image: string;
+  /** Agents running at once, 1–32 (default 4). */
+  maxParallelAgents: number;
+  /** Watchdog budget in seconds; 0 disables it (default 600). */
+  agentTimeoutSeconds: number;
+  /** Grace between SIGTERM and SIGKILL in seconds (default 10). */
+  stopGraceSeconds: number;
+}
+
+export const DEFAULT_SETTINGS: PipelineSettings = {
+  prefix: 'borg',
+  image: 'borg-agent-demo:latest',
+  maxParallelAgents: 4,
+  agentTimeoutSeconds: 600,
+  stopGraceSeconds: 10,
+};
+
+/** The personas agents run as. */
+export const PERSONAS = ['manager', 'qa', 'worker'] as const;
+
+export interface PipelineOptions {
+  engine: DockerEngine;
+  store: Store;
+  stateDirs: StateDirs;
+  /** This workspace's id (see workspace.ts), put on every container as `borg.workspace`. */
+  workspaceId: string;
+  settings: () => PipelineSettings;
+  /** First `containerSeq` value (tests start near the 2^32 wrap). */
+  seqStart?: number;
+  maxClaimCandidates?: number;
+}
+
+/** Per-launch options. `input` is sent on stdin as one JSON line and kept as input.json in the state dir. */
+export interface LaunchOptions {
+  input?: Record<string, unknown>;
+  env?: string[];
+  memoryBytes?: number;
+  /** Overrides the image setting for this launch. */
+  image?: string;
+}
+
+export interface LaunchResult {
+  name: string;
+  id: string;
+  reclaimed: boolean;
+  stateDir: string;
+  skipped: Array<{ name: string; reason: SkipReason }>;
+}
+
+/** How shutdown treats running agents: `detach` leaves containers running, `stop` stops them. */
+export type ShutdownMode = 'detach' | 'stop';
+
+/**
+ * The Pipeline: one per extension activation (or CLI run). Owns `containerSeq`, the agent
+ * slots, every {@link Agent} and every launch in flight, so {@link joinAgents} can await them
+ * all. Views read its state (`containers`, `agents`, counts) and listen to `onDidChange`; they
+ * never call Docker themselves.
+ */
+export class Pipeline extends Disposable {
+  readonly seq: ContainerSeq;
+  /** Labelled containers of this workspace as of the last {@link refresh}. */
+  containers: ContainerInfo[] = [];
+  /** Set when the last refresh could not reach Docker. */
+  dockerError: DockerUnreachableError | undefined;
+
+  private readonly agentsByName = new Map<string, Agent>();
+  private readonly inflight = new Set<Promise<unknown>>();
+  private readonly slots: Slots;
+  private stopped = false;
+  private refreshing: Promise<void> | undefined;
+  private refreshAgain = false;
+  private readonly oomById = new Map<string, boolean>();
+
+  private readonly changed = this.register(new Emitter<void>());
+  /** Fires when containers, agents, counts or the Docker error changed. */
+  readonly onDidChange = this.changed.event;
+  private readonly output = this.register(new Emitter<{ agent: string; line: string }>());
+  /** Fires for every output line of every agent. */
+  readonly onDidOutput = this.output.event;
+
+  constructor(private readonly o: PipelineOptions) {
+    super();
+    this.seq = new ContainerSeq(o.seqStart ?? 0);
+    this.slots = new Slots(o.settings().maxParallelAgents);
+  }
+
+  get engine(): DockerEngine {
+    return this.o.engine;
+  }
+
+  get stateDirs(): StateDirs {
+    return this.o.stateDirs;
+  }
+
+  get workspaceId(): string {
+    return this.o.workspaceId;
+  }
+
+  /** Agents followed by this Pipeline, running or finished, by container name. */
+  get agents(): ReadonlyMap<string, Agent> {
+    return this.agentsByName;
+  }
+
+  /** Agents holding a slot now. */
+  get runningCount(): number {
+    return this.slots.running;
+  }
+
+  /** Launches waiting for a slot. */
+  get queuedCount(): number {
+    return this.slots.queued;
+  }
+
+  get maxParallel(): number {
+    return this.slots.limit;
+  }
+
+  /** True once {@link stop} ran: no new work is accepted. */
+  get isStopped(): boolean {
+    return this.stopped;
+  }
+
+  /**
+   * Takes the next number from `containerSeq` and returns `<prefix>-<persona>-<n>`.
+   * @throws InvalidInputError when prefix or persona breaks Docker's name rule or the name is too long.
+   */
+  containerName(persona: string): string {
+    const prefix = this.o.settings().prefix;
+    validateNamePart('container prefix (borg.containerPrefix)', prefix);
+    validateNamePart('persona', persona);
+    return containerName(prefix, persona, this.seq.next());
+  }
+
+  /**
+   * Launches an agent of `persona`: waits for a slot, claims a name (see claim.ts), creates the
+   * container with Borg's labels and the state dir mounted at /home/agent/state, attaches,
+   * starts it, sends `input` on stdin and hands it to a tracked {@link Agent}. Resolves once the
+   * container runs.
+   * @throws InvalidInputError (bad prefix/persona), ImageMissingError, DockerUnreachableError,
+   *   PipelineStoppedError (shutting down), BorgError (no free name).
+   */
+  launch(persona: string, opts: LaunchOptions = {}): Promise<LaunchResult> {
+    if (this.stopped) return Promise.reject(new PipelineStoppedError());
+    const run = this.launchNow(persona, opts);
+    this.inflight.add(run);
+    this.changed.fire();
+    const forget = () => {
+      this.inflight.delete(run);
+      this.changed.fire();
+    };
+    run.then(forget, forget);
+    return run;
+  }
+
+  private async launchNow(persona: string, opts: LaunchOptions): Promise<LaunchResult> {
+    const settings = this.o.settings();
+    validateNamePart('container prefix (borg.containerPrefix)', settings.prefix);
+    validateNamePart('persona', persona);
+    containerName(settings.prefix, persona, 0xffff_ffff); // the longest name this launch can make must fit
+    const image = opts.image ?? settings.image;
+    this.slots.setLimit(settings.maxParallelAgents);
+    const release = await this.slots.acquire();
+    let handedOver = false;
+    try {
+      if (this.stopped) throw new PipelineStoppedError();
+      if (!(await this.o.engine.imageExists(image))) throw new ImageMissingError(image);
+      const input = { persona, ...(opts.input ?? {}) };
+      const claim = await claimName({
+        engine: this.o.engine,
+        namePrefix: `${settings.prefix}-${persona}-`,
+        nextCandidate: () => containerName(settings.prefix, persona, this.seq.next()),
+        workspaceId: this.o.workspaceId,
+        maxCandidates: this.o.maxClaimCandidates ?? MAX_CLAIM_CANDIDATES,
+        create: (name) => {
+          const dir = this.o.stateDirs.ensure(name);
+          this.o.stateDirs.writeFile(name, 'input.json', JSON.stringify(input, null, 2));
+          return this.o.engine.create({
+            name,
+            image,
+            labels: agentLabels(persona, this.o.workspaceId),
+            env: [`BORG_PERSONA=${persona}`, ...(opts.env ?? [])],
+            binds: [`${dir}:${STATE_MOUNT}`],
+            openStdin: true,
+            memoryBytes: opts.memoryBytes,
+          });
+        },
+      });
+      const { name, created: id } = claim;
+      const stream = await this.o.engine.attach(id, { stdin: true });
+      try {
+        await this.o.engine.start(id);
+      } catch (e) {
+        stream.destroy();
+        this.o.store.upsertContainer({ name, id, persona, state: 'failed', exitCode: null, oomKilled: false });
+        this.o.store.addEvent('start-failed', name, { error: String((e as Error).message) });
+        throw e;
+      }
+      stream.end(JSON.stringify(input) + '\n'); // one JSON line, then EOF (StdinOnce closes the agent's stdin)
+      this.o.store.upsertContainer({ name, id, persona, state: 'running', exitCode: null, oomKilled: false });
+      this.o.store.addEvent(claim.reclaimed ? 'reclaimed' : 'launched', name, { id, image, skipped: claim.skipped });
+      this.follow(name, id, persona, stream, release, settings);
+      handedOver = true;
+      this.scheduleRefresh();
+      return { name, id, reclaimed: claim.reclaimed, stateDir: this.o.stateDirs.dir(name), skipped: claim.skipped };
+    } finally {
+      if (!handedOver) release();
+    }
+  }
+
+  private follow(name: string, id: string, persona: string, stream: import('node:stream').Duplex, release: () => void, settings: PipelineSettings): void {
+    const agent = new Agent({
+      engine: this.o.engine,
+      stateDirs: this.o.stateDirs,
+      name,
+      id,
+      persona,
+      stream,
+      timeoutMs: settings.agentTimeoutSeconds * 1000,
+      graceSeconds: settings.stopGraceSeconds,
+      onChange: () => this.changed.fire(),
+      onOutput: (_a, line) => this.output.fire({ agent: name, line }),
+    });
+    this.agentsByName.set(name, agent);
+    void agent.done.then(() => {
+      release();
+      this.record(agent);
+      this.scheduleRefresh();
+    });
+  }
+
+  private record(agent: Agent): void {
+    const final: AgentState = agent.state;
+    try {
+      this.o.store.setContainerState(agent.name, final, { exitCode: agent.exitCode ?? null, oomKilled: agent.oomKilled });
+      this.o.store.addEvent(final, agent.name, {
+        exitCode: agent.exitCode ?? null,
+        oomKilled: agent.oomKilled,
+        durationMs: (agent.finishedAt ?? Date.now()) - agent.startedAt,
+        error: agent.error,
+        lastLine: agent.lastLine,
+      });
+    } catch (e) {
+      console.error(`[borg] recording ${agent.name} failed`, e); // store closed during a forced shutdown
+    }
+  }
+
+  /**
+   * Re-reads this workspace's labelled containers from Docker into `containers`. Concurrent
+   * calls coalesce. A Docker failure is kept in `dockerError` (and rethrown to the caller).
+   */
+  refresh(): Promise<void> {
+    if (this.refreshing) {
+      this.refreshAgain = true;
+      return this.refreshing;
+    }
+    const run = (async () => {
+      try {
+        do {
+          this.refreshAgain = false;
+          try {
+            this.containers = await this.withOomFlags(await this.o.engine.list({ workspace: this.o.workspaceId }));
+            this.dockerError = undefined;
+          } catch (e) {
+            this.containers = [];
+            this.dockerError = e instanceof DockerUnreachableError ? e : new DockerUnreachableError(this.o.engine.endpoint, String((e as Error).message));
+            throw e;
+          } finally {
+            this.changed.fire();
+          }
+        } while (this.refreshAgain);
+      } finally {
+        this.refreshing = undefined;
+      }
+    })();
+    this.refreshing = run;
+    return run;
+  }
+
+  /**
+   * A list does not carry `OOMKilled`; inspect the containers that exited with 137 (the only
+   * code where it matters, see claim.ts) once each and remember the answer by id.
+   */
+  private async withOomFlags(list: ContainerInfo[]): Promise<ContainerInfo[]> {
+    for (const c of list) {
+      if (c.status !== 'exited' || c.exitCode !== 137) continue;
+      let oom = this.oomById.get(c.id);
+      if (oom === undefined) {
+        oom = (await this.o.engine.inspect(c.id))?.oomKilled === true;
+        this.oomById.set(c.id, oom);
+      }
+      c.oomKilled = oom;
+    }
+    return list;
+  }
+
+  private scheduleRefresh(): void {
+    if (this.isDisposed) return;
+    this.refresh().catch(() => undefined);
+  }
+
+  /** Stops taking work: new launches are refused and queued ones rejected. Idempotent. */
+  stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.slots.rejectWaiting(new PipelineStoppedError());
+    this.changed.fire();
+  }
+
+  /**
+   * Resolves when every launch in flight and every agent has settled. Safe to call twice, with
+   * nothing running, or after a failed launch; agents that start while it waits are awaited too.
+   */
+  async joinAgents(): Promise<void> {
+    for (;;) {
+      const pending = [...this.inflight, ...[...this.agentsByName.values()].filter((a) => a.state === 'running').map((a) => a.done)];
+      if (pending.length === 0) return;
+      await Promise.allSettled(pending);
+    }
+  }
+
+  /**
+   * The shutdown sequence behind `deactivate()` and the CLI's signals: stop taking work, let
+   * launches in flight settle, detach from (or stop) every running agent, join them all, then
+   * flush the store. Never rejects; a failed flush is reported on the console and the old DB
+   * file stays intact.
+   */
+  async shutdown(mode: ShutdownMode): Promise<void> {
+    this.stop();
+    await Promise.allSettled([...this.inflight]);
+    const running = [...this.agentsByName.values()].filter((a) => a.state === 'running');
+    await Promise.allSettled(running.map((a) => (mode === 'stop' ? a.stop() : (a.detach(), Promise.resolve()))));
+    await this.joinAgents();
+    try {
+      await this.o.store.flush();
+    } catch (e) {
+      console.error('[borg] flushing the database at shutdown failed', e);
+    }
+  }
+
+  /** Disposes agents (aborting their follows), timers and listeners. Call after {@link shutdown}. */
+  override dispose(): void {
+    this.stop();
+    for (const agent of this.agentsByName.values()) agent.dispose();
+    super.dispose();
+  }
+}
+

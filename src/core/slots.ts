@@ -1,0 +1,58 @@
+import { BorgError } from './errors';
+
+/**
+ * The agent slots: at most `max` holders at once, the rest wait in FIFO order. `acquire`
+ * resolves with a release function (idempotent). Lowering `max` lets running holders finish;
+ * new ones wait until the count drops below the new limit.
+ */
+export class Slots {
+  private held = 0;
+  private readonly waiting: Array<{ resolve: (release: () => void) => void; reject: (e: Error) => void }> = [];
+
+  constructor(private max: number) {}
+
+  get running(): number {
+    return this.held;
+  }
+
+  get queued(): number {
+    return this.waiting.length;
+  }
+
+  get limit(): number {
+    return this.max;
+  }
+
+  /** Changes the limit (≥ 1) and admits waiters if there is room now. */
+  setLimit(max: number): void {
+    this.max = Math.max(1, max);
+    this.admit();
+  }
+
+  /** Waits for a free slot. @throws the error given to {@link rejectWaiting} while queued. */
+  acquire(): Promise<() => void> {
+    return new Promise((resolve, reject) => {
+      this.waiting.push({ resolve, reject });
+      this.admit();
+    });
+  }
+
+  /** Rejects every queued acquire with `error` (used when the Pipeline stops). */
+  rejectWaiting(error: BorgError): void {
+    for (const w of this.waiting.splice(0)) w.reject(error);
+  }
+
+  private admit(): void {
+    while (this.held < this.max && this.waiting.length > 0) {
+      const w = this.waiting.shift()!;
+      this.held++;
+      let released = false;
+      w.resolve(() => {
+        if (released) return;
+        released = true;
+        this.held--;
+        this.admit();
+      });
+    }
+  }
+}

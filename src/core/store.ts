@@ -1,0 +1,303 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import initSqlJs, { Database, SqlJsStatic } from 'sql.js';
+import { BorgError } from './errors';
+
+/** One row of the `containers` table. Times are ms since the epoch. */
+export interface ContainerRow {
+  name: string;
+  id: string | null;
+  persona: string;
+  /** Borg's view: created, running, exited, oom-killed, timed-out, detached, lost, removed, failed. */
+  state: string;
+  exitCode: number | null;
+  oomKilled: boolean;
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** One row of the `events` table. */
+export interface EventRow {
+  id: number;
+  at: number;
+  container: string | null;
+  kind: string;
+  detail: string | null;
+}
+
+/**
+ * Schema migrations, applied in order; `PRAGMA user_version` records how many ran. Append only:
+ * never edit a step that has shipped.
+ */
+const MIGRATIONS: string[] = [
+  `CREATE TABLE containers (
+     name TEXT PRIMARY KEY,
+     id TEXT,
+     persona TEXT NOT NULL,
+     state TEXT NOT NULL,
+     exit_code INTEGER,
+     oom_killed INTEGER NOT NULL DEFAULT 0,
+     created_at INTEGER NOT NULL,
+     updated_at INTEGER NOT NULL
+   );
+   CREATE TABLE events (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     at INTEGER NOT NULL,
+     container TEXT,
+     kind TEXT NOT NULL,
+     detail TEXT
+   );
+   CREATE INDEX events_container ON events(container);`,
+];
+
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+let sqlJs: Promise<SqlJsStatic> | undefined;
+
+/**
+ * Loads sql.js once per process. The wasm file is `sql-wasm.wasm` next to the bundle (dist/),
+ * falling back to the copy in node_modules when running unbundled (tests, CLI from out/).
+ */
+function loadSqlJs(): Promise<SqlJsStatic> {
+  sqlJs ??= initSqlJs({
+    locateFile: (file: string) => {
+      const beside = path.join(__dirname, file);
+      if (fs.existsSync(beside)) return beside;
+      return path.join(path.dirname(require.resolve('sql.js/package.json')), 'dist', file);
+    },
+  });
+  return sqlJs;
+}
+
+/**
+ * The Borg database: a sql.js (SQLite in wasm) database held in memory and written to `file`
+ * atomically by {@link flush}: a temp file in the same folder, fsync, rename over the old file,
+ * fsync of the folder. A crash at any point leaves the old file or the new one, never a torn one
+ * (rename(2) is atomic within a file system).
+ *
+ * A file that is not a readable SQLite database is moved aside to `<file>.corrupt-<ms>` (kept,
+ * nothing is deleted) and a fresh database is started; `recoveredFrom` names the moved file.
+ */
+export class Store {
+  private writing: Promise<void> = Promise.resolve();
+  private dirty = false;
+  private closed = false;
+
+  private constructor(
+    private readonly db: Database,
+    readonly file: string,
+    readonly recoveredFrom: string | undefined,
+  ) {}
+
+  /**
+   * Opens (or creates) the database at `file`, creating its folder, and migrates it.
+   * @throws BorgError when the folder cannot be created or the file cannot be read.
+   */
+  static async open(file: string): Promise<Store> {
+    const SQL = await loadSqlJs();
+    try {
+      fs.mkdirSync(path.dirname(file), { recursive: true });
+    } catch (e) {
+      throw new BorgError(`Cannot create the folder for the Borg database ${file}: ${(e as Error).message}`, { cause: e });
+    }
+    let bytes: Buffer | undefined;
+    try {
+      bytes = fs.readFileSync(file);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') {
+        throw new BorgError(`Cannot read the Borg database ${file}: ${(e as Error).message}`, { cause: e });
+      }
+    }
+    let db: Database | undefined;
+    let recoveredFrom: string | undefined;
+    if (bytes && bytes.length > 0) {
+      try {
+        db = new SQL.Database(bytes);
+        db.exec('PRAGMA quick_check');
+      } catch {
+        db?.close();
+        db = undefined;
+        recoveredFrom = `${file}.corrupt-${Date.now()}`;
+        fs.renameSync(file, recoveredFrom);
+      }
+    }
+    db ??= new SQL.Database();
+    const store = new Store(db, file, recoveredFrom);
+    store.migrate();
+    return store;
+  }
+
+  /** The schema version of the open database. */
+  get schemaVersion(): number {
+    return Number(this.db.exec('PRAGMA user_version')[0].values[0][0]);
+  }
+
+  private migrate(): void {
+    const from = this.schemaVersion;
+    if (from > SCHEMA_VERSION) {
+      throw new BorgError(
+        `The Borg database ${this.file} has schema version ${from}, newer than this extension's ${SCHEMA_VERSION}. Update the extension.`,
+      );
+    }
+    for (let v = from; v < SCHEMA_VERSION; v++) {
+      this.db.exec('BEGIN');
+      try {
+        this.db.exec(MIGRATIONS[v]);
+        this.db.exec(`PRAGMA user_version = ${v + 1}`);
+        this.db.exec('COMMIT');
+      } catch (e) {
+        this.db.exec('ROLLBACK');
+        throw new BorgError(`Migrating the Borg database to version ${v + 1} failed: ${(e as Error).message}`, { cause: e });
+      }
+    }
+    if (from !== SCHEMA_VERSION) this.dirty = true;
+  }
+
+  /** Inserts or updates the row for `row.name` (a reclaimed name keeps its row, with the new id). */
+  upsertContainer(row: Omit<ContainerRow, 'createdAt' | 'updatedAt'> & { createdAt?: number }): void {
+    const now = Date.now();
+    this.run(
+      `INSERT INTO containers (name, id, persona, state, exit_code, oom_killed, created_at, updated_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT(name) DO UPDATE SET id = excluded.id, persona = excluded.persona, state = excluded.state,
+         exit_code = excluded.exit_code, oom_killed = excluded.oom_killed, updated_at = excluded.updated_at`,
+      [row.name, row.id, row.persona, row.state, row.exitCode, row.oomKilled ? 1 : 0, row.createdAt ?? now, now],
+    );
+  }
+
+  /** Updates the state (and exit code / OOM flag when given) of an existing row. */
+  setContainerState(name: string, state: string, exit?: { exitCode: number | null; oomKilled: boolean }): void {
+    if (exit) {
+      this.run('UPDATE containers SET state = ?, exit_code = ?, oom_killed = ?, updated_at = ? WHERE name = ?', [
+        state, exit.exitCode, exit.oomKilled ? 1 : 0, Date.now(), name,
+      ]);
+    } else {
+      this.run('UPDATE containers SET state = ?, updated_at = ? WHERE name = ?', [state, Date.now(), name]);
+    }
+  }
+
+  getContainer(name: string): ContainerRow | undefined {
+    return this.containers('WHERE name = ?', [name])[0];
+  }
+
+  listContainers(): ContainerRow[] {
+    return this.containers('ORDER BY created_at, name', []);
+  }
+
+  /** Appends an event; `detail` is stored as JSON. */
+  addEvent(kind: string, container: string | null, detail?: unknown): void {
+    this.run('INSERT INTO events (at, container, kind, detail) VALUES (?, ?, ?, ?)', [
+      Date.now(), container, kind, detail === undefined ? null : JSON.stringify(detail),
+    ]);
+  }
+
+  /** Events, oldest first, optionally of one container. */
+  listEvents(container?: string): EventRow[] {
+    const stmt = this.db.prepare(
+      `SELECT id, at, container, kind, detail FROM events ${container ? 'WHERE container = ?' : ''} ORDER BY id`,
+    );
+    try {
+      if (container) stmt.bind([container]);
+      const rows: EventRow[] = [];
+      while (stmt.step()) {
+        const r = stmt.getAsObject();
+        rows.push({ id: Number(r.id), at: Number(r.at), container: (r.container as string) ?? null, kind: String(r.kind), detail: (r.detail as string) ?? null });
+      }
+      return rows;
+    } finally {
+      stmt.free();
+    }
+  }
+
+  /** True when there are changes not yet written to disk. */
+  get isDirty(): boolean {
+    return this.dirty;
+  }
+
+  /**
+   * Writes the database to disk atomically (see the class comment). Calls are serialised; a
+   * call while a write runs waits for it and then writes the newest state.
+   * @throws BorgError when the file cannot be written (the previous file stays intact).
+   */
+  flush(): Promise<void> {
+    const next = this.writing.then(() => this.writeNow());
+    this.writing = next.catch(() => undefined);
+    return next;
+  }
+
+  /** Flushes and closes. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await this.flush();
+    this.closed = true;
+    this.db.close();
+  }
+
+  private async writeNow(): Promise<void> {
+    if (this.closed) return;
+    const data = this.db.export();
+    // sql.js: export() ends any open transaction and resets prepared statements; we hold none across awaits.
+    this.dirty = false;
+    const tmp = `${this.file}.tmp-${process.pid}`;
+    try {
+      const fh = await fs.promises.open(tmp, 'w', 0o600);
+      try {
+        await fh.writeFile(data);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await fs.promises.rename(tmp, this.file);
+      await syncDir(path.dirname(this.file));
+    } catch (e) {
+      this.dirty = true;
+      await fs.promises.rm(tmp, { force: true }).catch(() => undefined);
+      throw new BorgError(`Writing the Borg database ${this.file} failed: ${(e as Error).message}`, { cause: e });
+    }
+  }
+
+  private run(sql: string, params: Array<string | number | null>): void {
+    if (this.closed) throw new BorgError('The Borg database is closed.');
+    this.db.run(sql, params);
+    this.dirty = true;
+  }
+
+  private containers(where: string, params: Array<string | number>): ContainerRow[] {
+    const stmt = this.db.prepare(
+      `SELECT name, id, persona, state, exit_code, oom_killed, created_at, updated_at FROM containers ${where}`,
+    );
+    try {
+      stmt.bind(params);
+      const rows: ContainerRow[] = [];
+      while (stmt.step()) {
+        const r = stmt.getAsObject();
+        rows.push({
+          name: String(r.name),
+          id: (r.id as string) ?? null,
+          persona: String(r.persona),
+          state: String(r.state),
+          exitCode: r.exit_code === null ? null : Number(r.exit_code),
+          oomKilled: r.oom_killed === 1,
+          createdAt: Number(r.created_at),
+          updatedAt: Number(r.updated_at),
+        });
+      }
+      return rows;
+    } finally {
+      stmt.free();
+    }
+  }
+}
+
+/** fsync a folder so a rename in it is durable (no-op where folders cannot be opened, e.g. Windows). */
+async function syncDir(dir: string): Promise<void> {
+  let fh: fs.promises.FileHandle | undefined;
+  try {
+    fh = await fs.promises.open(dir, 'r');
+    await fh.sync();
+  } catch {
+    // not supported on this platform: the rename is still atomic
+  } finally {
+    await fh?.close();
+  }
+}

@@ -1,0 +1,69 @@
+import * as vscode from 'vscode';
+import type { Agent } from '../core/agent';
+import type { ContainerInfo } from '../core/engine';
+
+/** What the tree shows for one container: the single table from state to icon, words and menu key. */
+export interface AgentLook {
+  icon: vscode.ThemeIcon;
+  /** Short state words for the description, e.g. "exited 3". */
+  words: string;
+  /** `contextValue`, matched by the `when` clauses of the item menus in package.json. */
+  contextValue: 'borg.agent.running' | 'borg.agent.clean' | 'borg.agent.crashed' | 'borg.agent.other';
+}
+
+const green = new vscode.ThemeColor('testing.iconPassed');
+const red = new vscode.ThemeColor('testing.iconFailed');
+const yellow = new vscode.ThemeColor('testing.iconQueued');
+
+/** Maps Docker's state (plus Borg's OOM judgement, see core/claim.ts) to its look. */
+export function lookOf(c: ContainerInfo): AgentLook {
+  switch (c.status) {
+    case 'running':
+      return { icon: new vscode.ThemeIcon('vm-running', green), words: 'running', contextValue: 'borg.agent.running' };
+    case 'paused':
+      return { icon: new vscode.ThemeIcon('debug-pause', yellow), words: 'paused', contextValue: 'borg.agent.running' };
+    case 'restarting':
+      return { icon: new vscode.ThemeIcon('sync~spin'), words: 'restarting', contextValue: 'borg.agent.running' };
+    case 'removing':
+      return { icon: new vscode.ThemeIcon('trash'), words: 'removing', contextValue: 'borg.agent.other' };
+    case 'created':
+      return { icon: new vscode.ThemeIcon('circle-large-outline'), words: 'created', contextValue: 'borg.agent.clean' };
+    case 'dead':
+      return { icon: new vscode.ThemeIcon('circle-slash', red), words: 'dead', contextValue: 'borg.agent.other' };
+    case 'exited':
+      if (c.exitCode === 0) return { icon: new vscode.ThemeIcon('pass', green), words: 'exited 0', contextValue: 'borg.agent.clean' };
+      if (c.exitCode === 137 && c.oomKilled) return { icon: new vscode.ThemeIcon('flame', red), words: 'OOM-killed', contextValue: 'borg.agent.crashed' };
+      return { icon: new vscode.ThemeIcon('error', red), words: `exited ${c.exitCode ?? '?'}`, contextValue: 'borg.agent.crashed' };
+  }
+}
+
+/** A tree item for one labelled container; `agent` adds the live last output line. */
+export function agentItem(c: ContainerInfo, agent: Agent | undefined, now = Date.now()): vscode.TreeItem {
+  const look = lookOf(c);
+  const item = new vscode.TreeItem(c.name, vscode.TreeItemCollapsibleState.None);
+  item.id = c.name;
+  item.iconPath = look.icon;
+  item.contextValue = look.contextValue;
+  const since = c.status === 'running' && agent ? `up ${ago(now - agent.startedAt)}` : `${ago(now - c.createdAt)} ago`;
+  const last = c.status === 'running' && agent?.lastLine ? ` · ${agent.lastLine}` : '';
+  item.description = `${c.persona ?? '?'} · ${look.words} · ${since}${last}`;
+  const tip = new vscode.MarkdownString(undefined, true);
+  tip.appendMarkdown(`$(${look.icon.id.replace('~spin', '')}) **${c.name}** — ${look.words}\n\n`);
+  tip.appendMarkdown(`Persona: \`${c.persona ?? '?'}\`  \nImage: \`${c.image}\`  \nId: \`${c.id.slice(0, 12)}\``);
+  if (agent?.lastLine) tip.appendMarkdown(`  \nLast output: ${escapeMd(agent.lastLine)}`);
+  item.tooltip = tip;
+  return item;
+}
+
+/** "5s", "3m", "2h", "4d". */
+export function ago(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000));
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m`;
+  if (s < 86_400) return `${Math.floor(s / 3600)}h`;
+  return `${Math.floor(s / 86_400)}d`;
+}
+
+function escapeMd(s: string): string {
+  return s.replace(/[\\`*_{}[\]()#+\-.!|<>]/g, '\\$&');
+}

@@ -1,0 +1,112 @@
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { Disposable } from '../core/disposable';
+import { DockerEngine } from '../core/engine';
+import { Pipeline } from '../core/pipeline';
+import { StateDirs } from '../core/stateDirs';
+import { Store } from '../core/store';
+import { workspaceId } from '../core/workspace';
+import { AgentsView } from './agentsView';
+import { BorgConfig, onDidChangeConfig, readConfig } from './config';
+import { StatusBar } from './statusBar';
+
+/** File name of the database in the workspace's storage folder. */
+export const DB_FILE = 'borg.sqlite';
+
+/**
+ * Owns everything one activation creates — config, engine, store, Pipeline, views, status bar,
+ * log channel — and disposes it in reverse order. `shutdown()` is what `deactivate()` returns.
+ */
+export class BorgContext extends Disposable {
+  private shuttingDown: Promise<void> | undefined;
+  config: BorgConfig;
+
+  private constructor(
+    readonly extension: vscode.ExtensionContext,
+    readonly log: vscode.LogOutputChannel,
+    readonly engine: DockerEngine,
+    readonly store: Store,
+    readonly pipeline: Pipeline,
+  ) {
+    super();
+    this.config = readConfig();
+    this.register(log);
+    this.register(pipeline);
+    this.agentsView = this.register(new AgentsView(pipeline));
+    this.statusBar = this.register(new StatusBar(pipeline));
+    this.register(pipeline.onDidOutput(({ agent, line }) => log.info(`[${agent}] ${line}`)));
+    this.register(
+      onDidChangeConfig(() => {
+        const before = this.config;
+        this.config = readConfig();
+        if (this.config.dockerHost !== before.dockerHost) {
+          try {
+            engine.connect(this.config.dockerHost || undefined);
+          } catch (e) {
+            void vscode.window.showErrorMessage((e as Error).message);
+          }
+        }
+        void this.refresh();
+      }),
+    );
+  }
+
+  readonly agentsView: AgentsView;
+  readonly statusBar: StatusBar;
+
+  /**
+   * Opens the store in the workspace's storage folder (global storage with no folder open, so
+   * two windows never share one in-memory copy) and builds the Pipeline.
+   * @throws BorgError when the database cannot be opened.
+   */
+  static async create(extension: vscode.ExtensionContext): Promise<BorgContext> {
+    const log = vscode.window.createOutputChannel('Borg Pipeline', { log: true });
+    const config = readConfig();
+    const storage = extension.storageUri ?? extension.globalStorageUri;
+    const store = await Store.open(path.join(storage.fsPath, DB_FILE));
+    if (store.recoveredFrom) {
+      const msg = `The Borg database could not be read; it was moved to ${store.recoveredFrom} and a new one started.`;
+      log.warn(msg);
+      void vscode.window.showWarningMessage(msg);
+    }
+    let engine: DockerEngine;
+    try {
+      engine = new DockerEngine(config.dockerHost || undefined);
+    } catch (e) {
+      void vscode.window.showErrorMessage((e as Error).message);
+      engine = new DockerEngine();
+    }
+    const wsKey = vscode.workspace.workspaceFile?.toString() ?? vscode.workspace.workspaceFolders?.[0]?.uri.toString() ?? 'global';
+    const pipeline = new Pipeline({
+      engine,
+      store,
+      stateDirs: new StateDirs(path.join(extension.globalStorageUri.fsPath, 'agents')),
+      workspaceId: workspaceId(wsKey),
+      settings: () => readConfig(),
+    });
+    log.info(`Borg Pipeline: workspace ${pipeline.workspaceId}, database ${store.file}, Docker at ${engine.endpoint}`);
+    return new BorgContext(extension, log, engine, store, pipeline);
+  }
+
+  /** Re-reads the containers; a Docker failure shows in the view (welcome) and the status bar, not as a popup. */
+  async refresh(): Promise<void> {
+    try {
+      await this.pipeline.refresh();
+    } catch (e) {
+      this.log.warn(`refresh: ${(e as Error).message}`);
+    }
+  }
+
+  /**
+   * The shutdown sequence (deactivate): stop scheduling, join every agent (detached or stopped
+   * per `borg.onShutdown`), flush the database atomically, close it, dispose. Idempotent.
+   */
+  shutdown(): Promise<void> {
+    this.shuttingDown ??= (async () => {
+      await this.pipeline.shutdown(this.config.onShutdown);
+      await this.store.close().catch((e) => this.log.error(`closing the database: ${(e as Error).message}`));
+      this.dispose();
+    })();
+    return this.shuttingDown;
+  }
+}

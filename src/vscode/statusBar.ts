@@ -1,0 +1,37 @@
+import * as vscode from 'vscode';
+import { Disposable } from '../core/disposable';
+import type { Pipeline } from '../core/pipeline';
+
+/** The status bar item: `$(server-process) n/4 agents · m queued`; a click focuses the Agents view. */
+export class StatusBar extends Disposable {
+  readonly item: vscode.StatusBarItem;
+
+  constructor(private readonly pipeline: Pipeline) {
+    super();
+    this.item = this.register(vscode.window.createStatusBarItem('borg.status', vscode.StatusBarAlignment.Left, 50));
+    this.item.name = 'Borg Pipeline';
+    this.item.command = 'borg.agents.focus';
+    this.register(pipeline.onDidChange(() => this.update()));
+    this.update();
+    this.item.show();
+  }
+
+  /** The text shown now (for tests). */
+  get text(): string {
+    return this.item.text;
+  }
+
+  private update(): void {
+    const p = this.pipeline;
+    if (p.dockerError) {
+      this.item.text = '$(server-process) Docker unreachable';
+      this.item.tooltip = p.dockerError.message;
+      this.item.backgroundColor = new vscode.ThemeColor('statusBarItem.warningBackground');
+      return;
+    }
+    const queued = p.queuedCount > 0 ? ` · ${p.queuedCount} queued` : '';
+    this.item.text = `$(server-process) ${p.runningCount}/${p.maxParallel} agents${queued}`;
+    this.item.tooltip = 'Borg Pipeline: agents running / allowed at once. Click to show the Agents view.';
+    this.item.backgroundColor = undefined;
+  }
+}
