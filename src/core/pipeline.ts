@@ -2,13 +2,15 @@ import { Agent, AgentState } from './agent';
 import { claimName, MAX_CLAIM_CANDIDATES, SkipReason } from './claim';
 import { Disposable } from './disposable';
 import { ContainerInfo, DockerEngine } from './engine';
-import { DockerUnreachableError, ImageMissingError, PipelineStoppedError } from './errors';
+import type { Duplex } from 'node:stream';
+import { DockerUnreachableError, ImageMissingError, PipelineStoppedError, RefusedError } from './errors';
 import { Emitter } from './event';
 import { agentLabels } from './labels';
 import { containerName, ContainerSeq, validateNamePart } from './names';
 import { Slots } from './slots';
 import { STATE_MOUNT, StateDirs } from './stateDirs';
 import type { Store } from './store';
+import { checkVerb } from './verbs';
 
 /** Settings the Pipeline reads at each launch, so changes apply without a restart. */
 export interface PipelineSettings {
@@ -175,11 +177,7 @@ export class Pipeline extends Disposable {
     validateNamePart('persona', persona);
     containerName(settings.prefix, persona, 0xffff_ffff); // the longest name this launch can make must fit
     const image = opts.image ?? settings.image;
-    this.slots.setLimit(settings.maxParallelAgents);
-    const release = await this.slots.acquire();
-    let handedOver = false;
-    try {
-      if (this.stopped) throw new PipelineStoppedError();
+    return this.withSlot(settings, async (release) => {
       if (!(await this.o.engine.imageExists(image))) throw new ImageMissingError(image);
       const input = { persona, ...(opts.input ?? {}) };
       const claim = await claimName({
@@ -188,43 +186,161 @@ export class Pipeline extends Disposable {
         nextCandidate: () => containerName(settings.prefix, persona, this.seq.next()),
         workspaceId: this.o.workspaceId,
         maxCandidates: this.o.maxClaimCandidates ?? MAX_CLAIM_CANDIDATES,
-        create: (name) => {
-          const dir = this.o.stateDirs.ensure(name);
-          this.o.stateDirs.writeFile(name, 'input.json', JSON.stringify(input, null, 2));
-          return this.o.engine.create({
-            name,
-            image,
-            labels: agentLabels(persona, this.o.workspaceId),
-            env: [`BORG_PERSONA=${persona}`, ...(opts.env ?? [])],
-            binds: [`${dir}:${STATE_MOUNT}`],
-            openStdin: true,
-            memoryBytes: opts.memoryBytes,
-          });
-        },
+        create: (name) => this.createContainer(name, persona, image, input, opts),
       });
       const { name, created: id } = claim;
-      const stream = await this.o.engine.attach(id, { stdin: true });
-      try {
-        await this.o.engine.start(id);
-      } catch (e) {
-        stream.destroy();
-        this.o.store.upsertContainer({ name, id, persona, state: 'failed', exitCode: null, oomKilled: false });
-        this.o.store.addEvent('start-failed', name, { error: String((e as Error).message) });
-        throw e;
-      }
-      stream.end(JSON.stringify(input) + '\n'); // one JSON line, then EOF (StdinOnce closes the agent's stdin)
-      this.o.store.upsertContainer({ name, id, persona, state: 'running', exitCode: null, oomKilled: false });
-      this.o.store.addEvent(claim.reclaimed ? 'reclaimed' : 'launched', name, { id, image, skipped: claim.skipped });
-      this.follow(name, id, persona, stream, release, settings);
-      handedOver = true;
-      this.scheduleRefresh();
+      await this.startAndFollow({ name, id, persona, input, release, settings, event: claim.reclaimed ? 'reclaimed' : 'launched', detail: { image, skipped: claim.skipped } });
       return { name, id, reclaimed: claim.reclaimed, stateDir: this.o.stateDirs.dir(name), skipped: claim.skipped };
+    });
+  }
+
+  /**
+   * Hardline: brings a crashed (or OOM-killed) agent back. Docker reruns the entrypoint with a
+   * fresh, empty stdin on restart, so we attach *before* `start` and send the agent's input
+   * (input.json from its state dir) again; the agent can resume its session from the state dir.
+   * The restarted container is followed like any agent (slot, watchdog, log).
+   * @throws RefusedError when the container is not ours, not crashed, or has no input.json;
+   *   DockerUnreachableError; PipelineStoppedError.
+   */
+  async hardline(name: string): Promise<Agent> {
+    this.assertRunning();
+    const info = await this.o.engine.inspect(name);
+    checkVerb('hardline', info, name);
+    const raw = this.o.stateDirs.readFile(name, 'input.json');
+    if (raw === undefined) {
+      throw new RefusedError(`${name} has no input.json in its state folder ${this.o.stateDirs.dir(name)}, so its input cannot be sent again.`);
+    }
+    const input = JSON.parse(raw) as Record<string, unknown>;
+    const persona = info.persona ?? String(input.persona ?? 'agent');
+    const settings = this.o.settings();
+    return this.withSlot(settings, async (release) => {
+      const fresh = await this.o.engine.inspect(name); // it may have been hardlined elsewhere while we queued
+      checkVerb('hardline', fresh, name);
+      return this.startAndFollow({ name, id: fresh.id, persona, input, release, settings, event: 'hardline', detail: { previousExitCode: fresh.exitCode ?? null } });
+    });
+  }
+
+  /**
+   * Reclaim: removes a cleanly exited agent's container and launches a fresh one under the same
+   * name, with the same persona, image and state dir.
+   * @throws RefusedError when the container is not ours or did not exit cleanly (a crashed one
+   *   points at hardline); NameConflictError when another window took the name meanwhile.
+   */
+  async reclaim(name: string, opts: LaunchOptions = {}): Promise<LaunchResult> {
+    this.assertRunning();
+    const info = await this.o.engine.inspect(name);
+    checkVerb('reclaim', info, name);
+    const persona = info.persona ?? 'agent';
+    const settings = this.o.settings();
+    const image = opts.image ?? info.image;
+    const previous = this.o.stateDirs.readFile(name, 'input.json');
+    const input = { ...(previous ? (JSON.parse(previous) as Record<string, unknown>) : { persona }), ...(opts.input ?? {}) };
+    return this.withSlot(settings, async (release) => {
+      await this.o.engine.remove(info.id);
+      const id = await this.createContainer(name, persona, image, input, opts);
+      await this.startAndFollow({ name, id, persona, input, release, settings, event: 'reclaimed', detail: { image, previousId: info.id } });
+      return { name, id, reclaimed: true, stateDir: this.o.stateDirs.dir(name), skipped: [] };
+    });
+  }
+
+  /** Stops a running agent (SIGTERM, SIGKILL after `stopGraceSeconds`). @throws RefusedError when not ours or not running. */
+  async stopAgent(name: string): Promise<void> {
+    const info = await this.o.engine.inspect(name);
+    checkVerb('stop', info, name);
+    const agent = this.agentsByName.get(name);
+    if (agent && agent.state === 'running' && agent.id === info.id) {
+      await agent.stop();
+      await agent.done;
+    } else {
+      await this.o.engine.stop(info.id, this.o.settings().stopGraceSeconds);
+      this.o.store.addEvent('stopped', name, { id: info.id });
+    }
+    this.scheduleRefresh();
+  }
+
+  /**
+   * Removes a stopped agent's container (logs and filesystem go with it) and, unless
+   * `keepState`, its state dir. @throws RefusedError when not ours or still running.
+   */
+  async removeAgent(name: string, opts: { keepState: boolean }): Promise<void> {
+    const info = await this.o.engine.inspect(name);
+    checkVerb('remove', info, name);
+    await this.o.engine.remove(info.id);
+    if (!opts.keepState) this.o.stateDirs.remove(name);
+    this.o.store.setContainerState(name, 'removed');
+    this.o.store.addEvent('removed', name, { id: info.id, keptState: opts.keepState });
+    this.scheduleRefresh();
+  }
+
+  /** The last `tail` lines of a container's output. @throws RefusedError when it is not ours or unknown. */
+  async logs(name: string, tail = 2000): Promise<string> {
+    const info = await this.o.engine.inspect(name);
+    checkVerb('logs', info, name);
+    return this.o.engine.logs(info.id, tail);
+  }
+
+  private assertRunning(): void {
+    if (this.stopped) throw new PipelineStoppedError();
+  }
+
+  /** Runs `fn` holding an agent slot; the slot is released when `fn` fails, else handed to the agent `fn` starts. */
+  private async withSlot<T>(settings: PipelineSettings, fn: (release: () => void) => Promise<T>): Promise<T> {
+    this.slots.setLimit(settings.maxParallelAgents);
+    const release = await this.slots.acquire();
+    let ok = false;
+    try {
+      this.assertRunning();
+      const result = await fn(release);
+      ok = true;
+      return result;
     } finally {
-      if (!handedOver) release();
+      if (!ok) release();
     }
   }
 
-  private follow(name: string, id: string, persona: string, stream: import('node:stream').Duplex, release: () => void, settings: PipelineSettings): void {
+  /** Creates (not starts) a container for `persona` under `name`, with its state dir mounted and input.json written. */
+  private createContainer(name: string, persona: string, image: string, input: Record<string, unknown>, opts: LaunchOptions): Promise<string> {
+    const dir = this.o.stateDirs.ensure(name);
+    this.o.stateDirs.writeFile(name, 'input.json', JSON.stringify(input, null, 2));
+    return this.o.engine.create({
+      name,
+      image,
+      labels: agentLabels(persona, this.o.workspaceId),
+      env: [`BORG_PERSONA=${persona}`, ...(opts.env ?? [])],
+      binds: [`${dir}:${STATE_MOUNT}`],
+      openStdin: true,
+      memoryBytes: opts.memoryBytes,
+    });
+  }
+
+  /**
+   * Attaches before start (so no output and no stdin is missed), starts the container, sends
+   * `input` as one JSON line followed by EOF (StdinOnce closes the agent's stdin then), records
+   * it and hands it to a tracked {@link Agent} that owns the slot's `release`.
+   */
+  private async startAndFollow(a: {
+    name: string; id: string; persona: string; input: Record<string, unknown>; release: () => void;
+    settings: PipelineSettings; event: string; detail: Record<string, unknown>;
+  }): Promise<Agent> {
+    const stream = await this.o.engine.attach(a.id, { stdin: true });
+    try {
+      await this.o.engine.start(a.id);
+    } catch (e) {
+      stream.destroy();
+      this.o.store.upsertContainer({ name: a.name, id: a.id, persona: a.persona, state: 'failed', exitCode: null, oomKilled: false });
+      this.o.store.addEvent('start-failed', a.name, { error: String((e as Error).message) });
+      throw e;
+    }
+    stream.end(JSON.stringify(a.input) + '\n');
+    this.o.store.upsertContainer({ name: a.name, id: a.id, persona: a.persona, state: 'running', exitCode: null, oomKilled: false });
+    this.o.store.addEvent(a.event, a.name, { id: a.id, ...a.detail });
+    const agent = this.follow(a.name, a.id, a.persona, stream, a.release, a.settings);
+    this.scheduleRefresh();
+    return agent;
+  }
+
+  private follow(name: string, id: string, persona: string, stream: Duplex, release: () => void, settings: PipelineSettings): Agent {
+    this.agentsByName.get(name)?.dispose(); // a finished agent of an earlier run under this name
     const agent = new Agent({
       engine: this.o.engine,
       stateDirs: this.o.stateDirs,
@@ -243,6 +359,7 @@ export class Pipeline extends Disposable {
       this.record(agent);
       this.scheduleRefresh();
     });
+    return agent;
   }
 
   private record(agent: Agent): void {

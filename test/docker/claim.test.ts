@@ -1,0 +1,219 @@
+import { describe, it, after, afterEach } from 'node:test';
+import * as assert from 'node:assert/strict';
+import { agentLabels } from '../../src/core/labels';
+import {
+  cleanupAll,
+  containerNames,
+  docker,
+  eventKinds,
+  fileLines,
+  harness,
+  inspectOrUndefined,
+  preexisting,
+  withTimeout,
+} from './helpers';
+
+afterEach(cleanupAll);
+after(cleanupAll);
+
+const OOM_BYTES = 8 * 1024 * 1024;
+
+describe('claim on real Docker', () => {
+  it('-0 running: the launch takes -1 and leaves -0 running', async () => {
+    const h = await harness();
+    const zero = await preexisting(h, { n: 0, script: 'sleep 30', state: 'running' });
+
+    const r = await h.pipeline.launch('worker', { input: { sleepSeconds: 1 } });
+
+    assert.equal(r.name, h.nameOf(1));
+    assert.equal(r.reclaimed, false);
+    assert.deepEqual(r.skipped, [{ name: zero.name, reason: 'live' }]);
+    const z = await docker.getContainer(zero.name).inspect();
+    assert.equal(z.Id, zero.id);
+    assert.equal(z.State.Running, true);
+    await withTimeout(h.pipeline.joinAgents(), 10_000, 'joinAgents');
+    assert.equal(h.pipeline.agents.get(r.name)?.state, 'exited');
+  });
+
+  it('-0 exited 0 (earlier window): removed and -0 reclaimed with the same state dir', async () => {
+    const h = await harness();
+    const first = await h.pipeline.launch('worker', { input: { sleepSeconds: 1 } });
+    assert.equal(first.name, h.nameOf(0));
+    await withTimeout(h.pipeline.joinAgents(), 10_000, 'first run');
+    assert.equal(h.pipeline.agents.get(first.name)?.state, 'exited');
+    assert.equal(fileLines(h, first.name, 'runs.log').length, 1);
+
+    const window2 = h.newPipeline(); // containerSeq starts at 0 again
+    const second = await window2.launch('worker', { input: { sleepSeconds: 1 } });
+
+    assert.equal(second.name, h.nameOf(0));
+    assert.equal(second.reclaimed, true);
+    assert.deepEqual(second.skipped, []);
+    assert.notEqual(second.id, first.id);
+    assert.equal(await inspectOrUndefined(first.id), undefined, 'the old container was removed');
+    assert.equal(second.stateDir, first.stateDir);
+
+    await withTimeout(window2.joinAgents(), 10_000, 'second run');
+    assert.equal(window2.agents.get(second.name)?.state, 'exited');
+    const runs = fileLines(h, second.name, 'runs.log');
+    assert.equal(runs.length, 2, `runs.log: ${runs.join(' | ')}`);
+    assert.ok(runs.every((l) => / start worker$/.test(l)));
+    assert.deepEqual(await containerNames(h.prefix), [h.nameOf(0)]);
+
+    const row = h.store.getContainer(second.name);
+    assert.equal(row?.id, second.id);
+    assert.equal(row?.state, 'exited');
+    assert.deepEqual(eventKinds(h.store, second.name), ['launched', 'exited', 'reclaimed', 'exited']);
+  });
+
+  it('-0 created but never started: reclaimed', async () => {
+    const h = await harness();
+    const zero = await preexisting(h, { n: 0, script: 'exit 0', state: 'created' });
+    const r = await h.pipeline.launch('worker', { input: { sleepSeconds: 1 } });
+    assert.equal(r.name, zero.name);
+    assert.equal(r.reclaimed, true);
+    assert.equal(await inspectOrUndefined(zero.id), undefined);
+    await withTimeout(h.pipeline.joinAgents(), 10_000, 'joinAgents');
+  });
+
+  it('-0 exited 1: skipped and kept for hardline', async () => {
+    const h = await harness();
+    const zero = await preexisting(h, { n: 0, script: 'exit 1', state: 'exited' });
+
+    const r = await h.pipeline.launch('worker', { input: { sleepSeconds: 1 } });
+
+    assert.equal(r.name, h.nameOf(1));
+    assert.equal(r.reclaimed, false);
+    assert.deepEqual(r.skipped, [{ name: zero.name, reason: 'crashed' }]);
+    const z = await inspectOrUndefined(zero.name);
+    assert.ok(z, '-0 still exists');
+    assert.equal(z.Id, zero.id);
+    assert.equal(z.State.Status, 'exited');
+    assert.equal(z.State.ExitCode, 1);
+    await withTimeout(h.pipeline.joinAgents(), 10_000, 'joinAgents');
+  });
+
+  it('mixed: -0 crashed, -1 exited 0 → -0 skipped, -1 reclaimed', async () => {
+    const h = await harness();
+    const zero = await preexisting(h, { n: 0, script: 'exit 1', state: 'exited' });
+    const one = await preexisting(h, { n: 1, script: 'exit 0', state: 'exited' });
+
+    const r = await h.pipeline.launch('worker', { input: { sleepSeconds: 1 } });
+
+    assert.equal(r.name, one.name);
+    assert.equal(r.reclaimed, true);
+    assert.deepEqual(r.skipped, [{ name: zero.name, reason: 'crashed' }]);
+    assert.notEqual(r.id, one.id);
+    assert.equal(await inspectOrUndefined(one.id), undefined, 'old -1 removed');
+    assert.equal((await inspectOrUndefined(zero.name))?.Id, zero.id, '-0 untouched');
+    assert.deepEqual(await containerNames(h.prefix), [zero.name, one.name]);
+    await withTimeout(h.pipeline.joinAgents(), 10_000, 'joinAgents');
+    assert.equal(h.pipeline.agents.get(r.name)?.state, 'exited');
+  });
+
+  it('OOM-killed agent: oom-killed, exit 137, oomKilled in store and refresh; the next launch skips it', async () => {
+    const h = await harness();
+    const r = await h.pipeline.launch('worker', { memoryBytes: OOM_BYTES, input: { mode: 'oom', sleepSeconds: 1 } });
+    const agent = h.pipeline.agents.get(r.name)!;
+    await withTimeout(h.pipeline.joinAgents(), 20_000, 'joinAgents');
+
+    assert.equal(agent.state, 'oom-killed', `lastLine: ${agent.lastLine}`);
+    assert.equal(agent.exitCode, 137);
+    assert.equal(agent.oomKilled, true);
+    const info = await docker.getContainer(r.id).inspect();
+    assert.equal(info.HostConfig.Memory, OOM_BYTES);
+    assert.equal(info.State.OOMKilled, true);
+    assert.equal(info.State.ExitCode, 137);
+
+    const row = h.store.getContainer(r.name);
+    assert.equal(row?.state, 'oom-killed');
+    assert.equal(row?.exitCode, 137);
+    assert.equal(row?.oomKilled, true);
+
+    await withTimeout(h.pipeline.refresh(), 10_000, 'refresh');
+    const listed = h.pipeline.containers.find((c) => c.name === r.name);
+    assert.ok(listed, 'listed by refresh');
+    assert.equal(listed.exitCode, 137);
+    assert.equal(listed.oomKilled, true);
+
+    const window2 = h.newPipeline();
+    const next = await window2.launch('worker', { input: { sleepSeconds: 1 } });
+    assert.equal(next.name, h.nameOf(1));
+    assert.equal(next.reclaimed, false);
+    assert.deepEqual(next.skipped.map((s) => s.name), [r.name]);
+    assert.equal((await inspectOrUndefined(r.name))?.Id, r.id, 'the OOM-killed container is kept');
+    await withTimeout(window2.joinAgents(), 10_000, 'joinAgents');
+  });
+
+  it(
+    'OOM-killed -0 is skipped with reason "oom-killed"',
+    { todo: 'BUG claim.ts:98-101: the list row never carries OOMKilled and exit 137 is parsed from the status text, so the container is never inspected and judge() reports "crashed"' },
+    async () => {
+      const h = await harness();
+      const r = await h.pipeline.launch('worker', { memoryBytes: OOM_BYTES, input: { mode: 'oom', sleepSeconds: 1 } });
+      await withTimeout(h.pipeline.joinAgents(), 20_000, 'joinAgents');
+      assert.equal(h.pipeline.agents.get(r.name)?.state, 'oom-killed');
+      const next = await h.newPipeline().launch('worker', { input: { sleepSeconds: 1 } });
+      assert.deepEqual(next.skipped, [{ name: r.name, reason: 'oom-killed' }]);
+    },
+  );
+
+  it('foreign same-name container without our label (even exited 0): skipped and untouched', async () => {
+    const h = await harness();
+    const foreign = await preexisting(h, { n: 0, labels: 'none', script: 'exit 0', state: 'exited' });
+
+    const r = await h.pipeline.launch('worker', { input: { sleepSeconds: 1 } });
+
+    assert.equal(r.name, h.nameOf(1));
+    assert.equal(r.reclaimed, false);
+    assert.deepEqual(r.skipped, [{ name: foreign.name, reason: 'foreign' }]);
+    const f = await inspectOrUndefined(foreign.name);
+    assert.ok(f, 'the foreign container still exists');
+    assert.equal(f.Id, foreign.id);
+    assert.equal(f.State.Status, 'exited');
+    assert.equal(f.Config.Labels['borg.managed'], undefined);
+    await withTimeout(h.pipeline.joinAgents(), 10_000, 'joinAgents');
+  });
+
+  it("another workspace's exited-0 container of the same name: skipped and untouched", async () => {
+    const h = await harness();
+    const other = await preexisting(h, { n: 0, labels: agentLabels('worker', 'some-other-workspace'), script: 'exit 0', state: 'exited' });
+
+    const r = await h.pipeline.launch('worker', { input: { sleepSeconds: 1 } });
+
+    assert.equal(r.name, h.nameOf(1));
+    assert.deepEqual(r.skipped, [{ name: other.name, reason: 'other-workspace' }]);
+    assert.equal((await inspectOrUndefined(other.name))?.Id, other.id);
+    await withTimeout(h.pipeline.joinAgents(), 10_000, 'joinAgents');
+  });
+
+  it('three launches racing in one pipeline get distinct names without error', async () => {
+    const h = await harness();
+    const results = await Promise.all([1, 2, 3].map(() => h.pipeline.launch('worker', { input: { sleepSeconds: 1 } })));
+    const names = results.map((r) => r.name);
+    assert.equal(new Set(names).size, 3, names.join(', '));
+    assert.equal(new Set(results.map((r) => r.id)).size, 3);
+    assert.deepEqual(await containerNames(h.prefix), [...names].sort());
+    await withTimeout(h.pipeline.joinAgents(), 15_000, 'joinAgents');
+    for (const n of names) assert.equal(h.pipeline.agents.get(n)?.state, 'exited', n);
+  });
+
+  it('two windows (same prefix and workspace, both starting at -0) racing get distinct names without error', async () => {
+    const h = await harness();
+    const a = h.pipeline;
+    const b = h.newPipeline();
+    const settled = await Promise.allSettled([a, b, a, b].map((p) => p.launch('worker', { input: { sleepSeconds: 2 } })));
+    const errors = settled.filter((s) => s.status === 'rejected').map((s) => String((s as PromiseRejectedResult).reason));
+    assert.deepEqual(errors, []);
+    const results = settled.map((s) => (s as PromiseFulfilledResult<{ name: string; id: string }>).value);
+    const names = results.map((r) => r.name);
+    assert.equal(new Set(names).size, 4, names.join(', '));
+    assert.deepEqual(await containerNames(h.prefix), [...names].sort());
+    await withTimeout(Promise.all([a.joinAgents(), b.joinAgents()]), 15_000, 'joinAgents');
+    for (const r of results) {
+      const agent = a.agents.get(r.name) ?? b.agents.get(r.name);
+      assert.equal(agent?.state, 'exited', r.name);
+      assert.equal(agent?.id, r.id);
+    }
+  });
+});

@@ -1,0 +1,246 @@
+/**
+ * Shared helpers for the Docker integration tests (real dockerd on the local socket, demo image
+ * `borg-agent-demo:latest`). Every harness gets its own temp dir (database + state dirs), a
+ * unique container prefix and a unique workspace id, so tests never see each other's
+ * containers. {@link cleanupAll} (call it from `afterEach` and `after`) shuts every pipeline
+ * down and force-removes every container whose name starts with a harness prefix, also when
+ * the test failed.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import Docker from 'dockerode';
+import { DEMO_IMAGE } from '../../src/core/demoImage';
+import { DockerEngine } from '../../src/core/engine';
+import { agentLabels } from '../../src/core/labels';
+import { DEFAULT_SETTINGS, Pipeline, PipelineSettings } from '../../src/core/pipeline';
+import { StateDirs } from '../../src/core/stateDirs';
+import { Store } from '../../src/core/store';
+
+/** A dockerode client on the real local daemon, independent of any engine under test. */
+export const docker = new Docker();
+
+export { DEMO_IMAGE };
+
+let counter = 0;
+
+export interface Harness {
+  /** Temp dir holding `borg.sqlite` and `agents/`. */
+  dir: string;
+  dbFile: string;
+  stateRoot: string;
+  /** Unique container prefix (`bt<pid>x<n>`). */
+  prefix: string;
+  workspaceId: string;
+  engine: DockerEngine;
+  store: Store;
+  stateDirs: StateDirs;
+  /** Mutable: the pipeline reads it at every launch. */
+  settings: PipelineSettings;
+  pipeline: Pipeline;
+  /** Another Pipeline on the same engine, store, state dirs, prefix and workspace, with its own `containerSeq` from 0: a reloaded window. */
+  newPipeline(): Pipeline;
+  /** `<prefix>-<persona>-<n>`. */
+  nameOf(n: number, persona?: string): string;
+}
+
+interface Tracked {
+  h: Harness;
+  pipelines: Pipeline[];
+}
+
+const live: Tracked[] = [];
+
+/**
+ * Builds a harness. `settings` overrides the defaults (prefix is always the unique one unless
+ * overridden); `engine` replaces the real-daemon engine (e.g. an unreachable one).
+ */
+export async function harness(opts: { settings?: Partial<PipelineSettings>; engine?: DockerEngine; workspaceId?: string } = {}): Promise<Harness> {
+  const n = ++counter;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'borg-dt-'));
+  const prefix = `bt${process.pid}x${n}`;
+  const workspaceId = opts.workspaceId ?? `ws${process.pid}x${n}`;
+  const dbFile = path.join(dir, 'borg.sqlite');
+  const stateRoot = path.join(dir, 'agents');
+  const engine = opts.engine ?? new DockerEngine();
+  const settings: PipelineSettings = { ...DEFAULT_SETTINGS, prefix, image: DEMO_IMAGE, stopGraceSeconds: 1, ...opts.settings };
+  const tracked: Tracked = { h: undefined as unknown as Harness, pipelines: [] };
+  live.push(tracked);
+  let store: Store;
+  try {
+    store = await Store.open(dbFile);
+  } catch (e) {
+    fs.rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
+  const stateDirs = new StateDirs(stateRoot);
+  const make = () => {
+    const p = new Pipeline({ engine, store, stateDirs, workspaceId, settings: () => settings });
+    tracked.pipelines.push(p);
+    return p;
+  };
+  const h: Harness = {
+    dir,
+    dbFile,
+    stateRoot,
+    prefix,
+    workspaceId,
+    engine,
+    store,
+    stateDirs,
+    settings,
+    pipeline: make(),
+    newPipeline: make,
+    nameOf: (i, persona = 'worker') => `${prefix}-${persona}-${i}`,
+  };
+  tracked.h = h;
+  return h;
+}
+
+/** Shuts down and disposes every pipeline, force-removes every container of every harness, deletes the temp dirs. Never throws. */
+export async function cleanupAll(): Promise<void> {
+  const all = live.splice(0);
+  for (const t of all) {
+    for (const p of t.pipelines) {
+      try {
+        await withTimeout(p.shutdown('detach'), 15_000, 'pipeline shutdown in cleanup');
+      } catch (e) {
+        console.error('[cleanup]', e);
+      }
+      try {
+        p.dispose();
+      } catch (e) {
+        console.error('[cleanup]', e);
+      }
+    }
+    await removeContainersWithPrefix(t.h.prefix);
+    try {
+      await withTimeout(t.h.store.close(), 5_000, 'store close');
+    } catch (e) {
+      console.error('[cleanup]', e);
+    }
+    fs.rmSync(t.h.dir, { recursive: true, force: true });
+  }
+}
+
+/** Force-removes every container (any state, any labels) whose name starts with `<prefix>-`. */
+export async function removeContainersWithPrefix(prefix: string): Promise<void> {
+  try {
+    const rows = await docker.listContainers({ all: true, filters: { name: [`^/${prefix}-`] } });
+    await Promise.all(
+      rows.map((r) =>
+        docker
+          .getContainer(r.Id)
+          .remove({ force: true })
+          .catch((e: { statusCode?: number }) => {
+            if (e.statusCode !== 404 && e.statusCode !== 409) console.error('[cleanup] remove', r.Names, e);
+          }),
+      ),
+    );
+  } catch (e) {
+    console.error('[cleanup] list', e);
+  }
+}
+
+/** Names of the containers (any state) whose name starts with `<prefix>-`, sorted. */
+export async function containerNames(prefix: string): Promise<string[]> {
+  const rows = await docker.listContainers({ all: true, filters: { name: [`^/${prefix}-`] } });
+  return rows.map((r) => r.Names[0].replace(/^\//, '')).sort();
+}
+
+/** Docker's inspect, or undefined on 404. */
+export async function inspectOrUndefined(nameOrId: string): Promise<Docker.ContainerInspectInfo | undefined> {
+  try {
+    return await docker.getContainer(nameOrId).inspect();
+  } catch (e) {
+    if ((e as { statusCode?: number }).statusCode === 404) return undefined;
+    throw e;
+  }
+}
+
+/**
+ * Creates a container under `<prefix>-<persona>-<n>` directly through dockerode, as another
+ * window, an earlier run or someone else would have. `labels`: 'ours' (this harness's
+ * workspace), 'none' (foreign) or explicit labels. `script` runs under `/bin/sh -c`.
+ * `state`: 'created' (never started), 'running' (started, not waited) or 'exited' (waited).
+ */
+export async function preexisting(
+  h: Harness,
+  opts: { n: number; persona?: string; labels?: 'ours' | 'none' | Record<string, string>; script: string; state: 'created' | 'running' | 'exited' },
+): Promise<{ id: string; name: string }> {
+  const persona = opts.persona ?? 'worker';
+  const name = h.nameOf(opts.n, persona);
+  const labels = opts.labels === 'none' ? {} : opts.labels === undefined || opts.labels === 'ours' ? agentLabels(persona, h.workspaceId) : opts.labels;
+  const c = await docker.createContainer({
+    name,
+    Image: DEMO_IMAGE,
+    Entrypoint: ['/bin/sh', '-c', opts.script],
+    Labels: labels,
+    HostConfig: { AutoRemove: false },
+  });
+  if (opts.state !== 'created') await c.start();
+  if (opts.state === 'exited') await c.wait();
+  return { id: c.id, name };
+}
+
+/** Rejects with a clear message when `p` does not settle within `ms`. */
+export async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      p,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${what} did not settle within ${ms} ms`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Polls `cond` every 50 ms until it is true; rejects after `ms`. */
+export async function waitFor(cond: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
+  const end = Date.now() + ms;
+  for (;;) {
+    if (await cond()) return;
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** The lines of a file in a state dir (empty when the file is missing). */
+export function fileLines(h: Harness, name: string, file: string): string[] {
+  const text = h.stateDirs.readFile(name, file);
+  return text === undefined ? [] : text.split('\n').filter((l) => l.length > 0);
+}
+
+/** Event kinds of one container, oldest first. */
+export function eventKinds(store: Store, name: string): string[] {
+  return store.listEvents(name).map((e) => e.kind);
+}
+
+/** The parsed detail of the last event of `kind` for `name`. */
+export function lastEventDetail(store: Store, name: string, kind: string): Record<string, unknown> | undefined {
+  const ev = store.listEvents(name).filter((e) => e.kind === kind).pop();
+  return ev?.detail ? (JSON.parse(ev.detail) as Record<string, unknown>) : undefined;
+}
+
+/**
+ * Counts every HTTP request the engine's dockerode client sends to the daemon (wraps the
+ * modem's `dial`, through which every dockerode call goes).
+ */
+export function countDockerCalls(engine: DockerEngine): { readonly count: number; paths: string[] } {
+  const modem = engine.docker.modem as unknown as { dial: (opts: { path?: string }, cb: unknown) => unknown };
+  const original = modem.dial.bind(modem);
+  const calls = { count: 0, paths: [] as string[] };
+  modem.dial = (o, cb) => {
+    calls.count++;
+    calls.paths.push(String(o?.path));
+    return original(o, cb);
+  };
+  return calls;
+}
