@@ -27,6 +27,8 @@ bind-addr: 127.0.0.1:$PORT
 auth: none
 cert: false
 YAML
+mkdir -p "$DEMO/user/User"
+[ -f "$DEMO/user/User/settings.json" ] || printf '{\n  "workbench.startupEditor": "none",\n  "workbench.colorTheme": "Default Dark Modern"\n}\n' > "$DEMO/user/User/settings.json"
 CS=$ROOT/.vscode-test/code-server/node_modules/.bin/code-server
 if [ -f "$DEMO/code-server.pid" ] && kill -0 "$(cat "$DEMO/code-server.pid")" 2>/dev/null; then
   kill "$(cat "$DEMO/code-server.pid")" || true

@@ -77,6 +77,7 @@ fi
 
 # 5. Build: type-check + compile tests to out/, bundle the extension and CLI to dist/.
 log "building"
+rm -rf out
 npx tsc -p .
 node scripts/build.mjs
 

@@ -11,6 +11,7 @@ const { values: args } = parseArgs({
     launch: { type: 'string' },
     screenshot: { type: 'string' },
     'wait-text': { type: 'string' },
+    'context-menu': { type: 'string' },
     width: { type: 'string', default: '1280' },
     height: { type: 'string', default: '760' },
   },
@@ -44,6 +45,11 @@ try {
     await page.keyboard.type(args.launch);
     await page.keyboard.press('Enter');
     await page.waitForSelector(`.monaco-list-row:has-text("-${args.launch}-")`, { timeout: 60_000 });
+  }
+  if (args['context-menu']) {
+    await page.waitForTimeout(800);
+    await page.locator(`.monaco-list-row:has-text("${args['context-menu']}")`).first().click({ button: 'right' });
+    await page.waitForSelector('.context-view .monaco-menu', { timeout: 10_000 });
   }
   if (args['wait-text']) await page.waitForSelector(`text=${args['wait-text']}`, { timeout: 60_000 });
   await page.waitForTimeout(1500); // let the debounced tree and status bar settle

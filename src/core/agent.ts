@@ -150,6 +150,7 @@ export function summarise(line: string): string {
       // not JSON after all: show it as it is
     }
   }
-  text = text.trim();
-  return text.length > 120 ? `${text.slice(0, 119)}…` : text;
+  text = text.replace(/\s+/g, ' ').trim();
+  const chars = Array.from(text); // code points, so an emoji is never cut in half
+  return chars.length > 120 ? `${chars.slice(0, 119).join('')}…` : text;
 }

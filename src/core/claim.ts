@@ -95,8 +95,8 @@ export async function claimName<T>(opts: ClaimOptions<T>): Promise<Claim<T>> {
   for (let i = 0; i < max; i++) {
     const name = opts.nextCandidate();
     let info = existing.get(name);
-    if (info && info.status === 'exited' && info.exitCode === undefined) {
-      info = await opts.engine.inspect(name); // the list's status text did not give the exit code
+    if (info && info.managed && info.workspace === opts.workspaceId && info.status === 'exited' && info.exitCode === undefined) {
+      info = await opts.engine.inspect(name); // ours, but the list's status text did not give the exit code
     }
     let reclaimed = false;
     if (info) {

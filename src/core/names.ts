@@ -74,10 +74,3 @@ export class ContainerSeq {
     return this.value;
   }
 }
-
-/** Splits a name of ours back into its parts, or undefined when it is not `<prefix>-<persona>-<n>`. */
-export function parseContainerName(name: string): { prefix: string; persona: string; n: number } | undefined {
-  const m = /^(.+)-([a-zA-Z0-9][a-zA-Z0-9_.]*)-(\d+)$/.exec(name.replace(/^\//, ''));
-  if (!m) return undefined;
-  return { prefix: m[1], persona: m[2], n: Number(m[3]) };
-}

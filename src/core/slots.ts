@@ -9,7 +9,9 @@ export class Slots {
   private held = 0;
   private readonly waiting: Array<{ resolve: (release: () => void) => void; reject: (e: Error) => void }> = [];
 
-  constructor(private max: number) {}
+  constructor(private max: number) {
+    this.max = Math.max(1, max);
+  }
 
   get running(): number {
     return this.held;

@@ -63,7 +63,7 @@ function loadSqlJs(): Promise<SqlJsStatic> {
     locateFile: (file: string) => {
       const beside = path.join(__dirname, file);
       if (fs.existsSync(beside)) return beside;
-      return path.join(path.dirname(require.resolve('sql.js/package.json')), 'dist', file);
+      return path.join(path.dirname(require.resolve('sql.js')), file);
     },
   });
   return sqlJs;
@@ -82,6 +82,8 @@ export class Store {
   private writing: Promise<void> = Promise.resolve();
   private dirty = false;
   private closed = false;
+  private refusingWrites = false;
+  private closing: Promise<void> | undefined;
 
   private constructor(
     private readonly db: Database,
@@ -113,7 +115,9 @@ export class Store {
     if (bytes && bytes.length > 0) {
       try {
         db = new SQL.Database(bytes);
-        db.exec('PRAGMA quick_check');
+        // quick_check reports damage as rows, not as an exception: anything but "ok" is corrupt.
+        const verdict = db.exec('PRAGMA quick_check')[0]?.values[0]?.[0];
+        if (verdict !== 'ok') throw new Error(String(verdict));
       } catch {
         db?.close();
         db = undefined;
@@ -129,12 +133,14 @@ export class Store {
 
   /** The schema version of the open database. */
   get schemaVersion(): number {
+    this.assertOpen();
     return Number(this.db.exec('PRAGMA user_version')[0].values[0][0]);
   }
 
   private migrate(): void {
     const from = this.schemaVersion;
     if (from > SCHEMA_VERSION) {
+      this.db.close();
       throw new BorgError(
         `The Borg database ${this.file} has schema version ${from}, newer than this extension's ${SCHEMA_VERSION}. Update the extension.`,
       );
@@ -193,6 +199,7 @@ export class Store {
 
   /** Events, oldest first, optionally of one container. */
   listEvents(container?: string): EventRow[] {
+    this.assertOpen();
     const stmt = this.db.prepare(
       `SELECT id, at, container, kind, detail FROM events ${container ? 'WHERE container = ?' : ''} ORDER BY id`,
     );
@@ -225,12 +232,19 @@ export class Store {
     return next;
   }
 
-  /** Flushes and closes. Idempotent. */
+  /** Refuses further changes, flushes and closes. Idempotent. */
   async close(): Promise<void> {
-    if (this.closed) return;
-    await this.flush();
-    this.closed = true;
-    this.db.close();
+    if (this.closing) return this.closing;
+    this.closing = (async () => {
+      this.refusingWrites = true;
+      try {
+        await this.flush();
+      } finally {
+        this.closed = true;
+        this.db.close();
+      }
+    })();
+    return this.closing;
   }
 
   private async writeNow(): Promise<void> {
@@ -256,13 +270,18 @@ export class Store {
     }
   }
 
-  private run(sql: string, params: Array<string | number | null>): void {
+  private assertOpen(): void {
     if (this.closed) throw new BorgError('The Borg database is closed.');
+  }
+
+  private run(sql: string, params: Array<string | number | null>): void {
+    if (this.closed || this.refusingWrites) throw new BorgError('The Borg database is closed.');
     this.db.run(sql, params);
     this.dirty = true;
   }
 
   private containers(where: string, params: Array<string | number>): ContainerRow[] {
+    this.assertOpen();
     const stmt = this.db.prepare(
       `SELECT name, id, persona, state, exit_code, oom_killed, created_at, updated_at FROM containers ${where}`,
     );

@@ -1,5 +1,6 @@
 import { describe, it, after, afterEach } from 'node:test';
 import * as assert from 'node:assert/strict';
+import { DockerEngine } from '../../src/core/engine';
 import { agentLabels } from '../../src/core/labels';
 import {
   cleanupAll,
@@ -44,7 +45,7 @@ describe('claim on real Docker', () => {
     assert.equal(fileLines(h, first.name, 'runs.log').length, 1);
 
     const window2 = h.newPipeline(); // containerSeq starts at 0 again
-    const second = await window2.launch('worker', { input: { sleepSeconds: 1 } });
+    const second = await window2.launch('worker', { input: { sleepSeconds: 1, note: 'second' } });
 
     assert.equal(second.name, h.nameOf(0));
     assert.equal(second.reclaimed, true);
@@ -58,6 +59,8 @@ describe('claim on real Docker', () => {
     const runs = fileLines(h, second.name, 'runs.log');
     assert.equal(runs.length, 2, `runs.log: ${runs.join(' | ')}`);
     assert.ok(runs.every((l) => / start worker$/.test(l)));
+    assert.equal(JSON.parse(h.stateDirs.readFile(second.name, 'input.json') ?? '{}').note, 'second', 'input.json rewritten');
+    assert.equal(fileLines(h, second.name, 'agent.log').filter((l) => l.includes('"subtype":"init"')).length, 2, 'agent.log appended across runs');
     assert.deepEqual(await containerNames(h.prefix), [h.nameOf(0)]);
 
     const row = h.store.getContainer(second.name);
@@ -197,6 +200,42 @@ describe('claim on real Docker', () => {
     await withTimeout(h.pipeline.joinAgents(), 15_000, 'joinAgents');
     for (const n of names) assert.equal(h.pipeline.agents.get(n)?.state, 'exited', n);
   });
+
+  it(
+    "a second window does not reclaim a name the first window created and is about to start",
+    { todo: 'BUG claim.ts:43-44 (judge: "created" → reclaim): a created container may be another window\'s launch between create and attach/start (pipeline.ts startAndFollow); window B removes it and window A\'s launch rejects with a raw 404 "no such container"' },
+    async () => {
+      const h = await harness();
+      // Window A's engine pauses before attach, i.e. right after its create: the window every launch has.
+      const slow = new DockerEngine();
+      let reachedAttach!: () => void;
+      const atAttach = new Promise<void>((r) => (reachedAttach = r));
+      let openGate!: () => void;
+      const gate = new Promise<void>((r) => (openGate = r));
+      const attach = slow.attach.bind(slow);
+      slow.attach = async (id, o) => {
+        reachedAttach();
+        await gate;
+        return attach(id, o);
+      };
+      const a = h.newPipeline({ engine: slow });
+      const b = h.newPipeline();
+      const launchA = a.launch('worker', { input: { sleepSeconds: 1 } });
+      launchA.catch(() => undefined);
+      try {
+        await withTimeout(atAttach, 10_000, 'window A to create its container');
+        assert.equal((await inspectOrUndefined(h.nameOf(0)))?.State.Status, 'created');
+        const rb = await b.launch('worker', { input: { sleepSeconds: 1 } });
+        openGate();
+        const ra = await launchA;
+        assert.notEqual(ra.name, rb.name);
+        assert.deepEqual(await containerNames(h.prefix), [ra.name, rb.name].sort());
+      } finally {
+        openGate();
+      }
+      await withTimeout(Promise.all([a.joinAgents(), b.joinAgents()]), 10_000, 'joinAgents');
+    },
+  );
 
   it('two windows (same prefix and workspace, both starting at -0) racing get distinct names without error', async () => {
     const h = await harness();

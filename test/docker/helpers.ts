@@ -38,8 +38,11 @@ export interface Harness {
   /** Mutable: the pipeline reads it at every launch. */
   settings: PipelineSettings;
   pipeline: Pipeline;
-  /** Another Pipeline on the same engine, store, state dirs, prefix and workspace, with its own `containerSeq` from 0: a reloaded window. */
-  newPipeline(): Pipeline;
+  /**
+   * Another Pipeline on the same store, state dirs, prefix and workspace (and engine, unless
+   * given), with its own `containerSeq` from 0: a reloaded or second window. Cleaned up too.
+   */
+  newPipeline(opts?: { engine?: DockerEngine }): Pipeline;
   /** `<prefix>-<persona>-<n>`. */
   nameOf(n: number, persona?: string): string;
 }
@@ -74,8 +77,8 @@ export async function harness(opts: { settings?: Partial<PipelineSettings>; engi
     throw e;
   }
   const stateDirs = new StateDirs(stateRoot);
-  const make = () => {
-    const p = new Pipeline({ engine, store, stateDirs, workspaceId, settings: () => settings });
+  const make = (o: { engine?: DockerEngine } = {}) => {
+    const p = new Pipeline({ engine: o.engine ?? engine, store, stateDirs, workspaceId, settings: () => settings });
     tracked.pipelines.push(p);
     return p;
   };
@@ -90,7 +93,7 @@ export async function harness(opts: { settings?: Partial<PipelineSettings>; engi
     stateDirs,
     settings,
     pipeline: make(),
-    newPipeline: make,
+    newPipeline: (o) => make(o),
     nameOf: (i, persona = 'worker') => `${prefix}-${persona}-${i}`,
   };
   tracked.h = h;

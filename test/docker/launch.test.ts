@@ -2,6 +2,7 @@ import { describe, it, after, afterEach } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import * as tar from 'tar-stream';
 import { DockerEngine } from '../../src/core/engine';
 import { DockerUnreachableError, ImageMissingError, InvalidInputError } from '../../src/core/errors';
 import { LABEL_MANAGED, LABEL_PERSONA, LABEL_WORKSPACE } from '../../src/core/labels';
@@ -200,5 +201,39 @@ describe('launch on real Docker', () => {
     h.engine.connect(undefined);
     await withTimeout(h.pipeline.refresh(), 10_000, 'refresh');
     assert.equal(h.pipeline.dockerError, undefined);
+  });
+});
+
+describe('start failure', () => {
+  const repo = `borg-test-noentry-${process.pid}`;
+  const image = `${repo}:latest`;
+  after(async () => {
+    await docker.getImage(image).remove({ force: true }).catch(() => undefined);
+  });
+
+  it('a container that cannot start: launch rejects, row "failed" + start-failed event, slot released, no agent', async () => {
+    const h = await harness({ settings: { maxParallelAgents: 1 } });
+    const pack = tar.pack();
+    pack.entry({ name: 'tmp', type: 'directory', mode: 0o1777 });
+    pack.finalize();
+    await h.engine.importImage(pack as never, repo, 'latest', ['ENTRYPOINT ["/no-such-binary"]']);
+
+    await assert.rejects(withTimeout(h.pipeline.launch('worker', { image, input: { sleepSeconds: 1 } }), 15_000, 'launch'));
+
+    const name = h.nameOf(0);
+    const row = h.store.getContainer(name);
+    assert.equal(row?.state, 'failed');
+    assert.ok(row?.id);
+    assert.deepEqual(eventKinds(h.store, name), ['start-failed']);
+    assert.ok(lastEventDetail(h.store, name, 'start-failed')?.error);
+    assert.equal(h.pipeline.agents.size, 0);
+    assert.equal(h.pipeline.runningCount, 0);
+    assert.equal((await docker.getContainer(row.id).inspect()).State.Running, false);
+
+    // The single slot is free: the next launch (demo image) starts at once.
+    const r = await withTimeout(h.pipeline.launch('worker', { input: { sleepSeconds: 1 } }), 10_000, 'launch after a failed start');
+    assert.equal(h.pipeline.runningCount, 1);
+    await withTimeout(h.pipeline.joinAgents(), 10_000, 'joinAgents');
+    assert.equal(h.pipeline.agents.get(r.name)?.state, 'exited');
   });
 });

@@ -1,42 +1,9 @@
 import * as assert from 'node:assert/strict';
-import * as fs from 'node:fs';
-import * as path from 'node:path';
-import Docker from 'dockerode';
-import initSqlJs from 'sql.js';
 import * as vscode from 'vscode';
-import type { BorgApi } from '../../src/vscode/extension';
+import { api, docker, EXTENSION_ID, prefix, setConfig, until, usePrefix } from './helpers';
 
-const EXTENSION_ID = 'borg-pipeline.borg-pipeline';
-const docker = new Docker();
-const prefix = `borgt${process.pid}x${Math.floor(Math.random() * 1e6)}`;
-
-async function api(): Promise<BorgApi> {
-  const ext = vscode.extensions.getExtension<BorgApi>(EXTENSION_ID);
-  assert.ok(ext, `extension ${EXTENSION_ID} is installed in the host`);
-  return ext.activate();
-}
-
-async function setConfig(key: string, value: unknown): Promise<void> {
-  await vscode.workspace.getConfiguration('borg').update(key, value, vscode.ConfigurationTarget.Workspace);
-}
-
-async function until<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, ms = 15_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-describe('Borg Pipeline in a real extension host', function () {
+describe('Activation, launch and the Agents view', function () {
   this.timeout(120_000);
-
-  after(async () => {
-    const left = await docker.listContainers({ all: true, filters: { name: [`^/${prefix}-`] } });
-    await Promise.all(left.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
-  });
 
   it('activates and shows the agent count in the status bar', async () => {
     const { ctx } = await api();
@@ -74,8 +41,7 @@ describe('Borg Pipeline in a real extension host', function () {
 
   it('borg.launch starts a running container with the right name and labels', async () => {
     const { ctx } = await api();
-    await setConfig('containerPrefix', prefix);
-    await until('the prefix setting', () => ctx.config.prefix === prefix);
+    await usePrefix();
     const result = (await vscode.commands.executeCommand('borg.launch', 'worker')) as { name: string; id: string } | undefined;
     assert.ok(result, 'launch returned a result');
     assert.equal(result.name, `${prefix}-worker-0`);
@@ -99,26 +65,5 @@ describe('Borg Pipeline in a real extension host', function () {
     assert.equal(item.contextValue, 'borg.agent.running');
     assert.equal((item.iconPath as vscode.ThemeIcon).id, 'vm-running');
     await until('status bar 1/4', () => ctx.statusBar.text === '$(server-process) 1/4 agents');
-  });
-
-  it('deactivate resolves after joining the agent and leaves the database on disk with its row', async () => {
-    const { ctx } = await api();
-    const name = `${prefix}-worker-0`;
-    const dbFile = ctx.store.file;
-    const ext = vscode.extensions.getExtension(EXTENSION_ID)!;
-    const main = require(path.join(ext.extensionPath, 'dist', 'extension.js')) as { deactivate(): Promise<void> | undefined };
-    const done = main.deactivate();
-    assert.ok(done, 'deactivate returns a promise');
-    await done;
-    assert.equal(ctx.pipeline.isStopped, true);
-    assert.equal(ctx.pipeline.agents.get(name)?.state, 'detached');
-    assert.ok(fs.existsSync(dbFile), `${dbFile} exists`);
-    const SQL = await initSqlJs();
-    const db = new SQL.Database(fs.readFileSync(dbFile));
-    const rows = db.exec('SELECT name, persona, state FROM containers WHERE name = ?', [name]);
-    assert.deepEqual(rows[0]?.values, [[name, 'worker', 'detached']]);
-    db.close();
-    const info = await docker.getContainer(name).inspect();
-    assert.equal(info.State.Running, true, 'detach leaves the container running');
   });
 });
