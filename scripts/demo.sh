@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 PORT=${BORG_DEMO_PORT:-8080}
 bash scripts/setup.sh
-npx vsce package --no-dependencies --allow-missing-repository -o borg-pipeline.vsix </dev/null >/dev/null
+npx vsce package --no-dependencies --allow-missing-repository --no-rewrite-relative-links -o borg-pipeline.vsix </dev/null >/dev/null
 echo "[demo] packaged borg-pipeline.vsix"
 
 if command -v code >/dev/null 2>&1 && [ -z "${BORG_DEMO_CODE_SERVER:-}" ]; then

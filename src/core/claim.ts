@@ -10,6 +10,9 @@ export type SkipReason = 'live' | 'foreign' | 'other-workspace' | 'crashed' | 'o
 /** The claim table's answer for one existing container. */
 export type Verdict = { action: 'reclaim' } | { action: 'skip'; reason: SkipReason };
 
+/** A container still 'created' (never started) this long after creation is abandoned and may be reclaimed. */
+export const CREATED_GRACE_MS = 60_000;
+
 /** Default cap on candidate names tried by one launch. */
 export const MAX_CLAIM_CANDIDATES = 256;
 
@@ -22,7 +25,8 @@ export const MAX_CLAIM_CANDIDATES = 256;
  * | no `borg.managed=true` label            | skip: someone else's, never touched |
  * | another workspace's `borg.workspace`    | skip: that window's to manage     |
  * | running, paused, restarting, removing   | skip: live                        |
- * | created (never started)                 | reclaim                           |
+ * | created (never started), over 60 s old   | reclaim                           |
+ * | created less than 60 s ago              | skip: another launch is about to start it |
  * | exited 0                                | reclaim (remove, reuse the name and its state dir) |
  * | exited 137 with OOMKilled               | skip: kept for hardline           |
  * | exited non-zero otherwise               | skip: kept for hardline           |
@@ -31,7 +35,7 @@ export const MAX_CLAIM_CANDIDATES = 256;
  * OOMKilled is sticky in Docker (it stays true after a restart), so it only decides anything
  * together with exit code 137 (128 + SIGKILL): an exited-0 container is clean whatever it says.
  */
-export function judge(info: ContainerInfo, workspaceId: string): Verdict {
+export function judge(info: ContainerInfo, workspaceId: string, now = Date.now()): Verdict {
   if (!info.managed) return { action: 'skip', reason: 'foreign' };
   if (info.workspace !== workspaceId) return { action: 'skip', reason: 'other-workspace' };
   switch (info.status) {
@@ -41,7 +45,8 @@ export function judge(info: ContainerInfo, workspaceId: string): Verdict {
     case 'removing':
       return { action: 'skip', reason: 'live' };
     case 'created':
-      return { action: 'reclaim' };
+      // Between create and start another window's launch holds a 'created' container: leave young ones alone.
+      return now - info.createdAt >= CREATED_GRACE_MS ? { action: 'reclaim' } : { action: 'skip', reason: 'live' };
     case 'dead':
       return { action: 'skip', reason: 'dead' };
     case 'exited':
@@ -95,8 +100,9 @@ export async function claimName<T>(opts: ClaimOptions<T>): Promise<Claim<T>> {
   for (let i = 0; i < max; i++) {
     const name = opts.nextCandidate();
     let info = existing.get(name);
-    if (info && info.managed && info.workspace === opts.workspaceId && info.status === 'exited' && info.exitCode === undefined) {
-      info = await opts.engine.inspect(name); // ours, but the list's status text did not give the exit code
+    if (info && info.managed && info.workspace === opts.workspaceId && info.status === 'exited' && (info.exitCode === undefined || info.exitCode === 137)) {
+      // Ours, and the list cannot tell: no exit code in its status text, or 137 without the OOMKilled flag.
+      info = await opts.engine.inspect(name);
     }
     let reclaimed = false;
     if (info) {

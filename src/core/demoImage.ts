@@ -23,6 +23,8 @@ const HASH_LABEL = 'borg.demo.hash';
  * `runs.log` in its state dir.
  */
 export const DEMO_AGENT_SCRIPT = `#!/bin/sh
+# As PID 1 the shell ignores SIGTERM unless trapped: trap it before blocking on stdin.
+trap 'exit 143' TERM
 input=''
 IFS= read -r input || true
 num() { printf '%s' "$input" | sed -n "s/.*\\"$1\\"[[:space:]]*:[[:space:]]*\\(-\\{0,1\\}[0-9][0-9]*\\).*/\\1/p"; }

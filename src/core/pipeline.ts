@@ -1,9 +1,9 @@
 import { Agent, AgentState } from './agent';
 import { claimName, MAX_CLAIM_CANDIDATES, SkipReason } from './claim';
 import { Disposable } from './disposable';
-import { ContainerInfo, DockerEngine } from './engine';
+import { ContainerInfo, DockerEngine, errorText } from './engine';
 import type { Duplex } from 'node:stream';
-import { DockerUnreachableError, ImageMissingError, PipelineStoppedError, RefusedError } from './errors';
+import { BorgError, DockerUnreachableError, ImageMissingError, PipelineStoppedError, RefusedError } from './errors';
 import { Emitter } from './event';
 import { agentLabels } from './labels';
 import { containerName, ContainerSeq, validateNamePart } from './names';
@@ -299,10 +299,9 @@ export class Pipeline extends Disposable {
   }
 
   /** Creates (not starts) a container for `persona` under `name`, with its state dir mounted and input.json written. */
-  private createContainer(name: string, persona: string, image: string, input: Record<string, unknown>, opts: LaunchOptions): Promise<string> {
+  private async createContainer(name: string, persona: string, image: string, input: Record<string, unknown>, opts: LaunchOptions): Promise<string> {
     const dir = this.o.stateDirs.ensure(name);
-    this.o.stateDirs.writeFile(name, 'input.json', JSON.stringify(input, null, 2));
-    return this.o.engine.create({
+    const id = await this.o.engine.create({
       name,
       image,
       labels: agentLabels(persona, this.o.workspaceId),
@@ -311,6 +310,9 @@ export class Pipeline extends Disposable {
       openStdin: true,
       memoryBytes: opts.memoryBytes,
     });
+    // Only once the name is ours: a create that lost the name (409) must not touch the winner's input.
+    this.o.stateDirs.writeFile(name, 'input.json', JSON.stringify(input, null, 2));
+    return id;
   }
 
   /**
@@ -328,8 +330,9 @@ export class Pipeline extends Disposable {
     } catch (e) {
       stream.destroy();
       this.o.store.upsertContainer({ name: a.name, id: a.id, persona: a.persona, state: 'failed', exitCode: null, oomKilled: false });
-      this.o.store.addEvent('start-failed', a.name, { error: String((e as Error).message) });
-      throw e;
+      this.o.store.addEvent('start-failed', a.name, { error: errorText(e) });
+      if (e instanceof BorgError) throw e;
+      throw new BorgError(`Starting ${a.name} failed: ${errorText(e)}. The container is kept for diagnosis (Show Logs, Remove Agent).`, { cause: e });
     }
     stream.end(JSON.stringify(a.input) + '\n');
     this.o.store.upsertContainer({ name: a.name, id: a.id, persona: a.persona, state: 'running', exitCode: null, oomKilled: false });

@@ -30,7 +30,9 @@ export class StatusBar extends Disposable {
       return;
     }
     const queued = p.queuedCount > 0 ? ` · ${p.queuedCount} queued` : '';
-    this.item.text = `$(server-process) ${p.runningCount}/${p.maxParallel} agents${queued}`;
+    // Containers of this workspace started elsewhere (an earlier window, the CLI) count too.
+    const live = p.containers.filter((c) => c.status === 'running').length;
+    this.item.text = `$(server-process) ${Math.max(p.runningCount, live)}/${p.maxParallel} agents${queued}`;
     this.item.tooltip = 'Borg Pipeline: agents running / allowed at once. Click to show the Agents view.';
     this.item.backgroundColor = undefined;
   }

@@ -69,13 +69,13 @@ describe('claim on real Docker', () => {
     assert.deepEqual(eventKinds(h.store, second.name), ['launched', 'exited', 'reclaimed', 'exited']);
   });
 
-  it('-0 created but never started: reclaimed', async () => {
+  it('-0 created moments ago (another launch about to start it): skipped and untouched', async () => {
     const h = await harness();
     const zero = await preexisting(h, { n: 0, script: 'exit 0', state: 'created' });
     const r = await h.pipeline.launch('worker', { input: { sleepSeconds: 1 } });
-    assert.equal(r.name, zero.name);
-    assert.equal(r.reclaimed, true);
-    assert.equal(await inspectOrUndefined(zero.id), undefined);
+    assert.equal(r.name, h.nameOf(1));
+    assert.deepEqual(r.skipped, [{ name: zero.name, reason: 'live' }]);
+    assert.ok(await inspectOrUndefined(zero.id), '-0 is still there');
     await withTimeout(h.pipeline.joinAgents(), 10_000, 'joinAgents');
   });
 
@@ -150,7 +150,6 @@ describe('claim on real Docker', () => {
 
   it(
     'OOM-killed -0 is skipped with reason "oom-killed"',
-    { todo: 'BUG claim.ts:98-101: the list row never carries OOMKilled and exit 137 is parsed from the status text, so the container is never inspected and judge() reports "crashed"' },
     async () => {
       const h = await harness();
       const r = await h.pipeline.launch('worker', { memoryBytes: OOM_BYTES, input: { mode: 'oom', sleepSeconds: 1 } });
@@ -203,7 +202,6 @@ describe('claim on real Docker', () => {
 
   it(
     "a second window does not reclaim a name the first window created and is about to start",
-    { todo: 'BUG claim.ts:43-44 (judge: "created" → reclaim): a created container may be another window\'s launch between create and attach/start (pipeline.ts startAndFollow); window B removes it and window A\'s launch rejects with a raw 404 "no such container"' },
     async () => {
       const h = await harness();
       // Window A's engine pauses before attach, i.e. right after its create: the window every launch has.
@@ -237,22 +235,42 @@ describe('claim on real Docker', () => {
     },
   );
 
-  it('two windows (same prefix and workspace, both starting at -0) racing get distinct names without error', async () => {
-    const h = await harness();
-    const a = h.pipeline;
-    const b = h.newPipeline();
-    const settled = await Promise.allSettled([a, b, a, b].map((p) => p.launch('worker', { input: { sleepSeconds: 2 } })));
-    const errors = settled.filter((s) => s.status === 'rejected').map((s) => String((s as PromiseRejectedResult).reason));
-    assert.deepEqual(errors, []);
-    const results = settled.map((s) => (s as PromiseFulfilledResult<{ name: string; id: string }>).value);
-    const names = results.map((r) => r.name);
-    assert.equal(new Set(names).size, 4, names.join(', '));
-    assert.deepEqual(await containerNames(h.prefix), [...names].sort());
-    await withTimeout(Promise.all([a.joinAgents(), b.joinAgents()]), 15_000, 'joinAgents');
-    for (const r of results) {
-      const agent = a.agents.get(r.name) ?? b.agents.get(r.name);
-      assert.equal(agent?.state, 'exited', r.name);
-      assert.equal(agent?.id, r.id);
-    }
-  });
+  it(
+    "a launch that loses the name to another window (409) leaves that window's input.json alone",
+    async () => {
+      const h = await harness();
+      const a = await h.pipeline.launch('worker', { input: { sleepSeconds: 2, note: 'window A' } });
+      assert.equal(a.name, h.nameOf(0));
+      // Window B listed just before A created -0: its list does not show -0, so it tries to create it and gets 409.
+      const stale = new DockerEngine();
+      const list = stale.list.bind(stale);
+      stale.list = async (f) => (await list(f)).filter((c) => c.name !== a.name);
+      const b = await h.newPipeline({ engine: stale }).launch('worker', { input: { sleepSeconds: 1, note: 'window B' } });
+      assert.equal(b.name, h.nameOf(1));
+      assert.deepEqual(b.skipped, [{ name: a.name, reason: 'conflict' }]);
+      assert.equal(JSON.parse(h.stateDirs.readFile(a.name, 'input.json') ?? '{}').note, 'window A');
+    },
+  );
+
+  it(
+    'two windows (same prefix and workspace, both starting at -0) racing get distinct names without error',
+    async () => {
+      const h = await harness();
+      const a = h.pipeline;
+      const b = h.newPipeline();
+      const settled = await Promise.allSettled([a, b, a, b].map((p) => p.launch('worker', { input: { sleepSeconds: 2 } })));
+      const errors = settled.filter((s) => s.status === 'rejected').map((s) => String((s as PromiseRejectedResult).reason));
+      assert.deepEqual(errors, []);
+      const results = settled.map((s) => (s as PromiseFulfilledResult<{ name: string; id: string }>).value);
+      const names = results.map((r) => r.name);
+      assert.equal(new Set(names).size, 4, names.join(', '));
+      assert.deepEqual(await containerNames(h.prefix), [...names].sort());
+      await withTimeout(Promise.all([a.joinAgents(), b.joinAgents()]), 15_000, 'joinAgents');
+      for (const r of results) {
+        const agent = a.agents.get(r.name) ?? b.agents.get(r.name);
+        assert.equal(agent?.state, 'exited', r.name);
+        assert.equal(agent?.id, r.id);
+      }
+    },
+  );
 });

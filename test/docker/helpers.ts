@@ -59,6 +59,8 @@ const live: Tracked[] = [];
  * overridden); `engine` replaces the real-daemon engine (e.g. an unreachable one).
  */
 export async function harness(opts: { settings?: Partial<PipelineSettings>; engine?: DockerEngine; workspaceId?: string } = {}): Promise<Harness> {
+  swept ??= sweepStale();
+  await swept;
   const n = ++counter;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'borg-dt-'));
   const prefix = `bt${process.pid}x${n}`;
@@ -98,6 +100,32 @@ export async function harness(opts: { settings?: Partial<PipelineSettings>; engi
   };
   tracked.h = h;
   return h;
+}
+
+let swept: Promise<void> | undefined;
+
+/**
+ * Removes containers a crashed earlier run of these tests left behind: named `bt<pid>x<n>-...`,
+ * whose process is gone, and older than 10 minutes (so a concurrent run in another PID namespace
+ * is never touched). Never throws.
+ */
+async function sweepStale(): Promise<void> {
+  try {
+    const rows = await docker.listContainers({ all: true, filters: { name: ['^/bt[0-9]+x[0-9]+-'] } });
+    const stale = rows.filter((r) => {
+      const pid = Number(/^\/bt(\d+)x/.exec(r.Names[0] ?? '')?.[1]);
+      if (!pid || pid === process.pid || Date.now() - r.Created * 1000 < 10 * 60_000) return false;
+      try {
+        process.kill(pid, 0);
+        return false; // still running
+      } catch (e) {
+        return (e as NodeJS.ErrnoException).code === 'ESRCH';
+      }
+    });
+    await Promise.all(stale.map((r) => docker.getContainer(r.Id).remove({ force: true }).catch(() => undefined)));
+  } catch (e) {
+    console.error('[sweep]', e);
+  }
 }
 
 /** Shuts down and disposes every pipeline, force-removes every container of every harness, deletes the temp dirs. Never throws. */
