@@ -21,6 +21,8 @@ export interface AgentOptions {
   timeoutMs: number;
   /** Seconds between SIGTERM and SIGKILL when the watchdog or a stop ends the container. */
   graceSeconds: number;
+  /** When the container started (ms since the epoch); an adopted agent's watchdog counts from here. Default: now. */
+  startedAt?: number;
   /** Called on every change of state or last line. */
   onChange: (agent: Agent) => void;
   /** Called for every output line (stdout and stderr), without the newline. */
@@ -41,7 +43,7 @@ export class Agent extends Disposable {
   exitCode: number | undefined;
   oomKilled = false;
   error: string | undefined;
-  readonly startedAt = Date.now();
+  readonly startedAt: number;
   finishedAt: number | undefined;
   readonly done: Promise<void>;
 
@@ -50,6 +52,7 @@ export class Agent extends Disposable {
 
   constructor(private readonly o: AgentOptions) {
     super();
+    this.startedAt = o.startedAt ?? Date.now();
     this.register(toDisposable(() => this.follow.abort()));
     this.done = this.run();
   }
@@ -87,7 +90,8 @@ export class Agent extends Disposable {
       rl.on('line', (line) => this.onLine(line, log));
       return rl;
     });
-    const watchdog = this.o.timeoutMs > 0 ? setTimeout(() => this.onTimeout(), this.o.timeoutMs) : undefined;
+    const left = Math.max(0, this.startedAt + this.o.timeoutMs - Date.now());
+    const watchdog = this.o.timeoutMs > 0 ? setTimeout(() => this.onTimeout(), left) : undefined;
     try {
       const code = await this.o.engine.wait(this.o.id, this.follow.signal);
       const info = await this.o.engine.inspect(this.o.id);

@@ -66,6 +66,19 @@ export interface LaunchResult {
   skipped: Array<{ name: string; reason: SkipReason }>;
 }
 
+/** A launch waiting for a free slot. `queuedAt` in ms since the epoch. */
+export interface QueuedLaunch {
+  persona: string;
+  queuedAt: number;
+}
+
+/** What {@link Pipeline.recover} found: names adopted (running), collected (exited while away) and lost (vanished). */
+export interface RecoveryReport {
+  adopted: string[];
+  collected: string[];
+  lost: string[];
+}
+
 /** How shutdown treats running agents: `detach` leaves containers running, `stop` stops them. */
 export type ShutdownMode = 'detach' | 'stop';
 
@@ -89,6 +102,8 @@ export class Pipeline extends Disposable {
   private refreshing: Promise<void> | undefined;
   private refreshAgain = false;
   private readonly oomById = new Map<string, boolean>();
+  private recovering: Promise<RecoveryReport> | undefined;
+  private readonly waiting = new Set<QueuedLaunch>();
 
   private readonly changed = this.register(new Emitter<void>());
   /** Fires when containers, agents, counts or the Docker error changed. */
@@ -128,6 +143,11 @@ export class Pipeline extends Disposable {
   /** Launches waiting for a slot. */
   get queuedCount(): number {
     return this.slots.queued;
+  }
+
+  /** Launches waiting for a slot, oldest first. */
+  get queued(): QueuedLaunch[] {
+    return [...this.waiting];
   }
 
   get maxParallel(): number {
@@ -177,6 +197,7 @@ export class Pipeline extends Disposable {
     validateNamePart('persona', persona);
     containerName(settings.prefix, persona, 0xffff_ffff); // the longest name this launch can make must fit
     const image = opts.image ?? settings.image;
+    await this.recovering?.catch(() => undefined); // adopt what is running before adding to it
     return this.withSlot(settings, async (release) => {
       if (!(await this.o.engine.imageExists(image))) throw new ImageMissingError(image);
       const input = { persona, ...(opts.input ?? {}) };
@@ -191,7 +212,7 @@ export class Pipeline extends Disposable {
       const { name, created: id } = claim;
       await this.startAndFollow({ name, id, persona, input, release, settings, event: claim.reclaimed ? 'reclaimed' : 'launched', detail: { image, skipped: claim.skipped } });
       return { name, id, reclaimed: claim.reclaimed, stateDir: this.o.stateDirs.dir(name), skipped: claim.skipped };
-    });
+    }, persona);
   }
 
   /**
@@ -217,7 +238,7 @@ export class Pipeline extends Disposable {
       const fresh = await this.o.engine.inspect(name); // it may have been hardlined elsewhere while we queued
       checkVerb('hardline', fresh, name);
       return this.startAndFollow({ name, id: fresh.id, persona, input, release, settings, event: 'hardline', detail: { previousExitCode: fresh.exitCode ?? null } });
-    });
+    }, persona);
   }
 
   /**
@@ -240,7 +261,7 @@ export class Pipeline extends Disposable {
       const id = await this.createContainer(name, persona, image, input, opts);
       await this.startAndFollow({ name, id, persona, input, release, settings, event: 'reclaimed', detail: { image, previousId: info.id } });
       return { name, id, reclaimed: true, stateDir: this.o.stateDirs.dir(name), skipped: [] };
-    });
+    }, persona);
   }
 
   /** Stops a running agent (SIGTERM, SIGKILL after `stopGraceSeconds`). @throws RefusedError when not ours or not running. */
@@ -283,10 +304,21 @@ export class Pipeline extends Disposable {
     if (this.stopped) throw new PipelineStoppedError();
   }
 
-  /** Runs `fn` holding an agent slot; the slot is released when `fn` fails, else handed to the agent `fn` starts. */
-  private async withSlot<T>(settings: PipelineSettings, fn: (release: () => void) => Promise<T>): Promise<T> {
+  /**
+   * Runs `fn` holding an agent slot; the slot is released when `fn` fails, else handed to the
+   * agent `fn` starts. While it waits, the launch is listed in `queued`.
+   */
+  private async withSlot<T>(settings: PipelineSettings, fn: (release: () => void) => Promise<T>, persona = 'agent'): Promise<T> {
     this.slots.setLimit(settings.maxParallelAgents);
-    const release = await this.slots.acquire();
+    const entry: QueuedLaunch = { persona, queuedAt: Date.now() };
+    this.waiting.add(entry);
+    let release: () => void;
+    try {
+      release = await this.slots.acquire();
+    } finally {
+      this.waiting.delete(entry);
+      this.changed.fire();
+    }
     let ok = false;
     try {
       this.assertRunning();
@@ -329,20 +361,20 @@ export class Pipeline extends Disposable {
       await this.o.engine.start(a.id);
     } catch (e) {
       stream.destroy();
-      this.o.store.upsertContainer({ name: a.name, id: a.id, persona: a.persona, state: 'failed', exitCode: null, oomKilled: false });
+      this.o.store.upsertContainer({ name: a.name, id: a.id, persona: a.persona, state: 'failed', exitCode: null, oomKilled: false, workspace: this.o.workspaceId });
       this.o.store.addEvent('start-failed', a.name, { error: errorText(e) });
       if (e instanceof BorgError) throw e;
       throw new BorgError(`Starting ${a.name} failed: ${errorText(e)}. The container is kept for diagnosis (Show Logs, Remove Agent).`, { cause: e });
     }
     stream.end(JSON.stringify(a.input) + '\n');
-    this.o.store.upsertContainer({ name: a.name, id: a.id, persona: a.persona, state: 'running', exitCode: null, oomKilled: false });
+    this.o.store.upsertContainer({ name: a.name, id: a.id, persona: a.persona, state: 'running', exitCode: null, oomKilled: false, workspace: this.o.workspaceId });
     this.o.store.addEvent(a.event, a.name, { id: a.id, ...a.detail });
     const agent = this.follow(a.name, a.id, a.persona, stream, a.release, a.settings);
     this.scheduleRefresh();
     return agent;
   }
 
-  private follow(name: string, id: string, persona: string, stream: Duplex, release: () => void, settings: PipelineSettings): Agent {
+  private follow(name: string, id: string, persona: string, stream: Duplex, release: () => void, settings: PipelineSettings, startedAt?: number): Agent {
     this.agentsByName.get(name)?.dispose(); // a finished agent of an earlier run under this name
     const agent = new Agent({
       engine: this.o.engine,
@@ -353,6 +385,7 @@ export class Pipeline extends Disposable {
       stream,
       timeoutMs: settings.agentTimeoutSeconds * 1000,
       graceSeconds: settings.stopGraceSeconds,
+      startedAt,
       onChange: () => this.changed.fire(),
       onOutput: (_a, line) => this.output.fire({ agent: name, line }),
     });
@@ -433,6 +466,79 @@ export class Pipeline extends Disposable {
   private scheduleRefresh(): void {
     if (this.isDisposed) return;
     this.refresh().catch(() => undefined);
+  }
+
+  /**
+   * Reconciles the database with this workspace's labelled containers, once, before any launch
+   * (launches wait for it): running containers are adopted (output followed again, a slot
+   * taken, the watchdog counting from Docker's StartedAt); containers that exited while no one
+   * followed them get their exit code and OOM recorded; rows whose container vanished (or whose
+   * name now holds another container) are marked lost.
+   * @throws DockerUnreachableError when Docker cannot be reached (call again later).
+   */
+  recover(): Promise<RecoveryReport> {
+    if (!this.recovering) {
+      const run = this.recoverNow();
+      this.recovering = run;
+      run.catch(() => {
+        if (this.recovering === run) this.recovering = undefined; // let a later call retry
+      });
+    }
+    return this.recovering;
+  }
+
+  private async recoverNow(): Promise<RecoveryReport> {
+    const report: RecoveryReport = { adopted: [], collected: [], lost: [] };
+    const settings = this.o.settings();
+    const list = await this.o.engine.list({ workspace: this.o.workspaceId });
+    const byName = new Map(list.map((c) => [c.name, c]));
+    for (const c of list) {
+      if (this.agentsByName.get(c.name)?.state === 'running') continue;
+      const row = this.o.store.getContainer(c.name);
+      const persona = c.persona ?? row?.persona ?? 'agent';
+      if (c.status === 'running') {
+        const info = await this.o.engine.inspect(c.id);
+        if (!info || info.status !== 'running') continue; // exited meanwhile: the next refresh shows it
+        const stream = await this.o.engine.attach(c.id, { stdin: false });
+        const startedAt = info.startedAt ? Date.parse(info.startedAt) : Date.now();
+        this.follow(c.name, c.id, persona, stream, this.slots.take(), settings, startedAt);
+        this.o.store.upsertContainer({ name: c.name, id: c.id, persona, state: 'running', exitCode: null, oomKilled: false, workspace: this.o.workspaceId, createdAt: row?.createdAt });
+        this.o.store.addEvent('adopted', c.name, { id: c.id, startedAt: info.startedAt });
+        report.adopted.push(c.name);
+      } else if (row && row.id === c.id && (row.state === 'running' || row.state === 'detached') && c.status === 'exited') {
+        const info = await this.o.engine.inspect(c.id);
+        const exitCode = info?.exitCode ?? c.exitCode ?? null;
+        const oomKilled = exitCode === 137 && info?.oomKilled === true;
+        const state: AgentState = oomKilled ? 'oom-killed' : exitCode === 0 ? 'exited' : 'crashed';
+        this.o.store.setContainerState(c.name, state, { exitCode, oomKilled });
+        this.o.store.addEvent('collected', c.name, { id: c.id, exitCode, oomKilled, finishedAt: info?.finishedAt });
+        report.collected.push(c.name);
+      }
+    }
+    for (const row of this.o.store.listContainers()) {
+      if (row.workspace !== null && row.workspace !== this.o.workspaceId) continue;
+      if (!['running', 'detached', 'created'].includes(row.state)) continue;
+      const c = byName.get(row.name);
+      if (c && c.id === row.id) continue;
+      this.o.store.setContainerState(row.name, 'lost', { exitCode: null, oomKilled: false });
+      this.o.store.addEvent('lost', row.name, { id: row.id, replacedBy: c?.id ?? null });
+      report.lost.push(row.name);
+    }
+    if (report.adopted.length + report.collected.length + report.lost.length > 0) await this.o.store.flush().catch(() => undefined);
+    this.scheduleRefresh();
+    return report;
+  }
+
+  /**
+   * Stop All: rejects queued launches, lets launches in flight settle, stops every running
+   * agent (SIGTERM, SIGKILL after the grace) and joins them. The Pipeline keeps taking new work.
+   */
+  async stopAll(): Promise<void> {
+    this.slots.rejectWaiting(new RefusedError('Stopped by Stop All before it started.'));
+    await Promise.allSettled([...this.inflight]);
+    const running = [...this.agentsByName.values()].filter((a) => a.state === 'running');
+    await Promise.allSettled(running.map((a) => a.stop()));
+    await this.joinAgents();
   }
 
   /** Stops taking work: new launches are refused and queued ones rejected. Idempotent. */

@@ -39,6 +39,15 @@ export class Slots {
     });
   }
 
+  /**
+   * Takes a slot at once even past the limit: for agents adopted at recovery, which are already
+   * running. New launches wait until the count is below the limit again.
+   */
+  take(): () => void {
+    this.held++;
+    return this.releaser();
+  }
+
   /** Rejects every queued acquire with `error` (used when the Pipeline stops). */
   rejectWaiting(error: BorgError): void {
     for (const w of this.waiting.splice(0)) w.reject(error);
@@ -48,13 +57,18 @@ export class Slots {
     while (this.held < this.max && this.waiting.length > 0) {
       const w = this.waiting.shift()!;
       this.held++;
-      let released = false;
-      w.resolve(() => {
-        if (released) return;
-        released = true;
-        this.held--;
-        this.admit();
-      });
+      w.resolve(this.releaser());
     }
+  }
+
+  /** A release function for one held slot; calling it again does nothing. */
+  private releaser(): () => void {
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.held--;
+      this.admit();
+    };
   }
 }

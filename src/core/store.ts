@@ -12,6 +12,8 @@ export interface ContainerRow {
   state: string;
   exitCode: number | null;
   oomKilled: boolean;
+  /** The `borg.workspace` label value, or null for rows written before schema v2. */
+  workspace: string | null;
   createdAt: number;
   updatedAt: number;
 }
@@ -48,6 +50,9 @@ const MIGRATIONS: string[] = [
      detail TEXT
    );
    CREATE INDEX events_container ON events(container);`,
+  // v2: which workspace a container belongs to, so recovery only judges its own rows (a CLI
+  // database can be shared by several workspaces). NULL: a row from v1, taken as this workspace's.
+  `ALTER TABLE containers ADD COLUMN workspace TEXT;`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
@@ -160,14 +165,15 @@ export class Store {
   }
 
   /** Inserts or updates the row for `row.name` (a reclaimed name keeps its row, with the new id). */
-  upsertContainer(row: Omit<ContainerRow, 'createdAt' | 'updatedAt'> & { createdAt?: number }): void {
+  upsertContainer(row: Omit<ContainerRow, 'createdAt' | 'updatedAt' | 'workspace'> & { createdAt?: number; workspace?: string | null }): void {
     const now = Date.now();
     this.run(
-      `INSERT INTO containers (name, id, persona, state, exit_code, oom_killed, created_at, updated_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+      `INSERT INTO containers (name, id, persona, state, exit_code, oom_killed, workspace, created_at, updated_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT(name) DO UPDATE SET id = excluded.id, persona = excluded.persona, state = excluded.state,
-         exit_code = excluded.exit_code, oom_killed = excluded.oom_killed, updated_at = excluded.updated_at`,
-      [row.name, row.id, row.persona, row.state, row.exitCode, row.oomKilled ? 1 : 0, row.createdAt ?? now, now],
+         exit_code = excluded.exit_code, oom_killed = excluded.oom_killed, workspace = excluded.workspace,
+         updated_at = excluded.updated_at`,
+      [row.name, row.id, row.persona, row.state, row.exitCode, row.oomKilled ? 1 : 0, row.workspace ?? null, row.createdAt ?? now, now],
     );
   }
 
@@ -283,7 +289,7 @@ export class Store {
   private containers(where: string, params: Array<string | number>): ContainerRow[] {
     this.assertOpen();
     const stmt = this.db.prepare(
-      `SELECT name, id, persona, state, exit_code, oom_killed, created_at, updated_at FROM containers ${where}`,
+      `SELECT name, id, persona, state, exit_code, oom_killed, workspace, created_at, updated_at FROM containers ${where}`,
     );
     try {
       stmt.bind(params);
@@ -297,6 +303,7 @@ export class Store {
           state: String(r.state),
           exitCode: r.exit_code === null ? null : Number(r.exit_code),
           oomKilled: r.oom_killed === 1,
+          workspace: (r.workspace as string | null) ?? null,
           createdAt: Number(r.created_at),
           updatedAt: Number(r.updated_at),
         });

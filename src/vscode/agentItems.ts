@@ -1,6 +1,7 @@
 import * as vscode from 'vscode';
 import type { Agent } from '../core/agent';
 import type { ContainerInfo } from '../core/engine';
+import type { QueuedLaunch } from '../core/pipeline';
 
 /** What the tree shows for one container: the single table from state to icon, words and menu key. */
 export interface AgentLook {
@@ -52,6 +53,16 @@ export function agentItem(c: ContainerInfo, agent: Agent | undefined, now = Date
   tip.appendMarkdown(`Persona: \`${c.persona ?? '?'}\`  \nImage: \`${c.image}\`  \nId: \`${c.id.slice(0, 12)}\``);
   if (agent?.lastLine) tip.appendMarkdown(`  \nLast output: ${escapeMd(agent.lastLine)}`);
   item.tooltip = tip;
+  return item;
+}
+
+/** A tree item for a launch waiting for a slot (`position` 0 = next). */
+export function queuedItem(q: QueuedLaunch, position: number, now = Date.now()): vscode.TreeItem {
+  const item = new vscode.TreeItem(`${q.persona} (queued)`, vscode.TreeItemCollapsibleState.None);
+  item.iconPath = new vscode.ThemeIcon('watch', yellow);
+  item.contextValue = 'borg.queued';
+  item.description = `waiting for a slot · #${position + 1} · ${ago(now - q.queuedAt)}`;
+  item.tooltip = 'All agent slots are busy (borg.maxParallelAgents). This launch starts when one frees up.';
   return item;
 }
 

@@ -1,21 +1,25 @@
 import * as vscode from 'vscode';
 import { Disposable } from '../core/disposable';
 import type { ContainerInfo } from '../core/engine';
-import type { Pipeline } from '../core/pipeline';
-import { agentItem } from './agentItems';
+import type { Pipeline, QueuedLaunch } from '../core/pipeline';
+import { agentItem, queuedItem } from './agentItems';
 
 /** Context key set while Docker cannot be reached; the view's welcome content uses it. */
 export const DOCKER_UNREACHABLE_KEY = 'borg.dockerUnreachable';
 
+/** One row of the Agents tree: a labelled container, or a launch waiting for a slot. */
+export type AgentsNode = ContainerInfo | QueuedLaunch;
+
 /**
- * The `borg.agents` tree: one item per labelled container of this workspace, read from the
- * Pipeline's state (never from Docker directly). Pipeline changes are debounced here, at the
- * edge, so a chatty agent does not repaint the tree for every output line.
+ * The `borg.agents` tree: launches waiting for a slot first, then one item per labelled
+ * container of this workspace, newest first — all read from the Pipeline's state (never from
+ * Docker directly). Pipeline changes are debounced here, at the edge, so a chatty agent does not
+ * repaint the tree for every output line.
  */
-export class AgentsView extends Disposable implements vscode.TreeDataProvider<ContainerInfo> {
+export class AgentsView extends Disposable implements vscode.TreeDataProvider<AgentsNode> {
   private readonly changed = this.register(new vscode.EventEmitter<void>());
   readonly onDidChangeTreeData = this.changed.event;
-  readonly treeView: vscode.TreeView<ContainerInfo>;
+  readonly treeView: vscode.TreeView<AgentsNode>;
   private timer: NodeJS.Timeout | undefined;
 
   constructor(private readonly pipeline: Pipeline, debounceMs = 150) {
@@ -33,16 +37,18 @@ export class AgentsView extends Disposable implements vscode.TreeDataProvider<Co
     this.update();
   }
 
-  getChildren(element?: ContainerInfo): ContainerInfo[] {
+  getChildren(element?: AgentsNode): AgentsNode[] {
     if (element) return [];
-    return [...this.pipeline.containers].sort((a, b) => b.createdAt - a.createdAt);
+    const containers = [...this.pipeline.containers].sort((a, b) => b.createdAt - a.createdAt);
+    return [...this.pipeline.queued, ...containers];
   }
 
-  getTreeItem(c: ContainerInfo): vscode.TreeItem {
-    return agentItem(c, this.pipeline.agents.get(c.name));
+  getTreeItem(node: AgentsNode): vscode.TreeItem {
+    if (isQueued(node)) return queuedItem(node, this.pipeline.queued.indexOf(node));
+    return agentItem(node, this.pipeline.agents.get(node.name));
   }
 
-  /** The message above the tree: the Docker error, or the queue. */
+  /** The message above the tree: the Docker error, if any. */
   get message(): string | undefined {
     return this.treeView.message;
   }
@@ -50,8 +56,11 @@ export class AgentsView extends Disposable implements vscode.TreeDataProvider<Co
   private update(): void {
     const err = this.pipeline.dockerError;
     void vscode.commands.executeCommand('setContext', DOCKER_UNREACHABLE_KEY, !!err);
-    const queued = this.pipeline.queuedCount;
-    this.treeView.message = err ? err.message : queued > 0 ? `${queued} launch${queued === 1 ? '' : 'es'} waiting for a free slot` : undefined;
+    this.treeView.message = err?.message;
     this.changed.fire();
   }
+}
+
+export function isQueued(node: AgentsNode): node is QueuedLaunch {
+  return (node as ContainerInfo).id === undefined;
 }

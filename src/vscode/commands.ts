@@ -20,6 +20,7 @@ export function registerCommands(ctx: BorgContext): vscode.Disposable[] {
     vscode.commands.registerCommand('borg.launch', (persona?: unknown) => launch(ctx, typeof persona === 'string' ? persona : undefined)),
     vscode.commands.registerCommand('borg.refresh', () => ctx.refresh()),
     vscode.commands.registerCommand('borg.buildDemoImage', () => buildDemo(ctx)),
+    vscode.commands.registerCommand('borg.stopAll', () => stopAll(ctx)),
     vscode.commands.registerCommand('borg.hardline', (arg?: unknown) => hardline(ctx, arg)),
     vscode.commands.registerCommand('borg.reclaim', (arg?: unknown) => reclaim(ctx, arg)),
     vscode.commands.registerCommand('borg.stop', (arg?: unknown) => stop(ctx, arg)),
@@ -94,6 +95,16 @@ export async function reclaim(ctx: BorgContext, arg?: unknown): Promise<LaunchRe
     showError(ctx, 'Reclaim failed', e);
     return undefined;
   }
+}
+
+/** Borg: Stop All Agents — rejects queued launches, stops every running agent and waits for them. */
+export async function stopAll(ctx: BorgContext): Promise<void> {
+  const n = ctx.pipeline.runningCount + ctx.pipeline.queuedCount;
+  await vscode.window.withProgress(
+    { location: vscode.ProgressLocation.Notification, title: `Borg: stopping ${n} agent${n === 1 ? '' : 's'}…` },
+    () => ctx.pipeline.stopAll(),
+  );
+  void ctx.refresh();
 }
 
 /** Borg: Stop Agent — SIGTERM, then SIGKILL after borg.stopGraceSeconds. */

@@ -88,14 +88,26 @@ export class BorgContext extends Disposable {
     return new BorgContext(extension, log, engine, store, pipeline);
   }
 
-  /** Re-reads the containers; a Docker failure shows in the view (welcome) and the status bar, not as a popup. */
+  /**
+   * Re-reads the containers, after recovering them once (adopting running agents, collecting
+   * exits, marking vanished ones lost). A Docker failure shows in the view (welcome) and the
+   * status bar, not as a popup; recovery is retried on the next refresh.
+   */
   async refresh(): Promise<void> {
     try {
+      const report = await this.pipeline.recover();
+      if (!this.recoveryLogged) {
+        this.recoveryLogged = true;
+        this.log.info(`recovery: adopted [${report.adopted.join(', ')}], collected [${report.collected.join(', ')}], lost [${report.lost.join(', ')}]`);
+      }
       await this.pipeline.refresh();
     } catch (e) {
       this.log.warn(`refresh: ${(e as Error).message}`);
+      await this.pipeline.refresh().catch(() => undefined); // sets dockerError for the view
     }
   }
+
+  private recoveryLogged = false;
 
   /**
    * The shutdown sequence (deactivate): stop scheduling, join every agent (detached or stopped
