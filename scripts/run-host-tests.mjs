@@ -4,7 +4,7 @@
 // Prints the host's console output and a final "host: N passed, N failed" line; exits 0 when all passed.
 //   node scripts/run-host-tests.mjs
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { format } from 'node:util';
@@ -54,40 +54,76 @@ async function waitForServer() {
 
 let passed = 0;
 let failed = 0;
-let exitCode = 1;
+// Workbench chatter that says nothing about the tests.
+const NOISE = /^(Ignoring fetching additional builtin extensions|Creating a socket|Resolving connection token|Resolved connection token|\[Service Worker\]|ChatSessionStore|Updating additional builtin extensions cache)/;
 const browser = await chromium.launch({
   executablePath: '/usr/bin/chromium',
   args: ['--headless=new', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage',
     '--disable-background-networking', '--disable-component-update', '--disable-sync',
     '--no-first-run', '--disable-quic'],
 });
-try {
-  await waitForServer();
+
+/**
+ * Opens the workbench on `folder` with `testsModule` as extensionTestsPath and waits until the
+ * suite reports its exit code, or — with `until` — until that condition holds (for a phase whose
+ * extension host is killed on purpose). Adds the suite's counts to the totals.
+ */
+async function runSuite(folder, testsModule, { until } = {}) {
   const page = await browser.newPage();
   let finish;
   const finished = new Promise((r) => { finish = r; });
+  let counted = false;
   await page.exposeFunction('codeAutomationLog', (_type, args) => {
     const line = format(...(args ?? []));
     const m = /BORG-HOST-RESULT passed=(\d+) failed=(\d+)/.exec(line);
-    if (m) { passed = Number(m[1]); failed = Number(m[2]); return; }
-    console.log(line);
+    if (m) { passed += Number(m[1]); failed += Number(m[2]); counted = true; return; }
+    if (!NOISE.test(line)) console.log(line);
   });
   await page.exposeFunction('codeAutomationExit', (code) => finish(code));
   const remote = (p) => `vscode-remote://127.0.0.1:${port}${p}`;
   const payload = [['extensionDevelopmentPath', remote(root)], ['extensionTestsPath', remote(testsModule)]];
-  await page.goto(`http://127.0.0.1:${port}/?folder=${encodeURIComponent(workspace)}&payload=${encodeURIComponent(JSON.stringify(payload))}`);
-  exitCode = await Promise.race([finished, new Promise((r) => setTimeout(() => r('timeout'), 10 * 60_000))]);
-  if (exitCode !== 0) {
-    if (passed + failed === 0) failed = 1;
-    console.error(`extension tests ended with ${exitCode}; code-server log tail:\n${serverLog.slice(-3000)}`);
+  await page.goto(`http://127.0.0.1:${port}/?folder=${encodeURIComponent(folder)}&payload=${encodeURIComponent(JSON.stringify(payload))}`);
+  const deadline = Date.now() + 10 * 60_000;
+  const condition = until
+    ? (async () => { while (Date.now() < deadline) { if (await until()) return 'done'; await new Promise((r) => setTimeout(r, 200)); } return 'timeout'; })()
+    : new Promise((r) => setTimeout(() => r('timeout'), deadline - Date.now()));
+  const code = await Promise.race([finished, condition]);
+  await page.close();
+  if (until) return code === 'done';
+  if (code !== 0 && !counted) failed += 1;
+  if (code !== 0) console.error(`extension tests ended with ${code}; code-server log tail:\n${serverLog.slice(-3000)}`);
+  return code === 0;
+}
+
+const alive = (pid) => { try { process.kill(pid, 0); return true; } catch { return false; } };
+
+let ok = false;
+try {
+  await waitForServer();
+  ok = await runSuite(workspace, testsModule);
+  // Recovery after a crash: phase 1 launches agents and kills its own extension host with
+  // SIGKILL; phase 2 opens the same folder in a new host, which must adopt them.
+  const recoveryWs = join(scratch, 'recovery-workspace');
+  mkdirSync(recoveryWs);
+  const marker = join(scratch, 'recovery.json');
+  const killed = await runSuite(recoveryWs, join(root, 'out/test/host-recovery/phase1'), {
+    until: () => existsSync(marker) && !alive(JSON.parse(readFileSync(marker, 'utf8')).pid),
+  });
+  if (!killed) {
+    console.error('recovery phase 1 did not launch its agents and die');
+    failed += 1;
+    ok = false;
+  } else {
+    ok = (await runSuite(recoveryWs, join(root, 'out/test/host-recovery/phase2'))) && ok;
   }
 } catch (e) {
   console.error(`extension host run failed: ${e?.stack ?? e}`);
   failed = Math.max(failed, 1);
+  ok = false;
 } finally {
   await browser.close();
   try { process.kill(-server.pid, 'SIGTERM'); } catch { /* already gone */ }
   rmSync(scratch, { recursive: true, force: true });
 }
 console.log(`host: ${passed} passed, ${failed} failed`);
-process.exit(exitCode === 0 && failed === 0 ? 0 : 1);
+process.exit(ok && failed === 0 ? 0 : 1);

@@ -41,8 +41,16 @@ export interface Harness {
   /**
    * Another Pipeline on the same store, state dirs, prefix and workspace (and engine, unless
    * given), with its own `containerSeq` from 0: a reloaded or second window. Cleaned up too.
+   * `store` replaces the harness's store (e.g. one reopened from another file); `settings`
+   * overrides the harness settings for this pipeline only (read live, overrides win).
    */
-  newPipeline(opts?: { engine?: DockerEngine }): Pipeline;
+  newPipeline(opts?: { engine?: DockerEngine; store?: Store; settings?: Partial<PipelineSettings> }): Pipeline;
+  /**
+   * Registers a cleanup step (kill a child process, close an extra store…). Steps run in
+   * {@link cleanupAll}, newest first, after the pipelines are shut down and before the
+   * containers are removed; a failing step is logged, never thrown.
+   */
+  defer(fn: () => unknown): void;
   /** `<prefix>-<persona>-<n>`. */
   nameOf(n: number, persona?: string): string;
 }
@@ -50,6 +58,7 @@ export interface Harness {
 interface Tracked {
   h: Harness;
   pipelines: Pipeline[];
+  deferred: Array<() => unknown>;
 }
 
 const live: Tracked[] = [];
@@ -69,7 +78,7 @@ export async function harness(opts: { settings?: Partial<PipelineSettings>; engi
   const stateRoot = path.join(dir, 'agents');
   const engine = opts.engine ?? new DockerEngine();
   const settings: PipelineSettings = { ...DEFAULT_SETTINGS, prefix, image: DEMO_IMAGE, stopGraceSeconds: 1, ...opts.settings };
-  const tracked: Tracked = { h: undefined as unknown as Harness, pipelines: [] };
+  const tracked: Tracked = { h: undefined as unknown as Harness, pipelines: [], deferred: [] };
   live.push(tracked);
   let store: Store;
   try {
@@ -79,8 +88,15 @@ export async function harness(opts: { settings?: Partial<PipelineSettings>; engi
     throw e;
   }
   const stateDirs = new StateDirs(stateRoot);
-  const make = (o: { engine?: DockerEngine } = {}) => {
-    const p = new Pipeline({ engine: o.engine ?? engine, store, stateDirs, workspaceId, settings: () => settings });
+  const make = (o: { engine?: DockerEngine; store?: Store; settings?: Partial<PipelineSettings> } = {}) => {
+    const overrides = o.settings;
+    const p = new Pipeline({
+      engine: o.engine ?? engine,
+      store: o.store ?? store,
+      stateDirs,
+      workspaceId,
+      settings: overrides ? () => ({ ...settings, ...overrides }) : () => settings,
+    });
     tracked.pipelines.push(p);
     return p;
   };
@@ -96,6 +112,9 @@ export async function harness(opts: { settings?: Partial<PipelineSettings>; engi
     settings,
     pipeline: make(),
     newPipeline: (o) => make(o),
+    defer: (fn) => {
+      tracked.deferred.push(fn);
+    },
     nameOf: (i, persona = 'worker') => `${prefix}-${persona}-${i}`,
   };
   tracked.h = h;
@@ -140,6 +159,13 @@ export async function cleanupAll(): Promise<void> {
       }
       try {
         p.dispose();
+      } catch (e) {
+        console.error('[cleanup]', e);
+      }
+    }
+    for (const fn of t.deferred.splice(0).reverse()) {
+      try {
+        await withTimeout(Promise.resolve().then(fn), 15_000, 'deferred cleanup step');
       } catch (e) {
         console.error('[cleanup]', e);
       }
