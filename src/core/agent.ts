@@ -4,6 +4,10 @@ import { Disposable, toDisposable } from './disposable';
 import type { DockerEngine } from './engine';
 import { errorText } from './engine';
 import type { StateDirs } from './stateDirs';
+import { emptySummary, foldLine, StreamSummary } from './streamJson';
+
+/** Most output kept in memory per agent (bytes); the whole stream is in agent.log. */
+export const OUTPUT_CAP_BYTES = 256 * 1024;
 
 /** Where an agent is in its life. The final states are all but `running`. */
 export type AgentState = 'running' | 'exited' | 'crashed' | 'oom-killed' | 'timed-out' | 'stopped' | 'detached' | 'failed';
@@ -40,6 +44,12 @@ export interface AgentOptions {
 export class Agent extends Disposable {
   state: AgentState = 'running';
   lastLine: string | undefined;
+  /** The first {@link OUTPUT_CAP_BYTES} of output, lines joined with "\n". */
+  output = '';
+  /** True when output went past the cap. */
+  outputTruncated = false;
+  /** session id, result, cost and tokens from the stream-json lines. */
+  readonly stream: StreamSummary = emptySummary();
   exitCode: number | undefined;
   oomKilled = false;
   error: string | undefined;
@@ -118,6 +128,9 @@ export class Agent extends Disposable {
 
   private onLine(line: string, log: NodeJS.WritableStream): void {
     log.write(line + '\n');
+    foldLine(this.stream, line);
+    if (this.output.length + line.length + 1 <= OUTPUT_CAP_BYTES) this.output += `${line}\n`;
+    else this.outputTruncated = true;
     this.lastLine = summarise(line);
     this.o.onOutput?.(this, line);
     this.o.onChange(this);

@@ -29,7 +29,11 @@ input=''
 IFS= read -r input || true
 num() { printf '%s' "$input" | sed -n "s/.*\\"$1\\"[[:space:]]*:[[:space:]]*\\(-\\{0,1\\}[0-9][0-9]*\\).*/\\1/p"; }
 str() { printf '%s' "$input" | sed -n "s/.*\\"$1\\"[[:space:]]*:[[:space:]]*\\"\\([^\\"]*\\)\\".*/\\1/p"; }
-sleep_s=$(num sleepSeconds); [ -n "$sleep_s" ] || sleep_s=\${BORG_DEMO_SLEEP:-60}
+task=$(num taskId)
+phase=$(str phase)
+repo=/workspace/repo
+default_sleep=\${BORG_DEMO_SLEEP:-60}; [ -n "$phase" ] && default_sleep=1
+sleep_s=$(num sleepSeconds); [ -n "$sleep_s" ] || sleep_s=$default_sleep
 code=$(num exitCode); [ -n "$code" ] || code=0
 mode=$(str mode)
 persona=\${BORG_PERSONA:-agent}
@@ -49,6 +53,15 @@ while [ "$i" -lt "$sleep_s" ]; do
   echo "{\\"type\\":\\"assistant\\",\\"session_id\\":\\"$session\\",\\"message\\":{\\"role\\":\\"assistant\\",\\"content\\":[{\\"type\\":\\"text\\",\\"text\\":\\"working $i/$sleep_s\\"}]}}"
   sleep 1
 done
+# Task phases: manager writes spec.md, qa adds a failing test, worker makes it pass (unless the
+# task text asks it not to with [demo:worker-fails]).
+if [ -n "$phase" ] && [ -n "$task" ] && [ -d "$repo" ]; then
+  case "$phase" in
+    spec) printf '# Spec for task %s\\n\\nThe file done/task-%s must exist and say ok.\\n' "$task" "$task" > "$repo/spec.md" ;;
+    qa) mkdir -p "$repo/tests" && printf '#!/bin/sh\\ngrep -qx ok done/task-%s 2>/dev/null || { echo "task %s: done/task-%s is missing"; exit 1; }\\n' "$task" "$task" "$task" > "$repo/tests/task-$task.sh" ;;
+    impl) case "$input" in *'[demo:worker-fails]'*) ;; *) mkdir -p "$repo/done" && echo ok > "$repo/done/task-$task" ;; esac ;;
+  esac
+fi
 if [ "$code" = 0 ]; then
   echo "{\\"type\\":\\"result\\",\\"subtype\\":\\"success\\",\\"is_error\\":false,\\"result\\":\\"done\\",\\"session_id\\":\\"$session\\",\\"total_cost_usd\\":0}"
 else

@@ -44,6 +44,8 @@ export interface CreateSpec {
   openStdin?: boolean;
   tty?: boolean;
   memoryBytes?: number;
+  /** `uid:gid` or a user name; default the image's USER. */
+  user?: string;
 }
 
 /** Where the Engine talks to: `unix:///path`, `tcp://host:port` or `http://host:port`. */
@@ -127,6 +129,7 @@ export class DockerEngine {
           Image: spec.image,
           Labels: spec.labels,
           Env: spec.env,
+          User: spec.user,
           Tty: spec.tty ?? false,
           OpenStdin: spec.openStdin ?? false,
           StdinOnce: spec.openStdin ?? false,

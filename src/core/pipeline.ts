@@ -44,6 +44,12 @@ export interface PipelineOptions {
   /** This workspace's id (see workspace.ts), put on every container as `borg.workspace`. */
   workspaceId: string;
   settings: () => PipelineSettings;
+  /**
+   * Secrets for agents (e.g. ANTHROPIC_API_KEY), read at each start. They reach the container
+   * only inside the stdin JSON (`secrets`), never env, labels, command line, logs, input.json
+   * or the DB.
+   */
+  secrets?: () => Promise<Record<string, string>>;
   /** First `containerSeq` value (tests start near the 2^32 wrap). */
   seqStart?: number;
   maxClaimCandidates?: number;
@@ -56,6 +62,10 @@ export interface LaunchOptions {
   memoryBytes?: number;
   /** Overrides the image setting for this launch. */
   image?: string;
+  /** More `host:container[:ro]` binds (a task's worktree and git dir). */
+  binds?: string[];
+  /** `uid:gid` to run as (tasks run as the host user so files in the worktree stay the user's). */
+  user?: string;
 }
 
 export interface LaunchResult {
@@ -338,9 +348,10 @@ export class Pipeline extends Disposable {
       image,
       labels: agentLabels(persona, this.o.workspaceId),
       env: [`BORG_PERSONA=${persona}`, ...(opts.env ?? [])],
-      binds: [`${dir}:${STATE_MOUNT}`],
+      binds: [`${dir}:${STATE_MOUNT}`, ...(opts.binds ?? [])],
       openStdin: true,
       memoryBytes: opts.memoryBytes,
+      user: opts.user,
     });
     // Only once the name is ours: a create that lost the name (409) must not touch the winner's input.
     this.o.stateDirs.writeFile(name, 'input.json', JSON.stringify(input, null, 2));
@@ -366,7 +377,9 @@ export class Pipeline extends Disposable {
       if (e instanceof BorgError) throw e;
       throw new BorgError(`Starting ${a.name} failed: ${errorText(e)}. The container is kept for diagnosis (Show Logs, Remove Agent).`, { cause: e });
     }
-    stream.end(JSON.stringify(a.input) + '\n');
+    const secrets = (await this.o.secrets?.().catch(() => ({}))) ?? {};
+    const stdin = Object.keys(secrets).length > 0 ? { ...a.input, secrets } : a.input;
+    stream.end(JSON.stringify(stdin) + '\n');
     this.o.store.upsertContainer({ name: a.name, id: a.id, persona: a.persona, state: 'running', exitCode: null, oomKilled: false, workspace: this.o.workspaceId });
     this.o.store.addEvent(a.event, a.name, { id: a.id, ...a.detail });
     const agent = this.follow(a.name, a.id, a.persona, stream, a.release, a.settings);

@@ -53,6 +53,46 @@ const MIGRATIONS: string[] = [
   // v2: which workspace a container belongs to, so recovery only judges its own rows (a CLI
   // database can be shared by several workspaces). NULL: a row from v1, taken as this workspace's.
   `ALTER TABLE containers ADD COLUMN workspace TEXT;`,
+  // v3: tasks and their phase runs (see taskStore.ts).
+  `CREATE TABLE tasks (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     title TEXT NOT NULL,
+     description TEXT NOT NULL DEFAULT '',
+     repo TEXT NOT NULL,
+     base_branch TEXT,
+     branch TEXT,
+     worktree TEXT,
+     status TEXT NOT NULL,
+     phase TEXT NOT NULL,
+     attempt INTEGER NOT NULL DEFAULT 0,
+     max_attempts INTEGER NOT NULL DEFAULT 5,
+     last_error TEXT,
+     created_at INTEGER NOT NULL,
+     updated_at INTEGER NOT NULL,
+     dispatched_at INTEGER
+   );
+   CREATE INDEX tasks_status ON tasks(status);
+   CREATE TABLE task_runs (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     task_id INTEGER NOT NULL,
+     phase TEXT NOT NULL,
+     attempt INTEGER NOT NULL,
+     agent TEXT,
+     outcome TEXT NOT NULL,
+     exit_code INTEGER,
+     duration_ms INTEGER,
+     session_id TEXT,
+     cost_usd REAL,
+     input_tokens INTEGER,
+     output_tokens INTEGER,
+     output TEXT,
+     stream_file TEXT,
+     error TEXT,
+     commit_sha TEXT,
+     started_at INTEGER NOT NULL,
+     finished_at INTEGER
+   );
+   CREATE INDEX task_runs_task ON task_runs(task_id);`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
@@ -216,6 +256,29 @@ export class Store {
         const r = stmt.getAsObject();
         rows.push({ id: Number(r.id), at: Number(r.at), container: (r.container as string) ?? null, kind: String(r.kind), detail: (r.detail as string) ?? null });
       }
+      return rows;
+    } finally {
+      stmt.free();
+    }
+  }
+
+  /**
+   * Runs a statement for a table module (taskStore.ts) and marks the database dirty. Returns
+   * the last inserted row id.
+   */
+  execute(sql: string, params: Array<string | number | null>): number {
+    this.run(sql, params);
+    return Number(this.db.exec('SELECT last_insert_rowid()')[0].values[0][0]);
+  }
+
+  /** Runs a query for a table module and returns its rows as objects. */
+  query(sql: string, params: Array<string | number | null> = []): Array<Record<string, unknown>> {
+    this.assertOpen();
+    const stmt = this.db.prepare(sql);
+    try {
+      stmt.bind(params);
+      const rows: Array<Record<string, unknown>> = [];
+      while (stmt.step()) rows.push(stmt.getAsObject() as Record<string, unknown>);
       return rows;
     } finally {
       stmt.free();

@@ -1,0 +1,397 @@
+import { execFile } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Agent } from './agent';
+import { Disposable, toDisposable } from './disposable';
+import { BorgError, PipelineStoppedError, RefusedError } from './errors';
+import { Emitter } from './event';
+import type { Git } from './git';
+import type { Pipeline } from './pipeline';
+import type { Prompts } from './prompts';
+import { blockingReason } from './streamJson';
+import { Phase, Task, TaskStatus, TaskStore } from './taskStore';
+
+/** Settings the scheduler reads at each dispatch. */
+export interface TaskSettings {
+  /** Shell command the host runs in the worktree for the test phase; empty skips the phase. */
+  testCommand: string;
+  /** Test command timeout, seconds. */
+  testTimeoutSeconds: number;
+  /** Attempts per task before it fails (default 5). */
+  maxAttempts: number;
+  /** Branch tasks start from; empty: the branch checked out in the repository. */
+  baseBranch: string;
+  /** Model name passed to agents ('' = the agent's default). */
+  model: string;
+  /** Tools agents may use ([] = the agent's default). */
+  allowedTools: string[];
+}
+
+export const DEFAULT_TASK_SETTINGS: TaskSettings = { testCommand: '', testTimeoutSeconds: 600, maxAttempts: 5, baseBranch: '', model: '', allowedTools: [] };
+
+/** Which persona runs which phase; `test` is run by the host. */
+export const PERSONA_OF: Record<Exclude<Phase, 'test'>, string> = { spec: 'manager', qa: 'qa', impl: 'worker' };
+
+/** Where the task's worktree is mounted in the agent's container. */
+export const WORKTREE_MOUNT = '/workspace/repo';
+
+const NEXT: Record<Exclude<Phase, 'test'>, Phase> = { spec: 'qa', qa: 'impl', impl: 'test' };
+
+/** Most test output kept as `lastError` (characters, from the end). */
+const TEST_OUTPUT_CAP = 8_000;
+
+export interface SchedulerOptions {
+  pipeline: Pipeline;
+  tasks: TaskStore;
+  git: Git;
+  prompts: Prompts;
+  /** Folder holding one worktree per task (`task-<id>`). */
+  worktreeRoot: string;
+  settings: () => TaskSettings;
+  /** Safety-net dispatch interval, ms (dispatch is event-driven; this only catches missed events). */
+  safetyIntervalMs?: number;
+}
+
+interface ActiveRun {
+  phase: Phase;
+  agentName?: string;
+  cancelled: boolean;
+  done: Promise<void>;
+}
+
+/**
+ * Drives tasks through their phases: `backlog → spec (manager) → qa (qa) → impl (worker) →
+ * test (host) → done`, one phase per dispatch, each task in its own git worktree on branch
+ * `borg/task-<id>`. Dispatch is event-driven — adding a task, a run finishing, Retry — with a
+ * slow safety timer. At most `maxParallelAgents` task runs are active; their agents take the
+ * Pipeline's slots like any other. The host commits after each phase.
+ */
+export class Scheduler extends Disposable {
+  private readonly active = new Map<number, ActiveRun>();
+  private stopped = false;
+  private readonly changed = this.register(new Emitter<void>());
+  /** Fires when any task changed. */
+  readonly onDidChange = this.changed.event;
+
+  constructor(private readonly o: SchedulerOptions) {
+    super();
+    const timer = setInterval(() => this.dispatch(), o.safetyIntervalMs ?? 30_000);
+    timer.unref?.();
+    this.register(toDisposable(() => clearInterval(timer)));
+  }
+
+  get tasks(): TaskStore {
+    return this.o.tasks;
+  }
+
+  /** Task ids with a phase running now. */
+  get activeIds(): number[] {
+    return [...this.active.keys()];
+  }
+
+  /** Tasks ready to run but not running (shown as queued). */
+  get queuedCount(): number {
+    return this.o.tasks.dispatchable().filter((t) => !this.active.has(t.id)).length;
+  }
+
+  /**
+   * Adds a task on `repo` (any folder inside a git repository) and dispatches at once.
+   * @throws InvalidInputError for a bad title/description; BorgError when `repo` is not in a git repository.
+   */
+  async add(t: { title: string; description: string; repo: string }): Promise<Task> {
+    const repo = await this.o.git.toplevel(t.repo);
+    const task = this.o.tasks.add({ ...t, repo, maxAttempts: this.o.settings().maxAttempts });
+    this.changed.fire();
+    this.dispatch();
+    return task;
+  }
+
+  /** Starts runs for ready tasks while fewer than `maxParallelAgents` runs are active. Synchronous; runs proceed in the background. */
+  dispatch(): void {
+    if (this.stopped || this.isDisposed) return;
+    const max = this.o.pipeline.maxParallel;
+    for (const task of this.o.tasks.dispatchable()) {
+      if (this.active.size >= max) break;
+      if (this.active.has(task.id)) continue;
+      const run: ActiveRun = { phase: phaseToRun(task), cancelled: false, done: Promise.resolve() };
+      this.active.set(task.id, run);
+      run.done = this.runPhase(task, run).finally(() => {
+        this.active.delete(task.id);
+        this.changed.fire();
+        this.dispatch();
+      });
+    }
+  }
+
+  /** Stops dispatching (shutdown); runs in flight go on until their agents settle. */
+  stop(): void {
+    this.stopped = true;
+  }
+
+  /** Resolves when no task run is active. */
+  async join(): Promise<void> {
+    while (this.active.size > 0) await Promise.allSettled([...this.active.values()].map((r) => r.done));
+  }
+
+  /** Cancel: stops the task's running agent (its worktree stays) and marks it cancelled. */
+  async cancel(id: number): Promise<Task> {
+    const task = this.require(id);
+    if (['done', 'cancelled'].includes(task.status)) throw new RefusedError(`Task ${id} is ${task.status}; there is nothing to cancel.`);
+    const run = this.active.get(id);
+    if (run) {
+      run.cancelled = true;
+      if (run.agentName) await this.o.pipeline.stopAgent(run.agentName).catch(() => undefined);
+      await run.done;
+    }
+    const t = this.o.tasks.update(id, { status: 'cancelled' });
+    this.o.tasks.store.addEvent('task-cancelled', run?.agentName ?? null, { taskId: id });
+    this.changed.fire();
+    return t;
+  }
+
+  /** Retry: a failed, blocked, cancelled or retrying task runs its phase again (a failed one with fresh attempts). */
+  retry(id: number): Task {
+    const task = this.require(id);
+    if (!['failed', 'blocked', 'cancelled', 'retry'].includes(task.status)) {
+      throw new RefusedError(`Task ${id} is ${task.status}; only failed, blocked or cancelled tasks can be retried.`);
+    }
+    const t = this.o.tasks.update(id, { status: 'retry', attempt: task.status === 'failed' ? 0 : task.attempt });
+    this.changed.fire();
+    this.dispatch();
+    return t;
+  }
+
+  /** Puts every blocked task back in the queue (after an API key was set). Returns how many. */
+  unblockAll(): number {
+    const blocked = this.o.tasks.list().filter((t) => t.status === 'blocked');
+    for (const t of blocked) this.o.tasks.update(t.id, { status: 'retry' });
+    if (blocked.length) {
+      this.changed.fire();
+      this.dispatch();
+    }
+    return blocked.length;
+  }
+
+  /** Delete: cancels if running, removes the worktree and, with `deleteBranch`, the branch, then the task. */
+  async delete(id: number, opts: { deleteBranch: boolean }): Promise<void> {
+    const task = this.require(id);
+    if (this.active.has(id)) await this.cancel(id);
+    if (task.worktree) await this.o.git.removeWorktree(task.repo, task.worktree);
+    if (opts.deleteBranch && task.branch) await this.o.git.deleteBranch(task.repo, task.branch).catch(() => undefined);
+    this.o.tasks.delete(id);
+    this.o.tasks.store.addEvent('task-deleted', null, { taskId: id, deletedBranch: opts.deleteBranch });
+    this.changed.fire();
+  }
+
+  /** Merge: merges a done task's branch into its base branch (refuses on conflicts, changing nothing). */
+  async merge(id: number): Promise<void> {
+    const task = this.require(id);
+    if (task.status !== 'done' || !task.branch || !task.baseBranch) throw new RefusedError(`Task ${id} is ${task.status}; only done tasks can be merged.`);
+    await this.o.git.merge(task.repo, task.baseBranch, task.branch, `Merge task ${id}: ${task.title}`);
+    this.o.tasks.store.addEvent('task-merged', null, { taskId: id, into: task.baseBranch });
+  }
+
+  private require(id: number): Task {
+    const t = this.o.tasks.get(id);
+    if (!t) throw new RefusedError(`There is no task ${id}.`);
+    return t;
+  }
+
+  private async runPhase(task: Task, run: ActiveRun): Promise<void> {
+    const settings = this.o.settings();
+    let t = this.o.tasks.update(task.id, { status: run.phase, phase: run.phase, dispatchedAt: Date.now() });
+    this.changed.fire();
+    try {
+      const worktree = await this.ensureWorktree(t, settings);
+      t = this.o.tasks.get(t.id)!;
+      let phase = run.phase;
+      if (phase !== 'test') {
+        const ok = await this.runAgentPhase(t, phase, worktree, settings, run);
+        if (!ok) return;
+        phase = NEXT[phase];
+        this.o.tasks.update(t.id, { status: phase, phase });
+        this.changed.fire();
+        if (phase !== 'test') return; // the next phase is the next dispatch
+      }
+      await this.runTestPhase(this.o.tasks.get(t.id)!, worktree, settings);
+    } catch (e) {
+      if (e instanceof PipelineStoppedError) {
+        this.o.tasks.update(t.id, { status: task.status === 'backlog' ? 'backlog' : run.phase === 'test' ? 'impl' : run.phase });
+      } else if (run.cancelled) {
+        this.o.tasks.update(t.id, { status: 'cancelled' });
+      } else {
+        // Not the task's fault (image missing, Docker down, not a repository): wait for the user.
+        this.o.tasks.update(t.id, { status: 'blocked', lastError: e instanceof Error ? e.message : String(e) });
+      }
+      this.changed.fire();
+    }
+  }
+
+  /** Runs one agent phase; returns true when it succeeded (and the task should move on). */
+  private async runAgentPhase(t: Task, phase: Exclude<Phase, 'test'>, worktree: string, settings: TaskSettings, run: ActiveRun): Promise<boolean> {
+    const persona = PERSONA_OF[phase];
+    const spec = (await readIfExists(path.join(worktree, 'spec.md'))) ?? '(no spec.md yet)';
+    const { prompt, systemPrompt } = this.o.prompts.render(persona, t.repo, {
+      taskId: t.id,
+      title: t.title,
+      description: t.description,
+      workdir: WORKTREE_MOUNT,
+      spec,
+      lastError: phase === 'impl' && t.lastError ? `\nThe previous attempt failed:\n${t.lastError}\n` : '',
+    });
+    const runId = this.o.tasks.startRun({ taskId: t.id, phase, attempt: t.attempt });
+    const started = Date.now();
+    const launch = await this.o.pipeline.launch(persona, {
+      input: { taskId: t.id, phase, persona, prompt, systemPrompt, model: settings.model || null, allowedTools: settings.allowedTools, workdir: WORKTREE_MOUNT, resumeSessionId: null },
+      binds: await this.worktreeBinds(worktree),
+      user: hostUser(),
+    });
+    run.agentName = launch.name;
+    this.o.tasks.finishRun(runId, { agent: launch.name, outcome: 'running', finishedAt: null });
+    const agent = this.o.pipeline.agents.get(launch.name)!;
+    await agent.done;
+    const commit = await this.o.git.commitAll(worktree, `borg: task ${t.id} ${phase} (${persona}): ${t.title}`).catch(() => undefined);
+    const verdict = judgeRun(agent, run.cancelled);
+    this.o.tasks.finishRun(runId, {
+      outcome: verdict.outcome, exitCode: agent.exitCode ?? null, durationMs: Date.now() - started, sessionId: agent.stream.sessionId ?? null,
+      costUsd: agent.stream.result?.costUsd ?? null, inputTokens: agent.stream.result?.inputTokens ?? null, outputTokens: agent.stream.result?.outputTokens ?? null,
+      output: agent.stream.result?.text ?? agent.lastLine ?? null, streamFile: path.join(this.o.pipeline.stateDirs.dir(launch.name), 'agent.log'),
+      error: verdict.error ?? null, commitSha: commit ?? null,
+    });
+    this.o.tasks.store.addEvent(`task-${phase}-${verdict.outcome}`, launch.name, { taskId: t.id, attempt: t.attempt, error: verdict.error });
+    return this.apply(t, phase, verdict);
+  }
+
+  private async runTestPhase(t: Task, worktree: string, settings: TaskSettings): Promise<void> {
+    const runId = this.o.tasks.startRun({ taskId: t.id, phase: 'test', attempt: t.attempt });
+    const started = Date.now();
+    if (!settings.testCommand.trim()) {
+      this.o.tasks.finishRun(runId, { outcome: 'ok', durationMs: 0, output: 'no borg.testCommand set: test phase skipped' });
+      this.o.tasks.update(t.id, { status: 'done', lastError: null });
+      this.changed.fire();
+      return;
+    }
+    const r = await runShell(settings.testCommand, worktree, settings.testTimeoutSeconds * 1000);
+    const verdict: RunVerdict = r.code === 0 ? { outcome: 'ok' } : {
+      outcome: 'failed',
+      error: `borg.testCommand (${settings.testCommand}) ${r.timedOut ? `timed out after ${settings.testTimeoutSeconds} s` : `exited with ${r.code}`}:\n${r.output.slice(-TEST_OUTPUT_CAP)}`,
+    };
+    this.o.tasks.finishRun(runId, { outcome: verdict.outcome, exitCode: r.code, durationMs: Date.now() - started, output: r.output.slice(-TEST_OUTPUT_CAP), error: verdict.error ?? null });
+    this.o.tasks.store.addEvent(`task-test-${verdict.outcome}`, null, { taskId: t.id, attempt: t.attempt });
+    this.apply(t, 'test', verdict);
+  }
+
+  /** Moves the task after a run: on, done, retry (impl for a failed test), failed, blocked or cancelled. */
+  private apply(t: Task, phase: Phase, v: RunVerdict): boolean {
+    let status: TaskStatus;
+    let next: Partial<Task> = {};
+    switch (v.outcome) {
+      case 'ok':
+        if (phase === 'test') next = { status: 'done', lastError: null };
+        this.o.tasks.update(t.id, next);
+        this.changed.fire();
+        return true;
+      case 'cancelled':
+        status = 'cancelled';
+        next = { status };
+        break;
+      case 'interrupted':
+        next = { status: phase }; // shutdown detached the agent: run the phase again next time
+        break;
+      case 'blocked':
+        next = { status: 'blocked', lastError: v.error ?? null };
+        break;
+      case 'failed': {
+        const attempt = t.attempt + 1;
+        const retryPhase: Phase = phase === 'test' ? 'impl' : phase;
+        next = attempt >= t.maxAttempts
+          ? { status: 'failed', attempt, lastError: v.error ?? null }
+          : { status: 'retry', phase: retryPhase, attempt, lastError: v.error ?? null };
+        break;
+      }
+    }
+    this.o.tasks.update(t.id, next);
+    this.changed.fire();
+    return false;
+  }
+
+  /** Creates the task's worktree on `borg/task-<id>` from the base branch, once. */
+  private async ensureWorktree(t: Task, settings: TaskSettings): Promise<string> {
+    if (t.worktree && fs.existsSync(t.worktree)) return t.worktree;
+    const dir = path.join(this.o.worktreeRoot, `task-${t.id}`);
+    const branch = t.branch ?? `borg/task-${t.id}`;
+    const base = t.baseBranch ?? (settings.baseBranch || (await this.o.git.currentBranch(t.repo)) || 'HEAD');
+    fs.mkdirSync(this.o.worktreeRoot, { recursive: true });
+    try {
+      await this.o.git.addWorktree(t.repo, dir, branch, base);
+    } catch (e) {
+      if (!/already exists/.test((e as Error).message)) throw e;
+      await this.o.git.run(t.repo, ['worktree', 'prune']);
+      await this.o.git.run(t.repo, ['worktree', 'add', dir, branch]); // the branch survived a deleted worktree
+    }
+    this.o.tasks.update(t.id, { worktree: dir, branch, baseBranch: base });
+    return dir;
+  }
+
+  /**
+   * A worktree alone is no repository inside a container: its `.git` file names the main
+   * repository's git dir by absolute path. Mount the worktree at /workspace/repo, the main git
+   * dir read-only at its own path, and the task's own `worktrees/<name>` entry writable.
+   */
+  private async worktreeBinds(worktree: string): Promise<string[]> {
+    const gitFile = await fs.promises.readFile(path.join(worktree, '.git'), 'utf8');
+    const adminDir = /^gitdir:\s*(.+)$/m.exec(gitFile)?.[1]?.trim();
+    if (!adminDir) throw new BorgError(`${worktree}/.git does not name its git dir; delete the task's worktree and retry.`);
+    const common = path.resolve(adminDir, '..', '..');
+    return [`${worktree}:${WORKTREE_MOUNT}`, `${common}:${common}:ro`, `${adminDir}:${adminDir}`];
+  }
+}
+
+type RunVerdict = { outcome: 'ok' | 'failed' | 'blocked' | 'cancelled' | 'interrupted'; error?: string };
+
+/** The phase a ready task runs next. */
+export function phaseToRun(t: Task): Phase {
+  if (t.status === 'backlog') return 'spec';
+  if (t.status === 'retry' || t.status === 'blocked') return t.phase;
+  return t.status as Phase;
+}
+
+/**
+ * Judges a finished agent run: cancelled; interrupted (detached at shutdown); blocked
+ * (authentication or quota, see streamJson.ts); ok (exit 0 with a non-error `result` line);
+ * otherwise failed with a clear error — including "exited 0 without a result line".
+ */
+export function judgeRun(agent: Agent, cancelled: boolean): RunVerdict {
+  if (cancelled) return { outcome: 'cancelled' };
+  if (agent.state === 'detached') return { outcome: 'interrupted' };
+  const blocked = blockingReason(agent.stream);
+  if (blocked) return { outcome: 'blocked', error: blocked };
+  const result = agent.stream.result;
+  if (agent.state === 'exited' && result && !result.isError) return { outcome: 'ok' };
+  if (agent.state === 'exited' && !result) return { outcome: 'failed', error: `The ${agent.persona} agent exited 0 without a result line: its output did not finish (last line: ${agent.lastLine ?? 'none'}).` };
+  const how = agent.state === 'timed-out' ? 'timed out' : agent.state === 'oom-killed' ? 'was OOM-killed' : `exited with ${agent.exitCode ?? '?'}`;
+  return { outcome: 'failed', error: `The ${agent.persona} agent ${how}${result ? `: ${result.text}` : agent.error ? `: ${agent.error}` : ''}.` };
+}
+
+function hostUser(): string | undefined {
+  return typeof process.getuid === 'function' ? `${process.getuid()}:${process.getgid!()}` : undefined;
+}
+
+async function readIfExists(file: string): Promise<string | undefined> {
+  try {
+    return await fs.promises.readFile(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+/** Runs the user's test command with /bin/sh in `cwd`; output is stdout+stderr. */
+function runShell(command: string, cwd: string, timeoutMs: number): Promise<{ code: number; output: string; timedOut: boolean }> {
+  return new Promise((resolve) => {
+    execFile('/bin/sh', ['-c', command], { cwd, timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
+      const e = err as (NodeJS.ErrnoException & { code?: number | string; killed?: boolean }) | null;
+      const code = e ? (typeof e.code === 'number' ? e.code : 1) : 0;
+      resolve({ code, output: `${stdout}${stderr}`, timedOut: !!e?.killed });
+    });
+  });
+}
