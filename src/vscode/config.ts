@@ -1,8 +1,9 @@
 import * as vscode from 'vscode';
 import { DEFAULT_SETTINGS, PipelineSettings, ShutdownMode } from '../core/pipeline';
+import { DEFAULT_TASK_SETTINGS, TaskSettings } from '../core/scheduler';
 
 /** Typed reads of the `borg.*` settings. Values out of range fall back to their defaults, clamped where a range is given. */
-export interface BorgConfig extends PipelineSettings {
+export interface BorgConfig extends PipelineSettings, TaskSettings {
   onShutdown: ShutdownMode;
   /** Empty: DOCKER_HOST or the local socket. */
   dockerHost: string;
@@ -18,6 +19,12 @@ export function readConfig(): BorgConfig {
     stopGraceSeconds: clampInt(c.get('stopGraceSeconds'), 0, 300, DEFAULT_SETTINGS.stopGraceSeconds),
     onShutdown: c.get<string>('onShutdown') === 'stop' ? 'stop' : 'detach',
     dockerHost: c.get<string>('dockerHost', '').trim(),
+    testCommand: c.get<string>('testCommand', DEFAULT_TASK_SETTINGS.testCommand).trim(),
+    testTimeoutSeconds: clampInt(c.get('testTimeoutSeconds'), 1, 86_400, DEFAULT_TASK_SETTINGS.testTimeoutSeconds),
+    maxAttempts: clampInt(c.get('maxAttempts'), 1, 50, DEFAULT_TASK_SETTINGS.maxAttempts),
+    baseBranch: c.get<string>('baseBranch', '').trim(),
+    model: c.get<string>('model', '').trim(),
+    allowedTools: (c.get<unknown>('allowedTools') instanceof Array ? (c.get<unknown[]>('allowedTools') ?? []) : []).filter((x): x is string => typeof x === 'string'),
   };
 }
 

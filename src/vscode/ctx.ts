@@ -2,12 +2,17 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { Disposable } from '../core/disposable';
 import { DockerEngine } from '../core/engine';
+import { Git } from '../core/git';
 import { Pipeline } from '../core/pipeline';
+import { Prompts } from '../core/prompts';
+import { Scheduler } from '../core/scheduler';
+import { TaskStore } from '../core/taskStore';
 import { StateDirs } from '../core/stateDirs';
 import { Store } from '../core/store';
 import { workspaceId } from '../core/workspace';
 import { AgentsView } from './agentsView';
 import { BorgConfig, onDidChangeConfig, readConfig } from './config';
+import { ApiKeys } from './apiKeys';
 import { StatusBar } from './statusBar';
 
 /** File name of the database in the workspace's storage folder. */
@@ -27,11 +32,14 @@ export class BorgContext extends Disposable {
     readonly engine: DockerEngine,
     readonly store: Store,
     readonly pipeline: Pipeline,
+    readonly scheduler: Scheduler,
+    readonly secrets: ApiKeys,
   ) {
     super();
     this.config = readConfig();
     this.register(log);
     this.register(pipeline);
+    this.register(scheduler);
     this.agentsView = this.register(new AgentsView(pipeline));
     this.statusBar = this.register(new StatusBar(pipeline));
     this.register(pipeline.onDidOutput(({ agent, line }) => log.info(`[${agent}] ${line}`)));
@@ -47,6 +55,7 @@ export class BorgContext extends Disposable {
           }
         }
         void this.refresh();
+        scheduler.dispatch();
       }),
     );
   }
@@ -77,15 +86,25 @@ export class BorgContext extends Disposable {
       engine = new DockerEngine();
     }
     const wsKey = vscode.workspace.workspaceFile?.toString() ?? vscode.workspace.workspaceFolders?.[0]?.uri.toString() ?? 'global';
+    const secrets = new ApiKeys(extension.secrets);
     const pipeline = new Pipeline({
       engine,
       store,
+      secrets: () => secrets.forAgents(),
       stateDirs: new StateDirs(path.join(extension.globalStorageUri.fsPath, 'agents')),
       workspaceId: workspaceId(wsKey),
       settings: () => readConfig(),
     });
+    const scheduler = new Scheduler({
+      pipeline,
+      tasks: new TaskStore(store),
+      git: new Git(),
+      prompts: new Prompts(path.join(extension.extensionPath, 'media', 'prompts')),
+      worktreeRoot: path.join(storage.fsPath, 'worktrees'),
+      settings: () => readConfig(),
+    });
     log.info(`Borg Pipeline: workspace ${pipeline.workspaceId}, database ${store.file}, Docker at ${engine.endpoint}`);
-    return new BorgContext(extension, log, engine, store, pipeline);
+    return new BorgContext(extension, log, engine, store, pipeline, scheduler, secrets);
   }
 
   /**
@@ -99,6 +118,7 @@ export class BorgContext extends Disposable {
       if (!this.recoveryLogged) {
         this.recoveryLogged = true;
         this.log.info(`recovery: adopted [${report.adopted.join(', ')}], collected [${report.collected.join(', ')}], lost [${report.lost.join(', ')}]`);
+        this.scheduler.dispatch(); // tasks wait until running agents are adopted
       }
       await this.pipeline.refresh();
     } catch (e) {
@@ -115,7 +135,9 @@ export class BorgContext extends Disposable {
    */
   shutdown(): Promise<void> {
     this.shuttingDown ??= (async () => {
+      this.scheduler.stop();
       await this.pipeline.shutdown(this.config.onShutdown);
+      await this.scheduler.join();
       await this.store.close().catch((e) => this.log.error(`closing the database: ${(e as Error).message}`));
       this.dispose();
     })();
