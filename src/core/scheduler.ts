@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Agent } from './agent';
 import { Disposable, toDisposable } from './disposable';
-import { BorgError, PipelineStoppedError, RefusedError } from './errors';
+import { BorgError, DockerUnreachableError, PipelineStoppedError, RefusedError } from './errors';
 import { Emitter } from './event';
 import type { Git } from './git';
 import type { Pipeline } from './pipeline';
@@ -215,7 +215,8 @@ export class Scheduler extends Disposable {
       }
       await this.runTestPhase(this.o.tasks.get(t.id)!, worktree, settings);
     } catch (e) {
-      if (e instanceof PipelineStoppedError) {
+      if (e instanceof PipelineStoppedError || e instanceof DockerUnreachableError) {
+        // Shutting down, or Docker is down: not the task's fault; it runs again on a later dispatch.
         this.o.tasks.update(t.id, { status: task.status === 'backlog' ? 'backlog' : run.phase === 'test' ? 'impl' : run.phase });
       } else if (run.cancelled) {
         this.o.tasks.update(t.id, { status: 'cancelled' });

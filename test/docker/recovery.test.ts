@@ -10,6 +10,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
+import { DockerEngine } from '../../src/core/engine';
 import { RefusedError } from '../../src/core/errors';
 import { LaunchResult, Pipeline } from '../../src/core/pipeline';
 import { Store } from '../../src/core/store';
@@ -98,7 +99,15 @@ describe('recover(): adopt', () => {
     const [r] = await launchAndDetach(h, [{ mode: 'ignore-term', sleepSeconds: 60 }]);
     await sleep(2_000);
 
-    const p2 = h.newPipeline({ settings: { agentTimeoutSeconds: 4, stopGraceSeconds: 1 } });
+    // Its own engine, so the moment the watchdog calls stop can be recorded.
+    const engine = new DockerEngine();
+    const stopCalls: number[] = [];
+    const realStop = engine.stop.bind(engine);
+    engine.stop = (id: string, grace: number) => {
+      stopCalls.push(Date.now());
+      return realStop(id, grace);
+    };
+    const p2 = h.newPipeline({ engine, settings: { agentTimeoutSeconds: 4, stopGraceSeconds: 1 } });
     const t0 = Date.now();
     const report = await withTimeout(p2.recover(), 10_000, 'recover');
     assert.deepEqual(report.adopted, [r.name]);
@@ -108,10 +117,16 @@ describe('recover(): adopt', () => {
     assert.ok(t0 - agent.startedAt >= 1_900, `started ${t0 - agent.startedAt} ms before adoption`);
 
     await withTimeout(agent.done, 10_000, 'the watchdog to end the adopted agent');
-    const elapsed = Date.now() - t0;
+    const elapsed = agent.finishedAt! - t0;
     assert.equal(agent.state, 'timed-out');
     assert.equal(agent.exitCode, 137, 'ignores SIGTERM: killed after the grace');
-    assert.ok(elapsed < 3_500, `ended ${elapsed} ms after adoption; counting from adoption would take ≥ 5000`);
+    assert.equal(stopCalls.length, 1, 'the watchdog stopped it once');
+    const firedAfterStart = stopCalls[0] - agent.startedAt;
+    const firedAfterAdoption = stopCalls[0] - t0;
+    assert.ok(firedAfterStart >= 3_950 && firedAfterStart < 4_600, `the watchdog fired ${firedAfterStart} ms after StartedAt (budget 4000)`);
+    assert.ok(firedAfterAdoption < 2_600, `the watchdog fired ${firedAfterAdoption} ms after adoption; counting from adoption would be ≥ 4000`);
+    // timeout 4 s + grace 1 s from adoption would end it ≥ 5 s after adoption.
+    assert.ok(elapsed < 4_300, `ended ${elapsed} ms after adoption; counting from adoption would take ≥ 5000`);
 
     const info = await docker.getContainer(r.id).inspect();
     const lived = Date.parse(info.State.FinishedAt) - Date.parse(info.State.StartedAt);

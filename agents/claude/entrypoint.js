@@ -1,0 +1,178 @@
+#!/usr/bin/env node
+// borg-agent: the entrypoint of the Claude Code agent image (installed as /usr/local/bin/borg-agent).
+//
+// Protocol: stdin carries ONE JSON object, then EOF:
+//   {taskId, phase, persona, prompt, systemPrompt, model, allowedTools, workdir,
+//    resumeSessionId, secrets: {ANTHROPIC_API_KEY, ...}}   (all optional except prompt)
+// It runs `claude --print --output-format stream-json --verbose [...]` with the prompt on the
+// child's stdin, passes stdout/stderr through unchanged and exits with the child's code.
+// Secrets go only into the child's environment and are never printed. Input that is not a JSON
+// object with a prompt gives one stream-json result line ("borg: invalid input: ...") and exit 2.
+//
+// Plain CommonJS for the image's Node 18 (Debian bookworm's nodejs); no dependencies.
+'use strict';
+
+const { spawn, spawnSync } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+
+/** Where Borg mounts the agent's state folder; HOME points here so Claude's history persists. */
+const STATE_DIR = '/home/agent/state';
+/** The default working directory when the input names none and it exists. */
+const DEFAULT_REPO = '/workspace/repo';
+/** Secret names passed to the child (e.g. ANTHROPIC_API_KEY, CLAUDE_CODE_OAUTH_TOKEN). */
+const SECRET_NAME = /^(ANTHROPIC|CLAUDE)_[A-Z0-9_]*$/;
+/** Overridable for tests; default: `claude` on PATH (/usr/local/bin/claude in the image). */
+const CLAUDE = process.env.BORG_CLAUDE_BIN || 'claude';
+
+/** Prints one stream-json result line and exits with `code`. */
+function fail(code, message) {
+  const line = JSON.stringify({ type: 'result', subtype: 'error_during_execution', is_error: true, result: `borg: ${message}` });
+  process.stdout.write(line + '\n', () => process.exit(code));
+}
+
+function warn(message) {
+  process.stderr.write(`borg-agent: ${message}\n`);
+}
+
+function readStdin() {
+  return new Promise((resolve, reject) => {
+    const chunks = [];
+    process.stdin.on('data', (c) => chunks.push(c));
+    process.stdin.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    process.stdin.on('error', reject);
+  });
+}
+
+/** Validates the input object; returns an error message or undefined. */
+function problem(input) {
+  if (input === null || typeof input !== 'object' || Array.isArray(input)) return 'expected one JSON object';
+  if (typeof input.prompt !== 'string' || input.prompt.trim() === '') return '"prompt" must be a non-empty string';
+  for (const k of ['systemPrompt', 'model', 'workdir', 'resumeSessionId', 'persona', 'phase']) {
+    if (input[k] != null && typeof input[k] !== 'string') return `"${k}" must be a string`;
+  }
+  if (input.taskId != null && typeof input.taskId !== 'string' && typeof input.taskId !== 'number') return '"taskId" must be a string or a number';
+  const t = input.allowedTools;
+  if (t != null && typeof t !== 'string' && !(Array.isArray(t) && t.every((x) => typeof x === 'string'))) {
+    return '"allowedTools" must be a string or an array of strings';
+  }
+  const s = input.secrets;
+  if (s != null) {
+    if (typeof s !== 'object' || Array.isArray(s)) return '"secrets" must be an object';
+    for (const [k, v] of Object.entries(s)) if (typeof v !== 'string') return `secret "${k}" must be a string`;
+  }
+  return undefined;
+}
+
+function isDir(p) {
+  try {
+    return fs.statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+function usable(p) {
+  try {
+    fs.accessSync(p, fs.constants.W_OK | fs.constants.X_OK);
+    return isDir(p);
+  } catch {
+    return false;
+  }
+}
+
+/** HOME must be writable (Claude keeps its config and sessions there); falls back to a temp dir. */
+function chooseHome() {
+  const wanted = process.env.HOME && process.env.HOME !== '/' ? process.env.HOME : STATE_DIR;
+  try {
+    fs.mkdirSync(wanted, { recursive: true });
+  } catch {
+    /* checked below */
+  }
+  if (usable(wanted)) return wanted;
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'borg-home-'));
+  const uid = typeof process.getuid === 'function' ? process.getuid() : '?';
+  warn(`${wanted} is not writable by uid ${uid}; using ${tmp} as HOME, so this session cannot be resumed later. Run the container as the owner of the state folder, or make it writable for uid ${uid}.`);
+  return tmp;
+}
+
+/** `git config --global --add safe.directory '*'` once per HOME; env-only fallback when that fails. */
+function trustAllRepos(env) {
+  const have = spawnSync('git', ['config', '--global', '--get-all', 'safe.directory'], { env, encoding: 'utf8' });
+  if (have.error) return; // no git in this image
+  if (have.status === 0 && have.stdout.split('\n').includes('*')) return;
+  const add = spawnSync('git', ['config', '--global', '--add', 'safe.directory', '*'], { env, encoding: 'utf8' });
+  if (add.status !== 0) {
+    env.GIT_CONFIG_COUNT = '1';
+    env.GIT_CONFIG_KEY_0 = 'safe.directory';
+    env.GIT_CONFIG_VALUE_0 = '*';
+  }
+}
+
+async function main() {
+  let text;
+  try {
+    text = await readStdin();
+  } catch (e) {
+    return fail(2, `invalid input: cannot read stdin: ${e.message}`);
+  }
+  if (text.trim() === '') return fail(2, 'invalid input: nothing on stdin (expected one JSON object)');
+  let input;
+  try {
+    input = JSON.parse(text);
+  } catch (e) {
+    return fail(2, `invalid input: ${e.message}`);
+  }
+  const bad = problem(input);
+  if (bad) return fail(2, `invalid input: ${bad}`);
+
+  const home = chooseHome();
+  const env = { ...process.env, HOME: home };
+  for (const [k, v] of Object.entries(input.secrets || {})) {
+    if (SECRET_NAME.test(k)) env[k] = v;
+    else warn(`ignoring secret "${k}": only ANTHROPIC_* and CLAUDE_* names are passed to claude`);
+  }
+  if (input.taskId != null) env.BORG_TASK_ID = String(input.taskId);
+  if (input.phase) env.BORG_PHASE = input.phase;
+  if (input.persona && !env.BORG_PERSONA) env.BORG_PERSONA = input.persona;
+
+  let cwd;
+  if (input.workdir) {
+    if (!isDir(input.workdir)) return fail(2, `invalid input: workdir ${input.workdir} is not a directory`);
+    cwd = input.workdir;
+  } else {
+    cwd = [DEFAULT_REPO, STATE_DIR, home].find(usable) || home;
+  }
+
+  trustAllRepos(env);
+
+  const args = ['--print', '--output-format', 'stream-json', '--verbose'];
+  if (input.model) args.push('--model', input.model);
+  const tools = Array.isArray(input.allowedTools) ? input.allowedTools.join(',') : input.allowedTools;
+  if (tools) args.push('--allowedTools', tools);
+  if (input.systemPrompt) args.push('--append-system-prompt', input.systemPrompt);
+  if (input.resumeSessionId) args.push('--resume', input.resumeSessionId);
+
+  const child = spawn(CLAUDE, args, { cwd, env, stdio: ['pipe', 'inherit', 'inherit'] });
+  let spawnFailed = false;
+  child.on('error', (e) => {
+    if (child.pid !== undefined) return warn(`${CLAUDE}: ${e.message}`);
+    spawnFailed = true;
+    fail(127, `cannot run ${CLAUDE}: ${e.message}`);
+  });
+  child.stdin.on('error', () => undefined); // claude may exit before reading all of the prompt
+  child.stdin.end(input.prompt);
+  // As PID 1 we get the stop signals; hand them to claude and exit when it does.
+  for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP']) {
+    process.on(sig, () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill(sig);
+    });
+  }
+  child.on('exit', (code, signal) => {
+    if (spawnFailed) return;
+    process.exit(code !== null ? code : 128 + (os.constants.signals[signal] || 1));
+  });
+}
+
+main().catch((e) => fail(1, `internal error: ${e && e.stack ? e.stack : e}`));
