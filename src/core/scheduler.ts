@@ -37,6 +37,9 @@ export const WORKTREE_MOUNT = '/workspace/repo';
 
 const NEXT: Record<Exclude<Phase, 'test'>, Phase> = { spec: 'qa', qa: 'impl', impl: 'test' };
 
+/** Pause after a dispatch found Docker unreachable (ms); the safety timer or a refresh tries again. */
+const DOCKER_BACKOFF_MS = 10_000;
+
 /** Most test output kept as `lastError` (characters, from the end). */
 const TEST_OUTPUT_CAP = 8_000;
 
@@ -69,6 +72,8 @@ interface ActiveRun {
 export class Scheduler extends Disposable {
   private readonly active = new Map<number, ActiveRun>();
   private stopped = false;
+  /** No dispatch before this time (ms): set when Docker was unreachable, so a dead daemon is not hammered. */
+  private backoffUntil = 0;
   private readonly changed = this.register(new Emitter<void>());
   /** Fires when any task changed. */
   readonly onDidChange = this.changed.event;
@@ -108,7 +113,7 @@ export class Scheduler extends Disposable {
 
   /** Starts runs for ready tasks while fewer than `maxParallelAgents` runs are active. Synchronous; runs proceed in the background. */
   dispatch(): void {
-    if (this.stopped || this.isDisposed) return;
+    if (this.stopped || this.isDisposed || Date.now() < this.backoffUntil) return;
     const max = this.o.pipeline.maxParallel;
     for (const task of this.o.tasks.dispatchable()) {
       if (this.active.size >= max) break;
@@ -217,6 +222,7 @@ export class Scheduler extends Disposable {
     } catch (e) {
       if (e instanceof PipelineStoppedError || e instanceof DockerUnreachableError) {
         // Shutting down, or Docker is down: not the task's fault; it runs again on a later dispatch.
+        if (e instanceof DockerUnreachableError) this.backoffUntil = Date.now() + DOCKER_BACKOFF_MS;
         this.o.tasks.update(t.id, { status: task.status === 'backlog' ? 'backlog' : run.phase === 'test' ? 'impl' : run.phase });
       } else if (run.cancelled) {
         this.o.tasks.update(t.id, { status: 'cancelled' });
