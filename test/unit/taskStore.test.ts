@@ -35,12 +35,12 @@ describe('TaskStore', () => {
       const t = tasks.add({ title: status, description: '', repo: '/r', maxAttempts: 5 });
       tasks.update(t.id, { status: status as never });
     }
-    const older = tasks.add({ title: 'older impl', description: '', repo: '/r', maxAttempts: 5 });
-    tasks.update(older.id, { status: 'impl' });
+    const newer = tasks.add({ title: 'newer impl', description: '', repo: '/r', maxAttempts: 5 });
+    tasks.update(newer.id, { status: 'impl' });
     const order = tasks.dispatchable().map((t) => t.title);
-    assert.deepEqual(order.slice(0, 4), ['retry', 'impl', 'older impl', 'qa']);
+    assert.deepEqual(order.slice(0, 4), ['retry', 'impl', 'newer impl', 'qa']);
     assert.equal(order[0], 'retry');
-    assert.deepEqual(order.filter((t) => t.includes('impl')), ['impl', 'older impl']);
+    assert.deepEqual(order.filter((t) => t.includes('impl')), ['impl', 'newer impl']);
     assert.ok(order.indexOf('qa') < order.indexOf('spec'));
     assert.ok(order.indexOf('spec') < order.indexOf('backlog'));
     for (const s of ['done', 'failed', 'blocked']) assert.ok(!order.includes(s), `${s} is not dispatched`);
