@@ -242,6 +242,9 @@ export class Pipeline extends Disposable {
       throw new RefusedError(`${name} has no input.json in its state folder ${this.o.stateDirs.dir(name)}, so its input cannot be sent again.`);
     }
     const input = JSON.parse(raw) as Record<string, unknown>;
+    // Let the agent resume the crashed session (Claude Code: --resume <session_id>), whose history is in the state dir.
+    const session = this.lastSessionId(name);
+    if (session) input.resumeSessionId = session;
     const persona = info.persona ?? String(input.persona ?? 'agent');
     const settings = this.o.settings();
     return this.withSlot(settings, async (release) => {
@@ -308,6 +311,13 @@ export class Pipeline extends Disposable {
     const info = await this.o.engine.inspect(name);
     checkVerb('logs', info, name);
     return this.o.engine.logs(info.id, tail);
+  }
+
+  /** The last stream-json `session_id` in the agent's log (agent.log in its state dir), if any. */
+  private lastSessionId(name: string): string | undefined {
+    const log = this.o.stateDirs.readFile(name, 'agent.log') ?? '';
+    const ids = [...log.matchAll(/"session_id"\s*:\s*"([^"\\]+)"/g)];
+    return ids.length ? ids[ids.length - 1][1] : undefined;
   }
 
   private assertRunning(): void {
