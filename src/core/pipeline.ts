@@ -50,6 +50,12 @@ export interface PipelineOptions {
    * or the DB.
    */
   secrets?: () => Promise<Record<string, string>>;
+  /**
+   * Every launch first waits for {@link Pipeline.recover} (running it if needed), so adopted
+   * agents count against the slots. The extension and `borg run` set it; one-shot CLI commands
+   * do not (they would adopt, and wait for, unrelated agents).
+   */
+  adoptBeforeLaunch?: boolean;
   /** First `containerSeq` value (tests start near the 2^32 wrap). */
   seqStart?: number;
   maxClaimCandidates?: number;
@@ -114,6 +120,7 @@ export class Pipeline extends Disposable {
   private readonly oomById = new Map<string, boolean>();
   private recovering: Promise<RecoveryReport> | undefined;
   private readonly waiting = new Set<QueuedLaunch>();
+  private stopAllGeneration = 0;
 
   private readonly changed = this.register(new Emitter<void>());
   /** Fires when containers, agents, counts or the Docker error changed. */
@@ -207,7 +214,6 @@ export class Pipeline extends Disposable {
     validateNamePart('persona', persona);
     containerName(settings.prefix, persona, 0xffff_ffff); // the longest name this launch can make must fit
     const image = opts.image ?? settings.image;
-    await this.recovering?.catch(() => undefined); // adopt what is running before adding to it
     return this.withSlot(settings, async (release) => {
       if (!(await this.o.engine.imageExists(image))) throw new ImageMissingError(image);
       const input = { persona, ...(opts.input ?? {}) };
@@ -332,8 +338,15 @@ export class Pipeline extends Disposable {
     this.slots.setLimit(settings.maxParallelAgents);
     const entry: QueuedLaunch = { persona, queuedAt: Date.now() };
     this.waiting.add(entry);
+    this.changed.fire();
+    const generation = this.stopAllGeneration;
     let release: () => void;
     try {
+      // Adopt what is already running before adding to it (a failed recovery surfaces in the launch itself).
+      if (this.o.adoptBeforeLaunch) await this.recover().catch(() => undefined);
+      else await this.recovering?.catch(() => undefined);
+      if (generation !== this.stopAllGeneration) throw new RefusedError('Stopped by Stop All before it started.');
+      this.assertRunning();
       release = await this.slots.acquire();
     } finally {
       this.waiting.delete(entry);
@@ -557,6 +570,7 @@ export class Pipeline extends Disposable {
    * agent (SIGTERM, SIGKILL after the grace) and joins them. The Pipeline keeps taking new work.
    */
   async stopAll(): Promise<void> {
+    this.stopAllGeneration++; // launches still waiting for recovery refuse when it ends
     this.slots.rejectWaiting(new RefusedError('Stopped by Stop All before it started.'));
     await Promise.allSettled([...this.inflight]);
     const running = [...this.agentsByName.values()].filter((a) => a.state === 'running');

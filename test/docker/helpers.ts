@@ -44,7 +44,7 @@ export interface Harness {
    * `store` replaces the harness's store (e.g. one reopened from another file); `settings`
    * overrides the harness settings for this pipeline only (read live, overrides win).
    */
-  newPipeline(opts?: { engine?: DockerEngine; store?: Store; settings?: Partial<PipelineSettings> }): Pipeline;
+  newPipeline(opts?: { engine?: DockerEngine; store?: Store; settings?: Partial<PipelineSettings>; adoptBeforeLaunch?: boolean }): Pipeline;
   /**
    * Registers a cleanup step (kill a child process, close an extra store…). Steps run in
    * {@link cleanupAll}, newest first, after the pipelines are shut down and before the
@@ -88,7 +88,7 @@ export async function harness(opts: { settings?: Partial<PipelineSettings>; engi
     throw e;
   }
   const stateDirs = new StateDirs(stateRoot);
-  const make = (o: { engine?: DockerEngine; store?: Store; settings?: Partial<PipelineSettings> } = {}) => {
+  const make = (o: { engine?: DockerEngine; store?: Store; settings?: Partial<PipelineSettings>; adoptBeforeLaunch?: boolean } = {}) => {
     const overrides = o.settings;
     const p = new Pipeline({
       engine: o.engine ?? engine,
@@ -96,6 +96,7 @@ export async function harness(opts: { settings?: Partial<PipelineSettings>; engi
       stateDirs,
       workspaceId,
       settings: overrides ? () => ({ ...settings, ...overrides }) : () => settings,
+      adoptBeforeLaunch: o.adoptBeforeLaunch,
     });
     tracked.pipelines.push(p);
     return p;

@@ -57,7 +57,7 @@ function count<T>(xs: T[], x: T): number {
 describe('recover(): adopt', () => {
   it('adopts a running container left by a detached earlier pipeline: agents map, runningCount, output, exit recorded', async () => {
     const h = await harness();
-    const [r] = await launchAndDetach(h, [{ sleepSeconds: 4 }]);
+    const [r] = await launchAndDetach(h, [{ sleepSeconds: 3 }]);
     assert.equal((await docker.getContainer(r.id).inspect()).State.Running, true, 'still running after detach');
 
     const p2 = h.newPipeline();
@@ -81,7 +81,7 @@ describe('recover(): adopt', () => {
     assert.equal(p2.runningCount, 0, 'the adopted agent released its slot');
 
     const mine = lines.filter((l) => l.agent === r.name).map((l) => l.line);
-    assert.ok(mine.some((l) => /working \d+\/4/.test(l)), `progress lines after adoption, got ${JSON.stringify(mine)}`);
+    assert.ok(mine.some((l) => /working \d+\/3/.test(l)), `progress lines after adoption, got ${JSON.stringify(mine)}`);
     assert.ok(mine.some((l) => l.includes('"result":"done"')), `the final result line arrived, got ${JSON.stringify(mine)}`);
     assert.ok(lines.every((l) => l.agent === r.name));
 
@@ -241,7 +241,7 @@ describe('recover(): once, before launches', () => {
 
     const p2 = h.newPipeline();
     const first = p2.recover();
-    const launching = p2.launch('qa', { input: { sleepSeconds: 1 } });
+    const launching = p2.launch('qa', { input: { sleepSeconds: 0 } });
     let launched = false;
     const outcome = launching.then(
       (r) => {
@@ -279,17 +279,12 @@ describe('recover(): once, before launches', () => {
   });
 
   it(
-    'a launch issued before recover() in the same tick still waits for the adoption (maxParallelAgents 1)',
-    {
-      todo:
-        'src/core/pipeline.ts launchNow (~line 190) only awaits `this.recovering` when recover() was already called; ' +
-        'a launch() issued first gets the slot at once and recover() then adopts past the limit via Slots.take() (2 running with maxParallelAgents 1)',
-    },
+    'with adoptBeforeLaunch, a launch issued before recover() in the same tick still waits for the adoption (maxParallelAgents 1)',
     async () => {
       const h = await harness({ settings: { maxParallelAgents: 1 } });
       const [a] = await launchAndDetach(h, [{ sleepSeconds: 3 }]);
 
-      const p2 = h.newPipeline();
+      const p2 = h.newPipeline({ adoptBeforeLaunch: true });
       const launching = p2.launch('qa', { input: { sleepSeconds: 1 } });
       const outcome = launching.then((r) => r, (e: unknown) => e);
       let maxRunning = 0;
@@ -428,22 +423,43 @@ describe('stopAll', () => {
     assert.deepEqual(await containerNames(h.prefix), running.map((r) => r.name).sort(), 'the refused launch created nothing');
     assert.equal(h.pipeline.isStopped, false);
 
-    const next = await withTimeout(h.pipeline.launch('worker', { input: { sleepSeconds: 1 } }), 10_000, 'a launch after stopAll');
+    const next = await withTimeout(h.pipeline.launch('worker', { input: { sleepSeconds: 0 } }), 10_000, 'a launch after stopAll');
     await withTimeout(h.pipeline.joinAgents(), 10_000, 'joinAgents');
     assert.equal(h.pipeline.agents.get(next.name)?.state, 'exited');
     assert.ok(await inspectOrUndefined(next.id));
   });
 });
 
+describe('stopAll during recovery', () => {
+  it(
+    'stopAll() issued while recover() runs stops the adopted agent and refuses the launch waiting for recovery',
+    async () => {
+      const h = await harness({ settings: { maxParallelAgents: 1 } });
+      const [a] = await launchAndDetach(h, [{ sleepSeconds: 3 }]);
+      const p2 = h.newPipeline();
+      const recovering = p2.recover();
+      const outcome = p2.launch('qa', { input: { sleepSeconds: 10 } }).then((r) => r, (e: unknown) => e);
+      const t0 = Date.now();
+      await withTimeout(p2.stopAll(), 15_000, 'stopAll');
+      const took = Date.now() - t0;
+      assert.deepEqual((await recovering).adopted, [a.name]);
+      const launched = await withTimeout(outcome, 1_000, 'the launch to settle');
+      assert.ok(launched instanceof RefusedError, `the launch waiting for recovery was refused, got ${launched instanceof Error ? launched.message : JSON.stringify(launched)}`);
+      assert.equal(p2.agents.get(a.name)?.state, 'stopped', 'the adopted agent was stopped');
+      assert.ok(took < 2_500, `stopAll took ${took} ms (the adopted agent would have run ~3 s)`);
+    },
+  );
+});
+
 describe('queued', () => {
   it('lists waiting launches with their persona, oldest first, while they wait; empty after', async () => {
     const h = await harness({ settings: { maxParallelAgents: 1 } });
     assert.equal(h.pipeline.queued.length, 0);
-    const first = await withTimeout(h.pipeline.launch('worker', { input: { sleepSeconds: 2 } }), 10_000, 'first launch');
+    const first = await withTimeout(h.pipeline.launch('worker', { input: { sleepSeconds: 1 } }), 10_000, 'first launch');
     const before = Date.now();
     const qa = h.pipeline.launch('qa', { input: { sleepSeconds: 1 } });
     await sleep(5);
-    const manager = h.pipeline.launch('manager', { input: { sleepSeconds: 1 } });
+    const manager = h.pipeline.launch('manager', { input: { sleepSeconds: 0 } });
     await waitFor(() => h.pipeline.queuedCount === 2, 5_000, 'two launches to queue');
 
     const q = h.pipeline.queued;
