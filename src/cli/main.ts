@@ -1,61 +1,113 @@
-import * as os from 'node:os';
-import * as path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { parseArgs, ParseArgsConfig } from 'node:util';
 import { buildDemoImage, DEMO_IMAGE } from '../core/demoImage';
 import { DockerEngine } from '../core/engine';
 import { BorgError } from '../core/errors';
-import { DEFAULT_SETTINGS, Pipeline } from '../core/pipeline';
-import { StateDirs } from '../core/stateDirs';
+import { Pipeline } from '../core/pipeline';
 import { Store } from '../core/store';
 import { stateWords } from '../core/verbs';
-import { workspaceId } from '../core/workspace';
+import { CliIo, lockForCommand, makePipeline, Opts, pipelineSettings, resolvePaths, UsageError } from './common';
+import { runCmd } from './run';
+import { tasksCmd } from './tasks';
+
+export type { CliIo } from './common';
 
 const USAGE = `usage: borg <command> [options]
 
-commands:
+agents:
   launch <persona> [--image I] [--input JSON] [--json]   launch an agent (prints name and id)
   ls [--json]                                            list Borg's containers
   hardline <name>                                        restart a crashed agent, attach its output
-  reclaim <name> [--json]                                fresh agent under a cleanly exited name
+  reclaim <name> [--image I] [--json]                    fresh agent under a cleanly exited name
   rm <name> [--keep-state]                               remove a stopped agent (and its state dir)
   image build-demo [--force]                             build the offline demo agent image
 
+tasks (spec → qa → impl → test, one git worktree and branch borg/task-<id> each):
+  tasks add --repo PATH --title T [--description D] [--max-attempts N] [--json]
+                                 queue a task on the git repository holding PATH (prints its id,
+                                 or the task as JSON); handed to a running "borg run" if there is one
+  tasks ls [--json]              id, status, phase, attempt n/m, title
+  tasks show <id> [--json]       a task and the timeline of its runs
+  run [--until-idle] [--max-agents N] [--image I] [--test-command CMD] [--max-attempts N]
+                                 run the scheduler in the foreground: recover, then dispatch; one
+                                 line per task change (a live table on a terminal). One run per
+                                 database (lock file <db>.lock). Ctrl+C/SIGTERM: stop dispatching,
+                                 detach running agents, write the database; exit 130/143.
+                                 --until-idle: stop once no task is ready or running; exit 0 when
+                                 every task it ran is done (or cancelled), 1 when one failed or is
+                                 blocked. Blocked tasks are tried again when a run starts.
+                                 --test-command runs in the task's worktree (none: the test phase
+                                 is skipped). --max-attempts applies to every unfinished task.
+
 global options:
-  --state-dir PATH   root of the per-name state dirs (default ~/.borg/agents)
-  --prefix P         container name prefix (default borg)
   --db PATH          database file (default ~/.borg/borg.sqlite)
+  --state-dir PATH   root of the per-name state dirs (default ~/.borg/agents)
+  --worktrees PATH   where task worktrees go (default ~/.borg/worktrees)
+  --prompts PATH     built-in persona prompts (default: media/prompts of this install);
+                     a repository's .borg/prompts/ wins over them
+  --prefix P         container name prefix (default borg)
   --workspace PATH   workspace the agents belong to (default: the current folder)
 
-Docker is reached through DOCKER_HOST or the local socket.
-exit codes: 0 ok, 1 refused (reason on stderr), 2 usage`;
+Docker is reached through DOCKER_HOST or the local socket. ANTHROPIC_API_KEY, when set, is
+passed to agents on stdin (never env or labels).
+exit codes: 0 ok, 1 refused (reason on stderr), 2 usage; borg run: see above`;
+
+const GLOBAL = ['state-dir', 'prefix', 'db', 'workspace', 'worktrees', 'prompts', 'help'];
 
 const OPTIONS: ParseArgsConfig['options'] = {
   'state-dir': { type: 'string' },
   prefix: { type: 'string' },
   db: { type: 'string' },
   workspace: { type: 'string' },
+  worktrees: { type: 'string' },
+  prompts: { type: 'string' },
   image: { type: 'string' },
   input: { type: 'string' },
   json: { type: 'boolean' },
   'keep-state': { type: 'boolean' },
   force: { type: 'boolean' },
+  repo: { type: 'string' },
+  title: { type: 'string' },
+  description: { type: 'string' },
+  'until-idle': { type: 'boolean' },
+  'max-agents': { type: 'string' },
+  'test-command': { type: 'string' },
+  'max-attempts': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 };
 
-class UsageError extends Error {}
+/** The options each command takes besides the global ones. */
+const COMMAND_OPTIONS: Record<string, string[]> = {
+  launch: ['image', 'input', 'json'],
+  ls: ['json'],
+  hardline: [],
+  reclaim: ['image', 'json'],
+  rm: ['keep-state'],
+  image: ['force'],
+  'tasks add': ['repo', 'title', 'description', 'max-attempts', 'json'],
+  'tasks ls': ['json'],
+  'tasks show': ['json'],
+  run: ['until-idle', 'max-agents', 'image', 'test-command', 'max-attempts'],
+};
 
-/** Output sinks, so tests can capture them. */
-export interface CliIo {
-  out: (s: string) => void;
-  err: (s: string) => void;
-}
-
-const stdio: CliIo = { out: (s) => process.stdout.write(s + '\n'), err: (s) => process.stderr.write(s + '\n') };
+const stdio: CliIo = {
+  out: (s) => process.stdout.write(s + '\n'),
+  err: (s) => process.stderr.write(s + '\n'),
+  write: (s) => process.stdout.write(s),
+  get isTTY() {
+    return process.stdout.isTTY === true;
+  },
+  get columns() {
+    return process.stdout.columns;
+  },
+  get rows() {
+    return process.stdout.rows;
+  },
+};
 
 /**
  * The headless `borg` CLI over the same `src/core` as the extension. Returns the exit code:
- * 0 ok, 1 refused (a BorgError: the reason goes to stderr), 2 usage.
+ * 0 ok, 1 refused (a BorgError: the reason goes to stderr), 2 usage; `borg run` also 130/143
+ * after SIGINT/SIGTERM.
  */
 export async function main(argv: string[], io: CliIo = stdio): Promise<number> {
   let parsed;
@@ -65,21 +117,26 @@ export async function main(argv: string[], io: CliIo = stdio): Promise<number> {
     io.err(`${(e as Error).message}\n\n${USAGE}`);
     return 2;
   }
-  const { values: opt, positionals: [cmd, ...rest] } = parsed as { values: Record<string, string | boolean | undefined>; positionals: string[] };
+  const { values: opt, positionals: [cmd, ...rest] } = parsed as { values: Opts; positionals: string[] };
   if (opt.help || !cmd) {
     (opt.help ? io.out : io.err)(USAGE);
     return opt.help ? 0 : 2;
   }
   try {
+    checkOptions(cmd === 'tasks' && rest[0] ? `tasks ${rest[0]}` : cmd, opt);
     switch (cmd) {
       case 'image':
         return await imageCmd(rest, opt, io);
+      case 'tasks':
+        return await tasksCmd(rest, opt, io);
+      case 'run':
+        return await runCmd(rest, opt, io);
       case 'launch':
       case 'ls':
       case 'hardline':
       case 'reclaim':
       case 'rm':
-        return await withPipeline(opt, (p) => COMMANDS[cmd](p, rest, opt, io));
+        return await withPipeline(cmd, opt, io, (p) => COMMANDS[cmd](p, rest, opt, io));
       default:
         throw new UsageError(`unknown command "${cmd}"`);
     }
@@ -96,7 +153,14 @@ export async function main(argv: string[], io: CliIo = stdio): Promise<number> {
   }
 }
 
-type Opts = Record<string, string | boolean | undefined>;
+/** @throws UsageError for an option the command does not take. */
+function checkOptions(command: string, opt: Opts): void {
+  const allowed = COMMAND_OPTIONS[command];
+  if (!allowed) return; // unknown (sub)commands are reported by their dispatcher
+  const extra = Object.keys(opt).filter((k) => opt[k] !== undefined && !GLOBAL.includes(k) && !allowed.includes(k));
+  if (extra.length) throw new UsageError(`borg ${command} does not take ${extra.map((k) => `--${k}`).join(', ')}`);
+}
+
 type Command = (p: Pipeline, args: string[], opt: Opts, io: CliIo) => Promise<number>;
 
 const COMMANDS: Record<'launch' | 'ls' | 'hardline' | 'reclaim' | 'rm', Command> = {
@@ -163,27 +227,31 @@ async function imageCmd(args: string[], opt: Opts, io: CliIo): Promise<number> {
 
 /**
  * Builds a Pipeline for one command and always runs the shutdown sequence afterwards (detach:
- * launched containers keep running; the store is flushed atomically).
+ * launched containers keep running; the store is flushed atomically). Commands that write the
+ * database hold its lock meanwhile (refused while a `borg run` holds it: its next write would
+ * drop theirs); `ls` only reads it and never writes it.
  */
-async function withPipeline(opt: Opts, fn: (p: Pipeline) => Promise<number>): Promise<number> {
-  const home = path.join(os.homedir(), '.borg');
-  const store = await Store.open(path.resolve(String(opt.db ?? path.join(home, 'borg.sqlite'))));
-  if (store.recoveredFrom) process.stderr.write(`[borg] the database could not be read; moved to ${store.recoveredFrom}\n`);
-  const engine = new DockerEngine();
-  const ws = path.resolve(String(opt.workspace ?? process.cwd()));
-  const pipeline = new Pipeline({
-    engine,
-    store,
-    stateDirs: new StateDirs(path.resolve(String(opt['state-dir'] ?? path.join(home, 'agents')))),
-    workspaceId: workspaceId(pathToFileURL(ws).href),
-    settings: () => ({ ...DEFAULT_SETTINGS, prefix: String(opt.prefix ?? DEFAULT_SETTINGS.prefix), image: String(opt.image ?? DEFAULT_SETTINGS.image) }),
-  });
+async function withPipeline(cmd: string, opt: Opts, io: CliIo, fn: (p: Pipeline) => Promise<number>): Promise<number> {
+  const paths = resolvePaths(opt);
+  const readOnly = cmd === 'ls';
+  const lock = readOnly ? undefined : await lockForCommand(paths.db, cmd, io);
   try {
-    return await fn(pipeline);
+    const store = await Store.open(paths.db);
+    if (store.recoveredFrom) io.err(`[borg] the database could not be read; moved to ${store.recoveredFrom}`);
+    const pipeline = makePipeline(new DockerEngine(), store, paths, () => pipelineSettings(opt));
+    try {
+      return await fn(pipeline);
+    } finally {
+      if (readOnly) {
+        pipeline.stop();
+      } else {
+        await pipeline.shutdown('detach');
+        await store.close().catch(() => undefined);
+      }
+      pipeline.dispose();
+    }
   } finally {
-    await pipeline.shutdown('detach');
-    pipeline.dispose();
-    await store.close().catch(() => undefined);
+    lock?.release();
   }
 }
 

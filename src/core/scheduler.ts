@@ -6,7 +6,7 @@ import { Disposable, toDisposable } from './disposable';
 import { BorgError, DockerUnreachableError, PipelineStoppedError, RefusedError } from './errors';
 import { Emitter } from './event';
 import type { Git } from './git';
-import type { Pipeline } from './pipeline';
+import type { LaunchResult, Pipeline } from './pipeline';
 import type { Prompts } from './prompts';
 import { blockingReason } from './streamJson';
 import { Phase, Task, TaskStatus, TaskStore } from './taskStore';
@@ -59,6 +59,8 @@ interface ActiveRun {
   phase: Phase;
   agentName?: string;
   cancelled: boolean;
+  /** Aborts the host's test command (cancel, shutdown). */
+  abort: AbortController;
   done: Promise<void>;
 }
 
@@ -118,7 +120,7 @@ export class Scheduler extends Disposable {
     for (const task of this.o.tasks.dispatchable()) {
       if (this.active.size >= max) break;
       if (this.active.has(task.id)) continue;
-      const run: ActiveRun = { phase: phaseToRun(task), cancelled: false, done: Promise.resolve() };
+      const run: ActiveRun = { phase: phaseToRun(task), cancelled: false, abort: new AbortController(), done: Promise.resolve() };
       this.active.set(task.id, run);
       run.done = this.runPhase(task, run).finally(() => {
         this.active.delete(task.id);
@@ -128,9 +130,14 @@ export class Scheduler extends Disposable {
     }
   }
 
-  /** Stops dispatching (shutdown); runs in flight go on until their agents settle. */
+  /**
+   * Stops dispatching (shutdown); runs in flight go on until their agents settle. A test command
+   * running on the host is killed (the task runs its test phase again next time), so shutdown
+   * does not wait for it.
+   */
   stop(): void {
     this.stopped = true;
+    for (const run of this.active.values()) run.abort.abort();
   }
 
   /** Resolves when no task run is active. */
@@ -145,6 +152,8 @@ export class Scheduler extends Disposable {
     const run = this.active.get(id);
     if (run) {
       run.cancelled = true;
+      run.abort.abort(); // a test command in flight
+      // No agent yet (still launching): runAgentPhase stops it as soon as it runs.
       if (run.agentName) await this.o.pipeline.stopAgent(run.agentName).catch(() => undefined);
       await run.done;
     }
@@ -218,7 +227,7 @@ export class Scheduler extends Disposable {
         this.changed.fire();
         if (phase !== 'test') return; // the next phase is the next dispatch
       }
-      await this.runTestPhase(this.o.tasks.get(t.id)!, worktree, settings);
+      await this.runTestPhase(this.o.tasks.get(t.id)!, worktree, settings, run);
     } catch (e) {
       if (e instanceof PipelineStoppedError || e instanceof DockerUnreachableError) {
         // Shutting down, or Docker is down: not the task's fault; it runs again on a later dispatch.
@@ -246,15 +255,26 @@ export class Scheduler extends Disposable {
       spec,
       lastError: phase === 'impl' && t.lastError ? `\nThe previous attempt failed:\n${t.lastError}\n` : '',
     });
+    if (run.cancelled) return this.apply(t, phase, { outcome: 'cancelled' }); // cancelled while the worktree was made
     const runId = this.o.tasks.startRun({ taskId: t.id, phase, attempt: t.attempt });
     const started = Date.now();
-    const launch = await this.o.pipeline.launch(persona, {
-      input: { taskId: t.id, phase, persona, prompt, systemPrompt, model: settings.model || null, allowedTools: settings.allowedTools, workdir: WORKTREE_MOUNT, resumeSessionId: null },
-      binds: await this.worktreeBinds(worktree),
-      user: hostUser(),
-    });
+    let launch: LaunchResult;
+    try {
+      launch = await this.o.pipeline.launch(persona, {
+        input: { taskId: t.id, phase, persona, prompt, systemPrompt, model: settings.model || null, allowedTools: settings.allowedTools, workdir: WORKTREE_MOUNT, resumeSessionId: null },
+        binds: await this.worktreeBinds(worktree),
+        user: hostUser(),
+      });
+    } catch (e) {
+      // The run never started: record why, so no run stays "running" (runPhase moves the task).
+      const outcome = e instanceof PipelineStoppedError || e instanceof DockerUnreachableError ? 'interrupted' : run.cancelled ? 'cancelled' : 'blocked';
+      this.o.tasks.finishRun(runId, { outcome, durationMs: Date.now() - started, error: e instanceof Error ? e.message : String(e) });
+      throw e;
+    }
     run.agentName = launch.name;
     this.o.tasks.finishRun(runId, { agent: launch.name, outcome: 'running', finishedAt: null });
+    // Cancelled while the container was being created: cancel() found no agent to stop.
+    if (run.cancelled) await this.o.pipeline.stopAgent(launch.name).catch(() => undefined);
     const agent = this.o.pipeline.agents.get(launch.name)!;
     await agent.done;
     const commit = await this.o.git.commitAll(worktree, `borg: task ${t.id} ${phase} (${persona}): ${t.title}`).catch(() => undefined);
@@ -269,7 +289,7 @@ export class Scheduler extends Disposable {
     return this.apply(t, phase, verdict);
   }
 
-  private async runTestPhase(t: Task, worktree: string, settings: TaskSettings): Promise<void> {
+  private async runTestPhase(t: Task, worktree: string, settings: TaskSettings, run: ActiveRun): Promise<void> {
     const runId = this.o.tasks.startRun({ taskId: t.id, phase: 'test', attempt: t.attempt });
     const started = Date.now();
     if (!settings.testCommand.trim()) {
@@ -278,12 +298,12 @@ export class Scheduler extends Disposable {
       this.changed.fire();
       return;
     }
-    const r = await runShell(settings.testCommand, worktree, settings.testTimeoutSeconds * 1000);
-    const verdict: RunVerdict = r.code === 0 ? { outcome: 'ok' } : {
+    const r = await runShell(settings.testCommand, worktree, settings.testTimeoutSeconds * 1000, run.abort.signal);
+    const verdict: RunVerdict = r.aborted ? { outcome: run.cancelled ? 'cancelled' : 'interrupted' } : r.code === 0 ? { outcome: 'ok' } : {
       outcome: 'failed',
       error: `borg.testCommand (${settings.testCommand}) ${r.timedOut ? `timed out after ${settings.testTimeoutSeconds} s` : `exited with ${r.code}`}:\n${r.output.slice(-TEST_OUTPUT_CAP)}`,
     };
-    this.o.tasks.finishRun(runId, { outcome: verdict.outcome, exitCode: r.code, durationMs: Date.now() - started, output: r.output.slice(-TEST_OUTPUT_CAP), error: verdict.error ?? null });
+    this.o.tasks.finishRun(runId, { outcome: verdict.outcome, exitCode: r.aborted ? null : r.code, durationMs: Date.now() - started, output: r.output.slice(-TEST_OUTPUT_CAP), error: verdict.error ?? null });
     this.o.tasks.store.addEvent(`task-test-${verdict.outcome}`, null, { taskId: t.id, attempt: t.attempt });
     this.apply(t, 'test', verdict);
   }
@@ -303,7 +323,9 @@ export class Scheduler extends Disposable {
         next = { status };
         break;
       case 'interrupted':
-        next = { status: phase }; // shutdown detached the agent: run the phase again next time
+        // Shutdown detached the agent or killed the test command: run the phase again next time
+        // (`test` is no dispatch status: resume it through `retry`, spending no attempt).
+        next = phase === 'test' ? { status: 'retry', phase: 'test' } : { status: phase };
         break;
       case 'blocked':
         next = { status: 'blocked', lastError: v.error ?? null };
@@ -312,7 +334,7 @@ export class Scheduler extends Disposable {
         const attempt = t.attempt + 1;
         const retryPhase: Phase = phase === 'test' ? 'impl' : phase;
         next = attempt >= t.maxAttempts
-          ? { status: 'failed', attempt, lastError: v.error ?? null }
+          ? { status: 'failed', phase: retryPhase, attempt, lastError: v.error ?? null } // Retry resumes at retryPhase
           : { status: 'retry', phase: retryPhase, attempt, lastError: v.error ?? null };
         break;
       }
@@ -392,13 +414,14 @@ async function readIfExists(file: string): Promise<string | undefined> {
   }
 }
 
-/** Runs the user's test command with /bin/sh in `cwd`; output is stdout+stderr. */
-function runShell(command: string, cwd: string, timeoutMs: number): Promise<{ code: number; output: string; timedOut: boolean }> {
+/** Runs the user's test command with /bin/sh in `cwd`; output is stdout+stderr. `signal` kills it (`aborted`). */
+function runShell(command: string, cwd: string, timeoutMs: number, signal?: AbortSignal): Promise<{ code: number; output: string; timedOut: boolean; aborted: boolean }> {
   return new Promise((resolve) => {
-    execFile('/bin/sh', ['-c', command], { cwd, timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
+    execFile('/bin/sh', ['-c', command], { cwd, timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024, signal }, (err, stdout, stderr) => {
       const e = err as (NodeJS.ErrnoException & { code?: number | string; killed?: boolean }) | null;
+      const aborted = e?.name === 'AbortError';
       const code = e ? (typeof e.code === 'number' ? e.code : 1) : 0;
-      resolve({ code, output: `${stdout}${stderr}`, timedOut: !!e?.killed });
+      resolve({ code, output: `${stdout}${stderr}`, timedOut: !!e?.killed && !aborted, aborted });
     });
   });
 }

@@ -1,0 +1,140 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { DockerEngine } from '../core/engine';
+import { BorgError } from '../core/errors';
+import { DEFAULT_SETTINGS, Pipeline, PipelineSettings } from '../core/pipeline';
+import { StateDirs } from '../core/stateDirs';
+import type { Store } from '../core/store';
+import { workspaceId } from '../core/workspace';
+import { AcquireResult, DbLock, describeHolder, lockFileOf } from './lock';
+
+/** A command-line mistake: the message and the usage go to stderr, exit code 2. */
+export class UsageError extends Error {}
+
+/** Output sinks, so tests can capture them. `isTTY` picks the live progress display of `borg run`. */
+export interface CliIo {
+  out: (s: string) => void;
+  err: (s: string) => void;
+  /** Raw write to stdout without a newline (live redraws); defaults to `out`. */
+  write?: (s: string) => void;
+  isTTY?: boolean;
+  /** Terminal width and height when `isTTY`. */
+  columns?: number;
+  rows?: number;
+}
+
+export type Opts = Record<string, string | boolean | undefined>;
+
+/** Where a CLI run keeps its things. */
+export interface CliPaths {
+  db: string;
+  stateDir: string;
+  worktrees: string;
+  prompts: string;
+  workspace: string;
+}
+
+/** The global path options, resolved (defaults under ~/.borg). */
+export function resolvePaths(opt: Opts): CliPaths {
+  const home = path.join(os.homedir(), '.borg');
+  const str = (k: string) => (typeof opt[k] === 'string' ? (opt[k] as string) : undefined);
+  return {
+    db: path.resolve(str('db') ?? path.join(home, 'borg.sqlite')),
+    stateDir: path.resolve(str('state-dir') ?? path.join(home, 'agents')),
+    worktrees: path.resolve(str('worktrees') ?? path.join(home, 'worktrees')),
+    prompts: path.resolve(str('prompts') ?? defaultPromptsDir()),
+    workspace: path.resolve(str('workspace') ?? process.cwd()),
+  };
+}
+
+/**
+ * The built-in prompts, `media/prompts` of the installed extension: next to `dist/` for the
+ * bundle (`dist/cli.js`), three levels up for the unbundled build (`out/src/cli/*.js`).
+ */
+export function defaultPromptsDir(): string {
+  const candidates = [path.join(__dirname, '..', 'media', 'prompts'), path.join(__dirname, '..', '..', '..', 'media', 'prompts')];
+  return candidates.find((d) => fs.existsSync(d)) ?? candidates[0];
+}
+
+/** An integer option in [min, max], or undefined when absent. @throws UsageError otherwise. */
+export function intOption(opt: Opts, name: string, min: number, max: number): number | undefined {
+  const v = opt[name];
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (typeof v !== 'string' || !/^\d+$/.test(v.trim()) || !Number.isInteger(n) || n < min || n > max) {
+    throw new UsageError(`--${name} must be a whole number from ${min} to ${max} (got "${String(v)}")`);
+  }
+  return n;
+}
+
+/** Agent secrets from the environment, sent to agents on stdin only (as the extension does from SecretStorage). */
+export async function envSecrets(): Promise<Record<string, string>> {
+  const key = process.env.ANTHROPIC_API_KEY?.trim();
+  return key ? { ANTHROPIC_API_KEY: key } : {};
+}
+
+/** A Pipeline over `store` with the CLI's paths and settings (read live from `settings`). */
+export function makePipeline(engine: DockerEngine, store: Store, paths: CliPaths, settings: () => PipelineSettings): Pipeline {
+  return new Pipeline({
+    engine,
+    store,
+    secrets: envSecrets,
+    stateDirs: new StateDirs(paths.stateDir),
+    workspaceId: workspaceId(pathToFileURL(paths.workspace).href),
+    settings,
+  });
+}
+
+/** Pipeline settings from the global options (`--prefix`, `--image`). */
+export function pipelineSettings(opt: Opts, extra: Partial<PipelineSettings> = {}): PipelineSettings {
+  return {
+    ...DEFAULT_SETTINGS,
+    prefix: String(opt.prefix ?? DEFAULT_SETTINGS.prefix),
+    image: String(opt.image ?? DEFAULT_SETTINGS.image),
+    ...extra,
+  };
+}
+
+/**
+ * Takes the database lock for a short command, waiting up to 5 s for another short command.
+ * @throws BorgError naming the lock file and its holder when it is held (by `borg run` at once).
+ */
+export async function lockForCommand(db: string, command: string, io: CliIo): Promise<DbLock> {
+  const r = await DbLock.acquire(db, command, 5_000);
+  return takeOrRefuse(r, db, command, io);
+}
+
+/** Returns the lock, printing a note for a taken-over stale lock, or throws the refusal. */
+export function takeOrRefuse(r: AcquireResult, db: string, command: string, io: CliIo): DbLock {
+  if (!r.lock) {
+    const h = r.holder;
+    const who = h.command === 'run' && command === 'run' ? `Another ${describeHolder(h)}` : describeHolder(h);
+    throw new BorgError(
+      `${who} is using the database ${db} (lock file ${lockFileOf(db)}). ` +
+        (h.command === 'run'
+          ? 'Stop it first (Ctrl+C or kill ' + h.pid + '), or use another --db.'
+          : `Wait for it to finish, or use another --db. If no such process exists, delete ${lockFileOf(db)}.`),
+    );
+  }
+  if (r.tookOverFrom) {
+    io.err(`[borg] took over the stale lock ${lockFileOf(db)} of pid ${r.tookOverFrom.pid} (borg ${r.tookOverFrom.command}), which is no longer running`);
+  }
+  return r.lock;
+}
+
+/** "3.2 s", "850 ms", "2 min 5 s". */
+export function formatDuration(ms: number | null | undefined): string {
+  if (ms === null || ms === undefined || !Number.isFinite(ms)) return '-';
+  if (ms < 1_000) return `${Math.round(ms)} ms`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
+  const s = Math.round(ms / 1000);
+  return `${Math.floor(s / 60)} min ${s % 60} s`;
+}
+
+/** The first line of a text, at most `max` characters. */
+export function firstLine(text: string | null | undefined, max = 160): string {
+  const line = (text ?? '').split('\n').map((l) => l.trim()).find(Boolean) ?? '';
+  return line.length > max ? `${line.slice(0, max - 1)}…` : line;
+}

@@ -1,0 +1,417 @@
+/**
+ * The task Scheduler against the real dockerd, real git and the demo image: phases, commits,
+ * runs, retries, cancel, parallel worktrees, hostile titles, agents without a result line,
+ * authentication failures, dispatch order and dispatch latency.
+ */
+import { describe, it, after, afterEach, before } from 'node:test';
+import * as assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Git } from '../../src/core/git';
+import { Prompts } from '../../src/core/prompts';
+import { DEFAULT_TASK_SETTINGS, Scheduler, TaskSettings } from '../../src/core/scheduler';
+import { Store } from '../../src/core/store';
+import { Task, TaskStatus, TaskStore } from '../../src/core/taskStore';
+import { cleanupAll, DEMO_IMAGE, docker, Harness, harness, inspectOrUndefined, waitFor, withTimeout } from './helpers';
+
+afterEach(cleanupAll);
+after(cleanupAll);
+
+const PROMPTS = path.join(__dirname, '..', '..', '..', 'media', 'prompts');
+
+/** A git repository with `run-tests.sh` (runs `sh` on each tests/*.sh) and one commit on main. */
+export function makeRepo(dir: string): string {
+  fs.mkdirSync(dir, { recursive: true });
+  const git = (...args: string[]) => execFileSync('git', args, { cwd: dir, stdio: 'pipe' });
+  git('init', '-q', '-b', 'main');
+  fs.writeFileSync(
+    path.join(dir, 'run-tests.sh'),
+    '#!/bin/sh\nfor f in tests/*.sh; do\n  [ -e "$f" ] || continue\n  sh "$f" || exit 1\ndone\necho "all tests passed"\n',
+  );
+  fs.writeFileSync(path.join(dir, 'README.md'), '# test repo\n');
+  git('add', '-A');
+  git('-c', 'user.name=Test', '-c', 'user.email=test@localhost', 'commit', '-q', '-m', 'initial');
+  return dir;
+}
+
+interface Rig {
+  h: Harness;
+  repo: string;
+  scheduler: Scheduler;
+  tasks: TaskStore;
+  git: Git;
+  /** Mutable: read at each dispatch. */
+  settings: TaskSettings;
+  worktreeRoot: string;
+  /** Every status each task went through, in order (from onDidChange). */
+  history: Map<number, TaskStatus[]>;
+  /** Most task runs active at once. */
+  maxActive: () => number;
+}
+
+async function rig(opts: { task?: Partial<TaskSettings>; image?: string; maxParallel?: number } = {}): Promise<Rig> {
+  const h = await harness({ settings: { image: opts.image ?? DEMO_IMAGE, ...(opts.maxParallel ? { maxParallelAgents: opts.maxParallel } : {}) } });
+  const repo = makeRepo(path.join(h.dir, 'repo'));
+  const settings: TaskSettings = { ...DEFAULT_TASK_SETTINGS, testCommand: 'sh run-tests.sh', testTimeoutSeconds: 60, ...opts.task };
+  const tasks = new TaskStore(h.store);
+  const git = new Git();
+  const worktreeRoot = path.join(h.dir, 'worktrees');
+  const scheduler = new Scheduler({ pipeline: h.pipeline, tasks, git, prompts: new Prompts(PROMPTS), worktreeRoot, settings: () => settings });
+  const history = new Map<number, TaskStatus[]>();
+  let maxActive = 0;
+  scheduler.onDidChange(() => {
+    maxActive = Math.max(maxActive, scheduler.activeIds.length);
+    for (const t of tasks.list()) {
+      const seen = history.get(t.id) ?? [];
+      if (seen[seen.length - 1] !== t.status) seen.push(t.status);
+      history.set(t.id, seen);
+    }
+  });
+  h.defer(async () => {
+    scheduler.stop();
+    await withTimeout(scheduler.join(), 15_000, 'scheduler.join');
+    scheduler.dispose();
+  });
+  return { h, repo, scheduler, tasks, git, settings, worktreeRoot, history, maxActive: () => maxActive };
+}
+
+async function until(r: Rig, id: number, statuses: TaskStatus[], ms: number): Promise<Task> {
+  await waitFor(() => statuses.includes(r.tasks.get(id)!.status) && !r.scheduler.activeIds.includes(id), ms, `task ${id} to reach ${statuses.join('/')} (now ${r.tasks.get(id)?.status})`);
+  return r.tasks.get(id)!;
+}
+
+/** Images derived from the demo image with another entrypoint script (busybox sh), removed at the end. */
+const derived: string[] = [];
+async function deriveImage(name: string, script: string): Promise<string> {
+  const tag = `borg-test-${name}:${process.pid}`;
+  const c = await docker.createContainer({ Image: DEMO_IMAGE, Entrypoint: ['/bin/sh', '-c', 'true'] });
+  try {
+    await c.commit({ repo: `borg-test-${name}`, tag: String(process.pid), changes: `ENTRYPOINT ${JSON.stringify(['/bin/sh', '-c', script])}` });
+  } finally {
+    await c.remove({ force: true });
+  }
+  derived.push(tag);
+  return tag;
+}
+after(async () => {
+  for (const tag of derived.splice(0)) await docker.getImage(tag).remove({ force: true }).catch(() => undefined);
+});
+
+let SILENT: string;
+let AUTH_FAIL: string;
+let SLOW: string;
+before(async () => {
+  // Reads its input, prints nothing, exits 0.
+  SILENT = await deriveImage('silent', 'cat >/dev/null; exit 0');
+  // What Claude Code prints without credentials.
+  AUTH_FAIL = await deriveImage(
+    'authfail',
+    `cat >/dev/null; echo '{"type":"system","subtype":"init","session_id":"s1"}'; echo '{"type":"result","subtype":"success","is_error":true,"result":"Not logged in · Please run /login","session_id":"s1"}'; exit 1`,
+  );
+  // Runs for a minute unless stopped.
+  SLOW = await deriveImage('slow', `trap 'exit 143' TERM; cat >/dev/null; echo '{"type":"system","subtype":"init","session_id":"slow"}'; sleep 60 & wait $!`);
+});
+
+function gitOut(cwd: string, ...args: string[]): string {
+  return execFileSync('git', args, { cwd, encoding: 'utf8' });
+}
+
+describe('Scheduler: the happy path', () => {
+  it('a task reaches done through spec → qa → impl → test: three commits on borg/task-<id>, runs recorded', async () => {
+    const r = await rig();
+    const t0 = await r.scheduler.add({ title: 'Add the done marker', description: 'Make the tests pass.', repo: r.repo });
+    assert.equal(t0.status, 'backlog');
+    const t = await until(r, t0.id, ['done', 'failed', 'blocked'], 60_000);
+    assert.equal(t.status, 'done', `lastError: ${t.lastError}`);
+    assert.equal(t.branch, `borg/task-${t.id}`);
+    assert.equal(t.baseBranch, 'main');
+    assert.equal(t.worktree, path.join(r.worktreeRoot, `task-${t.id}`));
+    assert.equal(t.attempt, 0);
+    assert.equal(t.lastError, null);
+    assert.deepEqual(r.history.get(t.id), ['backlog', 'spec', 'qa', 'impl', 'test', 'done']);
+
+    const subjects = gitOut(r.repo, 'log', '--reverse', '--format=%s', `main..${t.branch}`).trim().split('\n');
+    assert.deepEqual(subjects, [
+      `borg: task ${t.id} spec (manager): Add the done marker`,
+      `borg: task ${t.id} qa (qa): Add the done marker`,
+      `borg: task ${t.id} impl (worker): Add the done marker`,
+    ]);
+    assert.equal(gitOut(r.repo, 'log', '-1', '--format=%an <%ae>', t.branch!).trim(), 'Borg Pipeline <borg@localhost>');
+    assert.deepEqual(gitOut(r.repo, 'diff', '--name-only', `main...${t.branch}`).trim().split('\n').sort(), ['done/task-1', 'spec.md', 'tests/task-1.sh']);
+    assert.equal(gitOut(r.repo, 'rev-parse', '--abbrev-ref', 'HEAD').trim(), 'main', 'the main checkout is untouched');
+    assert.equal(gitOut(r.repo, 'status', '--porcelain').trim(), '');
+
+    const runs = r.tasks.runs(t.id);
+    assert.deepEqual(runs.map((x) => [x.phase, x.outcome, x.attempt]), [['spec', 'ok', 0], ['qa', 'ok', 0], ['impl', 'ok', 0], ['test', 'ok', 0]]);
+    const personas = ['manager', 'qa', 'worker'];
+    for (const [i, run] of runs.slice(0, 3).entries()) {
+      assert.match(run.agent ?? '', new RegExp(`^${r.h.prefix}-${personas[i]}-\\d+$`), `run ${run.phase} agent`);
+      assert.equal(run.exitCode, 0);
+      assert.ok((run.durationMs ?? 0) >= 900, `${run.phase} took ${run.durationMs} ms (the demo sleeps 1 s)`);
+      assert.ok(run.finishedAt! >= run.startedAt);
+      assert.match(run.commitSha ?? '', /^[0-9a-f]{40}$/);
+      assert.match(run.sessionId ?? '', /^demo-/);
+      assert.equal(run.output, 'done');
+      assert.ok(run.streamFile && fs.readFileSync(run.streamFile, 'utf8').includes('"type":"result"'), 'agent.log holds the stream');
+      const info = await inspectOrUndefined(run.agent!);
+      assert.equal(info?.State.ExitCode, 0);
+      assert.ok(info?.HostConfig.Binds?.some((b) => b.startsWith(`${t.worktree}:/workspace/repo`)), 'the worktree is mounted at /workspace/repo');
+    }
+    assert.equal(runs[3].agent, null);
+    assert.equal(runs[3].exitCode, 0);
+    assert.match(runs[3].output ?? '', /all tests passed/);
+    assert.deepEqual(r.h.store.listEvents().filter((e) => e.kind.startsWith('task-')).map((e) => e.kind), [
+      'task-added', 'task-spec-ok', 'task-qa-ok', 'task-impl-ok', 'task-test-ok',
+    ]);
+  });
+});
+
+describe('Scheduler: failures', () => {
+  it('a worker that leaves the tests failing: retry, then failed after maxAttempts with the test output in lastError', async () => {
+    const r = await rig({ task: { maxAttempts: 2 } });
+    const t0 = await r.scheduler.add({ title: 'Never fixed [demo:worker-fails]', description: '', repo: r.repo });
+    const t = await until(r, t0.id, ['failed', 'done', 'blocked'], 90_000);
+    assert.equal(t.status, 'failed');
+    assert.equal(t.attempt, 2);
+    assert.equal(t.phase, 'impl');
+    assert.match(t.lastError ?? '', /borg\.testCommand \(sh run-tests\.sh\) exited with 1/);
+    assert.match(t.lastError ?? '', new RegExp(`task ${t.id}: done/task-${t.id} is missing`));
+    assert.deepEqual(r.history.get(t.id), ['backlog', 'spec', 'qa', 'impl', 'test', 'retry', 'impl', 'test', 'failed']);
+    const runs = r.tasks.runs(t.id);
+    assert.deepEqual(runs.map((x) => `${x.phase}:${x.outcome}:${x.attempt}`), [
+      'spec:ok:0', 'qa:ok:0', 'impl:ok:0', 'test:failed:0', 'impl:ok:1', 'test:failed:1',
+    ]);
+    assert.equal(runs[3].exitCode, 1);
+    // The retried worker saw why the first attempt failed.
+    const input = JSON.parse(r.h.stateDirs.readFile(runs[4].agent!, 'input.json')!) as { prompt: string };
+    assert.match(input.prompt, /The previous attempt failed:[\s\S]*is missing/);
+  });
+
+  it('an agent that exits 0 without a result line is a failed attempt with a clear lastError', async () => {
+    const r = await rig({ image: undefined, task: { maxAttempts: 1 } });
+    r.h.settings.image = SILENT;
+    const t0 = await r.scheduler.add({ title: 'Silent agent', description: '', repo: r.repo });
+    const t = await until(r, t0.id, ['failed', 'done', 'blocked'], 30_000);
+    assert.equal(t.status, 'failed');
+    assert.equal(t.attempt, 1);
+    assert.equal(t.phase, 'spec');
+    assert.match(t.lastError ?? '', /The manager agent exited 0 without a result line/);
+    const [run] = r.tasks.runs(t.id);
+    assert.equal(run.outcome, 'failed');
+    assert.equal(run.exitCode, 0);
+    assert.match(run.error ?? '', /without a result line/);
+  });
+
+  it('"Not logged in" blocks the task without spending an attempt; retry() and unblockAll() resume it', async () => {
+    const r = await rig({ task: { maxAttempts: 1 } });
+    r.h.settings.image = AUTH_FAIL;
+    const a = await r.scheduler.add({ title: 'Blocked one', description: '', repo: r.repo });
+    const b = await r.scheduler.add({ title: 'Blocked two', description: '', repo: r.repo });
+    for (const id of [a.id, b.id]) {
+      const t = await until(r, id, ['blocked', 'failed', 'done'], 30_000);
+      assert.equal(t.status, 'blocked');
+      assert.equal(t.attempt, 0, 'no attempt spent');
+      assert.equal(t.phase, 'spec');
+      assert.match(t.lastError ?? '', /could not authenticate[\s\S]*Not logged in/);
+      assert.deepEqual(r.tasks.runs(id).map((x) => x.outcome), ['blocked']);
+    }
+    r.scheduler.dispatch();
+    await new Promise((res) => setTimeout(res, 300));
+    assert.deepEqual(r.scheduler.activeIds, [], 'blocked tasks are not dispatched');
+
+    r.h.settings.image = DEMO_IMAGE; // "the key was set"
+    assert.equal(r.scheduler.retry(a.id).status, 'retry');
+    assert.equal(r.scheduler.unblockAll(), 1);
+    for (const id of [a.id, b.id]) {
+      const t = await until(r, id, ['done', 'failed', 'blocked'], 60_000);
+      assert.equal(t.status, 'done', `task ${id}: ${t.lastError}`);
+      assert.equal(t.attempt, 0);
+    }
+  });
+});
+
+describe('Scheduler: dispatch order', () => {
+  it('retry > impl > qa > spec > backlog, then oldest first; other statuses never', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'borg-order-'));
+    const store = await Store.open(path.join(dir, 'borg.sqlite'));
+    try {
+      const tasks = new TaskStore(store);
+      const rows: Array<[string, TaskStatus, number]> = [
+        ['backlog old', 'backlog', 1_000], ['backlog new', 'backlog', 9_000], ['spec', 'spec', 5_000], ['qa new', 'qa', 8_000],
+        ['qa old', 'qa', 2_000], ['impl', 'impl', 7_000], ['retry new', 'retry', 6_000], ['retry old', 'retry', 3_000],
+        ['done', 'done', 1], ['failed', 'failed', 1], ['blocked', 'blocked', 1], ['cancelled', 'cancelled', 1],
+      ];
+      for (const [title, status, createdAt] of rows) {
+        const t = tasks.add({ title, description: '', repo: dir, maxAttempts: 3 });
+        tasks.update(t.id, { status });
+        store.execute('UPDATE tasks SET created_at = ? WHERE id = ?', [createdAt, t.id]);
+      }
+      // Same status and age: the lower id first.
+      const tie = tasks.add({ title: 'backlog tie', description: '', repo: dir, maxAttempts: 3 });
+      store.execute('UPDATE tasks SET created_at = ? WHERE id = ?', [9_000, tie.id]);
+      assert.deepEqual(tasks.dispatchable().map((t) => t.title), [
+        'retry old', 'retry new', 'impl', 'qa old', 'qa new', 'spec', 'backlog old', 'backlog new', 'backlog tie',
+      ]);
+    } finally {
+      await store.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('Scheduler: cancel', () => {
+  it('cancel during a phase stops its container, keeps the worktree, marks the task cancelled', async () => {
+    const r = await rig();
+    r.h.settings.image = SLOW;
+    const t0 = await r.scheduler.add({ title: 'Cancel me', description: '', repo: r.repo });
+    await waitFor(() => r.tasks.runs(t0.id).some((x) => x.outcome === 'running' && x.agent), 15_000, 'the manager to run');
+    const agent = r.tasks.runs(t0.id)[0].agent!;
+    assert.equal((await inspectOrUndefined(agent))?.State.Running, true);
+    const started = Date.now();
+    const t = await withTimeout(r.scheduler.cancel(t0.id), 15_000, 'cancel');
+    const took = Date.now() - started;
+    assert.equal(t.status, 'cancelled');
+    assert.equal(r.tasks.get(t0.id)!.status, 'cancelled');
+    assert.deepEqual(r.scheduler.activeIds, []);
+    const info = await inspectOrUndefined(agent);
+    assert.equal(info?.State.Running, false, 'the container was stopped');
+    assert.equal(info?.State.ExitCode, 143, 'SIGTERM, not the grace kill');
+    assert.ok(took < 5_000, `cancel took ${took} ms`);
+    assert.ok(fs.existsSync(path.join(t.worktree!, 'README.md')), 'the worktree stays');
+    assert.equal(r.tasks.runs(t0.id)[0].outcome, 'cancelled');
+    assert.ok(r.h.store.listEvents().some((e) => e.kind === 'task-cancelled'));
+    await new Promise((res) => setTimeout(res, 300));
+    assert.deepEqual(r.scheduler.activeIds, [], 'a cancelled task is not dispatched again');
+  });
+
+  it('cancel right after add, while the container is being created, still stops it', async () => {
+    const r = await rig();
+    r.h.settings.image = SLOW;
+    const t0 = await r.scheduler.add({ title: 'Cancel early', description: '', repo: r.repo });
+    const started = Date.now();
+    const t = await withTimeout(r.scheduler.cancel(t0.id), 20_000, 'cancel');
+    const took = Date.now() - started;
+    assert.equal(t.status, 'cancelled');
+    const running = await docker.listContainers({ filters: { name: [`^/${r.h.prefix}-`], status: ['running'] } });
+    assert.deepEqual(running.map((c) => c.Names[0]), [], 'no agent keeps running');
+    assert.ok(took < 10_000, `cancel took ${took} ms (the agent would run 60 s)`);
+  });
+});
+
+describe('Scheduler: shutdown', () => {
+  it('stop() kills a running test command: join() is prompt and the task resumes at its test phase', async () => {
+    const r = await rig({ task: { testCommand: 'sleep 30; sh run-tests.sh' } });
+    const t0 = await r.scheduler.add({ title: 'Slow tests', description: '', repo: r.repo });
+    await waitFor(() => r.tasks.get(t0.id)!.status === 'test', 30_000, 'the test phase');
+    await new Promise((res) => setTimeout(res, 200));
+    const started = Date.now();
+    r.scheduler.stop();
+    await r.h.pipeline.shutdown('detach');
+    await withTimeout(r.scheduler.join(), 5_000, 'join');
+    const took = Date.now() - started;
+    assert.ok(took < 2_000, `shutdown took ${took} ms with a 30 s test command running`);
+    const t = r.tasks.get(t0.id)!;
+    assert.equal(t.status, 'retry', 'dispatchable again');
+    assert.equal(t.phase, 'test', 'resumes at the test phase');
+    assert.equal(t.attempt, 0, 'no attempt spent');
+    const last = r.tasks.runs(t0.id).pop()!;
+    assert.deepEqual([last.phase, last.outcome, last.exitCode], ['test', 'interrupted', null]);
+  });
+});
+
+describe('Scheduler: isolation', () => {
+  it('two tasks run in parallel in separate worktrees and branches', async () => {
+    const r = await rig();
+    const [a, b] = await Promise.all([
+      r.scheduler.add({ title: 'First', description: '', repo: r.repo }),
+      r.scheduler.add({ title: 'Second', description: '', repo: r.repo }),
+    ]);
+    const [ta, tb] = [await until(r, a.id, ['done', 'failed', 'blocked'], 60_000), await until(r, b.id, ['done', 'failed', 'blocked'], 60_000)];
+    assert.equal(ta.status, 'done', String(ta.lastError));
+    assert.equal(tb.status, 'done', String(tb.lastError));
+    assert.equal(r.maxActive(), 2, 'both ran at once');
+    assert.notEqual(ta.worktree, tb.worktree);
+    assert.notEqual(ta.branch, tb.branch);
+    for (const t of [ta, tb]) {
+      const files = gitOut(r.repo, 'diff', '--name-only', `main...${t.branch}`).trim().split('\n').sort();
+      assert.deepEqual(files, [`done/task-${t.id}`, 'spec.md', `tests/task-${t.id}.sh`], `task ${t.id} sees only its own changes`);
+      for (const s of gitOut(r.repo, 'log', '--format=%s', `main..${t.branch}`).trim().split('\n')) assert.match(s, new RegExp(`^borg: task ${t.id} `));
+    }
+    // The agents' runs overlapped in time.
+    const specs = [ta, tb].map((t) => r.tasks.runs(t.id)[0]);
+    assert.ok(specs[0].startedAt < specs[1].finishedAt! && specs[1].startedAt < specs[0].finishedAt!, 'the two spec runs overlapped');
+  });
+
+  it('a title with quotes, $(...), backticks and newlines runs unharmed', async () => {
+    const r = await rig();
+    const host = path.join(r.h.dir, 'pwned');
+    const title = `Fix "quotes" & 'single' $(touch ${host}) \`touch ${host}2\` $(touch /workspace/repo/pwned)\nsecond line`;
+    const description = `Line one\n$(touch ${host}3)\n\`touch ${host}4\`; rm -rf / # "; exit 1`;
+    const t0 = await r.scheduler.add({ title, description, repo: r.repo });
+    const normalized = title.replace(/\s+/g, ' ').trim();
+    assert.equal(t0.title, normalized);
+    assert.equal(t0.description, description);
+    const t = await until(r, t0.id, ['done', 'failed', 'blocked'], 60_000);
+    assert.equal(t.status, 'done', String(t.lastError));
+    for (const f of [host, `${host}2`, `${host}3`, `${host}4`, path.join(t.worktree!, 'pwned')]) assert.equal(fs.existsSync(f), false, `${f} must not exist`);
+    const subjects = gitOut(r.repo, 'log', '--reverse', '--format=%s', `main..${t.branch}`).trim().split('\n');
+    assert.deepEqual(subjects, ['spec (manager)', 'qa (qa)', 'impl (worker)'].map((p) => `borg: task ${t.id} ${p}: ${normalized}`));
+    const input = JSON.parse(r.h.stateDirs.readFile(r.tasks.runs(t.id)[0].agent!, 'input.json')!) as { prompt: string };
+    assert.ok(input.prompt.includes(normalized) && input.prompt.includes(description), 'the prompt carries the text as it is');
+  });
+});
+
+describe('Scheduler: dispatch latency', () => {
+  it('from add() resolving to the container create (target ≤ 50 ms)', async () => {
+    const r = await rig();
+    const creates: number[] = [];
+    const realCreate = r.h.engine.create.bind(r.h.engine);
+    r.h.engine.create = (spec) => {
+      creates.push(Date.now());
+      return realCreate(spec);
+    };
+    // Where the time goes: git calls on the dispatch path (worktree, branch) vs Docker calls before the create.
+    const spans: Array<{ what: string; start: number; end: number }> = [];
+    const realRun = r.git.run.bind(r.git);
+    r.git.run = async (cwd, args, o) => {
+      const start = Date.now();
+      try {
+        return await realRun(cwd, args, o);
+      } finally {
+        spans.push({ what: `git ${args.filter((x) => !x.startsWith('-')).slice(0, 2).join(' ')}`, start, end: Date.now() });
+      }
+    };
+    for (const m of ['imageExists', 'list'] as const) {
+      const real = (r.h.engine[m] as (...a: unknown[]) => Promise<unknown>).bind(r.h.engine);
+      (r.h.engine as unknown as Record<string, unknown>)[m] = async (...a: unknown[]) => {
+        const start = Date.now();
+        try {
+          return await real(...a);
+        } finally {
+          spans.push({ what: `docker ${m}`, start, end: Date.now() });
+        }
+      };
+    }
+    // Warm up git and Docker once, so the measurement is the steady state.
+    const warm = await r.scheduler.add({ title: 'Warm-up', description: '', repo: r.repo });
+    await until(r, warm.id, ['done', 'failed', 'blocked'], 60_000);
+    creates.length = 0;
+    spans.length = 0;
+
+    const t0 = await r.scheduler.add({ title: 'Measure me', description: '', repo: r.repo });
+    const added = Date.now();
+    await waitFor(() => creates.length > 0, 5_000, 'the create call');
+    const toCreateCall = creates[0] - added;
+    await waitFor(() => r.tasks.runs(t0.id).some((x) => x.agent), 5_000, 'the agent');
+    const info = await inspectOrUndefined(r.tasks.runs(t0.id)[0].agent!);
+    const toDockerCreated = Date.parse(info!.Created) - added;
+    const before = spans.filter((x) => x.end >= added && x.end <= creates[0]);
+    console.log(`[latency] add() resolved → engine.create called: ${toCreateCall} ms; → Docker "Created": ${toDockerCreated} ms (target ≤ 50 ms)`);
+    console.log(`[latency] on the way: ${before.map((x) => `${x.what} ${x.end - x.start} ms`).join(', ')}`);
+    assert.ok(toCreateCall < 5_000, `${toCreateCall} ms`);
+    assert.ok(toDockerCreated < 5_000, `${toDockerCreated} ms`);
+    await until(r, t0.id, ['done', 'failed', 'blocked'], 60_000);
+  });
+});
