@@ -2,13 +2,20 @@
 # Idempotent machine set-up for Borg Pipeline: system packages, npm dependencies, a running
 # dockerd, code-server (the VS Code extension host used by the tests), the build and the demo
 # agent image. Safe to run again: every step checks before it acts.
-#   scripts/setup.sh [--no-code-server]
+#   scripts/setup.sh [--no-code-server] [--with-claude]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 CODE_SERVER_VERSION=4.100.3
 want_code_server=1
-[ "${1:-}" = "--no-code-server" ] && want_code_server=0
+want_claude=0
+for arg in "$@"; do
+  case "$arg" in
+    --no-code-server) want_code_server=0 ;;
+    --with-claude) want_claude=1 ;;
+    *) echo "[setup] unknown option $arg" >&2; exit 2 ;;
+  esac
+done
 
 log() { printf '[setup] %s\n' "$*"; }
 
@@ -83,4 +90,11 @@ node scripts/build.mjs
 
 # 6. The demo agent image (offline: busybox rootfs imported through dockerode).
 node dist/cli.js image build-demo >/dev/null
+
+# 7. The real Claude Code agent image (Debian rootfs from Debian's packages + the claude binary
+#    from npm), for the tests that run it: minutes the first time, seconds once it is current.
+if [ "$want_claude" = 1 ]; then
+  log "building borg-agent-claude:latest if needed (first time: a few minutes)"
+  node scripts/build-claude-image.mjs >/dev/null
+fi
 log "ready"

@@ -5,7 +5,7 @@
 #   scripts/test.sh [unit|docker|host ...]
 set -uo pipefail
 cd "$(dirname "$0")/.."
-if ! bash scripts/setup.sh; then
+if ! bash scripts/setup.sh --with-claude; then
   echo "setup failed (see above)"
   echo "0 passed, 1 failed"
   exit 1

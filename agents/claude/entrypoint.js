@@ -142,7 +142,7 @@ async function main() {
     if (!isDir(input.workdir)) return fail(2, `invalid input: workdir ${input.workdir} is not a directory`);
     cwd = input.workdir;
   } else {
-    cwd = [DEFAULT_REPO, STATE_DIR, home].find(usable) || home;
+    cwd = isDir(DEFAULT_REPO) ? DEFAULT_REPO : [STATE_DIR, home].find(usable) || home;
   }
 
   trustAllRepos(env);
@@ -155,6 +155,7 @@ async function main() {
   if (input.resumeSessionId) args.push('--resume', input.resumeSessionId);
 
   const child = spawn(CLAUDE, args, { cwd, env, stdio: ['pipe', 'inherit', 'inherit'] });
+  running = child;
   let spawnFailed = false;
   child.on('error', (e) => {
     if (child.pid !== undefined) return warn(`${CLAUDE}: ${e.message}`);
@@ -163,15 +164,19 @@ async function main() {
   });
   child.stdin.on('error', () => undefined); // claude may exit before reading all of the prompt
   child.stdin.end(input.prompt);
-  // As PID 1 we get the stop signals; hand them to claude and exit when it does.
-  for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP']) {
-    process.on(sig, () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill(sig);
-    });
-  }
   child.on('exit', (code, signal) => {
     if (spawnFailed) return;
     process.exit(code !== null ? code : 128 + (os.constants.signals[signal] || 1));
+  });
+}
+
+// As PID 1 nothing ends us by default: stop signals end us before claude runs, and are handed to
+// claude once it does (we exit when it exits).
+let running;
+for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP']) {
+  process.on(sig, () => {
+    if (running && running.exitCode === null && running.signalCode === null) running.kill(sig);
+    else if (!running) process.exit(128 + os.constants.signals[sig]);
   });
 }
 

@@ -70,7 +70,10 @@ export interface LaunchOptions {
   image?: string;
   /** More `host:container[:ro]` binds (a task's worktree and git dir). */
   binds?: string[];
-  /** `uid:gid` to run as (tasks run as the host user so files in the worktree stay the user's). */
+  /**
+   * `uid:gid` to run as. Default: the host user's, so the agent can write its 0700 state dir
+   * (its HOME in the Claude image) and files it writes in a worktree stay the user's.
+   */
   user?: string;
 }
 
@@ -374,7 +377,7 @@ export class Pipeline extends Disposable {
       binds: [`${dir}:${STATE_MOUNT}`, ...(opts.binds ?? [])],
       openStdin: true,
       memoryBytes: opts.memoryBytes,
-      user: opts.user,
+      user: opts.user ?? hostUser(),
     });
     // Only once the name is ours: a create that lost the name (409) must not touch the winner's input.
     this.o.stateDirs.writeFile(name, 'input.json', JSON.stringify(input, null, 2));
@@ -625,3 +628,7 @@ export class Pipeline extends Disposable {
   }
 }
 
+/** The host's `uid:gid` (undefined where the platform has none, e.g. Windows: the image's USER applies). */
+export function hostUser(): string | undefined {
+  return typeof process.getuid === 'function' && typeof process.getgid === 'function' ? `${process.getuid()}:${process.getgid()}` : undefined;
+}

@@ -6,7 +6,7 @@ import { Disposable, toDisposable } from './disposable';
 import { BorgError, DockerUnreachableError, PipelineStoppedError, RefusedError } from './errors';
 import { Emitter } from './event';
 import type { Git } from './git';
-import type { LaunchResult, Pipeline } from './pipeline';
+import { hostUser, LaunchResult, Pipeline } from './pipeline';
 import type { Prompts } from './prompts';
 import { blockingReason } from './streamJson';
 import { Phase, Task, TaskStatus, TaskStore } from './taskStore';
@@ -57,6 +57,8 @@ export interface SchedulerOptions {
 
 interface ActiveRun {
   phase: Phase;
+  /** An agent of this task's phase that was already running (adopted after a restart). */
+  adopted?: Agent;
   agentName?: string;
   cancelled: boolean;
   /** Aborts the host's test command (cancel, shutdown). */
@@ -73,6 +75,7 @@ interface ActiveRun {
  */
 export class Scheduler extends Disposable {
   private readonly active = new Map<number, ActiveRun>();
+  private readonly makingWorktree = new Map<number, Promise<string>>();
   private stopped = false;
   /** No dispatch before this time (ms): set when Docker was unreachable, so a dead daemon is not hammered. */
   private backoffUntil = 0;
@@ -107,7 +110,12 @@ export class Scheduler extends Disposable {
    */
   async add(t: { title: string; description: string; repo: string }): Promise<Task> {
     const repo = await this.o.git.toplevel(t.repo);
-    const task = this.o.tasks.add({ ...t, repo, maxAttempts: this.o.settings().maxAttempts });
+    const settings = this.o.settings();
+    let task = this.o.tasks.add({ ...t, repo, maxAttempts: settings.maxAttempts });
+    // Make the worktree now, so a dispatch goes straight to Docker (a failure here is retried,
+    // and reported, by the dispatch).
+    await this.ensureWorktree(task, settings).catch(() => undefined);
+    task = this.o.tasks.get(task.id)!;
     this.changed.fire();
     this.dispatch();
     return task;
@@ -128,6 +136,37 @@ export class Scheduler extends Disposable {
         this.dispatch();
       });
     }
+  }
+
+  /**
+   * Takes back the task phases whose agents kept running while no one followed them (the
+   * Pipeline adopted them in `recover()`): an agent's input.json names its task and phase. The
+   * phase then ends like any other — commit, judge, next phase — instead of running twice.
+   * Call after `Pipeline.recover()`. Returns the task ids taken back.
+   */
+  adoptRuns(): number[] {
+    const taken: number[] = [];
+    for (const agent of this.o.pipeline.agents.values()) {
+      if (agent.state !== 'running') continue;
+      let input: { taskId?: unknown; phase?: unknown };
+      try {
+        input = JSON.parse(this.o.pipeline.stateDirs.readFile(agent.name, 'input.json') ?? '{}') as typeof input;
+      } catch {
+        continue;
+      }
+      const task = typeof input.taskId === 'number' ? this.o.tasks.get(input.taskId) : undefined;
+      if (!task || this.active.has(task.id) || task.status !== input.phase || !task.worktree) continue;
+      const run: ActiveRun = { phase: task.status as Phase, adopted: agent, cancelled: false, abort: new AbortController(), done: Promise.resolve() };
+      this.active.set(task.id, run);
+      run.done = this.runPhase(task, run).finally(() => {
+        this.active.delete(task.id);
+        this.changed.fire();
+        this.dispatch();
+      });
+      taken.push(task.id);
+    }
+    if (taken.length) this.changed.fire();
+    return taken;
   }
 
   /**
@@ -256,10 +295,12 @@ export class Scheduler extends Disposable {
       lastError: phase === 'impl' && t.lastError ? `\nThe previous attempt failed:\n${t.lastError}\n` : '',
     });
     if (run.cancelled) return this.apply(t, phase, { outcome: 'cancelled' }); // cancelled while the worktree was made
-    const runId = this.o.tasks.startRun({ taskId: t.id, phase, attempt: t.attempt });
-    const started = Date.now();
-    let launch: LaunchResult;
-    try {
+    const runId = this.o.tasks.startRun({ taskId: t.id, phase, attempt: t.attempt, agent: run.adopted?.name });
+    const started = run.adopted?.startedAt ?? Date.now();
+    let launch: Pick<LaunchResult, 'name'>;
+    if (run.adopted) {
+      launch = { name: run.adopted.name }; // a phase that kept running while no one followed it (see adoptRuns)
+    } else try {
       launch = await this.o.pipeline.launch(persona, {
         input: { taskId: t.id, phase, persona, prompt, systemPrompt, model: settings.model || null, allowedTools: settings.allowedTools, workdir: WORKTREE_MOUNT, resumeSessionId: null },
         binds: await this.worktreeBinds(worktree),
@@ -272,7 +313,7 @@ export class Scheduler extends Disposable {
       throw e;
     }
     run.agentName = launch.name;
-    this.o.tasks.finishRun(runId, { agent: launch.name, outcome: 'running', finishedAt: null });
+    if (!run.adopted) this.o.tasks.finishRun(runId, { agent: launch.name, outcome: 'running', finishedAt: null });
     // Cancelled while the container was being created: cancel() found no agent to stop.
     if (run.cancelled) await this.o.pipeline.stopAgent(launch.name).catch(() => undefined);
     const agent = this.o.pipeline.agents.get(launch.name)!;
@@ -344,8 +385,18 @@ export class Scheduler extends Disposable {
     return false;
   }
 
-  /** Creates the task's worktree on `borg/task-<id>` from the base branch, once. */
-  private async ensureWorktree(t: Task, settings: TaskSettings): Promise<string> {
+  /** Creates the task's worktree on `borg/task-<id>` from the base branch, once (concurrent calls share one creation). */
+  private ensureWorktree(t: Task, settings: TaskSettings): Promise<string> {
+    let making = this.makingWorktree.get(t.id);
+    if (!making) {
+      making = this.makeWorktree(t, settings).finally(() => this.makingWorktree.delete(t.id));
+      this.makingWorktree.set(t.id, making);
+    }
+    return making;
+  }
+
+  private async makeWorktree(t0: Task, settings: TaskSettings): Promise<string> {
+    const t = this.o.tasks.get(t0.id) ?? t0;
     if (t.worktree && fs.existsSync(t.worktree)) return t.worktree;
     const dir = path.join(this.o.worktreeRoot, `task-${t.id}`);
     const branch = t.branch ?? `borg/task-${t.id}`;
@@ -402,9 +453,6 @@ export function judgeRun(agent: Agent, cancelled: boolean): RunVerdict {
   return { outcome: 'failed', error: `The ${agent.persona} agent ${how}${result ? `: ${result.text}` : agent.error ? `: ${agent.error}` : ''}.` };
 }
 
-function hostUser(): string | undefined {
-  return typeof process.getuid === 'function' ? `${process.getuid()}:${process.getgid!()}` : undefined;
-}
 
 async function readIfExists(file: string): Promise<string | undefined> {
   try {

@@ -128,6 +128,9 @@ export class Store {
   private dirty = false;
   private closed = false;
   private refusingWrites = false;
+  private autoFlushMs: number | undefined;
+  private flushTimer: NodeJS.Timeout | undefined;
+  private onAutoFlushError: (e: unknown) => void = () => undefined;
   private closing: Promise<void> | undefined;
 
   private constructor(
@@ -301,9 +304,27 @@ export class Store {
     return next;
   }
 
+  /**
+   * Writes the database `delayMs` after a change (changes within the delay share one write), so
+   * a crash of the process loses at most that much. Failed writes are reported to `onError`.
+   * Dispose the result (or close the store) to stop.
+   */
+  autoFlush(delayMs: number, onError: (e: unknown) => void = (e) => console.error('[borg]', e)): { dispose(): void } {
+    this.autoFlushMs = delayMs;
+    this.onAutoFlushError = onError;
+    return { dispose: () => this.stopAutoFlush() };
+  }
+
+  private stopAutoFlush(): void {
+    this.autoFlushMs = undefined;
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+  }
+
   /** Refuses further changes, flushes and closes. Idempotent. */
   async close(): Promise<void> {
     if (this.closing) return this.closing;
+    this.stopAutoFlush();
     this.closing = (async () => {
       this.refusingWrites = true;
       try {
@@ -347,6 +368,13 @@ export class Store {
     if (this.closed || this.refusingWrites) throw new BorgError('The Borg database is closed.');
     this.db.run(sql, params);
     this.dirty = true;
+    if (this.autoFlushMs !== undefined && !this.flushTimer) {
+      this.flushTimer = setTimeout(() => {
+        this.flushTimer = undefined;
+        this.flush().catch(this.onAutoFlushError);
+      }, this.autoFlushMs);
+      this.flushTimer.unref?.();
+    }
   }
 
   private containers(where: string, params: Array<string | number>): ContainerRow[] {

@@ -54,8 +54,9 @@ export function foldLine(s: StreamSummary, line: string): void {
  * usage limits. Returns the reason, or undefined.
  */
 export function blockingReason(s: StreamSummary): string | undefined {
-  const texts = [...s.errors, s.result?.isError ? s.result.text : ''].filter(Boolean);
+  const texts = [s.result?.isError ? s.result.text : '', ...s.errors].filter(Boolean);
   const pattern = /authentication_failed|not logged in|invalid api key|\b(401|403|429)\b|rate[_ ]limit|usage limit|quota|billing|overloaded_error/i;
-  const hit = texts.find((t) => pattern.test(t));
-  return hit ? `The agent could not authenticate or hit a quota: ${hit}` : undefined;
+  const hits = [...new Set(texts.filter((t) => pattern.test(t)))];
+  if (!hits.length) return undefined;
+  return `The agent could not authenticate or hit a quota: ${hits.join('; ')}. Set an API key (Borg: Set API Key) or wait for the quota, then Retry.`;
 }

@@ -11,8 +11,11 @@ export type Phase = 'spec' | 'qa' | 'impl' | 'test';
 
 export const TASK_STATUSES: TaskStatus[] = ['backlog', 'spec', 'qa', 'impl', 'test', 'retry', 'blocked', 'done', 'failed', 'cancelled'];
 
-/** Statuses the scheduler picks from, in dispatch order (then oldest first). */
-export const DISPATCH_ORDER: TaskStatus[] = ['retry', 'impl', 'qa', 'spec', 'backlog'];
+/**
+ * Statuses the scheduler picks from, in dispatch order (then oldest first): retry > impl > qa >
+ * spec > backlog, with `test` (only left by a crash mid-test; the host reruns it) after retry.
+ */
+export const DISPATCH_ORDER: TaskStatus[] = ['retry', 'test', 'impl', 'qa', 'spec', 'backlog'];
 
 /** Longest title and description accepted (characters). */
 export const MAX_TITLE = 200;
@@ -90,8 +93,8 @@ export class TaskStore {
   }
 
   /** Updates the given fields (and updated_at). */
-  update(id: number, fields: Partial<Pick<Task, 'status' | 'phase' | 'attempt' | 'lastError' | 'branch' | 'worktree' | 'baseBranch' | 'dispatchedAt'>>): Task {
-    const cols: Record<string, string> = { status: 'status', phase: 'phase', attempt: 'attempt', lastError: 'last_error', branch: 'branch', worktree: 'worktree', baseBranch: 'base_branch', dispatchedAt: 'dispatched_at' };
+  update(id: number, fields: Partial<Pick<Task, 'status' | 'phase' | 'attempt' | 'maxAttempts' | 'lastError' | 'branch' | 'worktree' | 'baseBranch' | 'dispatchedAt'>>): Task {
+    const cols: Record<string, string> = { status: 'status', phase: 'phase', attempt: 'attempt', maxAttempts: 'max_attempts', lastError: 'last_error', branch: 'branch', worktree: 'worktree', baseBranch: 'base_branch', dispatchedAt: 'dispatched_at' };
     const sets: string[] = [];
     const params: Array<string | number | null> = [];
     for (const [k, v] of Object.entries(fields)) {

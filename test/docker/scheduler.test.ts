@@ -3,6 +3,7 @@
  * runs, retries, cancel, parallel worktrees, hostile titles, agents without a result line,
  * authentication failures, dispatch order and dispatch latency.
  */
+import Docker from 'dockerode';
 import { describe, it, after, afterEach, before } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -413,5 +414,24 @@ describe('Scheduler: dispatch latency', () => {
     assert.ok(toCreateCall < 5_000, `${toCreateCall} ms`);
     assert.ok(toDockerCreated < 5_000, `${toDockerCreated} ms`);
     await until(r, t0.id, ['done', 'failed', 'blocked'], 60_000);
+  });
+});
+
+describe('Scheduler: the real Claude Code image', () => {
+  it('a task phase run in borg-agent-claude without a key gets the CLI\'s genuine "Not logged in" and is blocked', { timeout: 180_000 }, async () => {
+    const image = 'borg-agent-claude:latest';
+    const present = await new Docker().getImage(image).inspect().then(() => true, () => false);
+    assert.ok(present, `${image} is built by scripts/setup.sh (node scripts/build-claude-image.mjs)`);
+    const r = await rig({ task: { maxAttempts: 1 } });
+    r.h.settings.image = image;
+    const t0 = await r.scheduler.add({ title: 'Say hi', description: 'Only say hi.', repo: r.repo });
+    const t = await until(r, t0.id, ['blocked', 'failed', 'done'], 150_000);
+    assert.equal(t.status, 'blocked', `lastError: ${t.lastError}`);
+    assert.equal(t.attempt, 0, 'no attempt spent');
+    assert.match(t.lastError ?? '', /Not logged in/);
+    const [run] = r.tasks.runs(t.id);
+    assert.equal(run.outcome, 'blocked');
+    assert.equal(run.exitCode, 1);
+    assert.match(run.sessionId ?? '', /^[0-9a-f-]{36}$/, 'the CLI started a real session');
   });
 });

@@ -171,7 +171,7 @@ describe('Store containers', () => {
     const got = s.getContainer('borg-dev-0');
     assert.ok(got);
     assert.deepEqual({ ...got, updatedAt: 0 }, {
-      name: 'borg-dev-0', id: 'id-borg-dev-0', persona: 'dev', state: 'oom-killed', exitCode: 137, oomKilled: true, createdAt: 1234, updatedAt: 0,
+      name: 'borg-dev-0', id: 'id-borg-dev-0', persona: 'dev', state: 'oom-killed', exitCode: 137, oomKilled: true, workspace: null, createdAt: 1234, updatedAt: 0,
     });
     assert.ok(got.updatedAt >= before && got.updatedAt <= Date.now());
   });
