@@ -170,7 +170,10 @@ export class Pipeline extends Disposable {
     return [...this.waiting];
   }
 
+  /** Agents allowed at once: the live `maxParallelAgents` setting (applied to the slots as it is read). */
   get maxParallel(): number {
+    const max = this.o.settings().maxParallelAgents;
+    if (max !== this.slots.limit) this.slots.setLimit(max);
     return this.slots.limit;
   }
 

@@ -14,6 +14,7 @@ import { AgentsView } from './agentsView';
 import { BorgConfig, onDidChangeConfig, readConfig } from './config';
 import { ApiKeys } from './apiKeys';
 import { StatusBar } from './statusBar';
+import { TasksView } from './tasksView';
 
 /** File name of the database in the workspace's storage folder. */
 export const DB_FILE = 'borg.sqlite';
@@ -41,7 +42,8 @@ export class BorgContext extends Disposable {
     this.register(pipeline);
     this.register(scheduler);
     this.agentsView = this.register(new AgentsView(pipeline));
-    this.statusBar = this.register(new StatusBar(pipeline));
+    this.tasksView = this.register(new TasksView(scheduler));
+    this.statusBar = this.register(new StatusBar(pipeline, scheduler));
     this.register(pipeline.onDidOutput(({ agent, line }) => log.info(`[${agent}] ${line}`)));
     this.register(
       onDidChangeConfig(() => {
@@ -61,6 +63,7 @@ export class BorgContext extends Disposable {
   }
 
   readonly agentsView: AgentsView;
+  readonly tasksView: TasksView;
   readonly statusBar: StatusBar;
 
   /**
@@ -73,6 +76,7 @@ export class BorgContext extends Disposable {
     const config = readConfig();
     const storage = extension.storageUri ?? extension.globalStorageUri;
     const store = await Store.open(path.join(storage.fsPath, DB_FILE));
+    store.autoFlush(500, (e) => log.error(`writing the database: ${(e as Error).message}`)); // a crashed host loses at most 0.5 s
     if (store.recoveredFrom) {
       const msg = `The Borg database could not be read; it was moved to ${store.recoveredFrom} and a new one started.`;
       log.warn(msg);
@@ -91,6 +95,7 @@ export class BorgContext extends Disposable {
       engine,
       store,
       secrets: () => secrets.forAgents(),
+      adoptBeforeLaunch: true,
       stateDirs: new StateDirs(path.join(extension.globalStorageUri.fsPath, 'agents')),
       workspaceId: workspaceId(wsKey),
       settings: () => readConfig(),
@@ -118,6 +123,8 @@ export class BorgContext extends Disposable {
       if (!this.recoveryLogged) {
         this.recoveryLogged = true;
         this.log.info(`recovery: adopted [${report.adopted.join(', ')}], collected [${report.collected.join(', ')}], lost [${report.lost.join(', ')}]`);
+        const resumed = this.scheduler.adoptRuns(); // phases whose agents kept running end normally, not twice
+        if (resumed.length) this.log.info(`recovery: resumed the running phases of tasks ${resumed.join(', ')}`);
         this.scheduler.dispatch(); // tasks wait until running agents are adopted
       }
       await this.pipeline.refresh();

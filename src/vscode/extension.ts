@@ -1,6 +1,7 @@
 import * as vscode from 'vscode';
 import { registerCommands } from './commands';
 import { BorgContext } from './ctx';
+import { registerTaskCommands } from './taskCommands';
 
 /** What `activate` returns: the context, for tests and for extensions that build on Borg. */
 export interface BorgApi {
@@ -13,7 +14,7 @@ let current: BorgContext | undefined;
 export async function activate(context: vscode.ExtensionContext): Promise<BorgApi> {
   const ctx = await BorgContext.create(context);
   current = ctx;
-  for (const d of registerCommands(ctx)) context.subscriptions.push(d);
+  for (const d of [...registerCommands(ctx), ...registerTaskCommands(ctx)]) context.subscriptions.push(d);
   context.subscriptions.push({ dispose: () => void ctx.shutdown() });
   void ctx.refresh();
   return { ctx };

@@ -1,17 +1,32 @@
 import * as vscode from 'vscode';
 import { Disposable } from '../core/disposable';
 import type { Pipeline } from '../core/pipeline';
+import type { Scheduler } from '../core/scheduler';
 
-/** The status bar item: `$(server-process) n/4 agents · m queued`; a click focuses the Agents view. */
+/**
+ * The status bar item: `$(server-process) n/4 agents · m queued`, where m counts launches
+ * waiting for a slot and tasks waiting for their next phase; a click focuses the Agents view.
+ */
 export class StatusBar extends Disposable {
   readonly item: vscode.StatusBarItem;
+  /** Tasks waiting to run, re-counted when a task changes (not on every Pipeline change). */
+  private queuedTasks = 0;
 
-  constructor(private readonly pipeline: Pipeline) {
+  constructor(private readonly pipeline: Pipeline, scheduler?: Scheduler) {
     super();
     this.item = this.register(vscode.window.createStatusBarItem('borg.status', vscode.StatusBarAlignment.Left, 50));
     this.item.name = 'Borg Pipeline';
     this.item.command = 'borg.agents.focus';
     this.register(pipeline.onDidChange(() => this.update()));
+    if (scheduler) {
+      this.queuedTasks = scheduler.queuedCount;
+      this.register(
+        scheduler.onDidChange(() => {
+          this.queuedTasks = scheduler.queuedCount;
+          this.update();
+        }),
+      );
+    }
     this.update();
     this.item.show();
   }
@@ -29,11 +44,12 @@ export class StatusBar extends Disposable {
       this.item.backgroundColor = new vscode.ThemeColor('statusBarItem.warningBackground');
       return;
     }
-    const queued = p.queuedCount > 0 ? ` · ${p.queuedCount} queued` : '';
+    const waiting = p.queuedCount + this.queuedTasks;
+    const queued = waiting > 0 ? ` · ${waiting} queued` : '';
     // Containers of this workspace started elsewhere (an earlier window, the CLI) count too.
     const live = p.containers.filter((c) => c.status === 'running').length;
     this.item.text = `$(server-process) ${Math.max(p.runningCount, live)}/${p.maxParallel} agents${queued}`;
-    this.item.tooltip = 'Borg Pipeline: agents running / allowed at once. Click to show the Agents view.';
+    this.item.tooltip = `Borg Pipeline: agents running / allowed at once${waiting > 0 ? `; ${p.queuedCount} agent launch${p.queuedCount === 1 ? '' : 'es'} and ${this.queuedTasks} task${this.queuedTasks === 1 ? '' : 's'} waiting` : ''}. Click to show the Agents view.`;
     this.item.backgroundColor = undefined;
   }
 }

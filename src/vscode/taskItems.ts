@@ -1,0 +1,124 @@
+import * as vscode from 'vscode';
+import type { Task, TaskStatus } from '../core/taskStore';
+
+/** The command a task row runs when clicked: shows the selected task's detail panel. */
+export const SHOW_SELECTED_TASK = 'borg.showSelectedTask';
+
+/** The Tasks view's root rows: what a person asks of a task first — is it running, waiting, stuck or finished? */
+export type TaskGroupName = 'running' | 'queued' | 'blocked' | 'failed' | 'done' | 'cancelled';
+
+/** One root row of the Tasks view and the tasks under it. */
+export interface TaskGroup {
+  group: TaskGroupName;
+  tasks: Task[];
+}
+
+/** Root rows in the order shown; empty groups are hidden. */
+export const GROUP_ORDER: TaskGroupName[] = ['running', 'queued', 'blocked', 'failed', 'done', 'cancelled'];
+
+const GROUP_LABELS: Record<TaskGroupName, string> = {
+  running: 'Running',
+  queued: 'Queued',
+  blocked: 'Blocked',
+  failed: 'Failed',
+  done: 'Done',
+  cancelled: 'Cancelled',
+};
+
+const blue = new vscode.ThemeColor('charts.blue');
+const green = new vscode.ThemeColor('testing.iconPassed');
+const red = new vscode.ThemeColor('testing.iconFailed');
+const yellow = new vscode.ThemeColor('testing.iconQueued');
+
+/** What the tree shows for one task status: the single table from status to icon. */
+const LOOK: Record<TaskStatus, vscode.ThemeIcon> = {
+  backlog: new vscode.ThemeIcon('watch', yellow),
+  spec: new vscode.ThemeIcon('note', blue),
+  qa: new vscode.ThemeIcon('beaker', blue),
+  impl: new vscode.ThemeIcon('tools', blue),
+  test: new vscode.ThemeIcon('checklist', blue),
+  retry: new vscode.ThemeIcon('debug-restart', yellow),
+  blocked: new vscode.ThemeIcon('warning', yellow),
+  done: new vscode.ThemeIcon('pass', green),
+  failed: new vscode.ThemeIcon('error', red),
+  cancelled: new vscode.ThemeIcon('circle-slash'),
+};
+
+/** A task in a phase but not running (between phases, or waiting for a slot) looks queued. */
+const WAITING = LOOK.backlog;
+
+/** Which root row a task sits under; `active` = the scheduler runs one of its phases now. */
+export function groupOf(t: Task, active: boolean): TaskGroupName {
+  if (active) return 'running';
+  switch (t.status) {
+    case 'blocked':
+    case 'failed':
+    case 'done':
+    case 'cancelled':
+      return t.status;
+    default:
+      return 'queued';
+  }
+}
+
+/**
+ * Sorts tasks into non-empty groups: running, queued and blocked oldest first (the next to run
+ * on top), finished ones newest first.
+ */
+export function groupTasks(tasks: Task[], activeIds: ReadonlySet<number>): TaskGroup[] {
+  const byGroup = new Map<TaskGroupName, Task[]>();
+  for (const t of tasks) {
+    const g = groupOf(t, activeIds.has(t.id));
+    byGroup.set(g, [...(byGroup.get(g) ?? []), t]);
+  }
+  const finished = new Set<TaskGroupName>(['failed', 'done', 'cancelled']);
+  return GROUP_ORDER.filter((g) => byGroup.has(g)).map((group) => ({
+    group,
+    tasks: byGroup.get(group)!.sort((a, b) => (finished.has(group) ? b.updatedAt - a.updatedAt || b.id - a.id : a.id - b.id)),
+  }));
+}
+
+/** A root row: "Running 2". */
+export function groupItem(g: TaskGroup): vscode.TreeItem {
+  const collapsed = g.group === 'cancelled' ? vscode.TreeItemCollapsibleState.Collapsed : vscode.TreeItemCollapsibleState.Expanded;
+  const item = new vscode.TreeItem(GROUP_LABELS[g.group], collapsed);
+  item.id = `borg.tasks.${g.group}`;
+  item.description = String(g.tasks.length);
+  item.contextValue = `borg.taskGroup.${g.group}`;
+  return item;
+}
+
+/** The attempt a person reads: 1-based, never past the maximum (a failed task has used them all). */
+export function attemptWords(t: Task): string {
+  return `attempt ${Math.min(t.attempt + 1, t.maxAttempts)}/${t.maxAttempts}`;
+}
+
+/** A task row: `#id title`, `phase · attempt n/m`, the status icon; selecting it opens the detail panel. */
+export function taskItem(t: Task, active: boolean): vscode.TreeItem {
+  const item = new vscode.TreeItem(`#${t.id} ${t.title}`, vscode.TreeItemCollapsibleState.None);
+  item.id = `borg.task.${t.id}`;
+  const inPhase = t.status === 'spec' || t.status === 'qa' || t.status === 'impl' || t.status === 'test';
+  item.iconPath = inPhase && !active ? WAITING : LOOK[t.status];
+  item.description = `${t.phase} · ${attemptWords(t)}`;
+  item.contextValue = `borg.task.${t.status}`;
+  // No arguments: VS Code replaces a command with arguments at every repaint, and a click on a
+  // row being repainted then fails ("Actual command not found"). The command reads the selection.
+  item.command = { command: SHOW_SELECTED_TASK, title: 'Show Task' };
+  item.tooltip = taskTooltip(t, active);
+  return item;
+}
+
+/** Title, status, branch and the last error. Task text goes in with appendText, which escapes Markdown and `$(icon)` syntax. */
+function taskTooltip(t: Task, active: boolean): vscode.MarkdownString {
+  const tip = new vscode.MarkdownString(undefined, true);
+  tip.appendMarkdown('**');
+  tip.appendText(`#${t.id} ${t.title}`);
+  tip.appendMarkdown('**\n\n');
+  tip.appendText(`${t.status}${active ? ' (running)' : ''} · ${t.phase} · ${attemptWords(t)}`);
+  if (t.branch) tip.appendText(`\nBranch: ${t.branch}${t.baseBranch ? ` (from ${t.baseBranch})` : ''}`);
+  if (t.lastError) {
+    tip.appendMarkdown('\n\n---\n\n**Last error**\n\n');
+    tip.appendText(t.lastError.length > 600 ? `${t.lastError.slice(0, 600)}…` : t.lastError);
+  }
+  return tip;
+}

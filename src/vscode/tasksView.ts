@@ -1,0 +1,64 @@
+import * as vscode from 'vscode';
+import { Disposable } from '../core/disposable';
+import type { Scheduler } from '../core/scheduler';
+import type { Task } from '../core/taskStore';
+import { groupItem, groupTasks, TaskGroup, taskItem } from './taskItems';
+
+/** One row of the Tasks tree: a status group, or a task under it. */
+export type TasksNode = TaskGroup | Task;
+
+/**
+ * The `borg.tasks` tree: non-empty status groups with their counts (Running, Queued, Blocked,
+ * Failed, Done, Cancelled), tasks under them — read from the Scheduler's task store and its
+ * active runs. Scheduler changes are debounced here, at the edge. With no task the tree is
+ * empty and VS Code shows the view's welcome content.
+ */
+export class TasksView extends Disposable implements vscode.TreeDataProvider<TasksNode> {
+  private readonly changed = this.register(new vscode.EventEmitter<void>());
+  readonly onDidChangeTreeData = this.changed.event;
+  readonly treeView: vscode.TreeView<TasksNode>;
+  private timer: NodeJS.Timeout | undefined;
+  /** What the tree showed last; a scheduler change that alters nothing visible repaints nothing. */
+  private shown = '';
+
+  constructor(private readonly scheduler: Scheduler, private readonly debounceMs = 150) {
+    super();
+    this.treeView = this.register(vscode.window.createTreeView('borg.tasks', { treeDataProvider: this, showCollapseAll: true }));
+    this.register(scheduler.onDidChange(() => this.refresh()));
+    this.register({ dispose: () => this.timer && clearTimeout(this.timer) });
+  }
+
+  /**
+   * Repaints the tree after the debounce, if what it shows changed (or `force`). Fewer repaints
+   * also mean fewer clicks landing on a row VS Code is replacing: a replaced row's command
+   * (`borg.showTask` with its id) is gone, and the click fails with "Actual command not found".
+   */
+  refresh(force = false): void {
+    if (force) this.shown = '';
+    this.timer ??= setTimeout(() => {
+      this.timer = undefined;
+      const now = this.signature();
+      if (now === this.shown) return;
+      this.shown = now;
+      this.changed.fire();
+    }, this.debounceMs);
+  }
+
+  private signature(): string {
+    const active = new Set(this.scheduler.activeIds);
+    return JSON.stringify(this.scheduler.tasks.list().map((t) => [t.id, t.title, t.status, t.phase, t.attempt, t.maxAttempts, t.branch, t.lastError, active.has(t.id)]));
+  }
+
+  getChildren(element?: TasksNode): TasksNode[] {
+    if (!element) return groupTasks(this.scheduler.tasks.list(), new Set(this.scheduler.activeIds));
+    return isGroup(element) ? element.tasks : [];
+  }
+
+  getTreeItem(node: TasksNode): vscode.TreeItem {
+    return isGroup(node) ? groupItem(node) : taskItem(node, this.scheduler.activeIds.includes(node.id));
+  }
+}
+
+export function isGroup(node: TasksNode): node is TaskGroup {
+  return (node as TaskGroup).group !== undefined;
+}

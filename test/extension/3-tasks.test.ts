@@ -1,0 +1,303 @@
+import * as assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { DEMO_IMAGE } from '../../src/core/demoImage';
+import type { Task, TaskStatus } from '../../src/core/taskStore';
+import type { FileChange } from '../../src/vscode/gitDocuments';
+import { isGroup } from '../../src/vscode/tasksView';
+import { api, docker, setConfig, until, usePrefix } from './helpers';
+
+/** A sample repository in a temp dir: one README, a test runner that runs every tests/*.sh, one commit on main. */
+function sampleRepo(): string {
+  const repo = fs.mkdtempSync(path.join(os.tmpdir(), 'borg-tasks-'));
+  git(repo, 'init', '-q', '-b', 'main');
+  fs.writeFileSync(path.join(repo, 'README.md'), '# Sample\n\nThe original README.\n');
+  fs.writeFileSync(path.join(repo, 'run-tests.sh'), 'for t in tests/*.sh; do [ -e "$t" ] || continue; sh "$t" || exit 1; done\necho "all tests passed"\n');
+  git(repo, 'add', '-A');
+  git(repo, '-c', 'user.name=Test', '-c', 'user.email=test@localhost', 'commit', '-q', '-m', 'initial');
+  return repo;
+}
+
+function git(cwd: string, ...args: string[]): string {
+  return execFileSync('git', args, { cwd, encoding: 'utf8' });
+}
+
+async function task(id: number): Promise<Task> {
+  const { ctx } = await api();
+  return ctx.scheduler.tasks.get(id)!;
+}
+
+/** Waits until the task's status is one of `statuses`; fails with its last status and error. */
+async function settled(id: number, statuses: TaskStatus[], ms = 40_000): Promise<Task> {
+  const { ctx } = await api();
+  try {
+    return await until(`task ${id} to be ${statuses.join(' or ')}`, () => {
+      const t = ctx.scheduler.tasks.get(id);
+      return t && statuses.includes(t.status) && t;
+    }, ms);
+  } catch (e) {
+    const t = ctx.scheduler.tasks.get(id);
+    throw new Error(`${(e as Error).message}; it is ${t?.status} (${t?.lastError ?? 'no error'})`);
+  }
+}
+
+describe('Tasks: the pipeline from the VS Code UI', function () {
+  this.timeout(120_000);
+  let repo: string;
+  const add = async (title: string, description = ''): Promise<Task> => {
+    const t = (await vscode.commands.executeCommand('borg.addTask', { title, description, repo })) as Task | undefined;
+    assert.ok(t, `borg.addTask added "${title}"`);
+    return t;
+  };
+  const marker = path.join(os.tmpdir(), `borg-pwned-${process.pid}`);
+  const quotedTitle = `Say "hi" & it's $(touch ${marker}) \`touch ${marker}-b\`\nsecond line`;
+  /** Tasks added together at the start (the demo phases take seconds each, so they run side by side). */
+  let failing: Task, doneTask: Task, pair: [Task, Task], quoted: Task;
+  /** Every status each task was seen in, and whether the pair ran side by side. */
+  const seen = new Map<number, Set<TaskStatus>>();
+  let together = false;
+  let watching: vscode.Disposable | undefined;
+  let cancelled: Task;
+
+  before(async () => {
+    const { ctx } = await api();
+    await usePrefix();
+    await ctx.pipeline.stopAll(); // agents left by earlier files would take slots
+    repo = sampleRepo();
+    await setConfig('testCommand', 'sh run-tests.sh');
+    await setConfig('maxAttempts', 2);
+    await until('the task settings', () => ctx.config.testCommand === 'sh run-tests.sh' && ctx.config.maxAttempts === 2);
+    assert.equal(await vscode.commands.executeCommand('borg.buildDemoImage'), true);
+    watching = ctx.scheduler.onDidChange(() => {
+      for (const t of ctx.scheduler.tasks.list()) seen.set(t.id, (seen.get(t.id) ?? new Set()).add(t.status));
+      const active = ctx.scheduler.activeIds;
+      together ||= !!pair && active.includes(pair[0].id) && active.includes(pair[1].id);
+    });
+    failing = await add('[demo:worker-fails] Make the test pass');
+    doneTask = await add('Add the done marker', 'The demo personas write spec.md, a test and the fix.');
+    pair = [await add('First parallel task'), await add('Second parallel task')];
+    quoted = await add(quotedTitle, `<script>alert("x")</script>\n$(touch ${marker}-c)\n'; rm -rf / #`);
+  });
+
+  after(async () => {
+    const { ctx } = await api();
+    watching?.dispose();
+    for (const t of ctx.scheduler.tasks.list()) if (ctx.scheduler.activeIds.includes(t.id)) await ctx.scheduler.cancel(t.id).catch(() => undefined);
+    await setConfig('testCommand', undefined);
+    await setConfig('maxAttempts', undefined);
+    await setConfig('maxParallelAgents', undefined);
+    await setConfig('agentImage', undefined);
+    await ctx.secrets.setAnthropicKey('');
+    fs.rmSync(repo, { recursive: true, force: true });
+  });
+
+  it('refuses an empty title and a folder outside git with a clear message, adding nothing', async () => {
+    const { ctx } = await api();
+    const before = ctx.scheduler.tasks.list().length;
+    assert.equal(await vscode.commands.executeCommand('borg.addTask', { title: '   ', repo }), undefined);
+    const outside = fs.mkdtempSync(path.join(os.tmpdir(), 'borg-nogit-'));
+    assert.equal(await vscode.commands.executeCommand('borg.addTask', { title: 'Fix it', repo: outside }), undefined);
+    await assert.rejects(ctx.scheduler.add({ title: 'Fix it', description: '', repo: outside }), /is not inside a git repository\. Run "git init" there/);
+    await assert.rejects(ctx.scheduler.add({ title: ' ', description: '', repo }), /A task needs a title/);
+    assert.equal(ctx.scheduler.tasks.list().length, before);
+    fs.rmSync(outside, { recursive: true, force: true });
+  });
+
+  it('runs a task through spec, qa, impl and test to done, with one commit per agent phase on borg/task-<id>', async () => {
+    const { ctx } = await api();
+    const t = doneTask;
+    assert.equal(t.repo, fs.realpathSync(repo));
+    assert.equal(t.status, 'backlog');
+    doneTask = await settled(t.id, ['done', 'failed', 'blocked']);
+    assert.equal(doneTask.status, 'done');
+    for (const s of ['spec', 'qa', 'impl', 'test'] as TaskStatus[]) assert.ok(seen.get(t.id)?.has(s), `went through ${s}`);
+    assert.equal(doneTask.branch, `borg/task-${t.id}`);
+    assert.equal(doneTask.baseBranch, 'main');
+    const subjects = git(repo, 'log', '--reverse', '--format=%s', `main..borg/task-${t.id}`).trim().split('\n');
+    assert.deepEqual(subjects, ['spec (manager)', 'qa (qa)', 'impl (worker)'].map((p) => `borg: task ${t.id} ${p}: Add the done marker`));
+    assert.deepEqual(ctx.scheduler.tasks.runs(t.id).map((r) => `${r.phase}:${r.outcome}`), ['spec:ok', 'qa:ok', 'impl:ok', 'test:ok']);
+  });
+
+  it('runs two tasks at once, each in its own worktree', async () => {
+    const [a, b] = pair;
+    pair = [await settled(a.id, ['done', 'failed', 'blocked']), await settled(b.id, ['done', 'failed', 'blocked'])];
+    assert.ok(together, 'both tasks had a phase running at the same time');
+    assert.deepEqual(pair.map((t) => t.status), ['done', 'done']);
+    assert.notEqual(pair[0].worktree, pair[1].worktree);
+    for (const t of pair) {
+      assert.equal(fs.readFileSync(path.join(t.worktree!, 'done', `task-${t.id}`), 'utf8').trim(), 'ok');
+      assert.equal(fs.existsSync(path.join(t.worktree!, 'done', `task-${t.id === a.id ? b.id : a.id}`)), false, 'no trace of the other task');
+    }
+  });
+
+  it('passes a title with quotes, $(...) and newlines to the agents as text: nothing runs, the commits name it', async () => {
+    quoted = await settled(quoted.id, ['done', 'failed', 'blocked'], 60_000);
+    assert.equal(quoted.status, 'done');
+    const oneLine = quotedTitle.replace(/\s+/g, ' ');
+    assert.equal(quoted.title, oneLine);
+    for (const f of [marker, `${marker}-b`, `${marker}-c`]) assert.equal(fs.existsSync(f), false, `${f} was not created`);
+    const subjects = git(repo, 'log', '--format=%s', `main..${quoted.branch}`).trim().split('\n');
+    assert.equal(subjects.length, 3);
+    for (const s of subjects) assert.ok(s.endsWith(`: ${oneLine}`), s);
+  });
+
+  it('fails a task whose worker never fixes it after borg.maxAttempts, with the test output as the last error', async () => {
+    failing = await settled(failing.id, ['failed', 'done', 'blocked'], 60_000);
+    assert.equal(failing.status, 'failed');
+    assert.equal(failing.attempt, 2);
+    assert.match(failing.lastError ?? '', /borg\.testCommand \(sh run-tests\.sh\) exited with 1:\n[\s\S]*done\/task-\d+ is missing/);
+    const { ctx } = await api();
+    assert.deepEqual(ctx.scheduler.tasks.runs(failing.id).map((r) => `${r.phase}${r.attempt}:${r.outcome}`), ['spec0:ok', 'qa0:ok', 'impl0:ok', 'test0:failed', 'impl1:ok', 'test1:failed']);
+  });
+
+  it('cancel during a phase stops the agent container and keeps the worktree', async () => {
+    const { ctx } = await api();
+    const t = await add('Cancel me while the manager writes');
+    // The demo agent works for 1 s per phase: catch it while its container runs.
+    const end = Date.now() + 20_000;
+    let agent: string | undefined;
+    while (!agent && Date.now() < end) {
+      agent = ctx.scheduler.tasks.runs(t.id).find((r) => r.outcome === 'running' && r.agent)?.agent ?? undefined;
+      if (!agent) await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.ok(agent, 'the spec phase started an agent');
+    cancelled = (await vscode.commands.executeCommand('borg.cancelTask', t.id)) as Task;
+    assert.equal(cancelled.status, 'cancelled');
+    assert.equal((await docker.getContainer(agent).inspect()).State.Running, false);
+    assert.equal(ctx.pipeline.agents.get(agent)?.state, 'stopped');
+    assert.equal(ctx.scheduler.tasks.runs(t.id).at(-1)?.outcome, 'cancelled');
+    assert.ok(cancelled.worktree && fs.existsSync(cancelled.worktree), 'the worktree stays');
+    assert.deepEqual(ctx.scheduler.activeIds.filter((id) => id === t.id), []);
+  });
+
+  it('groups the Tasks view by status with counts, and shows #id title, phase and attempt per task', async () => {
+    const { ctx } = await api();
+    const roots = ctx.tasksView.getChildren();
+    const groups = roots.filter(isGroup);
+    assert.equal(groups.length, roots.length, 'the root rows are groups');
+    const byLabel = new Map(groups.map((g) => [String(ctx.tasksView.getTreeItem(g).label), g]));
+    assert.deepEqual([...byLabel.keys()].filter((l) => ['Failed', 'Done', 'Cancelled'].includes(l)), ['Failed', 'Done', 'Cancelled']);
+    const done = byLabel.get('Done')!;
+    assert.equal(ctx.tasksView.getTreeItem(done).description, String(ctx.scheduler.tasks.list().filter((t) => t.status === 'done').length));
+    const item = ctx.tasksView.getTreeItem(done.tasks.find((t) => t.id === doneTask.id)!);
+    assert.equal(item.label, `#${doneTask.id} Add the done marker`);
+    assert.equal(item.description, 'test · attempt 1/2');
+    assert.equal(item.contextValue, 'borg.task.done');
+    assert.equal((item.iconPath as vscode.ThemeIcon).id, 'pass');
+    assert.equal(item.command?.command, 'borg.showSelectedTask');
+    const failed = ctx.tasksView.getTreeItem(byLabel.get('Failed')!.tasks[0]);
+    assert.match(String(failed.label), /^#\d+ \[demo:worker-fails\] Make the test pass$/);
+    assert.equal(failed.description, 'impl · attempt 2/2');
+    assert.equal(failed.contextValue, 'borg.task.failed');
+    const tip = (failed.tooltip as vscode.MarkdownString).value.replace(/&nbsp;/g, ' ').replace(/\\/g, '');
+    assert.match(tip, /Last error[\s\S]*done\/task-\d+ is missing/);
+    const gone = ctx.tasksView.getTreeItem(byLabel.get('Cancelled')!.tasks.find((t) => t.id === cancelled.id)!);
+    assert.equal(gone.contextValue, 'borg.task.cancelled');
+    assert.equal(gone.description, 'spec · attempt 1/2');
+  });
+
+  it('shows a task in one reused detail panel, its text escaped under a strict CSP', async () => {
+    const panel = (await vscode.commands.executeCommand('borg.showTask', quoted.id)) as vscode.WebviewPanel;
+    assert.ok(panel, 'borg.showTask returned the panel');
+    assert.equal(panel.title, `#${quoted.id} ${quoted.title}`);
+    const html = panel.webview.html;
+    assert.match(html, /<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src [^;]+; img-src [^;]+; font-src [^;]+; script-src 'nonce-[A-Za-z0-9+/=]+';">/);
+    assert.equal(html.match(/<script/g)?.length, 1, 'only the nonce script');
+    assert.ok(html.includes('&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;'), 'the description is escaped');
+    assert.ok(html.includes(`Say &quot;hi&quot; &amp; it&#39;s $(touch`), 'the title is escaped');
+    assert.match(html, /<td>spec<\/td><td class="num">1<\/td><td><button class="link" data-command="showLogs" data-agent="[^"]+-manager-\d+"/);
+    assert.equal(await vscode.commands.executeCommand('borg.showTask', quoted.id), panel, 'the same panel again');
+    panel.dispose();
+  });
+
+  it('shows the diff of a task branch against its merge base in the changes editor', async () => {
+    const t = await task(doneTask.id);
+    fs.writeFileSync(path.join(t.worktree!, 'README.md'), '# Sample\n\nChanged on the task branch.\n');
+    git(t.worktree!, '-c', 'user.name=Test', '-c', 'user.email=test@localhost', 'commit', '-q', '-am', 'change the README');
+    const changes = (await vscode.commands.executeCommand('borg.showDiff', t.id)) as FileChange[];
+    assert.deepEqual(changes.map((c) => c.file).sort(), ['README.md', `done/task-${t.id}`, 'spec.md', `tests/task-${t.id}.sh`]);
+    const readme = changes.find((c) => c.file === 'README.md')!;
+    assert.equal(readme.left?.scheme, 'borg-git');
+    assert.equal((await vscode.workspace.openTextDocument(readme.left!)).getText(), '# Sample\n\nThe original README.\n');
+    assert.equal(readme.right?.fsPath, path.join(t.worktree!, 'README.md'));
+    assert.equal(changes.find((c) => c.file === 'spec.md')?.left, undefined, 'spec.md is new');
+    const title = `Task #${t.id}: main...borg/task-${t.id}`;
+    await until('the changes editor', () => vscode.window.tabGroups.activeTabGroup.activeTab?.label === `${title} (4 files)`, 10_000).catch((e) => {
+      const tab = vscode.window.tabGroups.activeTabGroup.activeTab;
+      throw new Error(`${(e as Error).message}: the active tab is "${tab?.label}" (${tab?.input?.constructor.name})`);
+    });
+    await vscode.commands.executeCommand('workbench.action.closeActiveEditor');
+  });
+
+  it('merges a done task into main, and refuses one that conflicts, naming the files', async () => {
+    const { ctx } = await api();
+    const [a, b] = pair;
+    assert.equal(await vscode.commands.executeCommand('borg.mergeTask', a.id, { confirmed: true }), true);
+    assert.equal(git(repo, 'show', `main:done/task-${a.id}`).trim(), 'ok');
+    assert.equal(git(repo, 'log', '-1', '--format=%s', 'main').trim(), `Merge task ${a.id}: First parallel task`);
+    const head = git(repo, 'rev-parse', 'main');
+    assert.equal(await vscode.commands.executeCommand('borg.mergeTask', b.id, { confirmed: true }), false);
+    await assert.rejects(ctx.scheduler.merge(b.id), /borg\/task-\d+ does not merge cleanly into main: conflicts in spec\.md\. Nothing was changed/);
+    assert.equal(git(repo, 'rev-parse', 'main'), head, 'main did not move');
+    assert.equal(git(repo, 'status', '--porcelain'), '', 'no merge left half-done');
+  });
+
+  it('Set API Key stores the key and puts blocked tasks back in the queue', async () => {
+    const { ctx } = await api();
+    await setConfig('agentImage', 'borg-missing-image:never');
+    await until('the image setting', () => ctx.config.image === 'borg-missing-image:never');
+    const t = await add('Blocked until the key is set');
+    const blocked = await settled(t.id, ['blocked', 'done', 'failed']);
+    assert.equal(blocked.status, 'blocked');
+    assert.match(blocked.lastError ?? '', /borg-missing-image:never" is not present in Docker/);
+    await setConfig('agentImage', undefined);
+    await until('the image setting', () => ctx.config.image === DEMO_IMAGE);
+    assert.equal((await task(t.id)).status, 'blocked', 'a settings change does not unblock');
+    assert.equal(await vscode.commands.executeCommand('borg.setApiKey', 'sk-ant-test-0000'), 1);
+    assert.equal(await ctx.secrets.hasAnthropicKey(), true);
+    assert.deepEqual(await ctx.secrets.forAgents(), { ANTHROPIC_API_KEY: 'sk-ant-test-0000' });
+    await until('the task to run again', () => ctx.scheduler.activeIds.includes(t.id), 5_000);
+    assert.equal((await task(t.id)).status, 'spec'); // it finishes in the background
+  });
+
+  it('retry runs a cancelled task again from its phase to done', async () => {
+    const t = (await vscode.commands.executeCommand('borg.retryTask', cancelled.id)) as Task;
+    assert.equal(t.status, 'retry');
+    assert.equal(t.phase, 'spec');
+    assert.equal((await settled(t.id, ['done', 'failed', 'blocked'])).status, 'done');
+  });
+
+  it('delete removes the task, its worktree and, when asked, its branch, and closes its panel', async () => {
+    const { ctx } = await api();
+    const t = await task(cancelled.id);
+    const panel = (await vscode.commands.executeCommand('borg.showTask', t.id)) as vscode.WebviewPanel;
+    let closed = false;
+    panel.onDidDispose(() => (closed = true));
+    assert.equal(await vscode.commands.executeCommand('borg.deleteTask', t.id, { deleteBranch: true }), true);
+    assert.equal(ctx.scheduler.tasks.get(t.id), undefined);
+    assert.equal(fs.existsSync(t.worktree!), false);
+    assert.equal(git(repo, 'branch', '--list', t.branch!).trim(), '');
+    await until('the panel to close', () => closed, 5_000);
+    const kept = pair[1];
+    assert.equal(await vscode.commands.executeCommand('borg.deleteTask', kept.id, { deleteBranch: false }), true);
+    assert.equal(git(repo, 'branch', '--list', kept.branch!).trim(), kept.branch, 'the branch stays');
+  });
+
+  it('counts tasks waiting for a slot as queued in the status bar', async () => {
+    const { ctx } = await api();
+    await until('no task running', () => ctx.scheduler.activeIds.length === 0, 30_000);
+    await setConfig('maxParallelAgents', 1);
+    await until('the setting', () => ctx.config.maxParallelAgents === 1);
+    const first = await add('Takes the only slot');
+    // The Pipeline applies a new limit at its next launch; the scheduler reads it from there.
+    await until('the first agent to start', () => ctx.pipeline.maxParallel === 1 && ctx.scheduler.tasks.runs(first.id).some((r) => r.agent));
+    const second = await add('Waits for the slot');
+    assert.equal(ctx.scheduler.queuedCount, 1);
+    await until('the status bar to count it', () => ctx.statusBar.text.endsWith(' · 1 queued'), 5_000);
+    for (const t of [second, first]) assert.equal(((await vscode.commands.executeCommand('borg.cancelTask', t.id)) as Task).status, 'cancelled');
+    await until('the count to clear', () => !/queued/.test(ctx.statusBar.text), 10_000);
+  });
+});
