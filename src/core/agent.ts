@@ -6,8 +6,11 @@ import { errorText } from './engine';
 import type { StateDirs } from './stateDirs';
 import { emptySummary, foldLine, StreamSummary } from './streamJson';
 
-/** Most output kept in memory per agent (bytes); the whole stream is in agent.log. */
+/** Most output kept in memory per agent (bytes); the stream itself is in agent.log. */
 export const OUTPUT_CAP_BYTES = 256 * 1024;
+
+/** Most output written to an agent's agent.log per run (bytes); Docker keeps the rest (Show Logs). */
+export const LOG_CAP_BYTES = 16 * 1024 * 1024;
 
 /** Where an agent is in its life. The final states are all but `running`. */
 export type AgentState = 'running' | 'exited' | 'crashed' | 'oom-killed' | 'timed-out' | 'stopped' | 'detached' | 'failed';
@@ -58,6 +61,7 @@ export class Agent extends Disposable {
   readonly done: Promise<void>;
 
   private readonly follow = new AbortController();
+  private logged = 0;
   private endReason: 'timed-out' | 'stopped' | undefined;
 
   constructor(private readonly o: AgentOptions) {
@@ -127,7 +131,10 @@ export class Agent extends Disposable {
   }
 
   private onLine(line: string, log: NodeJS.WritableStream): void {
-    log.write(line + '\n');
+    if (this.logged < LOG_CAP_BYTES) {
+      this.logged += line.length + 1;
+      log.write(this.logged <= LOG_CAP_BYTES ? `${line}\n` : `[borg] agent.log capped at ${LOG_CAP_BYTES} bytes; the container's own log has the rest\n`);
+    }
     foldLine(this.stream, line);
     if (this.output.length + line.length + 1 <= OUTPUT_CAP_BYTES) this.output += `${line}\n`;
     else this.outputTruncated = true;

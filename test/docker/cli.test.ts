@@ -11,7 +11,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Store } from '../../src/core/store';
 import { Task, TaskStore } from '../../src/core/taskStore';
-import { DEMO_IMAGE, docker, removeContainersWithPrefix, waitFor } from './helpers';
+import { DEMO_IMAGE, deriveImage, docker, removeContainersWithPrefix, removeDerivedImages, waitFor } from './helpers';
 
 const ROOT = path.join(__dirname, '..', '..', '..');
 const CLI = path.join(ROOT, 'dist', 'cli.js');
@@ -116,23 +116,6 @@ async function readTasks(db: string): Promise<{ tasks: Task[]; store: Store; ts:
   return { tasks: ts.list(), store, ts };
 }
 
-/** An image derived from the demo image whose entrypoint runs `script`; removed after the file. */
-const derived: string[] = [];
-async function deriveImage(name: string, script: string): Promise<string> {
-  const repo = `borg-test-${name}`;
-  const tag = `${repo}:${process.pid}`;
-  const c = await docker.createContainer({ Image: DEMO_IMAGE, Entrypoint: ['/bin/sh', '-c', 'true'] });
-  try {
-    await c.commit({ repo, tag: String(process.pid), changes: `ENTRYPOINT ${JSON.stringify(['/bin/sh', '-c', script])}` });
-  } finally {
-    await c.remove({ force: true });
-  }
-  derived.push(tag);
-  return tag;
-}
-after(async () => {
-  for (const tag of derived.splice(0)) await docker.getImage(tag).remove({ force: true }).catch(() => undefined);
-});
 
 describe('borg: usage', () => {
   it('usage errors exit 2 with the usage on stderr', async () => {
@@ -410,3 +393,5 @@ function escape(s: string): string {
 function shellQuote(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }
+
+after(removeDerivedImages);

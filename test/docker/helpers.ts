@@ -302,3 +302,27 @@ export function countDockerCalls(engine: DockerEngine): { readonly count: number
   };
   return calls;
 }
+
+const derived: string[] = [];
+
+/**
+ * An image derived from the demo image whose entrypoint runs `script` with busybox sh (a silent
+ * agent, one that fails authentication, a slow one...). Tagged `borg-test-<name>:<pid>`; remove
+ * them with {@link removeDerivedImages} in an `after` hook.
+ */
+export async function deriveImage(name: string, script: string): Promise<string> {
+  const tag = `borg-test-${name}:${process.pid}`;
+  const c = await docker.createContainer({ Image: DEMO_IMAGE, Entrypoint: ['/bin/sh', '-c', 'true'] });
+  try {
+    await c.commit({ repo: `borg-test-${name}`, tag: String(process.pid), changes: `ENTRYPOINT ${JSON.stringify(['/bin/sh', '-c', script])}` });
+  } finally {
+    await c.remove({ force: true });
+  }
+  derived.push(tag);
+  return tag;
+}
+
+/** Removes the images {@link deriveImage} made in this process. */
+export async function removeDerivedImages(): Promise<void> {
+  for (const tag of derived.splice(0)) await docker.getImage(tag).remove({ force: true }).catch(() => undefined);
+}

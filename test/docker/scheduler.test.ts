@@ -15,7 +15,7 @@ import { Prompts } from '../../src/core/prompts';
 import { DEFAULT_TASK_SETTINGS, Scheduler, TaskSettings } from '../../src/core/scheduler';
 import { Store } from '../../src/core/store';
 import { Task, TaskStatus, TaskStore } from '../../src/core/taskStore';
-import { cleanupAll, DEMO_IMAGE, docker, Harness, harness, inspectOrUndefined, waitFor, withTimeout } from './helpers';
+import { cleanupAll, DEMO_IMAGE, deriveImage, docker, Harness, harness, inspectOrUndefined, removeDerivedImages, waitFor, withTimeout } from './helpers';
 
 afterEach(cleanupAll);
 after(cleanupAll);
@@ -83,22 +83,6 @@ async function until(r: Rig, id: number, statuses: TaskStatus[], ms: number): Pr
   return r.tasks.get(id)!;
 }
 
-/** Images derived from the demo image with another entrypoint script (busybox sh), removed at the end. */
-const derived: string[] = [];
-async function deriveImage(name: string, script: string): Promise<string> {
-  const tag = `borg-test-${name}:${process.pid}`;
-  const c = await docker.createContainer({ Image: DEMO_IMAGE, Entrypoint: ['/bin/sh', '-c', 'true'] });
-  try {
-    await c.commit({ repo: `borg-test-${name}`, tag: String(process.pid), changes: `ENTRYPOINT ${JSON.stringify(['/bin/sh', '-c', script])}` });
-  } finally {
-    await c.remove({ force: true });
-  }
-  derived.push(tag);
-  return tag;
-}
-after(async () => {
-  for (const tag of derived.splice(0)) await docker.getImage(tag).remove({ force: true }).catch(() => undefined);
-});
 
 let SILENT: string;
 let AUTH_FAIL: string;
@@ -435,3 +419,5 @@ describe('Scheduler: the real Claude Code image', () => {
     assert.match(run.sessionId ?? '', /^[0-9a-f-]{36}$/, 'the CLI started a real session');
   });
 });
+
+after(removeDerivedImages);
