@@ -228,9 +228,9 @@ function reconcileTasks(tasks: TaskStore, maxAttempts: number | undefined, io: C
   if (maxAttempts) setMaxAttempts(tasks, all.filter((t) => !SETTLED.includes(t.status) || t.status === 'blocked').map((t) => t.id), maxAttempts);
 }
 
-/** TaskStore.update does not take maxAttempts (it is fixed when a task is added); `--max-attempts` changes it here. */
+/** `--max-attempts` applies to every unfinished task. */
 function setMaxAttempts(tasks: TaskStore, ids: number[], n: number): void {
-  for (const id of ids) tasks.store.execute('UPDATE tasks SET max_attempts = ?, updated_at = ? WHERE id = ?', [n, Date.now(), id]);
+  for (const id of ids) tasks.update(id, { maxAttempts: n });
 }
 
 /**
