@@ -3,6 +3,7 @@ import { Disposable } from '../core/disposable';
 import type { ContainerInfo } from '../core/engine';
 import type { Pipeline, QueuedLaunch } from '../core/pipeline';
 import { agentItem, queuedItem } from './agentItems';
+import { Debouncer } from './debouncer';
 
 /** Context key set while Docker cannot be reached; the view's welcome content uses it. */
 export const DOCKER_UNREACHABLE_KEY = 'borg.dockerUnreachable';
@@ -20,20 +21,12 @@ export class AgentsView extends Disposable implements vscode.TreeDataProvider<Ag
   private readonly changed = this.register(new vscode.EventEmitter<void>());
   readonly onDidChangeTreeData = this.changed.event;
   readonly treeView: vscode.TreeView<AgentsNode>;
-  private timer: NodeJS.Timeout | undefined;
 
   constructor(private readonly pipeline: Pipeline, debounceMs = 150) {
     super();
     this.treeView = this.register(vscode.window.createTreeView('borg.agents', { treeDataProvider: this, showCollapseAll: false }));
-    this.register(
-      pipeline.onDidChange(() => {
-        this.timer ??= setTimeout(() => {
-          this.timer = undefined;
-          this.update();
-        }, debounceMs);
-      }),
-    );
-    this.register({ dispose: () => this.timer && clearTimeout(this.timer) });
+    const repaint = this.register(new Debouncer(debounceMs, () => this.update()));
+    this.register(pipeline.onDidChange(() => repaint.trigger()));
     this.update();
   }
 

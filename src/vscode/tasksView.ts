@@ -2,6 +2,7 @@ import * as vscode from 'vscode';
 import { Disposable } from '../core/disposable';
 import type { Scheduler } from '../core/scheduler';
 import type { Task } from '../core/taskStore';
+import { Debouncer } from './debouncer';
 import { groupItem, groupTasks, TaskGroup, taskItem } from './taskItems';
 
 /** One row of the Tasks tree: a status group, or a task under it. */
@@ -17,15 +18,15 @@ export class TasksView extends Disposable implements vscode.TreeDataProvider<Tas
   private readonly changed = this.register(new vscode.EventEmitter<void>());
   readonly onDidChangeTreeData = this.changed.event;
   readonly treeView: vscode.TreeView<TasksNode>;
-  private timer: NodeJS.Timeout | undefined;
+  private readonly repaint: Debouncer;
   /** What the tree showed last; a scheduler change that alters nothing visible repaints nothing. */
   private shown = '';
 
-  constructor(private readonly scheduler: Scheduler, private readonly debounceMs = 150) {
+  constructor(private readonly scheduler: Scheduler, debounceMs = 150) {
     super();
+    this.repaint = this.register(new Debouncer(debounceMs, () => this.repaintIfChanged()));
     this.treeView = this.register(vscode.window.createTreeView('borg.tasks', { treeDataProvider: this, showCollapseAll: true }));
     this.register(scheduler.onDidChange(() => this.refresh()));
-    this.register({ dispose: () => this.timer && clearTimeout(this.timer) });
   }
 
   /**
@@ -35,13 +36,14 @@ export class TasksView extends Disposable implements vscode.TreeDataProvider<Tas
    */
   refresh(force = false): void {
     if (force) this.shown = '';
-    this.timer ??= setTimeout(() => {
-      this.timer = undefined;
-      const now = this.signature();
-      if (now === this.shown) return;
-      this.shown = now;
-      this.changed.fire();
-    }, this.debounceMs);
+    this.repaint.trigger();
+  }
+
+  private repaintIfChanged(): void {
+    const now = this.signature();
+    if (now === this.shown) return;
+    this.shown = now;
+    this.changed.fire();
   }
 
   private signature(): string {
