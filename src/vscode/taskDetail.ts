@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import * as vscode from 'vscode';
+import { Debouncer } from './debouncer';
 import { Disposable } from '../core/disposable';
 import type { Scheduler } from '../core/scheduler';
 import type { Task, TaskRun } from '../core/taskStore';
@@ -25,19 +26,13 @@ const MESSAGE_COMMANDS: Record<string, string> = {
  */
 export class TaskDetails extends Disposable {
   private readonly panels = new Map<number, vscode.WebviewPanel>();
-  private timer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly scheduler: Scheduler, private readonly extensionUri: vscode.Uri, private readonly debounceMs = 150) {
+  constructor(private readonly scheduler: Scheduler, private readonly extensionUri: vscode.Uri, debounceMs = 150) {
     super();
-    this.register(
-      scheduler.onDidChange(() => {
-        this.timer ??= setTimeout(() => {
-          this.timer = undefined;
-          for (const id of [...this.panels.keys()]) this.update(id);
-        }, this.debounceMs);
-      }),
-    );
-    this.register({ dispose: () => this.timer && clearTimeout(this.timer) });
+    const repaint = this.register(new Debouncer(debounceMs, () => {
+      for (const id of [...this.panels.keys()]) this.update(id);
+    }));
+    this.register(scheduler.onDidChange(() => repaint.trigger()));
     this.register({ dispose: () => [...this.panels.values()].forEach((p) => p.dispose()) });
   }
 
