@@ -4,6 +4,7 @@
  * and ratios measured in this run; it asserts nothing (these machines are noisy).
  *   node out/bench/claim.bench.js [--stale 200] [--runs 15]
  */
+import { DEFAULT_HARDENING } from '../src/core/hardening';
 import { parseArgs } from 'node:util';
 import { claimName } from '../src/core/claim';
 import { DockerEngine } from '../src/core/engine';
@@ -59,7 +60,7 @@ async function measure(engine: DockerEngine, prefix: string, how: 'list' | 'insp
   const times: number[] = [];
   for (let r = 0; r < RUNS; r++) {
     const seq = new ContainerSeq(0);
-    const create = (name: string) => engine.create({ name, image: DEMO_IMAGE, labels: agentLabels('worker', WS) });
+    const create = (name: string) => engine.create({ name, image: DEMO_IMAGE, labels: agentLabels('worker', WS), hardening: DEFAULT_HARDENING, user: '1000:1000' });
     const t = performance.now();
     const id = how === 'list'
       ? (await claimName({ engine, nextCandidate: () => containerName(prefix, 'worker', seq.next()), namePrefix: `${prefix}-worker-`, workspaceId: WS, create })).created

@@ -1,3 +1,4 @@
+import { readHardening } from '../core/hardening';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -87,12 +88,19 @@ export function makePipeline(engine: DockerEngine, store: Store, paths: CliPaths
   });
 }
 
-/** Pipeline settings from the global options (`--prefix`, `--image`). */
+/**
+ * Pipeline settings from the options (`--prefix`, `--image`, the limits `--pids-limit`,
+ * `--memory-mb`, `--cpus`, `--network`).
+ * @throws UsageError for a limit that breaks its rule (core/hardening.ts), naming it.
+ */
 export function pipelineSettings(opt: Opts, extra: Partial<PipelineSettings> = {}): PipelineSettings {
+  const { settings: hardening, warnings } = readHardening({ pidsLimit: opt['pids-limit'], memoryMb: opt['memory-mb'], cpus: opt.cpus, network: opt.network });
+  if (warnings.length) throw new UsageError(warnings.map((w) => w.replace(/^borg\.(\w+)/, (_m, k: string) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).replace(/ Using .*$/, '')).join('\n'));
   return {
     ...DEFAULT_SETTINGS,
     prefix: String(opt.prefix ?? DEFAULT_SETTINGS.prefix),
     image: String(opt.image ?? DEFAULT_SETTINGS.image),
+    hardening,
     ...extra,
   };
 }

@@ -14,10 +14,11 @@ export type { CliIo } from './common';
 const USAGE = `usage: borg <command> [options]
 
 agents:
-  launch <persona> [--image I] [--input JSON] [--json]   launch an agent (prints name and id)
+  launch <persona> [--image I] [--input JSON] [--json] [limits]
+                                                         launch an agent (prints name and id)
   ls [--json]                                            list Borg's containers
   hardline <name>                                        restart a crashed agent, attach its output
-  reclaim <name> [--image I] [--json]                    fresh agent under a cleanly exited name
+  reclaim <name> [--image I] [--json] [limits]           fresh agent under a cleanly exited name
   rm <name> [--keep-state]                               remove a stopped agent (and its state dir)
   image build-demo [--force]                             build the offline demo agent image
 
@@ -28,6 +29,7 @@ tasks (spec → qa → impl → test, one git worktree and branch borg/task-<id>
   tasks ls [--json]              id, status, phase, attempt n/m, title
   tasks show <id> [--json]       a task and the timeline of its runs
   run [--until-idle] [--max-agents N] [--image I] [--test-command CMD] [--max-attempts N]
+      [--test-image I] [--test-network none|bridge] [limits]
                                  run the scheduler in the foreground: recover, then dispatch; one
                                  line per task change (a live table on a terminal). One run per
                                  database (lock file <db>.lock). Ctrl+C/SIGTERM: stop dispatching,
@@ -35,8 +37,13 @@ tasks (spec → qa → impl → test, one git worktree and branch borg/task-<id>
                                  --until-idle: stop once no task is ready or running; exit 0 when
                                  every task it ran is done (or cancelled), 1 when one failed or is
                                  blocked. Blocked tasks are tried again when a run starts.
-                                 --test-command runs in the task's worktree (none: the test phase
-                                 is skipped). --max-attempts applies to every unfinished task.
+                                 --test-command runs with /bin/sh -c in a confined test container
+                                 (--test-image, default the agent image; --test-network, default
+                                 none) on the task's worktree, never on the host (none: the test
+                                 phase is skipped). --max-attempts applies to every unfinished task.
+
+limits (every container Borg creates; no capabilities, no-new-privileges, never root):
+  --pids-limit N (512)  --memory-mb N (4096, no swap)  --cpus N (2)  --network bridge|none (bridge)
 
 global options:
   --db PATH          database file (default ~/.borg/borg.sqlite)
@@ -72,21 +79,30 @@ const OPTIONS: ParseArgsConfig['options'] = {
   'max-agents': { type: 'string' },
   'test-command': { type: 'string' },
   'max-attempts': { type: 'string' },
+  'pids-limit': { type: 'string' },
+  'memory-mb': { type: 'string' },
+  cpus: { type: 'string' },
+  network: { type: 'string' },
+  'test-image': { type: 'string' },
+  'test-network': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 };
 
+/** The confinement flags of every command that creates containers (see core/hardening.ts). */
+const LIMIT_OPTIONS = ['pids-limit', 'memory-mb', 'cpus', 'network'];
+
 /** The options each command takes besides the global ones. */
 const COMMAND_OPTIONS: Record<string, string[]> = {
-  launch: ['image', 'input', 'json'],
+  launch: ['image', 'input', 'json', ...LIMIT_OPTIONS],
   ls: ['json'],
   hardline: [],
-  reclaim: ['image', 'json'],
+  reclaim: ['image', 'json', ...LIMIT_OPTIONS],
   rm: ['keep-state'],
   image: ['force'],
   'tasks add': ['repo', 'title', 'description', 'max-attempts', 'json'],
   'tasks ls': ['json'],
   'tasks show': ['json'],
-  run: ['until-idle', 'max-agents', 'image', 'test-command', 'max-attempts'],
+  run: ['until-idle', 'max-agents', 'image', 'test-command', 'test-image', 'test-network', 'max-attempts', ...LIMIT_OPTIONS],
 };
 
 const stdio: CliIo = {

@@ -1,3 +1,4 @@
+import { checkSetting, HARDENING_RULES, NetworkMode } from '../core/hardening';
 import * as fs from 'node:fs';
 import { DockerEngine } from '../core/engine';
 import { Git } from '../core/git';
@@ -33,11 +34,14 @@ export async function runCmd(args: string[], opt: Opts, io: CliIo): Promise<numb
   const maxAgents = intOption(opt, 'max-agents', 1, 32);
   const maxAttempts = intOption(opt, 'max-attempts', 1, 50);
   const testCommand = typeof opt['test-command'] === 'string' ? (opt['test-command'] as string) : DEFAULT_TASK_SETTINGS.testCommand;
+  const testImage = typeof opt['test-image'] === 'string' ? (opt['test-image'] as string) : DEFAULT_TASK_SETTINGS.testImage;
+  const network = checkSetting<NetworkMode>({ ...HARDENING_RULES.network, setting: '--test-network' }, opt['test-network'], DEFAULT_TASK_SETTINGS.testNetwork);
+  if (network.warning) throw new UsageError(network.warning.replace(/ Using .*$/, ''));
   const untilIdle = opt['until-idle'] === true;
   const paths = resolvePaths(opt);
   const lock = takeOrRefuse(DbLock.tryAcquire(paths.db, 'run'), paths.db, 'run', io);
   try {
-    return await runLocked(paths, opt, io, { maxAgents, maxAttempts, testCommand, untilIdle, lock });
+    return await runLocked(paths, opt, io, { maxAgents, maxAttempts, testCommand, testImage, testNetwork: network.value, untilIdle, lock });
   } finally {
     lock.release();
   }
@@ -47,6 +51,8 @@ interface RunOptions {
   maxAgents?: number;
   maxAttempts?: number;
   testCommand: string;
+  testImage: string;
+  testNetwork: NetworkMode;
   untilIdle: boolean;
   lock: DbLock;
 }
@@ -58,7 +64,7 @@ async function runLocked(paths: CliPaths, opt: Opts, io: CliIo, o: RunOptions): 
   const settings = pipelineSettings(opt, o.maxAgents ? { maxParallelAgents: o.maxAgents } : {});
   const pipeline = makePipeline(engine, store, paths, () => settings);
   const tasks = new TaskStore(store);
-  const taskSettings: TaskSettings = { ...DEFAULT_TASK_SETTINGS, testCommand: o.testCommand, ...(o.maxAttempts ? { maxAttempts: o.maxAttempts } : {}) };
+  const taskSettings: TaskSettings = { ...DEFAULT_TASK_SETTINGS, testCommand: o.testCommand, testImage: o.testImage, testNetwork: o.testNetwork, ...(o.maxAttempts ? { maxAttempts: o.maxAttempts } : {}) };
   const scheduler = new Scheduler({
     pipeline,
     tasks,

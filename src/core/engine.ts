@@ -1,6 +1,7 @@
 import Docker from 'dockerode';
 import { Duplex, PassThrough, Readable } from 'node:stream';
 import { DockerUnreachableError, BorgError, ImageMissingError, InvalidInputError, NameConflictError } from './errors';
+import { assertNoDockerSocket, hardenedHostConfig, HardeningSettings } from './hardening';
 import { isManaged, LABEL_MANAGED, LABEL_PERSONA, LABEL_WORKSPACE } from './labels';
 
 /**
@@ -43,9 +44,17 @@ export interface CreateSpec {
   /** Keep stdin open until the first attached client detaches, so an agent reads exactly one input. */
   openStdin?: boolean;
   tty?: boolean;
+  /** Confinement (see hardening.ts); applied to every container. */
+  hardening: HardeningSettings;
+  /** Overrides `hardening.memoryMb` (bytes). */
   memoryBytes?: number;
-  /** `uid:gid` or a user name; default the image's USER. */
-  user?: string;
+  /** `uid:gid`; never root (see ownership.ts). */
+  user: string;
+  /** Overrides the image's ENTRYPOINT / CMD (the test container runs `/bin/sh -c <command>`). */
+  entrypoint?: string[];
+  cmd?: string[];
+  /** Overrides the image's WORKDIR. */
+  workdir?: string;
 }
 
 /** Where the Engine talks to: `unix:///path`, `tcp://host:port` or `http://host:port`. */
@@ -120,8 +129,16 @@ export class DockerEngine {
     }
   }
 
-  /** Creates (does not start) a container; returns its id. Never sets AutoRemove: logs and filesystem stay for diagnosis. */
+  /**
+   * Creates (does not start) a container; returns its id. Never sets AutoRemove: logs and
+   * filesystem stay for diagnosis. Every container is confined by `spec.hardening`
+   * (hardening.ts), never runs as uid 0 and never gets the Docker socket.
+   * @throws InvalidInputError for a root user or a bind of a socket; NameConflictError (409);
+   *   ImageMissingError; DockerUnreachableError.
+   */
   async create(spec: CreateSpec): Promise<string> {
+    if (/^0(:|$)/.test(spec.user) || /^root(:|$)/.test(spec.user)) throw new InvalidInputError(`Refusing to run ${spec.name} as root (${spec.user}).`);
+    assertNoDockerSocket(spec.binds ?? [], this.endpoint);
     try {
       const c = await this.call(() =>
         this.docker.createContainer({
@@ -130,6 +147,9 @@ export class DockerEngine {
           Labels: spec.labels,
           Env: spec.env,
           User: spec.user,
+          ...(spec.entrypoint ? { Entrypoint: spec.entrypoint } : {}),
+          ...(spec.cmd ? { Cmd: spec.cmd } : {}),
+          ...(spec.workdir ? { WorkingDir: spec.workdir } : {}),
           Tty: spec.tty ?? false,
           OpenStdin: spec.openStdin ?? false,
           StdinOnce: spec.openStdin ?? false,
@@ -139,7 +159,7 @@ export class DockerEngine {
           HostConfig: {
             AutoRemove: false,
             Binds: spec.binds,
-            ...(spec.memoryBytes ? { Memory: spec.memoryBytes, MemorySwap: spec.memoryBytes } : {}),
+            ...hardenedHostConfig(spec.hardening, spec.memoryBytes),
           },
         }),
       );
@@ -251,14 +271,19 @@ export class DockerEngine {
 
   /** True when `ref` (`repo:tag`) is present locally (no registry is asked). */
   async imageExists(ref: string): Promise<boolean> {
-    return (await this.imageLabels(ref)) !== undefined;
+    return (await this.image(ref)) !== undefined;
   }
 
   /** The labels of local image `ref` ({} when it has none), or undefined when it is not present. */
   async imageLabels(ref: string): Promise<Record<string, string> | undefined> {
+    return (await this.image(ref))?.labels;
+  }
+
+  /** Labels and `USER` ('' when unset) of local image `ref`, or undefined when it is not present. */
+  async image(ref: string): Promise<{ labels: Record<string, string>; user: string } | undefined> {
     try {
       const info = await this.call(() => this.docker.getImage(ref).inspect());
-      return info.Config?.Labels ?? {};
+      return { labels: info.Config?.Labels ?? {}, user: info.Config?.User ?? '' };
     } catch (e) {
       if (statusCode(e) === 404) return undefined;
       throw e;

@@ -1,15 +1,21 @@
 /**
  * Labels on every container Borg creates. A container without `borg.managed=true` is someone
- * else's: Borg never stops, removes or reuses it.
+ * else's: Borg never stops, removes or reuses it. Labels are fixed at create time, so unlike
+ * anything in the container's state dir an agent cannot rewrite them.
  */
 export const LABEL_MANAGED = 'borg.managed';
 export const LABEL_PERSONA = 'borg.persona';
 /** Stable hash of the workspace the container belongs to, so each window knows its own (see workspace.ts). */
 export const LABEL_WORKSPACE = 'borg.workspace';
+/** The task id and phase a container runs for (absent for loose agents): recovery takes phases back from these. */
+export const LABEL_TASK = 'borg.task';
+export const LABEL_PHASE = 'borg.phase';
+/** The confinement the container was created with, as one line (see hardening.ts `describeLimits`). */
+export const LABEL_LIMITS = 'borg.limits';
 
-/** The labels for a new container of `persona` in `workspaceId`. */
-export function agentLabels(persona: string, workspaceId: string): Record<string, string> {
-  return { [LABEL_MANAGED]: 'true', [LABEL_PERSONA]: persona, [LABEL_WORKSPACE]: workspaceId };
+/** The labels for a new container of `persona` in `workspaceId`, plus `extra` (task, phase, limits). */
+export function agentLabels(persona: string, workspaceId: string, extra: Record<string, string> = {}): Record<string, string> {
+  return { ...extra, [LABEL_MANAGED]: 'true', [LABEL_PERSONA]: persona, [LABEL_WORKSPACE]: workspaceId };
 }
 
 /** True when the labels mark a container as created by Borg. */

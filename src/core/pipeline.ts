@@ -5,7 +5,9 @@ import { ContainerInfo, DockerEngine, errorText } from './engine';
 import type { Duplex } from 'node:stream';
 import { BorgError, DockerUnreachableError, ImageMissingError, PipelineStoppedError, RefusedError } from './errors';
 import { Emitter } from './event';
-import { agentLabels } from './labels';
+import { DEFAULT_HARDENING, describeLimits, HardeningSettings, NetworkMode } from './hardening';
+import { agentLabels, LABEL_LIMITS } from './labels';
+import { containerOwner, ownerSpec, chownTree } from './ownership';
 import { containerName, ContainerSeq, validateNamePart } from './names';
 import { Slots } from './slots';
 import { STATE_MOUNT, StateDirs } from './stateDirs';
@@ -24,6 +26,8 @@ export interface PipelineSettings {
   agentTimeoutSeconds: number;
   /** Grace between SIGTERM and SIGKILL in seconds (default 10). */
   stopGraceSeconds: number;
+  /** How every container is confined: capabilities, pids, memory, CPUs, network (hardening.ts). */
+  hardening: HardeningSettings;
 }
 
 export const DEFAULT_SETTINGS: PipelineSettings = {
@@ -32,6 +36,7 @@ export const DEFAULT_SETTINGS: PipelineSettings = {
   maxParallelAgents: 4,
   agentTimeoutSeconds: 600,
   stopGraceSeconds: 10,
+  hardening: DEFAULT_HARDENING,
 };
 
 /** The personas agents run as. */
@@ -61,20 +66,38 @@ export interface PipelineOptions {
   maxClaimCandidates?: number;
 }
 
-/** Per-launch options. `input` is sent on stdin as one JSON line and kept as input.json in the state dir. */
+/**
+ * Per-launch options. `input` is sent on stdin as one JSON line and kept as Borg's own
+ * input.json for that name (never in the agent-writable state dir).
+ */
 export interface LaunchOptions {
   input?: Record<string, unknown>;
+  /** false: no stdin at all (a test container runs its command and ignores input). Default true. */
+  stdin?: boolean;
   env?: string[];
+  /** Overrides `hardening.memoryMb` for this launch (bytes). */
   memoryBytes?: number;
+  /** Overrides `hardening.network` for this launch (the test container's `borg.testNetwork`). */
+  network?: NetworkMode;
+  /** Overrides the watchdog (`agentTimeoutSeconds`) for this launch; 0 = off. */
+  timeoutSeconds?: number;
   /** Overrides the image setting for this launch. */
   image?: string;
-  /** More `host:container[:ro]` binds (a task's worktree and git dir). */
+  /** Overrides the image's ENTRYPOINT and CMD. */
+  entrypoint?: string[];
+  cmd?: string[];
+  /** Overrides the image's WORKDIR. */
+  workdir?: string;
+  /** More labels (task, phase). */
+  labels?: Record<string, string>;
+  /** More `host:container[:ro]` binds (a task's worktree and git dir). A Docker socket is refused. */
   binds?: string[];
   /**
-   * `uid:gid` to run as. Default: the host user's, so the agent can write its 0700 state dir
-   * (its HOME in the Claude image) and files it writes in a worktree stay the user's.
+   * Host folders the container writes besides its state dir (a task's worktree and git
+   * sandbox): when the container runs as another uid than the host user (the host user is root,
+   * see ownership.ts), they are handed to that uid first.
    */
-  user?: string;
+  writable?: string[];
 }
 
 export interface LaunchResult {
@@ -221,7 +244,8 @@ export class Pipeline extends Disposable {
     containerName(settings.prefix, persona, 0xffff_ffff); // the longest name this launch can make must fit
     const image = opts.image ?? settings.image;
     return this.withSlot(settings, async (release) => {
-      if (!(await this.o.engine.imageExists(image))) throw new ImageMissingError(image);
+      const img = await this.o.engine.image(image);
+      if (!img) throw new ImageMissingError(image);
       const input = { persona, ...(opts.input ?? {}) };
       const claim = await claimName({
         engine: this.o.engine,
@@ -229,10 +253,10 @@ export class Pipeline extends Disposable {
         nextCandidate: () => containerName(settings.prefix, persona, this.seq.next()),
         workspaceId: this.o.workspaceId,
         maxCandidates: this.o.maxClaimCandidates ?? MAX_CLAIM_CANDIDATES,
-        create: (name) => this.createContainer(name, persona, image, input, opts),
+        create: (name) => this.createContainer(name, persona, image, img.user, input, opts, settings),
       });
       const { name, created: id } = claim;
-      await this.startAndFollow({ name, id, persona, input, release, settings, event: claim.reclaimed ? 'reclaimed' : 'launched', detail: { image, skipped: claim.skipped } });
+      await this.startAndFollow({ name, id, persona, input, release, settings, opts, event: claim.reclaimed ? 'reclaimed' : 'launched', detail: { image, skipped: claim.skipped } });
       return { name, id, reclaimed: claim.reclaimed, stateDir: this.o.stateDirs.dir(name), skipped: claim.skipped };
     }, persona);
   }
@@ -251,7 +275,7 @@ export class Pipeline extends Disposable {
     checkVerb('hardline', info, name);
     const raw = this.o.stateDirs.readFile(name, 'input.json');
     if (raw === undefined) {
-      throw new RefusedError(`${name} has no input.json in its state folder ${this.o.stateDirs.dir(name)}, so its input cannot be sent again.`);
+      throw new RefusedError(`${name} has no input.json in Borg's records (${this.o.stateDirs.hostDir(name)}), so its input cannot be sent again.`);
     }
     const input = JSON.parse(raw) as Record<string, unknown>;
     // Let the agent resume the crashed session (Claude Code: --resume <session_id>), whose history is in the state dir.
@@ -262,7 +286,7 @@ export class Pipeline extends Disposable {
     return this.withSlot(settings, async (release) => {
       const fresh = await this.o.engine.inspect(name); // it may have been hardlined elsewhere while we queued
       checkVerb('hardline', fresh, name);
-      return this.startAndFollow({ name, id: fresh.id, persona, input, release, settings, event: 'hardline', detail: { previousExitCode: fresh.exitCode ?? null } });
+      return this.startAndFollow({ name, id: fresh.id, persona, input, release, settings, opts: {}, event: 'hardline', detail: { previousExitCode: fresh.exitCode ?? null } });
     }, persona);
   }
 
@@ -282,9 +306,11 @@ export class Pipeline extends Disposable {
     const previous = this.o.stateDirs.readFile(name, 'input.json');
     const input = { ...(previous ? (JSON.parse(previous) as Record<string, unknown>) : { persona }), ...(opts.input ?? {}) };
     return this.withSlot(settings, async (release) => {
+      const img = await this.o.engine.image(image);
+      if (!img) throw new ImageMissingError(image);
       await this.o.engine.remove(info.id);
-      const id = await this.createContainer(name, persona, image, input, opts);
-      await this.startAndFollow({ name, id, persona, input, release, settings, event: 'reclaimed', detail: { image, previousId: info.id } });
+      const id = await this.createContainer(name, persona, image, img.user, input, opts, settings);
+      await this.startAndFollow({ name, id, persona, input, release, settings, opts, event: 'reclaimed', detail: { image, previousId: info.id } });
       return { name, id, reclaimed: true, stateDir: this.o.stateDirs.dir(name), skipped: [] };
     }, persona);
   }
@@ -325,7 +351,7 @@ export class Pipeline extends Disposable {
     return this.o.engine.logs(info.id, tail);
   }
 
-  /** The last stream-json `session_id` in the agent's log (agent.log in its state dir), if any. */
+  /** The last stream-json `session_id` in Borg's agent.log for the name (never the agent-writable state dir), if any. */
   private lastSessionId(name: string): string | undefined {
     const log = this.o.stateDirs.readFile(name, 'agent.log') ?? '';
     const ids = [...log.matchAll(/"session_id"\s*:\s*"([^"\\]+)"/g)];
@@ -369,18 +395,29 @@ export class Pipeline extends Disposable {
     }
   }
 
-  /** Creates (not starts) a container for `persona` under `name`, with its state dir mounted and input.json written. */
-  private async createContainer(name: string, persona: string, image: string, input: Record<string, unknown>, opts: LaunchOptions): Promise<string> {
-    const dir = this.o.stateDirs.ensure(name);
+  /**
+   * Creates (not starts) a confined container for `persona` under `name` (see hardening.ts),
+   * running as a non-root uid (ownership.ts) that owns its state dir and `opts.writable`, with
+   * the state dir mounted; then writes Borg's own input.json for the name.
+   */
+  private async createContainer(name: string, persona: string, image: string, imageUser: string, input: Record<string, unknown>, opts: LaunchOptions, settings: PipelineSettings): Promise<string> {
+    const owner = containerOwner(imageUser);
+    const dir = this.o.stateDirs.ensure(name, owner);
+    for (const w of opts.writable ?? []) chownTree(w, owner);
+    const hardening: HardeningSettings = { ...settings.hardening, ...(opts.network ? { network: opts.network } : {}) };
     const id = await this.o.engine.create({
       name,
       image,
-      labels: agentLabels(persona, this.o.workspaceId),
+      labels: agentLabels(persona, this.o.workspaceId, { ...opts.labels, [LABEL_LIMITS]: describeLimits(hardening, opts.memoryBytes) }),
       env: [`BORG_PERSONA=${persona}`, ...(opts.env ?? [])],
       binds: [`${dir}:${STATE_MOUNT}`, ...(opts.binds ?? [])],
-      openStdin: true,
+      openStdin: opts.stdin !== false,
+      hardening,
       memoryBytes: opts.memoryBytes,
-      user: opts.user ?? hostUser(),
+      user: ownerSpec(owner),
+      entrypoint: opts.entrypoint,
+      cmd: opts.cmd,
+      workdir: opts.workdir,
     });
     // Only once the name is ours: a create that lost the name (409) must not touch the winner's input.
     this.o.stateDirs.writeFile(name, 'input.json', JSON.stringify(input, null, 2));
@@ -394,9 +431,10 @@ export class Pipeline extends Disposable {
    */
   private async startAndFollow(a: {
     name: string; id: string; persona: string; input: Record<string, unknown>; release: () => void;
-    settings: PipelineSettings; event: string; detail: Record<string, unknown>;
+    settings: PipelineSettings; opts: LaunchOptions; event: string; detail: Record<string, unknown>;
   }): Promise<Agent> {
-    const stream = await this.o.engine.attach(a.id, { stdin: true });
+    const withStdin = a.opts.stdin !== false;
+    const stream = await this.o.engine.attach(a.id, { stdin: withStdin });
     try {
       await this.o.engine.start(a.id);
     } catch (e) {
@@ -406,12 +444,15 @@ export class Pipeline extends Disposable {
       if (e instanceof BorgError) throw e;
       throw new BorgError(`Starting ${a.name} failed: ${errorText(e)}. The container is kept for diagnosis (Show Logs, Remove Agent).`, { cause: e });
     }
-    const secrets = (await this.o.secrets?.().catch(() => ({}))) ?? {};
-    const stdin = Object.keys(secrets).length > 0 ? { ...a.input, secrets } : a.input;
-    stream.end(JSON.stringify(stdin) + '\n');
+    if (withStdin) {
+      const secrets = (await this.o.secrets?.().catch(() => ({}))) ?? {};
+      const stdin = Object.keys(secrets).length > 0 ? { ...a.input, secrets } : a.input;
+      stream.end(JSON.stringify(stdin) + '\n');
+    }
     this.o.store.upsertContainer({ name: a.name, id: a.id, persona: a.persona, state: 'running', exitCode: null, oomKilled: false, workspace: this.o.workspaceId });
     this.o.store.addEvent(a.event, a.name, { id: a.id, ...a.detail });
-    const agent = this.follow(a.name, a.id, a.persona, stream, a.release, a.settings);
+    const timeoutSeconds = a.opts.timeoutSeconds ?? a.settings.agentTimeoutSeconds;
+    const agent = this.follow(a.name, a.id, a.persona, stream, a.release, { ...a.settings, agentTimeoutSeconds: timeoutSeconds });
     this.scheduleRefresh();
     return agent;
   }
@@ -631,7 +672,3 @@ export class Pipeline extends Disposable {
   }
 }
 
-/** The host's `uid:gid` (undefined where the platform has none, e.g. Windows: the image's USER applies). */
-export function hostUser(): string | undefined {
-  return typeof process.getuid === 'function' && typeof process.getgid === 'function' ? `${process.getuid()}:${process.getgid()}` : undefined;
-}

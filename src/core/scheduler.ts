@@ -1,22 +1,32 @@
-import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Agent } from './agent';
+import { AgentGit, GitMetadataAlteredError, PreparedCheckout, TaskCheckout, WORKTREE_MOUNT } from './agentGit';
 import { Disposable, toDisposable } from './disposable';
-import { BorgError, DockerUnreachableError, PipelineStoppedError, RefusedError } from './errors';
+import { DockerUnreachableError, PipelineStoppedError, RefusedError } from './errors';
 import { Emitter } from './event';
 import type { Git } from './git';
-import { hostUser, LaunchResult, Pipeline } from './pipeline';
+import type { NetworkMode } from './hardening';
+import { LABEL_PHASE, LABEL_TASK } from './labels';
+import { LaunchResult, Pipeline } from './pipeline';
 import type { Prompts } from './prompts';
 import { blockingReason } from './streamJson';
 import { Phase, Task, TaskStatus, TaskStore } from './taskStore';
+import { readWorktreeText } from './worktreeFiles';
 
 /** Settings the scheduler reads at each dispatch. */
 export interface TaskSettings {
-  /** Shell command the host runs in the worktree for the test phase; empty skips the phase. */
+  /**
+   * Command for the test phase, run with `/bin/sh -c` in a confined test container (never on
+   * the host) with the worktree at /workspace/repo; empty skips the phase.
+   */
   testCommand: string;
-  /** Test command timeout, seconds. */
+  /** Test command timeout, seconds: the container is stopped (its whole process tree ends). */
   testTimeoutSeconds: number;
+  /** Image of the test container; '' = the agent image. */
+  testImage: string;
+  /** Network of the test container (default `none`). */
+  testNetwork: NetworkMode;
   /** Attempts per task before it fails (default 5). */
   maxAttempts: number;
   /** Branch tasks start from; empty: the branch checked out in the repository. */
@@ -27,13 +37,15 @@ export interface TaskSettings {
   allowedTools: string[];
 }
 
-export const DEFAULT_TASK_SETTINGS: TaskSettings = { testCommand: '', testTimeoutSeconds: 600, maxAttempts: 5, baseBranch: '', model: '', allowedTools: [] };
+export const DEFAULT_TASK_SETTINGS: TaskSettings = { testCommand: '', testTimeoutSeconds: 600, testImage: '', testNetwork: 'none', maxAttempts: 5, baseBranch: '', model: '', allowedTools: [] };
 
-/** Which persona runs which phase; `test` is run by the host. */
+/** Which persona runs which phase; `test` runs in a test container named `<prefix>-test-<n>`. */
 export const PERSONA_OF: Record<Exclude<Phase, 'test'>, string> = { spec: 'manager', qa: 'qa', impl: 'worker' };
 
-/** Where the task's worktree is mounted in the agent's container. */
-export const WORKTREE_MOUNT = '/workspace/repo';
+/** The persona (container name part) of test containers. */
+export const TEST_PERSONA = 'test';
+
+export { WORKTREE_MOUNT };
 
 const NEXT: Record<Exclude<Phase, 'test'>, Phase> = { spec: 'qa', qa: 'impl', impl: 'test' };
 
@@ -61,7 +73,7 @@ interface ActiveRun {
   adopted?: Agent;
   agentName?: string;
   cancelled: boolean;
-  /** Aborts the host's test command (cancel, shutdown). */
+  /** Aborts the test container (cancel, shutdown): it is killed. */
   abort: AbortController;
   done: Promise<void>;
 }
@@ -76,6 +88,7 @@ interface ActiveRun {
 export class Scheduler extends Disposable {
   private readonly active = new Map<number, ActiveRun>();
   private readonly makingWorktree = new Map<number, Promise<string>>();
+  private readonly agentGit: AgentGit;
   private stopped = false;
   /** No dispatch before this time (ms): set when Docker was unreachable, so a dead daemon is not hammered. */
   private backoffUntil = 0;
@@ -85,6 +98,7 @@ export class Scheduler extends Disposable {
 
   constructor(private readonly o: SchedulerOptions) {
     super();
+    this.agentGit = new AgentGit(o.git);
     const timer = setInterval(() => this.dispatch(), o.safetyIntervalMs ?? 30_000);
     timer.unref?.();
     this.register(toDisposable(() => clearInterval(timer)));
@@ -170,9 +184,9 @@ export class Scheduler extends Disposable {
   }
 
   /**
-   * Stops dispatching (shutdown); runs in flight go on until their agents settle. A test command
-   * running on the host is killed (the task runs its test phase again next time), so shutdown
-   * does not wait for it.
+   * Stops dispatching (shutdown); runs in flight go on until their agents settle. A running test
+   * container is killed (the task runs its test phase again next time), so shutdown does not
+   * wait for it.
    */
   stop(): void {
     this.stopped = true;
@@ -229,7 +243,10 @@ export class Scheduler extends Disposable {
   async delete(id: number, opts: { deleteBranch: boolean }): Promise<void> {
     const task = this.require(id);
     if (this.active.has(id)) await this.cancel(id);
-    if (task.worktree) await this.o.git.removeWorktree(task.repo, task.worktree);
+    if (task.worktree) {
+      await this.o.git.removeWorktree(task.repo, task.worktree);
+      AgentGit.remove(task.worktree);
+    }
     if (opts.deleteBranch && task.branch) await this.o.git.deleteBranch(task.repo, task.branch).catch(() => undefined);
     this.o.tasks.delete(id);
     this.o.tasks.store.addEvent('task-deleted', null, { taskId: id, deletedBranch: opts.deleteBranch });
@@ -268,7 +285,10 @@ export class Scheduler extends Disposable {
       }
       await this.runTestPhase(this.o.tasks.get(t.id)!, worktree, settings, run);
     } catch (e) {
-      if (e instanceof PipelineStoppedError || e instanceof DockerUnreachableError) {
+      if (e instanceof GitMetadataAlteredError) {
+        this.o.tasks.update(t.id, { status: 'failed', lastError: alteredMessage(e.message, t.worktree) });
+        this.o.tasks.store.addEvent('task-git-altered', null, { taskId: t.id, detail: e.message });
+      } else if (e instanceof PipelineStoppedError || e instanceof DockerUnreachableError) {
         // Shutting down, or Docker is down: not the task's fault; it runs again on a later dispatch.
         if (e instanceof DockerUnreachableError) this.backoffUntil = Date.now() + DOCKER_BACKOFF_MS;
         this.o.tasks.update(t.id, { status: task.status === 'backlog' ? 'backlog' : run.phase === 'test' ? 'impl' : run.phase });
@@ -285,7 +305,8 @@ export class Scheduler extends Disposable {
   /** Runs one agent phase; returns true when it succeeded (and the task should move on). */
   private async runAgentPhase(t: Task, phase: Exclude<Phase, 'test'>, worktree: string, settings: TaskSettings, run: ActiveRun): Promise<boolean> {
     const persona = PERSONA_OF[phase];
-    const spec = (await readIfExists(path.join(worktree, 'spec.md'))) ?? '(no spec.md yet)';
+    // spec.md was written by an agent: read only a regular file inside the worktree, never a link.
+    const spec = readWorktreeText(worktree, 'spec.md', 256 * 1024) ?? '(no spec.md yet)';
     const { prompt, systemPrompt } = this.o.prompts.render(persona, t.repo, {
       taskId: t.id,
       title: t.title,
@@ -295,16 +316,18 @@ export class Scheduler extends Disposable {
       lastError: phase === 'impl' && t.lastError ? `\nThe previous attempt failed:\n${t.lastError}\n` : '',
     });
     if (run.cancelled) return this.apply(t, phase, { outcome: 'cancelled' }); // cancelled while the worktree was made
+    const checkout = checkoutOf(t, worktree);
     const runId = this.o.tasks.startRun({ taskId: t.id, phase, attempt: t.attempt, agent: run.adopted?.name });
     const started = run.adopted?.startedAt ?? Date.now();
     let launch: Pick<LaunchResult, 'name'>;
     if (run.adopted) {
       launch = { name: run.adopted.name }; // a phase that kept running while no one followed it (see adoptRuns)
     } else try {
+      const prepared = await this.agentGit.prepare(checkout);
       launch = await this.o.pipeline.launch(persona, {
         input: { taskId: t.id, phase, persona, prompt, systemPrompt, model: settings.model || null, allowedTools: settings.allowedTools, workdir: WORKTREE_MOUNT, resumeSessionId: null },
-        binds: await this.worktreeBinds(worktree),
-        user: hostUser(),
+        ...containerMounts(prepared),
+        labels: { [LABEL_TASK]: String(t.id), [LABEL_PHASE]: phase },
       });
     } catch (e) {
       // The run never started: record why, so no run stays "running" (runPhase moves the task).
@@ -318,18 +341,37 @@ export class Scheduler extends Disposable {
     if (run.cancelled) await this.o.pipeline.stopAgent(launch.name).catch(() => undefined);
     const agent = this.o.pipeline.agents.get(launch.name)!;
     await agent.done;
-    const commit = await this.o.git.commitAll(worktree, `borg: task ${t.id} ${phase} (${persona}): ${t.title}`).catch(() => undefined);
-    const verdict = judgeRun(agent, run.cancelled);
+    // Nothing the agent wrote runs on the host: check its git metadata before git reads the
+    // worktree, and commit through the trusted admin dir (never the worktree's own .git).
+    let verdict = judgeRun(agent, run.cancelled);
+    let commit: string | undefined;
+    const altered = await this.agentGit.check(checkout);
+    if (altered) {
+      verdict = { outcome: 'altered', error: alteredMessage(altered, worktree) };
+    } else {
+      try {
+        commit = await this.o.git.commitAll(await this.agentGit.target(checkout), `borg: task ${t.id} ${phase} (${persona}): ${t.title}`);
+      } catch (e) {
+        if (verdict.outcome === 'ok') verdict = { outcome: 'failed', error: `Committing the ${persona} agent's work failed: ${(e as Error).message}` };
+      }
+    }
     this.o.tasks.finishRun(runId, {
       outcome: verdict.outcome, exitCode: agent.exitCode ?? null, durationMs: Date.now() - started, sessionId: agent.stream.sessionId ?? null,
       costUsd: agent.stream.result?.costUsd ?? null, inputTokens: agent.stream.result?.inputTokens ?? null, outputTokens: agent.stream.result?.outputTokens ?? null,
-      output: agent.stream.result?.text ?? agent.lastLine ?? null, streamFile: path.join(this.o.pipeline.stateDirs.dir(launch.name), 'agent.log'),
+      output: agent.stream.result?.text ?? agent.lastLine ?? null, streamFile: this.o.pipeline.stateDirs.hostFile(launch.name, 'agent.log'),
       error: verdict.error ?? null, commitSha: commit ?? null,
     });
     this.o.tasks.store.addEvent(`task-${phase}-${verdict.outcome}`, launch.name, { taskId: t.id, attempt: t.attempt, error: verdict.error });
     return this.apply(t, phase, verdict);
   }
 
+  /**
+   * The test phase: `borg.testCommand` with `/bin/sh -c` in a test container — the test image,
+   * the worktree and sandbox git mounted as for agents, the same confinement, network
+   * `borg.testNetwork` (default none), the watchdog set to `testTimeoutSeconds` — never on the
+   * host, since the tests, scripts and Makefiles it runs were written by agents. Cancel and
+   * shutdown kill the container.
+   */
   private async runTestPhase(t: Task, worktree: string, settings: TaskSettings, run: ActiveRun): Promise<void> {
     const runId = this.o.tasks.startRun({ taskId: t.id, phase: 'test', attempt: t.attempt });
     const started = Date.now();
@@ -339,13 +381,47 @@ export class Scheduler extends Disposable {
       this.changed.fire();
       return;
     }
-    const r = await runShell(settings.testCommand, worktree, settings.testTimeoutSeconds * 1000, run.abort.signal);
-    const verdict: RunVerdict = r.aborted ? { outcome: run.cancelled ? 'cancelled' : 'interrupted' } : r.code === 0 ? { outcome: 'ok' } : {
-      outcome: 'failed',
-      error: `borg.testCommand (${settings.testCommand}) ${r.timedOut ? `timed out after ${settings.testTimeoutSeconds} s` : `exited with ${r.code}`}:\n${r.output.slice(-TEST_OUTPUT_CAP)}`,
-    };
-    this.o.tasks.finishRun(runId, { outcome: verdict.outcome, exitCode: r.aborted ? null : r.code, durationMs: Date.now() - started, output: r.output.slice(-TEST_OUTPUT_CAP), error: verdict.error ?? null });
-    this.o.tasks.store.addEvent(`task-test-${verdict.outcome}`, null, { taskId: t.id, attempt: t.attempt });
+    const checkout = checkoutOf(t, worktree);
+    let launch: LaunchResult;
+    try {
+      const prepared = await this.agentGit.prepare(checkout);
+      launch = await this.o.pipeline.launch(TEST_PERSONA, {
+        stdin: false,
+        image: settings.testImage || undefined,
+        entrypoint: ['/bin/sh', '-c'],
+        cmd: [settings.testCommand],
+        workdir: WORKTREE_MOUNT,
+        network: settings.testNetwork,
+        timeoutSeconds: settings.testTimeoutSeconds,
+        ...containerMounts(prepared),
+        labels: { [LABEL_TASK]: String(t.id), [LABEL_PHASE]: 'test' },
+      });
+    } catch (e) {
+      const outcome = e instanceof PipelineStoppedError || e instanceof DockerUnreachableError ? 'interrupted' : run.cancelled ? 'cancelled' : 'blocked';
+      this.o.tasks.finishRun(runId, { outcome, durationMs: Date.now() - started, error: e instanceof Error ? e.message : String(e) });
+      throw e;
+    }
+    this.o.tasks.finishRun(runId, { agent: launch.name, outcome: 'running', finishedAt: null });
+    const agent = this.o.pipeline.agents.get(launch.name)!;
+    const kill = () => void this.o.pipeline.engine.kill(launch.id).catch(() => undefined);
+    if (run.abort.signal.aborted) kill();
+    else run.abort.signal.addEventListener('abort', kill, { once: true });
+    await agent.done;
+    run.abort.signal.removeEventListener('abort', kill);
+    const logs = await this.o.pipeline.engine.logs(launch.id, 2000).catch(() => agent.output);
+    const output = logs.slice(-TEST_OUTPUT_CAP);
+    const aborted = run.abort.signal.aborted || agent.state === 'detached';
+    const how = agent.state === 'timed-out' ? `timed out after ${settings.testTimeoutSeconds} s`
+      : agent.state === 'oom-killed' ? 'was OOM-killed'
+      : agent.state === 'failed' ? `could not be followed (${agent.error ?? 'unknown error'})`
+      : `exited with ${agent.exitCode ?? '?'}`;
+    let verdict: RunVerdict = aborted ? { outcome: run.cancelled ? 'cancelled' : 'interrupted' }
+      : agent.state === 'exited' ? { outcome: 'ok' }
+      : { outcome: 'failed', error: `borg.testCommand (${settings.testCommand}) ${how} in ${launch.name}:\n${output}` };
+    const altered = await this.agentGit.check(checkout);
+    if (altered) verdict = { outcome: 'altered', error: alteredMessage(altered, worktree) };
+    this.o.tasks.finishRun(runId, { outcome: verdict.outcome, exitCode: aborted ? null : agent.exitCode ?? null, durationMs: Date.now() - started, output, error: verdict.error ?? null, streamFile: this.o.pipeline.stateDirs.hostFile(launch.name, 'agent.log') });
+    this.o.tasks.store.addEvent(`task-test-${verdict.outcome}`, launch.name, { taskId: t.id, attempt: t.attempt });
     this.apply(t, 'test', verdict);
   }
 
@@ -370,6 +446,10 @@ export class Scheduler extends Disposable {
         break;
       case 'blocked':
         next = { status: 'blocked', lastError: v.error ?? null };
+        break;
+      case 'altered':
+        // A hostile or broken agent: no retry runs in that worktree until the user looked at it.
+        next = { status: 'failed', phase, lastError: v.error ?? null };
         break;
       case 'failed': {
         const attempt = t.attempt + 1;
@@ -406,28 +486,31 @@ export class Scheduler extends Disposable {
       await this.o.git.addWorktree(t.repo, dir, branch, base);
     } catch (e) {
       if (!/already exists/.test((e as Error).message)) throw e;
-      await this.o.git.run(t.repo, ['worktree', 'prune']);
-      await this.o.git.run(t.repo, ['worktree', 'add', dir, branch]); // the branch survived a deleted worktree
+      await this.o.git.readdWorktree(t.repo, dir, branch); // the branch survived a deleted worktree
     }
     this.o.tasks.update(t.id, { worktree: dir, branch, baseBranch: base });
     return dir;
   }
 
-  /**
-   * A worktree alone is no repository inside a container: its `.git` file names the main
-   * repository's git dir by absolute path. Mount the worktree at /workspace/repo, the main git
-   * dir read-only at its own path, and the task's own `worktrees/<name>` entry writable.
-   */
-  private async worktreeBinds(worktree: string): Promise<string[]> {
-    const gitFile = await fs.promises.readFile(path.join(worktree, '.git'), 'utf8');
-    const adminDir = /^gitdir:\s*(.+)$/m.exec(gitFile)?.[1]?.trim();
-    if (!adminDir) throw new BorgError(`${worktree}/.git does not name its git dir; delete the task's worktree and retry.`);
-    const common = path.resolve(adminDir, '..', '..');
-    return [`${worktree}:${WORKTREE_MOUNT}`, `${common}:${common}:ro`, `${adminDir}:${adminDir}`];
-  }
 }
 
-type RunVerdict = { outcome: 'ok' | 'failed' | 'blocked' | 'cancelled' | 'interrupted'; error?: string };
+/** `altered`: the agent altered git metadata (agentGit.ts); the task fails at once, nothing of it is committed. */
+type RunVerdict = { outcome: 'ok' | 'failed' | 'blocked' | 'cancelled' | 'interrupted' | 'altered'; error?: string };
+
+/** The checkout of a task whose worktree exists (branch and base are set with it). */
+function checkoutOf(t: Task, worktree: string): TaskCheckout {
+  return { repo: t.repo, worktree, branch: t.branch ?? `borg/task-${t.id}`, baseBranch: t.baseBranch ?? 'HEAD' };
+}
+
+/** The launch options that mount a prepared checkout. */
+function containerMounts(p: PreparedCheckout): { binds: string[]; writable: string[] } {
+  return { binds: p.binds, writable: p.writable };
+}
+
+/** The task's error when its agent altered git metadata. */
+function alteredMessage(detail: string, worktree: string | null): string {
+  return `The agent altered its git metadata (${detail}). Nothing from the worktree was committed or run on the host; it is kept for inspection${worktree ? ` at ${worktree}` : ''}. Retry the task once you have looked at it, or delete it.`;
+}
 
 /** The phase a ready task runs next. */
 export function phaseToRun(t: Task): Phase {
@@ -451,25 +534,4 @@ export function judgeRun(agent: Agent, cancelled: boolean): RunVerdict {
   if (agent.state === 'exited' && !result) return { outcome: 'failed', error: `The ${agent.persona} agent exited 0 without a result line: its output did not finish (last line: ${agent.lastLine ?? 'none'}).` };
   const how = agent.state === 'timed-out' ? 'timed out' : agent.state === 'oom-killed' ? 'was OOM-killed' : `exited with ${agent.exitCode ?? '?'}`;
   return { outcome: 'failed', error: `The ${agent.persona} agent ${how}${result ? `: ${result.text}` : agent.error ? `: ${agent.error}` : ''}.` };
-}
-
-
-async function readIfExists(file: string): Promise<string | undefined> {
-  try {
-    return await fs.promises.readFile(file, 'utf8');
-  } catch {
-    return undefined;
-  }
-}
-
-/** Runs the user's test command with /bin/sh in `cwd`; output is stdout+stderr. `signal` kills it (`aborted`). */
-function runShell(command: string, cwd: string, timeoutMs: number, signal?: AbortSignal): Promise<{ code: number; output: string; timedOut: boolean; aborted: boolean }> {
-  return new Promise((resolve) => {
-    execFile('/bin/sh', ['-c', command], { cwd, timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024, signal }, (err, stdout, stderr) => {
-      const e = err as (NodeJS.ErrnoException & { code?: number | string; killed?: boolean }) | null;
-      const aborted = e?.name === 'AbortError';
-      const code = e ? (typeof e.code === 'number' ? e.code : 1) : 0;
-      resolve({ code, output: `${stdout}${stderr}`, timedOut: !!e?.killed && !aborted, aborted });
-    });
-  });
 }

@@ -1,3 +1,4 @@
+import { LABEL_LIMITS, LABEL_PHASE, LABEL_TASK } from '../core/labels';
 import * as vscode from 'vscode';
 import type { Agent } from '../core/agent';
 import type { ContainerInfo } from '../core/engine';
@@ -51,6 +52,10 @@ export function agentItem(c: ContainerInfo, agent: Agent | undefined, now = Date
   const tip = new vscode.MarkdownString(undefined, true);
   tip.appendMarkdown(`$(${look.icon.id.replace('~spin', '')}) **${c.name}** — ${look.words}\n\n`);
   tip.appendMarkdown(`Persona: \`${c.persona ?? '?'}\`  \nImage: \`${c.image}\`  \nId: \`${c.id.slice(0, 12)}\``);
+  const task = c.labels[LABEL_TASK];
+  if (task) tip.appendMarkdown(`  \nTask: #${escapeMd(task)} · ${escapeMd(c.labels[LABEL_PHASE] ?? '?')}`);
+  const limits = c.labels[LABEL_LIMITS];
+  tip.appendMarkdown(`  \nLimits: ${limits ? escapeMd(limits) : 'none recorded (created before Borg confined its containers)'}`);
   if (agent?.lastLine) tip.appendMarkdown(`  \nLast output: ${escapeMd(agent.lastLine)}`);
   item.tooltip = tip;
   return item;

@@ -1,4 +1,5 @@
 import * as vscode from 'vscode';
+import { checkSetting, HARDENING_RULES, readHardening, SettingRule } from '../core/hardening';
 import { DEFAULT_SETTINGS, PipelineSettings, ShutdownMode } from '../core/pipeline';
 import { DEFAULT_TASK_SETTINGS, TaskSettings } from '../core/scheduler';
 
@@ -7,24 +8,35 @@ export interface BorgConfig extends PipelineSettings, TaskSettings {
   onShutdown: ShutdownMode;
   /** Empty: DOCKER_HOST or the local socket. */
   dockerHost: string;
+  /** One line per bad setting: what it must be and the default used instead (shown once per change). */
+  warnings: string[];
 }
+
+/** `borg.testNetwork`: the test container's network. */
+const TEST_NETWORK_RULE: SettingRule = { ...HARDENING_RULES.network, setting: 'borg.testNetwork' };
 
 export function readConfig(): BorgConfig {
   const c = vscode.workspace.getConfiguration('borg');
+  const hardening = readHardening({ pidsLimit: c.get('pidsLimit'), memoryMb: c.get('memoryMb'), cpus: c.get('cpus'), network: c.get('network') });
+  const testNetwork = checkSetting(TEST_NETWORK_RULE, c.get('testNetwork'), DEFAULT_TASK_SETTINGS.testNetwork);
   return {
     prefix: c.get<string>('containerPrefix', DEFAULT_SETTINGS.prefix).trim(),
     image: c.get<string>('agentImage', DEFAULT_SETTINGS.image).trim() || DEFAULT_SETTINGS.image,
     maxParallelAgents: clampInt(c.get('maxParallelAgents'), 1, 32, DEFAULT_SETTINGS.maxParallelAgents),
     agentTimeoutSeconds: clampInt(c.get('agentTimeoutSeconds'), 0, 86_400, DEFAULT_SETTINGS.agentTimeoutSeconds),
     stopGraceSeconds: clampInt(c.get('stopGraceSeconds'), 0, 300, DEFAULT_SETTINGS.stopGraceSeconds),
+    hardening: hardening.settings,
     onShutdown: c.get<string>('onShutdown') === 'stop' ? 'stop' : 'detach',
     dockerHost: c.get<string>('dockerHost', '').trim(),
     testCommand: c.get<string>('testCommand', DEFAULT_TASK_SETTINGS.testCommand).trim(),
     testTimeoutSeconds: clampInt(c.get('testTimeoutSeconds'), 1, 86_400, DEFAULT_TASK_SETTINGS.testTimeoutSeconds),
+    testImage: c.get<string>('testImage', '').trim(),
+    testNetwork: testNetwork.value,
     maxAttempts: clampInt(c.get('maxAttempts'), 1, 50, DEFAULT_TASK_SETTINGS.maxAttempts),
     baseBranch: c.get<string>('baseBranch', '').trim(),
     model: c.get<string>('model', '').trim(),
     allowedTools: (c.get<unknown>('allowedTools') instanceof Array ? (c.get<unknown[]>('allowedTools') ?? []) : []).filter((x): x is string => typeof x === 'string'),
+    warnings: [...hardening.warnings, ...(testNetwork.warning ? [testNetwork.warning] : [])],
   };
 }
 

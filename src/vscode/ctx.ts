@@ -38,6 +38,7 @@ export class BorgContext extends Disposable {
   ) {
     super();
     this.config = readConfig();
+    this.warnAboutSettings();
     this.register(log);
     this.register(pipeline);
     this.register(scheduler);
@@ -49,6 +50,7 @@ export class BorgContext extends Disposable {
       onDidChangeConfig(() => {
         const before = this.config;
         this.config = readConfig();
+        this.warnAboutSettings();
         if (this.config.dockerHost !== before.dockerHost) {
           try {
             engine.connect(this.config.dockerHost || undefined);
@@ -60,6 +62,21 @@ export class BorgContext extends Disposable {
         scheduler.dispatch();
       }),
     );
+  }
+
+  private warned = new Set<string>();
+
+  /** One warning per bad setting value (it is replaced by its default), shown once until it changes. */
+  private warnAboutSettings(): void {
+    const now = new Set(this.config.warnings);
+    for (const w of now) {
+      if (this.warned.has(w)) continue;
+      this.log.warn(w);
+      void vscode.window.showWarningMessage(w, 'Open Settings').then((pick) => {
+        if (pick) void vscode.commands.executeCommand('workbench.action.openSettings', w.split(' ')[0]);
+      });
+    }
+    this.warned = now;
   }
 
   readonly agentsView: AgentsView;

@@ -1,5 +1,4 @@
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { BorgError } from '../core/errors';
 import { Git } from '../core/git';
@@ -10,6 +9,7 @@ import { branchChanges, FileChange, GitDocuments, GIT_SCHEME } from './gitDocume
 import { TaskDetails } from './taskDetail';
 import { attemptWords, SHOW_SELECTED_TASK } from './taskItems';
 import { isGroup } from './tasksView';
+import { WorktreeDocuments, WORKTREE_SCHEME } from './worktreeDocuments';
 
 /** Context key: URIs of the open task drafts; the editor title shows "Add Task" on them. */
 const DRAFTS_KEY = 'borg.taskDrafts';
@@ -22,7 +22,7 @@ export interface TaskInput {
   repo?: string;
 }
 
-/** Registers the task commands, the detail panels and the `borg-git:` documents the diffs read. */
+/** Registers the task commands, the detail panels and the `borg-git:` / `borg-worktree:` documents the diffs read. */
 export function registerTaskCommands(ctx: BorgContext): vscode.Disposable[] {
   const git = new Git();
   const details = new TaskDetails(ctx.scheduler, ctx.extension.extensionUri);
@@ -43,6 +43,7 @@ export function registerTaskCommands(ctx: BorgContext): vscode.Disposable[] {
     vscode.commands.registerCommand('borg.deleteTask', (arg?: unknown, opts?: { deleteBranch?: boolean }) => deleteTask(ctx, arg, opts)),
     vscode.commands.registerCommand('borg.setApiKey', (arg?: unknown) => setApiKey(ctx, arg)),
     vscode.workspace.registerTextDocumentContentProvider(GIT_SCHEME, new GitDocuments(git)),
+    vscode.workspace.registerTextDocumentContentProvider(WORKTREE_SCHEME, new WorktreeDocuments()),
   ];
 }
 
@@ -328,7 +329,9 @@ export async function openWorktree(ctx: BorgContext, arg?: unknown): Promise<vsc
 /**
  * Borg: Show Diff — what the task's branch changed since it left its base (`base...branch`):
  * VS Code's changes editor over every file, or the diff editor for a single file. Left: the file
- * at the merge base (a read-only `borg-git:` document); right: the file in the worktree.
+ * at the merge base (a read-only `borg-git:` document); right: the file in the worktree — a
+ * regular file as itself, a link the agent wrote (or anything else) as a read-only
+ * `borg-worktree:` document naming it, never followed (see gitDocuments.ts `branchChanges`).
  */
 export async function showDiff(ctx: BorgContext, git: Git, arg?: unknown): Promise<FileChange[] | undefined> {
   const task = await target(ctx, arg, 'diff');
@@ -347,8 +350,7 @@ export async function showDiff(ctx: BorgContext, git: Git, arg?: unknown): Promi
       const [c] = changes;
       await vscode.commands.executeCommand('vscode.diff', c.left ?? GitDocuments.uri(task.repo, mergeBase, c.file), c.right ?? GitDocuments.uri(task.repo, branch, c.file), `${c.file} (${title})`);
     } else {
-      const root = task.worktree ?? task.repo;
-      await vscode.commands.executeCommand('vscode.changes', title, changes.map((c) => [vscode.Uri.file(path.join(root, c.file)), c.left, c.right]));
+      await vscode.commands.executeCommand('vscode.changes', title, changes.map((c) => [c.resource, c.left, c.right]));
     }
     return changes;
   } catch (e) {

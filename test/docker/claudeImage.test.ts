@@ -9,7 +9,9 @@
  * The first run builds the image (a few minutes: mmdebstrap + npm pack, cached under
  * .scratch/claude-image/); later runs only check that it is current.
  */
-import { hostUser } from '../../src/core/pipeline';
+import { AgentGit } from '../../src/core/agentGit';
+import { Git } from '../../src/core/git';
+import { containerOwner, ownerSpec } from '../../src/core/ownership';
 import { describe, it, before, after, afterEach } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -150,7 +152,7 @@ describe('Claude Code agent image (borg-agent-claude:latest)', () => {
     assert.match(info.Config.Labels['borg.claude.hash'] ?? '', /^[0-9a-f]{16}$/);
   });
 
-  it('through the Pipeline: runs as the host user and ends with the CLI\'s own "Not logged in" result, exit 1', { timeout: 120_000 }, async () => {
+  it('through the Pipeline: runs as the host user (uid 1000 when that is root) and ends with the CLI\'s own "Not logged in" result, exit 1', { timeout: 120_000 }, async () => {
     const h = await harness();
     const seen: string[] = [];
     h.pipeline.onDidOutput((e) => seen.push(e.line));
@@ -159,7 +161,8 @@ describe('Claude Code agent image (borg-agent-claude:latest)', () => {
     await withTimeout(h.pipeline.joinAgents(), 90_000, 'joinAgents');
 
     const info = await docker.getContainer(r.id).inspect();
-    assert.equal(info.Config.User, hostUser(), 'agents run as the host user, so they can write their 0700 state dir');
+    assert.equal(info.Config.User, ownerSpec(containerOwner(info.Config.User)), 'agents run as the host user (never root), so they can write their 0700 state dir');
+    assert.notEqual(info.Config.User.split(':')[0], '0');
     assert.equal(info.Config.Image, IMAGE);
     assert.equal(info.State.ExitCode, 1);
     assert.equal(agent.exitCode, 1);
@@ -184,9 +187,9 @@ describe('Claude Code agent image (borg-agent-claude:latest)', () => {
     if (uid !== 0 && uid !== AGENT_UID) return t.skip('needs root (to chown the state dir) or uid 1000');
     const h = await harness();
     const name = h.nameOf(0);
-    const dir = h.stateDirs.ensure(name);
-    fs.chownSync(dir, AGENT_UID, AGENT_UID);
-    const r = await h.pipeline.launch('worker', { image: IMAGE, input: { prompt: 'say hi' }, user: 'agent' });
+    const r = await h.pipeline.launch('worker', { image: IMAGE, input: { prompt: 'say hi' } });
+    const dir = h.stateDirs.dir(name);
+    assert.equal(fs.statSync(dir).uid, AGENT_UID, 'the state dir belongs to the uid the agent runs as');
     assert.equal(r.name, name);
     await withTimeout(h.pipeline.joinAgents(), 90_000, 'joinAgents');
 
@@ -283,7 +286,7 @@ describe('Claude Code agent image (borg-agent-claude:latest)', () => {
     assert.equal(b.gitStatus, 0, `git in a repo owned by another uid: ${b.gitError}`);
   });
 
-  it('runs a task the way the scheduler launches it: as the host user, in a git worktree at /workspace/repo', { timeout: 120_000 }, async () => {
+  it('runs a task the way the scheduler launches it: never as root, in a git worktree at /workspace/repo with its sandbox git', { timeout: 120_000 }, async () => {
     const h = await harness();
     const fake = fakeClaudeDir(h);
     const base = fs.mkdtempSync(path.join(os.tmpdir(), 'borg-fake-wt-'));
@@ -295,18 +298,18 @@ describe('Claude Code agent image (borg-agent-claude:latest)', () => {
         const p = spawn('git', args, { stdio: 'ignore', env: { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@t', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@t' } });
         p.on('exit', (c) => (c === 0 ? resolve() : reject(new Error(`git ${args.join(' ')}: exit ${c}`))));
       });
-    await git('init', '-q', repo);
+    await git('init', '-q', '-b', 'main', repo);
     await git('-C', repo, 'commit', '-q', '--allow-empty', '-m', 'init');
     await git('-C', repo, 'worktree', 'add', '-q', '-b', 'borg/task-1', worktree);
-    const adminDir = /^gitdir:\s*(.+)$/m.exec(fs.readFileSync(path.join(worktree, '.git'), 'utf8'))![1].trim();
-    const common = path.join(repo, '.git');
-    const user = `${process.getuid!()}:${process.getgid!()}`;
+    const prepared = await new AgentGit(new Git()).prepare({ repo, worktree, branch: 'borg/task-1', baseBranch: 'main' });
+    const owner = containerOwner('agent');
+    const user = ownerSpec(owner);
 
     const r = await h.pipeline.launch('worker', {
       image: IMAGE,
       env: ['BORG_CLAUDE_BIN=/opt/fake/claude'],
-      binds: [`${worktree}:/workspace/repo`, `${common}:${common}:ro`, `${adminDir}:${adminDir}`, `${fake}:/opt/fake:ro`],
-      user,
+      binds: [...prepared.binds, `${fake}:/opt/fake:ro`],
+      writable: prepared.writable,
       input: { taskId: 1, phase: 'impl', persona: 'worker', prompt: 'make the tests pass', systemPrompt: 'You are the worker.', model: null, allowedTools: [], workdir: '/workspace/repo', resumeSessionId: null },
     });
     const agent = h.pipeline.agents.get(r.name)!;
@@ -317,7 +320,7 @@ describe('Claude Code agent image (borg-agent-claude:latest)', () => {
     const seen = jsonLines(log).find((l) => l.type === 'fake');
     assert.ok(seen, log.join('\n'));
     assert.deepEqual(seen.argv, ['--print', '--output-format', 'stream-json', '--verbose', '--append-system-prompt', 'You are the worker.'], 'null and empty fields add no flags');
-    assert.equal(seen.uid, process.getuid!());
+    assert.equal(seen.uid, owner.uid);
     assert.equal(seen.cwd, '/workspace/repo');
     assert.equal(seen.home, STATE_MOUNT, 'the state dir is the HOME: it belongs to the user the agent runs as');
     assert.equal(seen.gitStatus, 0, `git status in the worktree: ${seen.gitError}`);

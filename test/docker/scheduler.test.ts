@@ -144,7 +144,7 @@ describe('Scheduler: the happy path', () => {
       assert.equal(info?.State.ExitCode, 0);
       assert.ok(info?.HostConfig.Binds?.some((b) => b.startsWith(`${t.worktree}:/workspace/repo`)), 'the worktree is mounted at /workspace/repo');
     }
-    assert.equal(runs[3].agent, null);
+    assert.match(runs[3].agent ?? '', new RegExp(`^${r.h.prefix}-test-\\d+$`), 'the test phase ran in a test container');
     assert.equal(runs[3].exitCode, 0);
     assert.match(runs[3].output ?? '', /all tests passed/);
     assert.deepEqual(r.h.store.listEvents().filter((e) => e.kind.startsWith('task-')).map((e) => e.kind), [

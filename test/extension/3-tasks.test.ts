@@ -232,6 +232,40 @@ describe('Tasks: the pipeline from the VS Code UI', function () {
     await vscode.commands.executeCommand('workbench.action.closeActiveEditor');
   });
 
+  it('shows a link the agent wrote in the worktree as a read-only link document, never what it points at', async () => {
+    const t = await task(doneTask.id);
+    const home = fs.mkdtempSync(path.join(os.tmpdir(), 'borg-home-'));
+    const key = path.join(home, 'id_ed25519');
+    const SECRET = 'PRIVATE KEY of the user\n';
+    fs.writeFileSync(key, SECRET);
+    fs.writeFileSync(path.join(home, 'id.md'), SECRET);
+    try {
+      // key.md is a committed link; notes/id.md is a committed file whose folder the agent then swaps for a link.
+      fs.symlinkSync(key, path.join(t.worktree!, 'key.md'));
+      fs.mkdirSync(path.join(t.worktree!, 'notes'));
+      fs.writeFileSync(path.join(t.worktree!, 'notes', 'id.md'), 'harmless\n');
+      git(t.worktree!, 'add', 'key.md', 'notes/id.md');
+      git(t.worktree!, '-c', 'user.name=Test', '-c', 'user.email=test@localhost', 'commit', '-q', '-m', 'plant links');
+      fs.rmSync(path.join(t.worktree!, 'notes'), { recursive: true });
+      fs.symlinkSync(home, path.join(t.worktree!, 'notes'));
+      const changes = (await vscode.commands.executeCommand('borg.showDiff', t.id)) as FileChange[];
+      const link = changes.find((c) => c.file === 'key.md')!;
+      const under = changes.find((c) => c.file === 'notes/id.md')!;
+      for (const c of [link, under]) {
+        assert.equal(c.right?.scheme, 'borg-worktree', `${c.file} is not opened as a file`);
+        assert.equal(c.resource.scheme, 'borg-worktree', `${c.file} is not named as a file`);
+        assert.ok(!(await vscode.workspace.openTextDocument(c.right!)).getText().includes(SECRET), `${c.file} does not show the secret`);
+      }
+      assert.equal((await vscode.workspace.openTextDocument(link.right!)).getText(), `symbolic link → ${key}\n`);
+      assert.match((await vscode.workspace.openTextDocument(under.right!)).getText(), new RegExp(`^symbolic link → ${home.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\n\\(the folder notes is the link`));
+      assert.equal(changes.find((c) => c.file === 'README.md')?.right?.scheme, 'file', 'a regular file still opens as itself');
+      await until('the changes editor', () => vscode.window.tabGroups.activeTabGroup.activeTab?.label === `Task #${t.id}: main...borg/task-${t.id} (${changes.length} files)`, 10_000);
+      await vscode.commands.executeCommand('workbench.action.closeActiveEditor');
+    } finally {
+      fs.rmSync(home, { recursive: true, force: true });
+    }
+  });
+
   it('merges a done task into main, and refuses one that conflicts, naming the files', async () => {
     const { ctx } = await api();
     const [a, b] = pair;

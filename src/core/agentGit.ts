@@ -1,0 +1,233 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { BorgError } from './errors';
+import type { Git, GitTarget } from './git';
+
+/** Where the task's worktree is mounted in the agent's (and the test container's) container. */
+export const WORKTREE_MOUNT = '/workspace/repo';
+/** The agent's own git dir (its sandbox) inside the container. */
+export const SANDBOX_GIT_MOUNT = '/workspace/.borg/git';
+/** The main repository's object store, read-only, inside the container (the sandbox's alternate). */
+export const OBJECTS_MOUNT = '/workspace/.borg/objects';
+
+/** Suffix of the sandbox folder beside a task's worktree (`task-7` → `task-7.agent-git`). */
+const SANDBOX_SUFFIX = '.agent-git';
+
+/** The agent altered git metadata Borg relies on, or planted a repository in its worktree. */
+export class GitMetadataAlteredError extends BorgError {}
+
+/** A task's checkout, as the Scheduler knows it (all absolute paths from Borg's own records). */
+export interface TaskCheckout {
+  repo: string;
+  worktree: string;
+  branch: string;
+  baseBranch: string;
+}
+
+/** What {@link AgentGit.prepare} gives a launch: binds, the folders the container writes, and the trusted git target for the host. */
+export interface PreparedCheckout {
+  binds: string[];
+  writable: string[];
+  /** The worktree's admin dir and the worktree: what the host's git uses, never the worktree's `.git`. */
+  target: GitTarget;
+}
+
+/**
+ * The git an agent sees, kept apart from the git the host trusts.
+ *
+ * On the host a task's worktree is an ordinary `git worktree` (`.git` file → the main
+ * repository's `worktrees/<name>/` admin dir). None of that metadata is mounted into a
+ * container: an agent that could write it could make the host's next git command run a program
+ * (`core.fsmonitor`, hooks, a repointed `commondir`; see git-config(1) and githooks(5)). Instead
+ * each launch gets a fresh **sandbox** git dir beside the worktree:
+ *
+ * | container path             | host source                              | mode |
+ * |----------------------------|------------------------------------------|------|
+ * | /workspace/repo            | the worktree                             | rw   |
+ * | /workspace/repo/.git       | `<sandbox>/gitfile` (`gitdir: /workspace/.borg/git`) | ro |
+ * | /workspace/.borg/git       | `<sandbox>/git`: HEAD, refs, index, a config Borg writes | rw |
+ * | /workspace/.borg/objects   | the main repository's `objects/` (alternate) | ro |
+ *
+ * So `git status`, `diff`, `log` and even `commit` work inside the container, the main
+ * repository's `config` (credential helpers, tokens in remote URLs) is never visible, and the
+ * host never runs git on anything an agent wrote: it commits through `--git-dir=<admin dir>
+ * --work-tree=<worktree>` (git.ts). The sandbox is rebuilt before every launch; after the
+ * phase {@link check} reports tampering, which fails the task instead of committing.
+ */
+export class AgentGit {
+  constructor(private readonly git: Git) {}
+
+  /** The sandbox folder of a worktree. */
+  static sandboxDir(worktree: string): string {
+    return worktree.replace(/[\\/]+$/, '') + SANDBOX_SUFFIX;
+  }
+
+  /**
+   * Checks the host's metadata of the checkout, then (re)builds its sandbox from the trusted
+   * side: HEAD on the task branch, the branch and base refs, a copy of the worktree's index and
+   * the object store as an alternate.
+   * @throws GitMetadataAlteredError when the host-side metadata was altered; BorgError when git fails.
+   */
+  async prepare(t: TaskCheckout): Promise<PreparedCheckout> {
+    const target = await this.target(t);
+    const common = await this.git.commonDir(t.repo);
+    const sandbox = AgentGit.sandboxDir(t.worktree);
+    const gitDir = path.join(sandbox, 'git');
+    fs.rmSync(sandbox, { recursive: true, force: true });
+    for (const d of ['objects/info', 'objects/pack', 'refs/heads', 'refs/tags']) fs.mkdirSync(path.join(gitDir, d), { recursive: true, mode: 0o755 });
+    const format = await this.git.objectFormat(t.repo);
+    fs.writeFileSync(path.join(gitDir, 'config'), sandboxConfig(format));
+    fs.writeFileSync(path.join(gitDir, 'HEAD'), `ref: refs/heads/${t.branch}\n`);
+    const refs: Array<[string, string]> = [];
+    for (const branch of new Set([t.branch, t.baseBranch])) {
+      if (!/^[A-Za-z0-9][A-Za-z0-9._/-]*$/.test(branch) || branch.endsWith('.lock')) continue;
+      const sha = await this.git.revParse(t.repo, `refs/heads/${branch}`).catch(() => '');
+      if (sha) refs.push([`refs/heads/${branch}`, sha]);
+    }
+    refs.sort((a, b) => (a[0] < b[0] ? -1 : 1));
+    fs.writeFileSync(path.join(gitDir, 'packed-refs'), `# pack-refs with: peeled sorted \n${refs.map(([r, sha]) => `${sha} ${r}\n`).join('')}`);
+    fs.writeFileSync(path.join(gitDir, 'objects', 'info', 'alternates'), `${OBJECTS_MOUNT}\n`);
+    const index = path.join(target.gitDir, 'index');
+    if (fs.existsSync(index)) fs.copyFileSync(index, path.join(gitDir, 'index'));
+    fs.writeFileSync(path.join(sandbox, 'gitfile'), SANDBOX_GITFILE);
+    return {
+      binds: [
+        `${t.worktree}:${WORKTREE_MOUNT}`,
+        `${path.join(sandbox, 'gitfile')}:${WORKTREE_MOUNT}/.git:ro`,
+        `${gitDir}:${SANDBOX_GIT_MOUNT}`,
+        `${path.join(common, 'objects')}:${OBJECTS_MOUNT}:ro`,
+      ],
+      writable: [t.worktree, gitDir],
+      target,
+    };
+  }
+
+  /**
+   * After a phase, before the host touches the worktree: returns what the agent altered — the
+   * host-side `.git` file or admin dir, the sandbox's `config`, `hooks/`, `commondir` or
+   * `gitfile`, or a `.git` anywhere below the worktree's top (an embedded repository, whose own
+   * config a later git command or editor would obey) — or undefined when nothing was.
+   * Nothing found here is ever run or followed.
+   */
+  async check(t: TaskCheckout): Promise<string | undefined> {
+    try {
+      await this.target(t);
+    } catch (e) {
+      if (e instanceof GitMetadataAlteredError) return e.message;
+      throw e;
+    }
+    const sandbox = AgentGit.sandboxDir(t.worktree);
+    const gitDir = path.join(sandbox, 'git');
+    if (readRegular(path.join(sandbox, 'gitfile')) !== SANDBOX_GITFILE) return `${path.join(sandbox, 'gitfile')} (the container's .git file) changed`;
+    const format = await this.git.objectFormat(t.repo);
+    if (readRegular(path.join(gitDir, 'config')) !== sandboxConfig(format)) return `the config of its git dir (${SANDBOX_GIT_MOUNT}/config) changed`;
+    for (const f of ['commondir', 'config.worktree', 'gitdir']) {
+      if (lexists(path.join(gitDir, f))) return `it wrote ${SANDBOX_GIT_MOUNT}/${f}`;
+    }
+    const hooks = path.join(gitDir, 'hooks');
+    if (lexists(hooks) && (!fs.lstatSync(hooks).isDirectory() || fs.readdirSync(hooks).length > 0)) return `it planted hooks in ${SANDBOX_GIT_MOUNT}/hooks`;
+    const nested = findNestedGit(t.worktree);
+    if (nested) return `a git repository at ${nested} inside the worktree`;
+    return undefined;
+  }
+
+  /** Deletes the sandbox of a worktree (links inside are removed, not followed). */
+  static remove(worktree: string): void {
+    fs.rmSync(AgentGit.sandboxDir(worktree), { recursive: true, force: true });
+  }
+
+  /**
+   * What the host's git uses for the checkout: the worktree's admin dir, found from the main
+   * repository's side, after checking that the worktree's `.git` file still names it and that
+   * its `commondir` still leads back to the main repository.
+   * @throws GitMetadataAlteredError
+   */
+  async target(t: TaskCheckout): Promise<GitTarget> {
+    const admin = await this.git.worktreeAdminDir(t.repo, t.worktree).catch((e: unknown) => {
+      throw new GitMetadataAlteredError(`the main repository no longer lists the worktree ${t.worktree} (${(e as Error).message})`);
+    });
+    const common = await this.git.commonDir(t.repo);
+    const dotGit = path.join(t.worktree, '.git');
+    const gitFile = readRegular(dotGit);
+    if (gitFile === undefined) throw new GitMetadataAlteredError(`${dotGit} is no longer a plain file`);
+    const named = /^gitdir:\s*(.+?)\s*$/.exec(gitFile.trim())?.[1];
+    if (!named || path.resolve(t.worktree, named) !== admin) throw new GitMetadataAlteredError(`${dotGit} was repointed (it says "${gitFile.trim().slice(0, 200)}")`);
+    if (fs.lstatSync(admin).isSymbolicLink()) throw new GitMetadataAlteredError(`${admin} was replaced by a link`);
+    const commondir = readRegular(path.join(admin, 'commondir'));
+    if (commondir === undefined || path.resolve(admin, commondir.trim()) !== path.resolve(common)) {
+      throw new GitMetadataAlteredError(`${path.join(admin, 'commondir')} was rewritten (it says "${(commondir ?? '').trim().slice(0, 200)}")`);
+    }
+    return { gitDir: admin, workTree: t.worktree };
+  }
+}
+
+/** The container's `.git` file: the sandbox git dir by its container path. */
+const SANDBOX_GITFILE = `gitdir: ${SANDBOX_GIT_MOUNT}\n`;
+
+/** The whole config of a sandbox git dir: a plain repository, no remotes, no credentials, no commands. */
+function sandboxConfig(objectFormat: string): string {
+  const sha256 = objectFormat === 'sha256';
+  return [
+    '[core]',
+    `\trepositoryformatversion = ${sha256 ? 1 : 0}`,
+    '\tfilemode = true',
+    '\tbare = false',
+    '\tlogallrefupdates = true',
+    ...(sha256 ? ['[extensions]', '\tobjectformat = sha256'] : []),
+    '[user]',
+    '\tname = Borg agent',
+    '\temail = agent@borg.invalid',
+    '',
+  ].join('\n');
+}
+
+/** A regular file's text, or undefined when it is missing, a link, or anything but a regular file. Opened with O_NOFOLLOW. */
+function readRegular(file: string, maxBytes = 64 * 1024): string | undefined {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+  } catch {
+    return undefined;
+  }
+  try {
+    const st = fs.fstatSync(fd);
+    if (!st.isFile()) return undefined;
+    const buf = Buffer.alloc(Math.min(st.size, maxBytes));
+    const n = fs.readSync(fd, buf, 0, buf.length, 0);
+    return buf.subarray(0, n).toString('utf8');
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+function lexists(p: string): boolean {
+  try {
+    fs.lstatSync(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The first entry named `.git` (any case) below the top of `worktree`, relative to it, or
+ * undefined. Walks with lstat semantics: symbolic links are looked at, never followed.
+ */
+export function findNestedGit(worktree: string): string | undefined {
+  const stack: string[] = [''];
+  while (stack.length) {
+    const rel = stack.pop()!;
+    let entries: fs.Dirent[];
+    try {
+      entries = fs.readdirSync(path.join(worktree, rel), { withFileTypes: true });
+    } catch {
+      continue;
+    }
+    for (const e of entries) {
+      const child = rel ? `${rel}/${e.name}` : e.name;
+      if (e.name.toLowerCase() === '.git' && child !== '.git') return child; // `.GIT` at the top counts too
+      if (e.isDirectory() && child !== '.git') stack.push(child);
+    }
+  }
+  return undefined;
+}
