@@ -106,8 +106,8 @@ export class AgentGit {
    * After a phase, before the host touches the worktree: returns what the agent altered — the
    * host-side `.git` file or admin dir, the sandbox's `config`, `hooks/`, `commondir` or
    * `gitfile`, or a `.git` anywhere below the worktree's top (an embedded repository, whose own
-   * config a later git command or editor would obey) — or undefined when nothing was.
-   * Nothing found here is ever run or followed.
+   * config a later git command or editor would obey: it is quarantined, see {@link quarantine})
+   * — or undefined when nothing was. Nothing found here is ever run or followed.
    */
   async check(t: TaskCheckout): Promise<string | undefined> {
     try {
@@ -127,7 +127,10 @@ export class AgentGit {
     const hooks = path.join(gitDir, 'hooks');
     if (lexists(hooks) && (!fs.lstatSync(hooks).isDirectory() || fs.readdirSync(hooks).length > 0)) return `it planted hooks in ${SANDBOX_GIT_MOUNT}/hooks`;
     const nested = findNestedGit(t.worktree);
-    if (nested) return `a git repository at ${nested} inside the worktree`;
+    if (nested.length) {
+      const moved = quarantine(t.worktree, nested);
+      return `a git repository at ${nested.join(', ')} inside the worktree; renamed to ${moved.join(', ')} so no git command obeys it`;
+    }
     return undefined;
   }
 
@@ -210,10 +213,11 @@ function lexists(p: string): boolean {
 }
 
 /**
- * The first entry named `.git` (any case) below the top of `worktree`, relative to it, or
- * undefined. Walks with lstat semantics: symbolic links are looked at, never followed.
+ * Every entry named `.git` (any case) below the top of `worktree`, relative to it. Walks with
+ * lstat semantics: symbolic links are looked at, never followed.
  */
-export function findNestedGit(worktree: string): string | undefined {
+export function findNestedGit(worktree: string): string[] {
+  const found: string[] = [];
   const stack: string[] = [''];
   while (stack.length) {
     const rel = stack.pop()!;
@@ -225,9 +229,24 @@ export function findNestedGit(worktree: string): string | undefined {
     }
     for (const e of entries) {
       const child = rel ? `${rel}/${e.name}` : e.name;
-      if (e.name.toLowerCase() === '.git' && child !== '.git') return child; // `.GIT` at the top counts too
-      if (e.isDirectory() && child !== '.git') stack.push(child);
+      if (e.name.toLowerCase() === '.git' && child !== '.git') found.push(child); // `.GIT` at the top counts too
+      else if (e.isDirectory() && child !== '.git') stack.push(child);
     }
   }
-  return undefined;
+  return found.sort();
+}
+
+/**
+ * Renames each embedded `.git` to `.git.borg-quarantined` (rename never follows a link), so no
+ * git command — the user's own `git status` in the worktree, an editor's git integration —
+ * obeys the config an agent planted there (git runs `status` inside embedded repositories).
+ * Returns the new names.
+ */
+function quarantine(worktree: string, nested: string[]): string[] {
+  return nested.map((rel) => {
+    let to = `${rel}.borg-quarantined`;
+    for (let i = 2; lexists(path.join(worktree, to)); i++) to = `${rel}.borg-quarantined-${i}`;
+    fs.renameSync(path.join(worktree, rel), path.join(worktree, to));
+    return to;
+  });
 }
