@@ -319,7 +319,7 @@ interface Progress {
 function describeRuns(runs: TaskRun[]): string {
   return runs
     .map((r) => {
-      const who = r.agent ?? (r.phase === 'test' ? 'host' : 'no agent');
+      const who = r.agent ?? 'no agent';
       const exit = r.exitCode === null ? '' : `, exit ${r.exitCode}`;
       return `${r.phase} ${r.outcome} (${who}${exit}, ${formatDuration(r.durationMs)})`;
     })
@@ -415,6 +415,7 @@ class LiveProgress implements Progress {
     this.write = io.write ?? ((s) => io.out(s.replace(/\n$/, '')));
     this.ticker = setInterval(() => this.render(), 1_000);
     this.ticker.unref();
+    this.render(); // the table is on screen from the start; every later render redraws it in place
   }
 
   changed(): void {
@@ -466,7 +467,7 @@ class LiveProgress implements Progress {
     const rows = list.map((t) => {
       const running = active.has(t.id);
       const run = running ? this.tasks.runs(t.id).filter((r) => r.outcome === 'running').pop() : undefined;
-      const agent = running ? (run?.agent ?? (t.status === 'test' ? '(host test)' : 'starting…')) : '';
+      const agent = running ? (run?.agent ?? 'starting…') : '';
       const time = running && t.dispatchedAt ? formatDuration(now - t.dispatchedAt) : '';
       const status = ['retry', 'blocked', 'failed'].includes(t.status) ? `${t.status}(${t.phase})` : t.status;
       return [`${running ? '▶' : ' '} ${t.id}`, status, `${t.attempt}/${t.maxAttempts}`, agent, time, t.title];

@@ -236,7 +236,7 @@ export function describeTask(t: Task, runs: TaskRun[]): string {
   if (t.lastError) lines.push('  last error:', ...t.lastError.split('\n').slice(-20).map((l) => `    ${l}`));
   lines.push(runs.length ? 'runs:' : 'runs: none yet');
   const rows = runs.map((r) => [
-    when(r.startedAt), r.phase, String(r.attempt), r.agent ?? (r.phase === 'test' ? '(host)' : '-'), r.outcome,
+    when(r.startedAt), r.phase, String(r.attempt), r.agent ?? '-', r.outcome,
     r.exitCode === null ? '-' : String(r.exitCode), formatDuration(r.durationMs), r.commitSha ? r.commitSha.slice(0, 10) : '-',
     r.error ? firstLine(r.error, 80) : '',
   ]);

@@ -176,7 +176,7 @@ function runTable(runs: TaskRun[], active: boolean): string {
   const rows = runs.map((r) => {
     // A run left "running" by a phase that never finished (e.g. the launch failed) is not running.
     const outcome = r.outcome === 'running' && !(active && r === last) ? 'unfinished' : r.outcome;
-    const agent = r.agent ? `<button class="link" data-command="showLogs" data-agent="${esc(r.agent)}" title="Show the agent's logs">${esc(r.agent)}</button>` : '<span class="muted">host</span>';
+    const agent = r.agent ? `<button class="link" data-command="showLogs" data-agent="${esc(r.agent)}" title="Show the agent's logs">${esc(r.agent)}</button>` : `<span class="muted">${r.phase === 'test' ? 'skipped' : 'no agent'}</span>`;
     const title = r.error ?? r.output ?? '';
     return `<tr>
 <td>${esc(r.phase)}</td><td class="num">${r.attempt + 1}</td><td>${agent}</td>

@@ -272,7 +272,9 @@ export function sleep(ms: number): Promise<void> {
 
 /** The lines of a file in a state dir (empty when the file is missing). */
 export function fileLines(h: Harness, name: string, file: string): string[] {
-  const text = h.stateDirs.readFile(name, file);
+  // Borg's own records (agent.log, input.json) live outside the state dir; anything else there was written by the agent.
+  const own = ['agent.log', 'input.json'].includes(file);
+  const text = own ? h.stateDirs.readFile(name, file) : readOrUndefined(path.join(h.stateDirs.dir(name), file));
   return text === undefined ? [] : text.split('\n').filter((l) => l.length > 0);
 }
 
@@ -325,4 +327,12 @@ export async function deriveImage(name: string, script: string): Promise<string>
 /** Removes the images {@link deriveImage} made in this process. */
 export async function removeDerivedImages(): Promise<void> {
   for (const tag of derived.splice(0)) await docker.getImage(tag).remove({ force: true }).catch(() => undefined);
+}
+
+function readOrUndefined(file: string): string | undefined {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
 }

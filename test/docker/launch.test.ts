@@ -23,7 +23,7 @@ afterEach(cleanupAll);
 after(cleanupAll);
 
 describe('launch on real Docker', () => {
-  it('creates a running, labelled <prefix>-worker-0 with the state dir mounted and input.json written', async () => {
+  it('creates a running, labelled <prefix>-worker-0 with the state dir mounted and Borg\'s own input.json written outside it', async () => {
     const h = await harness();
     const lines: Array<{ agent: string; line: string }> = [];
     h.pipeline.onDidOutput((e) => lines.push(e));
@@ -48,7 +48,8 @@ describe('launch on real Docker', () => {
     assert.equal(mount.Source, r.stateDir);
     assert.equal(mount.RW, true);
 
-    const input = JSON.parse(fs.readFileSync(path.join(r.stateDir, 'input.json'), 'utf8'));
+    const input = JSON.parse(fs.readFileSync(h.stateDirs.hostFile(r.name, 'input.json'), 'utf8'));
+    assert.equal(fs.existsSync(path.join(r.stateDir, 'input.json')), false, 'nothing of Borg\'s in the agent-writable state dir');
     assert.deepEqual(input, { persona: 'worker', sleepSeconds: 2 });
     assert.equal(fs.statSync(r.stateDir).mode & 0o777, 0o700);
 
@@ -217,8 +218,12 @@ describe('start failure', () => {
     pack.entry({ name: 'tmp', type: 'directory', mode: 0o1777 });
     pack.finalize();
     await h.engine.importImage(pack as never, repo, 'latest', ['ENTRYPOINT ["/no-such-binary"]']);
+    // docker-init (Init: true) starts even when the entrypoint is missing; a bind of a file over the
+    // image's /tmp folder fails in the runtime, at start.
+    const file = path.join(h.dir, 'a-file');
+    fs.writeFileSync(file, 'x');
 
-    await assert.rejects(withTimeout(h.pipeline.launch('worker', { image, input: { sleepSeconds: 1 } }), 15_000, 'launch'));
+    await assert.rejects(withTimeout(h.pipeline.launch('worker', { image, input: { sleepSeconds: 1 }, binds: [`${file}:/tmp`] }), 15_000, 'launch'));
 
     const name = h.nameOf(0);
     const row = h.store.getContainer(name);
