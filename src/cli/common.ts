@@ -1,4 +1,4 @@
-import { readHardening } from '../core/hardening';
+import { HardeningSettings, readHardening } from '../core/hardening';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -88,14 +88,18 @@ export function makePipeline(engine: DockerEngine, store: Store, paths: CliPaths
   });
 }
 
+/** The CLI flag of each limit. */
+const LIMIT_FLAGS: Record<keyof HardeningSettings, string> = { pidsLimit: '--pids-limit', memoryMb: '--memory-mb', cpus: '--cpus', network: '--network' };
+
 /**
  * Pipeline settings from the options (`--prefix`, `--image`, the limits `--pids-limit`,
  * `--memory-mb`, `--cpus`, `--network`).
  * @throws UsageError for a limit that breaks its rule (core/hardening.ts), naming it.
  */
 export function pipelineSettings(opt: Opts, extra: Partial<PipelineSettings> = {}): PipelineSettings {
-  const { settings: hardening, warnings } = readHardening({ pidsLimit: opt['pids-limit'], memoryMb: opt['memory-mb'], cpus: opt.cpus, network: opt.network });
-  if (warnings.length) throw new UsageError(warnings.map((w) => w.replace(/^borg\.(\w+)/, (_m, k: string) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).replace(/ Using .*$/, '')).join('\n'));
+  const raw = { pidsLimit: opt['pids-limit'], memoryMb: opt['memory-mb'], cpus: opt.cpus, network: opt.network };
+  const { settings: hardening, problems } = readHardening(raw, (k) => LIMIT_FLAGS[k]);
+  if (problems.length) throw new UsageError(problems.join('\n'));
   return {
     ...DEFAULT_SETTINGS,
     prefix: String(opt.prefix ?? DEFAULT_SETTINGS.prefix),

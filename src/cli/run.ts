@@ -36,7 +36,7 @@ export async function runCmd(args: string[], opt: Opts, io: CliIo): Promise<numb
   const testCommand = typeof opt['test-command'] === 'string' ? (opt['test-command'] as string) : DEFAULT_TASK_SETTINGS.testCommand;
   const testImage = typeof opt['test-image'] === 'string' ? (opt['test-image'] as string) : DEFAULT_TASK_SETTINGS.testImage;
   const network = checkSetting<NetworkMode>({ ...HARDENING_RULES.network, setting: '--test-network' }, opt['test-network'], DEFAULT_TASK_SETTINGS.testNetwork);
-  if (network.warning) throw new UsageError(network.warning.replace(/ Using .*$/, ''));
+  if (network.problem) throw new UsageError(network.problem);
   const untilIdle = opt['until-idle'] === true;
   const paths = resolvePaths(opt);
   const lock = takeOrRefuse(DbLock.tryAcquire(paths.db, 'run'), paths.db, 'run', io);

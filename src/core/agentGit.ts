@@ -1,7 +1,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { BorgError } from './errors';
-import type { Git, GitTarget } from './git';
+import { findWorktreeAdminDir, Git, GitTarget } from './git';
+import { readWorktreeText } from './worktreeFiles';
 
 /** Where the task's worktree is mounted in the agent's (and the test container's) container. */
 export const WORKTREE_MOUNT = '/workspace/repo';
@@ -24,12 +25,21 @@ export interface TaskCheckout {
   baseBranch: string;
 }
 
-/** What {@link AgentGit.prepare} gives a launch: binds, the folders the container writes, and the trusted git target for the host. */
+/** What the host trusts about a checkout, read from the main repository's side before any agent ran. */
+export interface TrustedCheckout {
+  /** The worktree's admin dir and the worktree: what the host's git uses, never the worktree's `.git`. */
+  target: GitTarget;
+  /** The main repository's common git dir. */
+  common: string;
+  /** The sandbox config Borg writes (and expects to find unchanged). */
+  config: string;
+}
+
+/** What {@link AgentGit.prepare} gives a launch: binds, the folders the container writes, and what the host trusts. */
 export interface PreparedCheckout {
   binds: string[];
   writable: string[];
-  /** The worktree's admin dir and the worktree: what the host's git uses, never the worktree's `.git`. */
-  target: GitTarget;
+  trusted: TrustedCheckout;
 }
 
 /**
@@ -69,14 +79,12 @@ export class AgentGit {
    * @throws GitMetadataAlteredError when the host-side metadata was altered; BorgError when git fails.
    */
   async prepare(t: TaskCheckout): Promise<PreparedCheckout> {
-    const target = await this.target(t);
-    const common = await this.git.commonDir(t.repo);
+    const trusted = await this.trust(t);
     const sandbox = AgentGit.sandboxDir(t.worktree);
     const gitDir = path.join(sandbox, 'git');
     fs.rmSync(sandbox, { recursive: true, force: true });
     for (const d of ['objects/info', 'objects/pack', 'refs/heads', 'refs/tags']) fs.mkdirSync(path.join(gitDir, d), { recursive: true, mode: 0o755 });
-    const format = await this.git.objectFormat(t.repo);
-    fs.writeFileSync(path.join(gitDir, 'config'), sandboxConfig(format));
+    fs.writeFileSync(path.join(gitDir, 'config'), trusted.config);
     fs.writeFileSync(path.join(gitDir, 'HEAD'), `ref: refs/heads/${t.branch}\n`);
     const refs: Array<[string, string]> = [];
     for (const branch of new Set([t.branch, t.baseBranch])) {
@@ -87,7 +95,7 @@ export class AgentGit {
     refs.sort((a, b) => (a[0] < b[0] ? -1 : 1));
     fs.writeFileSync(path.join(gitDir, 'packed-refs'), `# pack-refs with: peeled sorted \n${refs.map(([r, sha]) => `${sha} ${r}\n`).join('')}`);
     fs.writeFileSync(path.join(gitDir, 'objects', 'info', 'alternates'), `${OBJECTS_MOUNT}\n`);
-    const index = path.join(target.gitDir, 'index');
+    const index = path.join(trusted.target.gitDir, 'index');
     if (fs.existsSync(index)) fs.copyFileSync(index, path.join(gitDir, 'index'));
     fs.writeFileSync(path.join(sandbox, 'gitfile'), SANDBOX_GITFILE);
     return {
@@ -95,10 +103,10 @@ export class AgentGit {
         `${t.worktree}:${WORKTREE_MOUNT}`,
         `${path.join(sandbox, 'gitfile')}:${WORKTREE_MOUNT}/.git:ro`,
         `${gitDir}:${SANDBOX_GIT_MOUNT}`,
-        `${path.join(common, 'objects')}:${OBJECTS_MOUNT}:ro`,
+        `${path.join(trusted.common, 'objects')}:${OBJECTS_MOUNT}:ro`,
       ],
       writable: [t.worktree, gitDir],
-      target,
+      trusted,
     };
   }
 
@@ -107,20 +115,23 @@ export class AgentGit {
    * host-side `.git` file or admin dir, the sandbox's `config`, `hooks/`, `commondir` or
    * `gitfile`, or a `.git` anywhere below the worktree's top (an embedded repository, whose own
    * config a later git command or editor would obey: it is quarantined, see {@link quarantine})
-   * — or undefined when nothing was. Nothing found here is ever run or followed.
+   * — or undefined when nothing was. Nothing found here is ever run or followed. `trusted`: what
+   * {@link prepare} read before the launch (no git call then); without it (an adopted agent) it
+   * is read now.
    */
-  async check(t: TaskCheckout): Promise<string | undefined> {
+  async check(t: TaskCheckout, trusted?: TrustedCheckout): Promise<string | undefined> {
+    let known: TrustedCheckout;
     try {
-      await this.target(t);
+      if (trusted) verifyHostSide(t, trusted.target.gitDir, trusted.common);
+      known = trusted ?? (await this.trust(t));
     } catch (e) {
       if (e instanceof GitMetadataAlteredError) return e.message;
       throw e;
     }
     const sandbox = AgentGit.sandboxDir(t.worktree);
     const gitDir = path.join(sandbox, 'git');
-    if (readRegular(path.join(sandbox, 'gitfile')) !== SANDBOX_GITFILE) return `${path.join(sandbox, 'gitfile')} (the container's .git file) changed`;
-    const format = await this.git.objectFormat(t.repo);
-    if (readRegular(path.join(gitDir, 'config')) !== sandboxConfig(format)) return `the config of its git dir (${SANDBOX_GIT_MOUNT}/config) changed`;
+    if (readWorktreeText(sandbox, 'gitfile') !== SANDBOX_GITFILE) return `${path.join(sandbox, 'gitfile')} (the container's .git file) changed`;
+    if (readWorktreeText(sandbox, 'git/config') !== known.config) return `the config of its git dir (${SANDBOX_GIT_MOUNT}/config) changed`;
     for (const f of ['commondir', 'config.worktree', 'gitdir']) {
       if (lexists(path.join(gitDir, f))) return `it wrote ${SANDBOX_GIT_MOUNT}/${f}`;
     }
@@ -140,27 +151,39 @@ export class AgentGit {
   }
 
   /**
-   * What the host's git uses for the checkout: the worktree's admin dir, found from the main
+   * What the host trusts about the checkout: the worktree's admin dir, found from the main
    * repository's side, after checking that the worktree's `.git` file still names it and that
-   * its `commondir` still leads back to the main repository.
-   * @throws GitMetadataAlteredError
+   * its `commondir` still leads back to the main repository; and the sandbox config to expect.
+   * @throws GitMetadataAlteredError; BorgError when git fails.
    */
-  async target(t: TaskCheckout): Promise<GitTarget> {
-    const admin = await this.git.worktreeAdminDir(t.repo, t.worktree).catch((e: unknown) => {
-      throw new GitMetadataAlteredError(`the main repository no longer lists the worktree ${t.worktree} (${(e as Error).message})`);
-    });
+  async trust(t: TaskCheckout): Promise<TrustedCheckout> {
     const common = await this.git.commonDir(t.repo);
-    const dotGit = path.join(t.worktree, '.git');
-    const gitFile = readRegular(dotGit);
-    if (gitFile === undefined) throw new GitMetadataAlteredError(`${dotGit} is no longer a plain file`);
-    const named = /^gitdir:\s*(.+?)\s*$/.exec(gitFile.trim())?.[1];
-    if (!named || path.resolve(t.worktree, named) !== admin) throw new GitMetadataAlteredError(`${dotGit} was repointed (it says "${gitFile.trim().slice(0, 200)}")`);
-    if (fs.lstatSync(admin).isSymbolicLink()) throw new GitMetadataAlteredError(`${admin} was replaced by a link`);
-    const commondir = readRegular(path.join(admin, 'commondir'));
-    if (commondir === undefined || path.resolve(admin, commondir.trim()) !== path.resolve(common)) {
-      throw new GitMetadataAlteredError(`${path.join(admin, 'commondir')} was rewritten (it says "${(commondir ?? '').trim().slice(0, 200)}")`);
+    let admin: string;
+    try {
+      admin = findWorktreeAdminDir(common, t.worktree);
+    } catch (e) {
+      throw new GitMetadataAlteredError(`the main repository no longer lists the worktree ${t.worktree} (${(e as Error).message})`);
     }
-    return { gitDir: admin, workTree: t.worktree };
+    verifyHostSide(t, admin, common);
+    return { target: { gitDir: admin, workTree: t.worktree }, common, config: sandboxConfig(await this.git.objectFormat(t.repo)) };
+  }
+}
+
+/**
+ * Checks, with no git call, that the worktree's `.git` file still names `admin`, that `admin` is
+ * no link and that its `commondir` still leads to `common`.
+ * @throws GitMetadataAlteredError
+ */
+function verifyHostSide(t: TaskCheckout, admin: string, common: string): void {
+  const dotGit = path.join(t.worktree, '.git');
+  const gitFile = readWorktreeText(t.worktree, '.git');
+  if (gitFile === undefined) throw new GitMetadataAlteredError(`${dotGit} is no longer a plain file`);
+  const named = /^gitdir:\s*(.+?)\s*$/.exec(gitFile.trim())?.[1];
+  if (!named || path.resolve(t.worktree, named) !== admin) throw new GitMetadataAlteredError(`${dotGit} was repointed (it says "${gitFile.trim().slice(0, 200)}")`);
+  if (fs.lstatSync(admin).isSymbolicLink()) throw new GitMetadataAlteredError(`${admin} was replaced by a link`);
+  const commondir = readWorktreeText(admin, 'commondir');
+  if (commondir === undefined || path.resolve(admin, commondir.trim()) !== path.resolve(common)) {
+    throw new GitMetadataAlteredError(`${path.join(admin, 'commondir')} was rewritten (it says "${(commondir ?? '').trim().slice(0, 200)}")`);
   }
 }
 
@@ -182,25 +205,6 @@ function sandboxConfig(objectFormat: string): string {
     '\temail = agent@borg.invalid',
     '',
   ].join('\n');
-}
-
-/** A regular file's text, or undefined when it is missing, a link, or anything but a regular file. Opened with O_NOFOLLOW. */
-function readRegular(file: string, maxBytes = 64 * 1024): string | undefined {
-  let fd: number;
-  try {
-    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
-  } catch {
-    return undefined;
-  }
-  try {
-    const st = fs.fstatSync(fd);
-    if (!st.isFile()) return undefined;
-    const buf = Buffer.alloc(Math.min(st.size, maxBytes));
-    const n = fs.readSync(fd, buf, 0, buf.length, 0);
-    return buf.subarray(0, n).toString('utf8');
-  } finally {
-    fs.closeSync(fd);
-  }
 }
 
 function lexists(p: string): boolean {

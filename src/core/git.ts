@@ -53,7 +53,7 @@ export class Git {
    * @throws BorgError with git's stderr when git exits non-zero, is missing or times out.
    */
   run(cwd: string, args: string[], opts: { timeoutMs?: number } = {}): Promise<string> {
-    return this.exec(cwd, [...HARDENING, ...args], opts.timeoutMs);
+    return this.exec(cwd, HARDENING, args, opts.timeoutMs);
   }
 
   /**
@@ -63,12 +63,13 @@ export class Git {
    */
   runOn(target: GitTarget, args: string[], opts: { timeoutMs?: number } = {}): Promise<string> {
     const where = [`--git-dir=${target.gitDir}`, ...(target.workTree ? [`--work-tree=${target.workTree}`] : [])];
-    return this.exec(target.workTree ?? target.gitDir, [...HARDENING, ...where, ...args], opts.timeoutMs);
+    return this.exec(target.workTree ?? target.gitDir, [...HARDENING, ...where], args, opts.timeoutMs);
   }
 
-  private exec(cwd: string, args: string[], timeoutMs = this.timeoutMs): Promise<string> {
+  /** Runs `git <options> <args>`; errors name the command (the first word of `args` that is no option). */
+  private exec(cwd: string, options: string[], args: string[], timeoutMs = this.timeoutMs): Promise<string> {
     return new Promise((resolve, reject) => {
-      execFile('git', args, { cwd, timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024, env: gitEnv() }, (err, stdout, stderr) => {
+      execFile('git', [...options, ...args], { cwd, timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024, env: gitEnv() }, (err, stdout, stderr) => {
         if (err) {
           const code = (err as NodeJS.ErrnoException).code;
           const why = code === 'ENOENT' ? 'git is not installed or not on PATH' : (stderr || err.message).trim();
@@ -124,27 +125,11 @@ export class Git {
   }
 
   /**
-   * The admin dir (`<common>/worktrees/<name>`) of the worktree at `worktree`, found from the main
-   * repository's side: the entry whose `gitdir` file names `<worktree>/.git`. Nothing in the
-   * worktree itself is read, so an agent cannot point the host at another git dir.
-   * @throws BorgError when the repository has no such worktree.
+   * The admin dir (`<common>/worktrees/<name>`) of the worktree at `worktree` (see
+   * {@link findWorktreeAdminDir}). @throws BorgError when the repository has no such worktree.
    */
   async worktreeAdminDir(repo: string, worktree: string): Promise<string> {
-    const common = await this.commonDir(repo);
-    const root = path.join(common, 'worktrees');
-    const want = path.resolve(worktree, '.git');
-    let names: string[] = [];
-    try {
-      names = fs.readdirSync(root);
-    } catch {
-      // no worktrees at all
-    }
-    for (const name of names) {
-      const admin = path.join(root, name);
-      const gitdir = readSmall(path.join(admin, 'gitdir'));
-      if (gitdir !== undefined && path.resolve(admin, gitdir.trim()) === want) return admin;
-    }
-    throw new BorgError(`${repo} has no worktree at ${worktree} (git worktree list does not know it). Delete the task's worktree folder and retry the task.`);
+    return findWorktreeAdminDir(await this.commonDir(repo), worktree);
   }
 
   /** Removes the worktree at `dir` (even with changes) and prunes its admin entry. */
@@ -230,6 +215,29 @@ export function gitEnv(): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('GIT_')) env[k] = v;
   return { ...env, GIT_CONFIG_NOSYSTEM: '1', GIT_TERMINAL_PROMPT: '0', GIT_OPTIONAL_LOCKS: '0' };
+}
+
+/**
+ * The admin dir (`<common>/worktrees/<name>`) of the worktree at `worktree`, found from the main
+ * repository's side: the entry whose `gitdir` file names `<worktree>/.git`. Nothing in the
+ * worktree itself is read, so an agent cannot point the host at another git dir.
+ * @throws BorgError when the repository has no such worktree.
+ */
+export function findWorktreeAdminDir(common: string, worktree: string): string {
+  const root = path.join(common, 'worktrees');
+  const want = path.resolve(worktree, '.git');
+  let names: string[] = [];
+  try {
+    names = fs.readdirSync(root);
+  } catch {
+    // no worktrees at all
+  }
+  for (const name of names) {
+    const admin = path.join(root, name);
+    const gitdir = readSmall(path.join(admin, 'gitdir'));
+    if (gitdir !== undefined && path.resolve(admin, gitdir.trim()) === want) return admin;
+  }
+  throw new BorgError(`${path.dirname(common)} has no worktree at ${worktree} (git worktree list does not know it). Delete the task's worktree folder and retry the task.`);
 }
 
 function readSmall(file: string): string | undefined {

@@ -37,32 +37,45 @@ export const HARDENING_RULES: Record<keyof HardeningSettings, SettingRule> = {
 };
 
 /**
- * Checks `value` against `rule`. Returns the value to use and, for a bad one, a warning that
- * names the setting, what it must be and the default used instead. `undefined` (not set) is
- * the default without a warning.
+ * Checks `value` against `rule`. Returns the value to use and, for a bad one, `problem` (the
+ * setting, its value and what it must be: a CLI refuses with it) and `warning` (the problem and
+ * the default used instead: the extension shows it). `undefined` (not set) is the default
+ * without a warning.
  */
-export function checkSetting<T extends string | number>(rule: SettingRule, value: unknown, fallback: T): { value: T; warning?: string } {
+export function checkSetting<T extends string | number>(rule: SettingRule, value: unknown, fallback: T): { value: T; problem?: string; warning?: string } {
   if (value === undefined || value === null || value === '') return { value: fallback };
+  let what: string;
   if (rule.kind === 'enum') {
     if (typeof value === 'string' && rule.values.includes(value)) return { value: value as T };
-    return { value: fallback, warning: `${rule.setting} is ${JSON.stringify(value)}; it must be one of ${rule.values.join(', ')}. Using ${fallback}.` };
+    what = `one of ${rule.values.join(', ')}`;
+  } else {
+    const n = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
+    const ok = typeof n === 'number' && Number.isFinite(n) && n >= rule.min && n <= rule.max && (!rule.integer || Number.isInteger(n));
+    if (ok) return { value: n as T };
+    what = `${rule.integer ? 'a whole number' : 'a number'} from ${rule.min} to ${rule.max}${rule.unit ? ` ${rule.unit}` : ''}`;
   }
-  const n = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
-  const ok = typeof n === 'number' && Number.isFinite(n) && n >= rule.min && n <= rule.max && (!rule.integer || Number.isInteger(n));
-  if (ok) return { value: n as T };
-  const what = `${rule.integer ? 'a whole number' : 'a number'} from ${rule.min} to ${rule.max}${rule.unit ? ` ${rule.unit}` : ''}`;
-  return { value: fallback, warning: `${rule.setting} is ${JSON.stringify(value)}; it must be ${what}. Using the default, ${fallback}.` };
+  const problem = `${rule.setting} is ${JSON.stringify(value)}; it must be ${what}.`;
+  return { value: fallback, problem, warning: `${problem} Using ${rule.kind === 'enum' ? '' : 'the default, '}${fallback}.` };
 }
 
-/** Reads raw hardening values (settings or CLI flags) through {@link HARDENING_RULES}; bad values become defaults with a warning each. */
-export function readHardening(raw: Partial<Record<keyof HardeningSettings, unknown>>): { settings: HardeningSettings; warnings: string[] } {
+/**
+ * Reads raw hardening values (settings or CLI flags) through {@link HARDENING_RULES}; bad values
+ * become defaults, with a problem and a warning each (see {@link checkSetting}). `nameOf` names
+ * each value in those messages (default: the setting, e.g. `borg.pidsLimit`; the CLI passes its flags).
+ */
+export function readHardening(
+  raw: Partial<Record<keyof HardeningSettings, unknown>>,
+  nameOf: (key: keyof HardeningSettings) => string = (k) => HARDENING_RULES[k].setting,
+): { settings: HardeningSettings; problems: string[]; warnings: string[] } {
+  const problems: string[] = [];
   const warnings: string[] = [];
   const pick = <K extends keyof HardeningSettings>(k: K): HardeningSettings[K] => {
-    const r = checkSetting(HARDENING_RULES[k], raw[k], DEFAULT_HARDENING[k]);
+    const r = checkSetting({ ...HARDENING_RULES[k], setting: nameOf(k) }, raw[k], DEFAULT_HARDENING[k]);
+    if (r.problem) problems.push(r.problem);
     if (r.warning) warnings.push(r.warning);
     return r.value as HardeningSettings[K];
   };
-  return { settings: { pidsLimit: pick('pidsLimit'), memoryMb: pick('memoryMb'), cpus: pick('cpus'), network: pick('network') }, warnings };
+  return { settings: { pidsLimit: pick('pidsLimit'), memoryMb: pick('memoryMb'), cpus: pick('cpus'), network: pick('network') }, problems, warnings };
 }
 
 /** The limits as one line, for the `borg.limits` label and the tree's tooltip: `pids 512 · memory 4096 MiB · cpus 2 · network bridge`. */

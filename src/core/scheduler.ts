@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Agent } from './agent';
-import { AgentGit, GitMetadataAlteredError, PreparedCheckout, TaskCheckout, WORKTREE_MOUNT } from './agentGit';
+import { AgentGit, GitMetadataAlteredError, PreparedCheckout, TaskCheckout, TrustedCheckout, WORKTREE_MOUNT } from './agentGit';
 import { Disposable, toDisposable } from './disposable';
 import { DockerUnreachableError, PipelineStoppedError, RefusedError } from './errors';
 import { Emitter } from './event';
@@ -320,20 +320,21 @@ export class Scheduler extends Disposable {
     const runId = this.o.tasks.startRun({ taskId: t.id, phase, attempt: t.attempt, agent: run.adopted?.name });
     const started = run.adopted?.startedAt ?? Date.now();
     let launch: Pick<LaunchResult, 'name'>;
+    /** Read before the launch; an adopted phase reads it after its agent ended. */
+    let trusted: TrustedCheckout | undefined;
     if (run.adopted) {
       launch = { name: run.adopted.name }; // a phase that kept running while no one followed it (see adoptRuns)
     } else try {
       const prepared = await this.agentGit.prepare(checkout);
+      trusted = prepared.trusted;
       launch = await this.o.pipeline.launch(persona, {
         input: { taskId: t.id, phase, persona, prompt, systemPrompt, model: settings.model || null, allowedTools: settings.allowedTools, workdir: WORKTREE_MOUNT, resumeSessionId: null },
-        ...containerMounts(prepared),
+        binds: prepared.binds,
+        writable: prepared.writable,
         labels: { [LABEL_TASK]: String(t.id), [LABEL_PHASE]: phase },
       });
     } catch (e) {
-      // The run never started: record why, so no run stays "running" (runPhase moves the task).
-      const outcome = e instanceof PipelineStoppedError || e instanceof DockerUnreachableError ? 'interrupted' : run.cancelled ? 'cancelled' : 'blocked';
-      this.o.tasks.finishRun(runId, { outcome, durationMs: Date.now() - started, error: e instanceof Error ? e.message : String(e) });
-      throw e;
+      throw this.launchFailed(runId, started, run, e);
     }
     run.agentName = launch.name;
     if (!run.adopted) this.o.tasks.finishRun(runId, { agent: launch.name, outcome: 'running', finishedAt: null });
@@ -345,12 +346,13 @@ export class Scheduler extends Disposable {
     // worktree, and commit through the trusted admin dir (never the worktree's own .git).
     let verdict = judgeRun(agent, run.cancelled);
     let commit: string | undefined;
-    const altered = await this.agentGit.check(checkout);
+    const altered = await this.agentGit.check(checkout, trusted);
     if (altered) {
       verdict = { outcome: 'altered', error: alteredMessage(altered, worktree) };
     } else {
       try {
-        commit = await this.o.git.commitAll(await this.agentGit.target(checkout), `borg: task ${t.id} ${phase} (${persona}): ${t.title}`);
+        trusted ??= await this.agentGit.trust(checkout);
+        commit = await this.o.git.commitAll(trusted.target, `borg: task ${t.id} ${phase} (${persona}): ${t.title}`);
       } catch (e) {
         if (verdict.outcome === 'ok') verdict = { outcome: 'failed', error: `Committing the ${persona} agent's work failed: ${(e as Error).message}` };
       }
@@ -383,8 +385,9 @@ export class Scheduler extends Disposable {
     }
     const checkout = checkoutOf(t, worktree);
     let launch: LaunchResult;
+    let prepared: PreparedCheckout;
     try {
-      const prepared = await this.agentGit.prepare(checkout);
+      prepared = await this.agentGit.prepare(checkout);
       launch = await this.o.pipeline.launch(TEST_PERSONA, {
         stdin: false,
         image: settings.testImage || undefined,
@@ -393,13 +396,12 @@ export class Scheduler extends Disposable {
         workdir: WORKTREE_MOUNT,
         network: settings.testNetwork,
         timeoutSeconds: settings.testTimeoutSeconds,
-        ...containerMounts(prepared),
+        binds: prepared.binds,
+        writable: prepared.writable,
         labels: { [LABEL_TASK]: String(t.id), [LABEL_PHASE]: 'test' },
       });
     } catch (e) {
-      const outcome = e instanceof PipelineStoppedError || e instanceof DockerUnreachableError ? 'interrupted' : run.cancelled ? 'cancelled' : 'blocked';
-      this.o.tasks.finishRun(runId, { outcome, durationMs: Date.now() - started, error: e instanceof Error ? e.message : String(e) });
-      throw e;
+      throw this.launchFailed(runId, started, run, e);
     }
     this.o.tasks.finishRun(runId, { agent: launch.name, outcome: 'running', finishedAt: null });
     const agent = this.o.pipeline.agents.get(launch.name)!;
@@ -418,11 +420,21 @@ export class Scheduler extends Disposable {
     let verdict: RunVerdict = aborted ? { outcome: run.cancelled ? 'cancelled' : 'interrupted' }
       : agent.state === 'exited' ? { outcome: 'ok' }
       : { outcome: 'failed', error: `borg.testCommand (${settings.testCommand}) ${how} in ${launch.name}:\n${output}` };
-    const altered = await this.agentGit.check(checkout);
+    const altered = await this.agentGit.check(checkout, prepared.trusted);
     if (altered) verdict = { outcome: 'altered', error: alteredMessage(altered, worktree) };
     this.o.tasks.finishRun(runId, { outcome: verdict.outcome, exitCode: aborted ? null : agent.exitCode ?? null, durationMs: Date.now() - started, output, error: verdict.error ?? null, streamFile: this.o.pipeline.stateDirs.hostFile(launch.name, 'agent.log') });
     this.o.tasks.store.addEvent(`task-test-${verdict.outcome}`, launch.name, { taskId: t.id, attempt: t.attempt });
     this.apply(t, 'test', verdict);
+  }
+
+  /**
+   * A phase's container never started: records why on its run, so no run stays "running", and
+   * returns the error for the caller to rethrow (runPhase moves the task).
+   */
+  private launchFailed(runId: number, started: number, run: ActiveRun, e: unknown): unknown {
+    const outcome = e instanceof PipelineStoppedError || e instanceof DockerUnreachableError ? 'interrupted' : run.cancelled ? 'cancelled' : 'blocked';
+    this.o.tasks.finishRun(runId, { outcome, durationMs: Date.now() - started, error: e instanceof Error ? e.message : String(e) });
+    return e;
   }
 
   /** Moves the task after a run: on, done, retry (impl for a failed test), failed, blocked or cancelled. */
@@ -500,11 +512,6 @@ type RunVerdict = { outcome: 'ok' | 'failed' | 'blocked' | 'cancelled' | 'interr
 /** The checkout of a task whose worktree exists (branch and base are set with it). */
 function checkoutOf(t: Task, worktree: string): TaskCheckout {
   return { repo: t.repo, worktree, branch: t.branch ?? `borg/task-${t.id}`, baseBranch: t.baseBranch ?? 'HEAD' };
-}
-
-/** The launch options that mount a prepared checkout. */
-function containerMounts(p: PreparedCheckout): { binds: string[]; writable: string[] } {
-  return { binds: p.binds, writable: p.writable };
 }
 
 /** The task's error when its agent altered git metadata. */

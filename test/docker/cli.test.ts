@@ -11,7 +11,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Store } from '../../src/core/store';
 import { Task, TaskStore } from '../../src/core/taskStore';
-import { DEMO_IMAGE, deriveImage, docker, removeContainersWithPrefix, removeDerivedImages, waitFor } from './helpers';
+import { containerNames, DEMO_IMAGE, deriveImage, docker, removeContainersWithPrefix, removeDerivedImages, waitFor } from './helpers';
 
 const ROOT = path.join(__dirname, '..', '..', '..');
 const CLI = path.join(ROOT, 'dist', 'cli.js');
@@ -150,6 +150,22 @@ describe('borg: usage', () => {
     assert.match(help.stdout, /--worktrees PATH/);
     assert.match(help.stdout, /--prompts PATH/);
     assert.equal(fs.existsSync(e.db), false, 'usage errors write nothing');
+  });
+
+  it('a limit that breaks its rule is refused with the flag and the rule, exit 2, nothing created', async () => {
+    const e = env();
+    const cases: Array<[string[], RegExp]> = [
+      [['launch', 'worker', '--pids-limit', '3'], /--pids-limit is "3"; it must be a whole number from 16 to 1000000\./],
+      [['launch', 'worker', '--memory-mb', 'lots'], /--memory-mb is "lots"; it must be a whole number from 16 to 1048576 MiB\./],
+      [['launch', 'worker', '--network', 'host'], /--network is "host"; it must be one of bridge, none\./],
+      [['run', '--test-network', 'host'], /--test-network is "host"; it must be one of bridge, none\./],
+    ];
+    for (const [args, want] of cases) {
+      const r = await cli([...args, ...e.globals]);
+      assert.equal(r.code, 2, `borg ${args.join(' ')} → ${r.code}: ${r.stderr}`);
+      assert.match(r.stderr, want);
+    }
+    assert.deepEqual(await containerNames(e.prefix), [], 'no container was created');
   });
 });
 

@@ -11,7 +11,7 @@ import { containerOwner, FALLBACK_AGENT_OWNER } from '../../src/core/ownership';
 
 describe('hardening settings', () => {
   it('defaults: pids 512, 4096 MiB, 2 CPUs, bridge', () => {
-    assert.deepEqual(readHardening({}), { settings: { pidsLimit: 512, memoryMb: 4096, cpus: 2, network: 'bridge' }, warnings: [] });
+    assert.deepEqual(readHardening({}), { settings: { pidsLimit: 512, memoryMb: 4096, cpus: 2, network: 'bridge' }, problems: [], warnings: [] });
   });
 
   it('a bad value gets one clear warning naming the setting and the default used', () => {
