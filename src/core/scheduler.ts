@@ -344,10 +344,14 @@ export class Scheduler extends Disposable {
     await agent.done;
     // Nothing the agent wrote runs on the host: check its git metadata before git reads the
     // worktree, and commit through the trusted admin dir (never the worktree's own .git).
+    // A detached agent is still running and still writing: the host leaves its worktree alone
+    // (no walk, no rename, no commit) until whoever adopts it sees it end.
     let verdict = judgeRun(agent, run.cancelled);
     let commit: string | undefined;
-    const altered = await this.agentGit.check(checkout, trusted);
-    if (altered) {
+    const altered = agent.state === 'detached' ? undefined : await this.agentGit.check(checkout, trusted);
+    if (agent.state === 'detached') {
+      // interrupted: the phase's next run commits
+    } else if (altered) {
       verdict = { outcome: 'altered', error: alteredMessage(altered, worktree) };
     } else {
       try {

@@ -235,6 +235,24 @@ describe('Isolation: host commits', () => {
   });
 });
 
+describe('Isolation: a detached agent\'s worktree', () => {
+  it('is left alone at shutdown: no check, no quarantine, no commit while the agent still runs', { timeout: 90_000 }, async () => {
+    const image = await hostileImage('still-running', 'echo early > early.txt; echo started; sleep 30');
+    const r = await rig(image);
+    const t0 = await r.scheduler.add({ title: 'detached', description: 'x', repo: r.repo });
+    await waitFor(() => r.tasks.runs(t0.id).some((x) => x.outcome === 'running' && x.agent) && fs.existsSync(path.join(r.tasks.get(t0.id)!.worktree!, 'early.txt')), 30_000, 'the agent to start writing');
+    const agent = r.tasks.runs(t0.id)[0].agent!;
+    r.scheduler.stop();
+    await r.h.pipeline.shutdown('detach');
+    await withTimeout(r.scheduler.join(), 15_000, 'scheduler.join');
+    const run = r.tasks.runs(t0.id)[0];
+    assert.equal(run.outcome, 'interrupted');
+    assert.equal(run.commitSha, null, 'nothing was committed from a worktree its agent still writes');
+    assert.equal(execFileSync('git', ['rev-list', '--count', 'main..borg/task-1'], { cwd: r.repo, encoding: 'utf8' }).trim(), '0');
+    assert.equal((await docker.getContainer(agent).inspect()).State.Running, true, 'the agent kept running (detach)');
+  });
+});
+
 describe('Isolation: no host credentials, no host files', () => {
   it('the main repository\'s .git/config is not readable inside an agent; git metadata there is a sandbox', { timeout: 90_000 }, async () => {
     const image = await hostileImage('read-config', [
