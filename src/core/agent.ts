@@ -1,8 +1,9 @@
 import * as readline from 'node:readline';
 import type { Duplex } from 'node:stream';
 import { Disposable, toDisposable } from './disposable';
-import type { DockerEngine } from './engine';
+import type { Engine } from './engine';
 import { errorText } from './engine';
+import { DockerUnreachableError } from './errors';
 import type { StateDirs } from './stateDirs';
 import { emptySummary, foldLine, StreamSummary } from './streamJson';
 
@@ -12,19 +13,30 @@ export const OUTPUT_CAP_BYTES = 256 * 1024;
 /** Most output written to an agent's agent.log per run (bytes); Docker keeps the rest (Show Logs). */
 export const LOG_CAP_BYTES = 16 * 1024 * 1024;
 
-/** Where an agent is in its life. The final states are all but `running`. */
-export type AgentState = 'running' | 'exited' | 'crashed' | 'oom-killed' | 'timed-out' | 'stopped' | 'detached' | 'failed';
+/**
+ * Where an agent is in its life. The final states are all but `running`:
+ * - `exited` (0), `crashed` (non-zero), `oom-killed` (Docker's `State.OOMKilled`, any exit code);
+ * - `timed-out` (the watchdog stopped it), `stopped` (Stop Agent, Stop All or shutdown stopped it);
+ * - `detached` (no longer followed; the container runs on);
+ * - `lost`: the run ended without an answer from the container — Docker became unreachable
+ *   (`lostReason: 'docker'`) or the container was removed outside Borg (`'removed'`);
+ * - `failed`: following it failed for another reason (`error` says why).
+ */
+export type AgentState = 'running' | 'exited' | 'crashed' | 'oom-killed' | 'timed-out' | 'stopped' | 'detached' | 'lost' | 'failed';
+
+/** Why an agent is `lost`. */
+export type LostReason = 'docker' | 'removed';
 
 /** Everything an {@link Agent} needs; the Pipeline builds it. */
 export interface AgentOptions {
-  engine: DockerEngine;
+  engine: Pick<Engine, 'wait' | 'inspect' | 'stop' | 'kill' | 'demux'>;
   stateDirs: StateDirs;
   name: string;
   id: string;
   persona: string;
   /** The attached (multiplexed, non-TTY) output stream, attached before start. */
   stream: Duplex;
-  /** Watchdog budget in ms; 0 disables it. */
+  /** Watchdog budget in ms, counted from `startedAt`; 0 disables it. Past already: the agent is stopped at once. */
   timeoutMs: number;
   /** Seconds between SIGTERM and SIGKILL when the watchdog or a stop ends the container. */
   graceSeconds: number;
@@ -39,7 +51,8 @@ export interface AgentOptions {
 /**
  * One tracked run of a container: follows its output into `agent.log` in its state dir, waits
  * for it to exit and records exit code, OOM and duration. `done` settles (never rejects) when
- * the agent reached a final state; the Pipeline keeps it so nothing runs untracked.
+ * the agent reached a final state — whatever fails on the way (the log file, the stream, Docker)
+ * becomes that state, never a rejection; the Pipeline keeps it so nothing runs untracked.
  *
  * The watchdog (`timeoutMs`) stops the container with `graceSeconds` of grace — Docker's stop
  * sends SIGTERM, then SIGKILL — and kills it outright if the stop call itself fails.
@@ -55,6 +68,8 @@ export class Agent extends Disposable {
   readonly stream: StreamSummary = emptySummary();
   exitCode: number | undefined;
   oomKilled = false;
+  /** Set when `state` is `lost`. */
+  lostReason: LostReason | undefined;
   error: string | undefined;
   readonly startedAt: number;
   finishedAt: number | undefined;
@@ -68,7 +83,12 @@ export class Agent extends Disposable {
     super();
     this.startedAt = o.startedAt ?? Date.now();
     this.register(toDisposable(() => this.follow.abort()));
-    this.done = this.run();
+    this.done = this.run().catch((e: unknown) => {
+      // Only a bug gets here (run() turns every failure into a state); the agent still ends.
+      if (this.state === 'running') this.state = 'failed';
+      this.error ??= errorText(e);
+      this.finishedAt ??= Date.now();
+    });
   }
 
   get name(): string {
@@ -88,34 +108,62 @@ export class Agent extends Disposable {
     this.follow.abort();
   }
 
-  /** Stops the container (SIGTERM, SIGKILL after the grace); the agent ends as `stopped`. */
-  async stop(): Promise<void> {
+  /** When the watchdog ends this run (ms since the epoch), or undefined without one. */
+  get deadline(): number | undefined {
+    return this.o.timeoutMs > 0 ? this.startedAt + this.o.timeoutMs : undefined;
+  }
+
+  /**
+   * Stops the container (SIGTERM, SIGKILL after `graceSeconds`, default the agent's grace);
+   * the agent ends as `stopped`. Shutdown passes a shorter grace to fit VS Code's budget.
+   */
+  async stop(graceSeconds = this.o.graceSeconds): Promise<void> {
     if (this.state !== 'running') return;
     this.endReason ??= 'stopped';
-    await this.stopContainer();
+    await this.stopContainer(graceSeconds);
   }
 
   private async run(): Promise<void> {
-    const log = this.o.stateDirs.appendStream(this.o.name, 'agent.log');
-    log.on('error', () => undefined); // a full disk must not crash the host; the container's own logs stay in Docker
-    const { stdout, stderr } = this.o.engine.demux(this.o.stream);
-    const readers = [stdout, stderr].map((s) => {
-      const rl = readline.createInterface({ input: s, crlfDelay: Infinity });
-      rl.on('line', (line) => this.onLine(line, log));
-      return rl;
-    });
-    const left = Math.max(0, this.startedAt + this.o.timeoutMs - Date.now());
-    const watchdog = this.o.timeoutMs > 0 ? setTimeout(() => this.onTimeout(), left) : undefined;
+    let log: NodeJS.WritableStream | undefined;
+    const readers: readline.Interface[] = [];
+    let watchdog: NodeJS.Timeout | undefined;
     try {
+      const file = this.o.stateDirs.appendStream(this.o.name, 'agent.log');
+      file.on('error', () => undefined); // a full disk must not crash the host; the container's own logs stay in Docker
+      log = file;
+      this.o.stream.on('error', () => undefined); // a broken stream ends the readers; wait() tells how the run ended
+      const { stdout, stderr } = this.o.engine.demux(this.o.stream);
+      for (const s of [stdout, stderr]) {
+        const rl = readline.createInterface({ input: s, crlfDelay: Infinity });
+        rl.on('line', (line) => this.onLine(line, file));
+        readers.push(rl);
+      }
+      const left = Math.max(0, this.startedAt + this.o.timeoutMs - Date.now());
+      watchdog = this.o.timeoutMs > 0 ? setTimeout(() => this.onTimeout(), left) : undefined;
       const code = await this.o.engine.wait(this.o.id, this.follow.signal);
       const info = await this.o.engine.inspect(this.o.id);
       this.exitCode = code;
-      // OOMKilled is sticky across restarts: only exit 137 (SIGKILL) makes it this run's cause.
-      this.oomKilled = code === 137 && info?.oomKilled === true;
+      if (!info) {
+        this.state = 'lost';
+        this.lostReason = 'removed';
+        this.error = 'The container was removed outside Borg while it ran.';
+        return;
+      }
+      // OOMKilled is this run's: Docker resets it when a container starts, and a child process
+      // OOM-killed while the main process exits 0 still sets it (measured on dockerd 20.10).
+      this.oomKilled = info.oomKilled === true;
       this.state = this.endReason ?? (this.oomKilled ? 'oom-killed' : code === 0 ? 'exited' : 'crashed');
     } catch (e) {
       if (this.follow.signal.aborted) {
         this.state = 'detached';
+      } else if (e instanceof DockerUnreachableError) {
+        this.state = 'lost';
+        this.lostReason = 'docker';
+        this.error = e.message;
+      } else if ((e as { statusCode?: number }).statusCode === 404) {
+        this.state = 'lost';
+        this.lostReason = 'removed';
+        this.error = 'The container was removed outside Borg while it ran.';
       } else {
         this.state = 'failed';
         this.error = errorText(e);
@@ -125,7 +173,7 @@ export class Agent extends Disposable {
       this.finishedAt = Date.now();
       for (const rl of readers) rl.close();
       this.o.stream.destroy();
-      await new Promise<void>((resolve) => log.end(resolve));
+      if (log) await new Promise<void>((resolve) => log!.end(resolve));
       this.o.onChange(this);
     }
   }
@@ -146,12 +194,12 @@ export class Agent extends Disposable {
   private onTimeout(): void {
     if (this.state !== 'running') return;
     this.endReason = 'timed-out';
-    void this.stopContainer();
+    void this.stopContainer(this.o.graceSeconds);
   }
 
-  private async stopContainer(): Promise<void> {
+  private async stopContainer(graceSeconds: number): Promise<void> {
     try {
-      await this.o.engine.stop(this.o.id, this.o.graceSeconds);
+      await this.o.engine.stop(this.o.id, graceSeconds);
     } catch {
       await this.o.engine.kill(this.o.id).catch(() => undefined);
     }

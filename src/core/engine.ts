@@ -57,6 +57,34 @@ export interface CreateSpec {
   workdir?: string;
 }
 
+/**
+ * Everything Borg asks of a container engine. {@link DockerEngine} implements it over dockerode;
+ * the unit tests' fake (test/unit/fakeDocker.ts) implements it in memory, so the Pipeline's edge
+ * cases (spawn failure, crash, joins, shutdown during a launch or a hardline) have fast tests
+ * besides the real-Docker ones. Errors follow the same rules in every implementation:
+ * connection failures are {@link DockerUnreachableError}, 409 on create {@link NameConflictError},
+ * 404 on inspect is `undefined` and nothing else is ever read as "not found".
+ */
+export interface Engine {
+  /** The address in use, for messages. */
+  readonly endpoint: string;
+  /** True when the connection is plain HTTP to a host that is not this machine (secrets stay home). */
+  readonly insecureRemote?: boolean;
+  ping(): Promise<void>;
+  list(filter?: { managedOnly?: boolean; workspace?: string; namePrefix?: string }): Promise<ContainerInfo[]>;
+  inspect(nameOrId: string): Promise<ContainerInfo | undefined>;
+  create(spec: CreateSpec): Promise<string>;
+  start(id: string): Promise<void>;
+  stop(id: string, graceSeconds: number): Promise<void>;
+  kill(id: string): Promise<void>;
+  remove(id: string, opts?: { force?: boolean }): Promise<void>;
+  wait(id: string, signal?: AbortSignal): Promise<number>;
+  attach(id: string, opts: { stdin: boolean; signal?: AbortSignal }): Promise<Duplex>;
+  demux(stream: Readable): { stdout: PassThrough; stderr: PassThrough };
+  logs(id: string, tail?: number): Promise<string>;
+  image(ref: string): Promise<{ labels: Record<string, string>; user: string } | undefined>;
+}
+
 /** Where the Engine talks to: `unix:///path`, `tcp://host:port` or `http://host:port`. */
 export function describeEndpoint(dockerHost?: string): string {
   return dockerHost || process.env.DOCKER_HOST || 'unix:///var/run/docker.sock';
@@ -68,7 +96,7 @@ export function describeEndpoint(dockerHost?: string): string {
  * create {@link NameConflictError}, a missing image {@link ImageMissingError}; 404 on inspect is
  * "not found" (undefined), never an error, and no other failure is ever read as "not found".
  */
-export class DockerEngine {
+export class DockerEngine implements Engine {
   private client!: Docker;
   private address!: string;
 

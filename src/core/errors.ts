@@ -42,3 +42,9 @@ export class PipelineStoppedError extends BorgError {
     super('Borg Pipeline is shutting down and takes no new work.');
   }
 }
+
+/**
+ * A launch ended before its container started because the user stopped or cancelled it (Stop
+ * All, Cancel Task): an interruption, never a failed attempt.
+ */
+export class InterruptedError extends BorgError {}

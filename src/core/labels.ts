@@ -13,6 +13,21 @@ export const LABEL_PHASE = 'borg.phase';
 /** The confinement the container was created with, as one line (see hardening.ts `describeLimits`). */
 export const LABEL_LIMITS = 'borg.limits';
 
+/**
+ * The watchdog's budget in whole seconds, counted from Docker's `State.StartedAt` ("0": none).
+ * A budget rather than a time, so the deadline stays right when a hardline starts the same
+ * container again; whoever follows the container (its launcher, or recovery after a restart)
+ * stops it there.
+ */
+export const LABEL_TIMEOUT = 'borg.timeout';
+
+/** The watchdog budget (s) a container was created with, or undefined when its label is missing or bad. */
+export function timeoutOf(labels: Record<string, string> | undefined): number | undefined {
+  const v = labels?.[LABEL_TIMEOUT];
+  if (v === undefined || !/^\d+$/.test(v)) return undefined;
+  return Number(v);
+}
+
 /** The labels for a new container of `persona` in `workspaceId`, plus `extra` (task, phase, limits). */
 export function agentLabels(persona: string, workspaceId: string, extra: Record<string, string> = {}): Record<string, string> {
   return { ...extra, [LABEL_MANAGED]: 'true', [LABEL_PERSONA]: persona, [LABEL_WORKSPACE]: workspaceId };

@@ -1,12 +1,12 @@
 import { Agent, AgentState } from './agent';
 import { claimName, MAX_CLAIM_CANDIDATES, SkipReason } from './claim';
 import { Disposable } from './disposable';
-import { ContainerInfo, DockerEngine, errorText } from './engine';
+import { ContainerInfo, Engine, errorText } from './engine';
 import type { Duplex } from 'node:stream';
-import { BorgError, DockerUnreachableError, ImageMissingError, PipelineStoppedError, RefusedError } from './errors';
+import { BorgError, DockerUnreachableError, ImageMissingError, InterruptedError, PipelineStoppedError, RefusedError } from './errors';
 import { Emitter } from './event';
 import { DEFAULT_HARDENING, describeLimits, HardeningSettings, NetworkMode } from './hardening';
-import { agentLabels, LABEL_LIMITS } from './labels';
+import { agentLabels, LABEL_LIMITS, LABEL_TIMEOUT, timeoutOf } from './labels';
 import { containerOwner, ownerSpec, chownTree } from './ownership';
 import { containerName, ContainerSeq, validateNamePart } from './names';
 import { Slots } from './slots';
@@ -24,8 +24,13 @@ export interface PipelineSettings {
   maxParallelAgents: number;
   /** Watchdog budget in seconds; 0 disables it (default 600). */
   agentTimeoutSeconds: number;
-  /** Grace between SIGTERM and SIGKILL in seconds (default 10). */
+  /** Grace between SIGTERM and SIGKILL in seconds (default 10); at shutdown at most {@link SHUTDOWN_GRACE_SECONDS}. */
   stopGraceSeconds: number;
+  /**
+   * Send agents their secrets even when Docker is reached over plain HTTP on another machine
+   * (`borg.allowInsecureDockerHost`, default false: such a launch is refused while secrets are set).
+   */
+  allowInsecureDockerHost?: boolean;
   /** How every container is confined: capabilities, pids, memory, CPUs, network (hardening.ts). */
   hardening: HardeningSettings;
 }
@@ -39,11 +44,21 @@ export const DEFAULT_SETTINGS: PipelineSettings = {
   hardening: DEFAULT_HARDENING,
 };
 
+/**
+ * Most seconds of grace between SIGTERM and SIGKILL when shutdown stops agents: VS Code ends the
+ * extension host about 5 s after it calls `deactivate()` (measured, see ../shared/harness.md),
+ * and the database must still be flushed after the agents were joined.
+ */
+export const SHUTDOWN_GRACE_SECONDS = 2;
+
+/** Finished agents kept for the views (most recent first); older ones are released. */
+export const FINISHED_AGENTS_KEPT = 50;
+
 /** The personas agents run as. */
 export const PERSONAS = ['manager', 'qa', 'worker'] as const;
 
 export interface PipelineOptions {
-  engine: DockerEngine;
+  engine: Engine;
   store: Store;
   stateDirs: StateDirs;
   /** This workspace's id (see workspace.ts), put on every container as `borg.workspace`. */
@@ -61,6 +76,11 @@ export interface PipelineOptions {
    * do not (they would adopt, and wait for, unrelated agents).
    */
   adoptBeforeLaunch?: boolean;
+  /**
+   * Set when another process holds this workspace's database (dbLock.ts): the Pipeline shows
+   * containers but refuses every verb with this reason.
+   */
+  readOnly?: string;
   /** First `containerSeq` value (tests start near the 2^32 wrap). */
   seqStart?: number;
   maxClaimCandidates?: number;
@@ -88,6 +108,8 @@ export interface LaunchOptions {
   cmd?: string[];
   /** Overrides the image's WORKDIR. */
   workdir?: string;
+  /** Abandons the launch while it waits for a slot or for recovery (a cancelled task): rejects with RefusedError. */
+  signal?: AbortSignal;
   /** More labels (task, phase). */
   labels?: Record<string, string>;
   /** More `host:container[:ro]` binds (a task's worktree and git dir). A Docker socket is refused. */
@@ -103,6 +125,8 @@ export interface LaunchOptions {
 export interface LaunchResult {
   name: string;
   id: string;
+  /** The tracked run; `agent.done` settles when it ends. */
+  agent: Agent;
   reclaimed: boolean;
   stateDir: string;
   skipped: Array<{ name: string; reason: SkipReason }>;
@@ -114,11 +138,22 @@ export interface QueuedLaunch {
   queuedAt: number;
 }
 
-/** What {@link Pipeline.recover} found: names adopted (running), collected (exited while away) and lost (vanished). */
+/** What {@link Pipeline.recover} found: names adopted (running), collected (exited while away), lost (vanished) and removed (never started). */
 export interface RecoveryReport {
   adopted: string[];
   collected: string[];
   lost: string[];
+  /** Containers created but never started (their launch died), removed. */
+  removed: string[];
+}
+
+/**
+ * The input sent on stdin, with the watchdog's `deadline` (ISO time) and `timeoutSeconds` when
+ * it is on: the images Borg ships end themselves there even when no Borg process follows them.
+ */
+function withDeadline(input: Record<string, unknown>, timeoutSeconds: number, startedAt = Date.now()): Record<string, unknown> {
+  if (!(timeoutSeconds > 0)) return { ...input, deadline: null, timeoutSeconds: 0 };
+  return { ...input, deadline: new Date(startedAt + timeoutSeconds * 1000).toISOString(), timeoutSeconds };
 }
 
 /** How shutdown treats running agents: `detach` leaves containers running, `stop` stops them. */
@@ -161,7 +196,7 @@ export class Pipeline extends Disposable {
     this.slots = new Slots(o.settings().maxParallelAgents);
   }
 
-  get engine(): DockerEngine {
+  get engine(): Engine {
     return this.o.engine;
   }
 
@@ -173,7 +208,7 @@ export class Pipeline extends Disposable {
     return this.o.workspaceId;
   }
 
-  /** Agents followed by this Pipeline, running or finished, by container name. */
+  /** Agents followed by this Pipeline: the running ones and the last {@link FINISHED_AGENTS_KEPT} finished, by container name. */
   get agents(): ReadonlyMap<string, Agent> {
     return this.agentsByName;
   }
@@ -225,8 +260,21 @@ export class Pipeline extends Disposable {
    *   PipelineStoppedError (shutting down), BorgError (no free name).
    */
   launch(persona: string, opts: LaunchOptions = {}): Promise<LaunchResult> {
-    if (this.stopped) return Promise.reject(new PipelineStoppedError());
-    const run = this.launchNow(persona, opts);
+    return this.track(() => this.launchNow(persona, opts));
+  }
+
+  /**
+   * Every path that starts a container (launch, hardline, reclaim) runs through here, so
+   * {@link joinAgents} and {@link shutdown} see it from its first await to the Agent it hands
+   * over: a window closed between attach and start still detaches (or stops) that agent.
+   */
+  private track<T>(start: () => Promise<T>): Promise<T> {
+    try {
+      this.assertRunning();
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const run = start();
     this.inflight.add(run);
     this.changed.fire();
     const forget = () => {
@@ -256,50 +304,62 @@ export class Pipeline extends Disposable {
         create: (name) => this.createContainer(name, persona, image, img.user, input, opts, settings),
       });
       const { name, created: id } = claim;
-      await this.startAndFollow({ name, id, persona, input, release, settings, opts, event: claim.reclaimed ? 'reclaimed' : 'launched', detail: { image, skipped: claim.skipped } });
-      return { name, id, reclaimed: claim.reclaimed, stateDir: this.o.stateDirs.dir(name), skipped: claim.skipped };
-    }, persona);
+      const agent = await this.startAndFollow({ name, id, persona, input, release, settings, opts, event: claim.reclaimed ? 'reclaimed' : 'launched', detail: { image, skipped: claim.skipped } });
+      return { name, id, agent, reclaimed: claim.reclaimed, stateDir: this.o.stateDirs.dir(name), skipped: claim.skipped };
+    }, persona, opts.signal);
   }
 
   /**
    * Hardline: brings a crashed (or OOM-killed) agent back. Docker reruns the entrypoint with a
    * fresh, empty stdin on restart, so we attach *before* `start` and send the agent's input
    * (input.json from its state dir) again; the agent can resume its session from the state dir.
-   * The restarted container is followed like any agent (slot, watchdog, log).
-   * @throws RefusedError when the container is not ours, not crashed, or has no input.json;
-   *   DockerUnreachableError; PipelineStoppedError.
+   * The restarted container is followed like any agent (slot, watchdog counted from the new
+   * start with the budget in its `borg.timeout` label, log), and tracked as a launch until then.
+   * `nameOrId` may be an id or id prefix: the container's real name is used from then on.
+   * @throws RefusedError when the container is not ours, another workspace's, not crashed, or
+   *   has no input.json; DockerUnreachableError; PipelineStoppedError.
    */
-  async hardline(name: string): Promise<Agent> {
-    this.assertRunning();
-    const info = await this.o.engine.inspect(name);
-    checkVerb('hardline', info, name);
+  hardline(nameOrId: string): Promise<Agent> {
+    return this.track(() => this.hardlineNow(nameOrId));
+  }
+
+  private async hardlineNow(nameOrId: string): Promise<Agent> {
+    const info = await this.ours('hardline', nameOrId);
+    const name = info.name;
     const raw = this.o.stateDirs.readFile(name, 'input.json');
     if (raw === undefined) {
       throw new RefusedError(`${name} has no input.json in Borg's records (${this.o.stateDirs.hostDir(name)}), so its input cannot be sent again.`);
     }
     const input = JSON.parse(raw) as Record<string, unknown>;
     // Let the agent resume the crashed session (Claude Code: --resume <session_id>), whose history is in the state dir.
-    const session = this.lastSessionId(name);
+    const session = this.sessionOf(info.id);
     if (session) input.resumeSessionId = session;
     const persona = info.persona ?? String(input.persona ?? 'agent');
     const settings = this.o.settings();
     return this.withSlot(settings, async (release) => {
-      const fresh = await this.o.engine.inspect(name); // it may have been hardlined elsewhere while we queued
+      const fresh = await this.o.engine.inspect(info.id); // it may have been hardlined elsewhere while we queued
       checkVerb('hardline', fresh, name);
-      return this.startAndFollow({ name, id: fresh.id, persona, input, release, settings, opts: {}, event: 'hardline', detail: { previousExitCode: fresh.exitCode ?? null } });
+      this.oomById.delete(fresh.id); // Docker resets OOMKilled on start
+      const timeoutSeconds = timeoutOf(fresh.labels) ?? settings.agentTimeoutSeconds;
+      return this.startAndFollow({ name, id: fresh.id, persona, input, release, settings, opts: { timeoutSeconds }, event: 'hardline', detail: { previousExitCode: fresh.exitCode ?? null, resumedSession: session ?? null } });
     }, persona);
   }
 
   /**
    * Reclaim: removes a cleanly exited agent's container and launches a fresh one under the same
    * name, with the same persona, image and state dir.
-   * @throws RefusedError when the container is not ours or did not exit cleanly (a crashed one
-   *   points at hardline); NameConflictError when another window took the name meanwhile.
+   * `nameOrId` may be an id or id prefix: the container's real name is reused, never the prefix.
+   * @throws RefusedError when the container is not ours, another workspace's, or did not exit
+   *   cleanly (a crashed one points at hardline); NameConflictError when another window took
+   *   the name meanwhile.
    */
-  async reclaim(name: string, opts: LaunchOptions = {}): Promise<LaunchResult> {
-    this.assertRunning();
-    const info = await this.o.engine.inspect(name);
-    checkVerb('reclaim', info, name);
+  reclaim(nameOrId: string, opts: LaunchOptions = {}): Promise<LaunchResult> {
+    return this.track(() => this.reclaimNow(nameOrId, opts));
+  }
+
+  private async reclaimNow(nameOrId: string, opts: LaunchOptions): Promise<LaunchResult> {
+    const info = await this.ours('reclaim', nameOrId);
+    const name = info.name;
     const persona = info.persona ?? 'agent';
     const settings = this.o.settings();
     const image = opts.image ?? info.image;
@@ -310,15 +370,19 @@ export class Pipeline extends Disposable {
       if (!img) throw new ImageMissingError(image);
       await this.o.engine.remove(info.id);
       const id = await this.createContainer(name, persona, image, img.user, input, opts, settings);
-      await this.startAndFollow({ name, id, persona, input, release, settings, opts, event: 'reclaimed', detail: { image, previousId: info.id } });
-      return { name, id, reclaimed: true, stateDir: this.o.stateDirs.dir(name), skipped: [] };
-    }, persona);
+      const agent = await this.startAndFollow({ name, id, persona, input, release, settings, opts, event: 'reclaimed', detail: { image, previousId: info.id } });
+      return { name, id, agent, reclaimed: true, stateDir: this.o.stateDirs.dir(name), skipped: [] };
+    }, persona, opts.signal);
   }
 
-  /** Stops a running agent (SIGTERM, SIGKILL after `stopGraceSeconds`). @throws RefusedError when not ours or not running. */
-  async stopAgent(name: string): Promise<void> {
-    const info = await this.o.engine.inspect(name);
-    checkVerb('stop', info, name);
+  /**
+   * Stops a running agent (SIGTERM, SIGKILL after `stopGraceSeconds`); a followed one ends as
+   * `stopped` (its task phase is interrupted, not failed). @throws RefusedError when not ours,
+   * another workspace's, or not running.
+   */
+  async stopAgent(nameOrId: string): Promise<void> {
+    const info = await this.ours('stop', nameOrId);
+    const name = info.name;
     const agent = this.agentsByName.get(name);
     if (agent && agent.state === 'running' && agent.id === info.id) {
       await agent.stop();
@@ -334,9 +398,9 @@ export class Pipeline extends Disposable {
    * Removes a stopped agent's container (logs and filesystem go with it) and, unless
    * `keepState`, its state dir. @throws RefusedError when not ours or still running.
    */
-  async removeAgent(name: string, opts: { keepState: boolean }): Promise<void> {
-    const info = await this.o.engine.inspect(name);
-    checkVerb('remove', info, name);
+  async removeAgent(nameOrId: string, opts: { keepState: boolean }): Promise<void> {
+    const info = await this.ours('remove', nameOrId);
+    const name = info.name;
     await this.o.engine.remove(info.id);
     if (!opts.keepState) this.o.stateDirs.remove(name);
     this.o.store.setContainerState(name, 'removed');
@@ -351,14 +415,48 @@ export class Pipeline extends Disposable {
     return this.o.engine.logs(info.id, tail);
   }
 
-  /** The last stream-json `session_id` in Borg's agent.log for the name (never the agent-writable state dir), if any. */
-  private lastSessionId(name: string): string | undefined {
-    const log = this.o.stateDirs.readFile(name, 'agent.log') ?? '';
-    const ids = [...log.matchAll(/"session_id"\s*:\s*"([^"\\]+)"/g)];
-    return ids.length ? ids[ids.length - 1][1] : undefined;
+  /**
+   * Inspects `nameOrId` (a name, an id or an id prefix, as Docker resolves them) and checks
+   * that `verb` fits it and that it is this workspace's (`borg.workspace` label): another
+   * folder's agents are that window's, or that `--workspace`'s, to manage.
+   * @throws RefusedError; PipelineStoppedError / RefusedError (read-only) for the verbs that change things.
+   */
+  private async ours(verb: 'hardline' | 'reclaim' | 'stop' | 'remove' | 'logs', nameOrId: string): Promise<ContainerInfo> {
+    if (verb !== 'logs') this.assertRunning();
+    const info = await this.o.engine.inspect(nameOrId);
+    checkVerb(verb, info, nameOrId);
+    if (info.workspace !== this.o.workspaceId) {
+      throw new RefusedError(
+        `${info.name} belongs to another workspace (borg.workspace ${info.workspace ?? 'unset'}; this one is ${this.o.workspaceId}). ` +
+          'Manage it from the window of that folder, or with `borg --workspace <that folder>`.',
+      );
+    }
+    return info;
+  }
+
+  /**
+   * The session id of the last recorded run of container `id` (stream-json `session_id`, kept
+   * with the run's event in the database when it ended), so hardline resumes that container's
+   * own session — never another run's under the same name, nor anything the agent wrote.
+   */
+  private sessionOf(id: string): string | undefined {
+    const rows = this.o.store.query(
+      "SELECT detail FROM events WHERE detail LIKE ? AND detail LIKE '%\"sessionId\":\"%' ORDER BY id DESC LIMIT 20",
+      [`%"id":"${id}"%`],
+    );
+    for (const r of rows) {
+      try {
+        const d = JSON.parse(String(r.detail)) as { id?: unknown; sessionId?: unknown };
+        if (d.id === id && typeof d.sessionId === 'string') return d.sessionId;
+      } catch {
+        // not JSON: skip
+      }
+    }
+    return undefined;
   }
 
   private assertRunning(): void {
+    if (this.o.readOnly) throw new RefusedError(this.o.readOnly);
     if (this.stopped) throw new PipelineStoppedError();
   }
 
@@ -366,20 +464,24 @@ export class Pipeline extends Disposable {
    * Runs `fn` holding an agent slot; the slot is released when `fn` fails, else handed to the
    * agent `fn` starts. While it waits, the launch is listed in `queued`.
    */
-  private async withSlot<T>(settings: PipelineSettings, fn: (release: () => void) => Promise<T>, persona = 'agent'): Promise<T> {
+  private async withSlot<T>(settings: PipelineSettings, fn: (release: () => void) => Promise<T>, persona = 'agent', signal?: AbortSignal): Promise<T> {
     this.slots.setLimit(settings.maxParallelAgents);
+    this.assertSecretsMayTravel(settings);
     const entry: QueuedLaunch = { persona, queuedAt: Date.now() };
     this.waiting.add(entry);
     this.changed.fire();
     const generation = this.stopAllGeneration;
+    const cancelled = () => new InterruptedError('Cancelled before it started.');
     let release: () => void;
     try {
+      if (signal?.aborted) throw cancelled();
       // Adopt what is already running before adding to it (a failed recovery surfaces in the launch itself).
       if (this.o.adoptBeforeLaunch) await this.recover().catch(() => undefined);
       else await this.recovering?.catch(() => undefined);
-      if (generation !== this.stopAllGeneration) throw new RefusedError('Stopped by Stop All before it started.');
+      if (generation !== this.stopAllGeneration) throw new InterruptedError('Stopped by Stop All before it started.');
+      if (signal?.aborted) throw cancelled();
       this.assertRunning();
-      release = await this.slots.acquire();
+      release = await this.slots.acquire(signal, cancelled);
     } finally {
       this.waiting.delete(entry);
       this.changed.fire();
@@ -396,6 +498,20 @@ export class Pipeline extends Disposable {
   }
 
   /**
+   * Secrets reach the container on the attach stream, through the daemon: never over plain
+   * HTTP to another machine unless the user allowed it (`borg.allowInsecureDockerHost`).
+   * @throws RefusedError naming the endpoint and both ways out.
+   */
+  private assertSecretsMayTravel(settings: PipelineSettings): void {
+    if (!this.o.secrets || !this.o.engine.insecureRemote || settings.allowInsecureDockerHost) return;
+    throw new RefusedError(
+      `Docker is reached over plain HTTP at ${this.o.engine.endpoint}, another machine: Borg does not send API keys over it. ` +
+        'Use TLS (a tcp:// address with DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH), an ssh tunnel to the socket, ' +
+        'or, on a network you trust, set borg.allowInsecureDockerHost.',
+    );
+  }
+
+  /**
    * Creates (not starts) a confined container for `persona` under `name` (see hardening.ts),
    * running as a non-root uid (ownership.ts) that owns its state dir and `opts.writable`, with
    * the state dir mounted; then writes Borg's own input.json for the name.
@@ -405,11 +521,18 @@ export class Pipeline extends Disposable {
     const dir = this.o.stateDirs.ensure(name, owner);
     for (const w of opts.writable ?? []) chownTree(w, owner);
     const hardening: HardeningSettings = { ...settings.hardening, ...(opts.network ? { network: opts.network } : {}) };
+    const timeoutSeconds = opts.timeoutSeconds ?? settings.agentTimeoutSeconds;
     const id = await this.o.engine.create({
       name,
       image,
-      labels: agentLabels(persona, this.o.workspaceId, { ...opts.labels, [LABEL_LIMITS]: describeLimits(hardening, opts.memoryBytes) }),
-      env: [`BORG_PERSONA=${persona}`, ...(opts.env ?? [])],
+      labels: agentLabels(persona, this.o.workspaceId, {
+        ...opts.labels,
+        [LABEL_LIMITS]: describeLimits(hardening, opts.memoryBytes),
+        [LABEL_TIMEOUT]: String(timeoutSeconds),
+      }),
+      // The images Borg ships end themselves BORG_TIMEOUT_SECONDS after their start, so an agent
+      // nobody follows (detached, a one-shot `borg launch`) still ends.
+      env: [`BORG_PERSONA=${persona}`, `BORG_TIMEOUT_SECONDS=${timeoutSeconds}`, ...(opts.env ?? [])],
       binds: [`${dir}:${STATE_MOUNT}`, ...(opts.binds ?? [])],
       openStdin: opts.stdin !== false,
       hardening,
@@ -427,7 +550,8 @@ export class Pipeline extends Disposable {
   /**
    * Attaches before start (so no output and no stdin is missed), starts the container, sends
    * `input` as one JSON line followed by EOF (StdinOnce closes the agent's stdin then), records
-   * it and hands it to a tracked {@link Agent} that owns the slot's `release`.
+   * it and hands it to a tracked {@link Agent} that owns the slot's `release`. The input carries
+   * `deadline` (ISO time) and `timeoutSeconds` when the watchdog is on.
    */
   private async startAndFollow(a: {
     name: string; id: string; persona: string; input: Record<string, unknown>; release: () => void;
@@ -439,20 +563,25 @@ export class Pipeline extends Disposable {
       await this.o.engine.start(a.id);
     } catch (e) {
       stream.destroy();
-      this.o.store.upsertContainer({ name: a.name, id: a.id, persona: a.persona, state: 'failed', exitCode: null, oomKilled: false, workspace: this.o.workspaceId });
+      // Never started: remove it now if Docker answers (recovery removes it otherwise), so no
+      // 'created' container is left behind by a launch that failed.
+      if (e instanceof DockerUnreachableError) await this.o.engine.remove(a.id, { force: true }).catch(() => undefined);
+      this.o.store.upsertContainer({ name: a.name, id: a.id, persona: a.persona, state: 'start-failed', exitCode: null, oomKilled: false, workspace: this.o.workspaceId });
       this.o.store.addEvent('start-failed', a.name, { error: errorText(e) });
       if (e instanceof BorgError) throw e;
       throw new BorgError(`Starting ${a.name} failed: ${errorText(e)}. The container is kept for diagnosis (Show Logs, Remove Agent).`, { cause: e });
     }
+    const timeoutSeconds = a.opts.timeoutSeconds ?? a.settings.agentTimeoutSeconds;
+    const startedAt = Date.now();
     if (withStdin) {
       const secrets = (await this.o.secrets?.().catch(() => ({}))) ?? {};
-      const stdin = Object.keys(secrets).length > 0 ? { ...a.input, secrets } : a.input;
+      const input = withDeadline(a.input, timeoutSeconds, startedAt);
+      const stdin = Object.keys(secrets).length > 0 ? { ...input, secrets } : input;
       stream.end(JSON.stringify(stdin) + '\n');
     }
     this.o.store.upsertContainer({ name: a.name, id: a.id, persona: a.persona, state: 'running', exitCode: null, oomKilled: false, workspace: this.o.workspaceId });
     this.o.store.addEvent(a.event, a.name, { id: a.id, ...a.detail });
-    const timeoutSeconds = a.opts.timeoutSeconds ?? a.settings.agentTimeoutSeconds;
-    const agent = this.follow(a.name, a.id, a.persona, stream, a.release, { ...a.settings, agentTimeoutSeconds: timeoutSeconds });
+    const agent = this.follow(a.name, a.id, a.persona, stream, a.release, { ...a.settings, agentTimeoutSeconds: timeoutSeconds }, startedAt);
     this.scheduleRefresh();
     return agent;
   }
@@ -476,9 +605,19 @@ export class Pipeline extends Disposable {
     void agent.done.then(() => {
       release();
       this.record(agent);
+      this.releaseFinished();
       this.scheduleRefresh();
     });
     return agent;
+  }
+
+  /** Keeps the last {@link FINISHED_AGENTS_KEPT} finished agents (their output for the views) and releases the rest. */
+  private releaseFinished(): void {
+    const finished = [...this.agentsByName.values()].filter((a) => a.state !== 'running').sort((a, b) => (b.finishedAt ?? 0) - (a.finishedAt ?? 0));
+    for (const old of finished.slice(FINISHED_AGENTS_KEPT)) {
+      this.agentsByName.delete(old.name);
+      old.dispose();
+    }
   }
 
   private record(agent: Agent): void {
@@ -486,6 +625,10 @@ export class Pipeline extends Disposable {
     try {
       this.o.store.setContainerState(agent.name, final, { exitCode: agent.exitCode ?? null, oomKilled: agent.oomKilled });
       this.o.store.addEvent(final, agent.name, {
+        id: agent.id,
+        // The run's own session (hardline resumes it; see sessionOf).
+        sessionId: agent.stream.sessionId ?? null,
+        lostReason: agent.lostReason ?? null,
         exitCode: agent.exitCode ?? null,
         oomKilled: agent.oomKilled,
         durationMs: (agent.finishedAt ?? Date.now()) - agent.startedAt,
@@ -530,12 +673,16 @@ export class Pipeline extends Disposable {
   }
 
   /**
-   * A list does not carry `OOMKilled`; inspect the containers that exited with 137 (the only
-   * code where it matters, see claim.ts) once each and remember the answer by id.
+   * A list does not carry `OOMKilled`, and any exit code may come with it (a child process
+   * OOM-killed while the main one exits 0): inspect each exited container once and remember the
+   * answer by id until it runs again (Docker resets the flag on start).
    */
   private async withOomFlags(list: ContainerInfo[]): Promise<ContainerInfo[]> {
     for (const c of list) {
-      if (c.status !== 'exited' || c.exitCode !== 137) continue;
+      if (c.status !== 'exited') {
+        this.oomById.delete(c.id);
+        continue;
+      }
       let oom = this.oomById.get(c.id);
       if (oom === undefined) {
         oom = (await this.o.engine.inspect(c.id))?.oomKilled === true;
@@ -554,8 +701,10 @@ export class Pipeline extends Disposable {
   /**
    * Reconciles the database with this workspace's labelled containers, once, before any launch
    * (launches wait for it): running containers are adopted (output followed again, a slot
-   * taken, the watchdog counting from Docker's StartedAt); containers that exited while no one
-   * followed them get their exit code and OOM recorded; rows whose container vanished (or whose
+   * taken, the watchdog counting from Docker's StartedAt with the budget in the container's
+   * `borg.timeout` label — one found past it is stopped at once); containers that exited while
+   * no one followed them get their exit code and OOM recorded; containers never started (a
+   * launch died between create and start) are removed; rows whose container vanished (or whose
    * name now holds another container) are marked lost.
    * @throws DockerUnreachableError when Docker cannot be reached (call again later).
    */
@@ -571,7 +720,7 @@ export class Pipeline extends Disposable {
   }
 
   private async recoverNow(): Promise<RecoveryReport> {
-    const report: RecoveryReport = { adopted: [], collected: [], lost: [] };
+    const report: RecoveryReport = { adopted: [], collected: [], lost: [], removed: [] };
     const settings = this.o.settings();
     const list = await this.o.engine.list({ workspace: this.o.workspaceId });
     const byName = new Map(list.map((c) => [c.name, c]));
@@ -584,18 +733,26 @@ export class Pipeline extends Disposable {
         if (!info || info.status !== 'running') continue; // exited meanwhile: the next refresh shows it
         const stream = await this.o.engine.attach(c.id, { stdin: false });
         const startedAt = info.startedAt ? Date.parse(info.startedAt) : Date.now();
-        this.follow(c.name, c.id, persona, stream, this.slots.take(), settings, startedAt);
+        const timeoutSeconds = timeoutOf(info.labels) ?? settings.agentTimeoutSeconds;
+        this.follow(c.name, c.id, persona, stream, this.slots.take(), { ...settings, agentTimeoutSeconds: timeoutSeconds }, startedAt);
         this.o.store.upsertContainer({ name: c.name, id: c.id, persona, state: 'running', exitCode: null, oomKilled: false, workspace: this.o.workspaceId, createdAt: row?.createdAt });
         this.o.store.addEvent('adopted', c.name, { id: c.id, startedAt: info.startedAt });
         report.adopted.push(c.name);
       } else if (row && row.id === c.id && (row.state === 'running' || row.state === 'detached') && c.status === 'exited') {
         const info = await this.o.engine.inspect(c.id);
         const exitCode = info?.exitCode ?? c.exitCode ?? null;
-        const oomKilled = exitCode === 137 && info?.oomKilled === true;
+        const oomKilled = info?.oomKilled === true;
         const state: AgentState = oomKilled ? 'oom-killed' : exitCode === 0 ? 'exited' : 'crashed';
         this.o.store.setContainerState(c.name, state, { exitCode, oomKilled });
         this.o.store.addEvent('collected', c.name, { id: c.id, exitCode, oomKilled, finishedAt: info?.finishedAt });
         report.collected.push(c.name);
+      } else if (c.status === 'created' && row?.state !== 'running') {
+        // Created and never started: its launch died (Docker went down, the host quit). Only the
+        // database's lock holder launches in this workspace, and recovery runs before its launches.
+        await this.o.engine.remove(c.id, { force: true });
+        this.o.store.setContainerState(c.name, 'removed');
+        this.o.store.addEvent('removed-unstarted', c.name, { id: c.id });
+        report.removed.push(c.name);
       }
     }
     for (const row of this.o.store.listContainers()) {
@@ -607,7 +764,7 @@ export class Pipeline extends Disposable {
       this.o.store.addEvent('lost', row.name, { id: row.id, replacedBy: c?.id ?? null });
       report.lost.push(row.name);
     }
-    if (report.adopted.length + report.collected.length + report.lost.length > 0) await this.o.store.flush().catch(() => undefined);
+    if (report.adopted.length + report.collected.length + report.lost.length + report.removed.length > 0) await this.o.store.flush().catch(() => undefined);
     this.scheduleRefresh();
     return report;
   }
@@ -618,7 +775,7 @@ export class Pipeline extends Disposable {
    */
   async stopAll(): Promise<void> {
     this.stopAllGeneration++; // launches still waiting for recovery refuse when it ends
-    this.slots.rejectWaiting(new RefusedError('Stopped by Stop All before it started.'));
+    this.slots.rejectWaiting(new InterruptedError('Stopped by Stop All before it started.'));
     await Promise.allSettled([...this.inflight]);
     const running = [...this.agentsByName.values()].filter((a) => a.state === 'running');
     await Promise.allSettled(running.map((a) => a.stop()));
@@ -647,15 +804,22 @@ export class Pipeline extends Disposable {
 
   /**
    * The shutdown sequence behind `deactivate()` and the CLI's signals: stop taking work, let
-   * launches in flight settle, detach from (or stop) every running agent, join them all, then
-   * flush the store. Never rejects; a failed flush is reported on the console and the old DB
-   * file stays intact.
+   * launches in flight settle, detach from (or stop, with at most {@link SHUTDOWN_GRACE_SECONDS}
+   * of grace) every running agent, join them all, then flush the store. Agents that a launch in
+   * flight hands over meanwhile are detached or stopped too. Never rejects; a failed flush is
+   * reported on the console and the old DB file stays intact.
    */
   async shutdown(mode: ShutdownMode): Promise<void> {
     this.stop();
-    await Promise.allSettled([...this.inflight]);
-    const running = [...this.agentsByName.values()].filter((a) => a.state === 'running');
-    await Promise.allSettled(running.map((a) => (mode === 'stop' ? a.stop() : (a.detach(), Promise.resolve()))));
+    const grace = Math.min(this.o.settings().stopGraceSeconds, SHUTDOWN_GRACE_SECONDS);
+    const ended = new Set<Agent>();
+    for (;;) {
+      await Promise.allSettled([...this.inflight]);
+      const running = [...this.agentsByName.values()].filter((a) => a.state === 'running' && !ended.has(a));
+      if (running.length === 0 && this.inflight.size === 0) break;
+      for (const a of running) ended.add(a);
+      await Promise.allSettled(running.map((a) => (mode === 'stop' ? a.stop(grace) : (a.detach(), Promise.resolve()))));
+    }
     await this.joinAgents();
     try {
       await this.o.store.flush();

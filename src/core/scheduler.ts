@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import type { Agent } from './agent';
 import { AgentGit, GitMetadataAlteredError, PreparedCheckout, TaskCheckout, TrustedCheckout, WORKTREE_MOUNT } from './agentGit';
 import { Disposable, toDisposable } from './disposable';
-import { DockerUnreachableError, PipelineStoppedError, RefusedError } from './errors';
+import { DockerUnreachableError, InterruptedError, PipelineStoppedError, RefusedError } from './errors';
 import { Emitter } from './event';
 import type { Git } from './git';
 import type { NetworkMode } from './hardening';
@@ -90,6 +90,10 @@ export class Scheduler extends Disposable {
   private readonly makingWorktree = new Map<number, Promise<string>>();
   private readonly agentGit: AgentGit;
   private stopped = false;
+  /** Set by {@link start}: no phase is dispatched before recovery adopted the running agents. */
+  private started = false;
+  /** Set by {@link pause} (Stop All): nothing is dispatched until {@link resume}. */
+  private pausedFlag = false;
   /** No dispatch before this time (ms): set when Docker was unreachable, so a dead daemon is not hammered. */
   private backoffUntil = 0;
   private readonly changed = this.register(new Emitter<void>());
@@ -106,6 +110,43 @@ export class Scheduler extends Disposable {
 
   get tasks(): TaskStore {
     return this.o.tasks;
+  }
+
+  /**
+   * Opens dispatch, once the runtime has recovered the Pipeline and taken back the running
+   * phases (see runtime.ts): until then `dispatch()` — the safety timer, add, Retry, a config
+   * change — starts nothing. Dispatches at once.
+   */
+  start(): void {
+    this.started = true;
+    this.dispatch();
+  }
+
+  /** True once {@link start} ran. */
+  get isStarted(): boolean {
+    return this.started;
+  }
+
+  /** Stop All: no phase is dispatched until {@link resume}; running ones go on (Stop All stops their agents). */
+  pause(): void {
+    if (this.pausedFlag) return;
+    this.pausedFlag = true;
+    this.o.tasks.store.addEvent('dispatch-paused', null, {});
+    this.changed.fire();
+  }
+
+  /** Ends a {@link pause} and dispatches. */
+  resume(): void {
+    if (!this.pausedFlag) return;
+    this.pausedFlag = false;
+    this.o.tasks.store.addEvent('dispatch-resumed', null, {});
+    this.changed.fire();
+    this.dispatch();
+  }
+
+  /** True while dispatch is paused (Stop All until Resume). */
+  get paused(): boolean {
+    return this.pausedFlag;
   }
 
   /** Task ids with a phase running now. */
@@ -137,7 +178,7 @@ export class Scheduler extends Disposable {
 
   /** Starts runs for ready tasks while fewer than `maxParallelAgents` runs are active. Synchronous; runs proceed in the background. */
   dispatch(): void {
-    if (this.stopped || this.isDisposed || Date.now() < this.backoffUntil) return;
+    if (!this.started || this.pausedFlag || this.stopped || this.isDisposed || Date.now() < this.backoffUntil) return;
     const max = this.o.pipeline.maxParallel;
     for (const task of this.o.tasks.dispatchable()) {
       if (this.active.size >= max) break;
@@ -198,14 +239,17 @@ export class Scheduler extends Disposable {
     while (this.active.size > 0) await Promise.allSettled([...this.active.values()].map((r) => r.done));
   }
 
-  /** Cancel: stops the task's running agent (its worktree stays) and marks it cancelled. */
+  /**
+   * Cancel: stops the task's running agent (its worktree stays) and marks it cancelled. A phase
+   * still waiting for a slot is abandoned at once (it never takes one).
+   */
   async cancel(id: number): Promise<Task> {
     const task = this.require(id);
     if (['done', 'cancelled'].includes(task.status)) throw new RefusedError(`Task ${id} is ${task.status}; there is nothing to cancel.`);
     const run = this.active.get(id);
     if (run) {
       run.cancelled = true;
-      run.abort.abort(); // a test command in flight
+      run.abort.abort(); // a launch waiting for a slot, a test container in flight
       // No agent yet (still launching): runAgentPhase stops it as soon as it runs.
       if (run.agentName) await this.o.pipeline.stopAgent(run.agentName).catch(() => undefined);
       await run.done;
@@ -268,6 +312,8 @@ export class Scheduler extends Disposable {
   }
 
   private async runPhase(task: Task, run: ActiveRun): Promise<void> {
+    // Backlog stays backlog when the first phase never started (shutdown, Docker down, Stop All).
+    const notStarted = (): TaskStatus => (task.status === 'backlog' ? 'backlog' : run.phase === 'test' ? 'impl' : run.phase);
     const settings = this.o.settings();
     let t = this.o.tasks.update(task.id, { status: run.phase, phase: run.phase, dispatchedAt: Date.now() });
     this.changed.fire();
@@ -288,12 +334,12 @@ export class Scheduler extends Disposable {
       if (e instanceof GitMetadataAlteredError) {
         this.o.tasks.update(t.id, { status: 'failed', lastError: alteredMessage(e.message, t.worktree) });
         this.o.tasks.store.addEvent('task-git-altered', null, { taskId: t.id, detail: e.message });
-      } else if (e instanceof PipelineStoppedError || e instanceof DockerUnreachableError) {
-        // Shutting down, or Docker is down: not the task's fault; it runs again on a later dispatch.
-        if (e instanceof DockerUnreachableError) this.backoffUntil = Date.now() + DOCKER_BACKOFF_MS;
-        this.o.tasks.update(t.id, { status: task.status === 'backlog' ? 'backlog' : run.phase === 'test' ? 'impl' : run.phase });
       } else if (run.cancelled) {
         this.o.tasks.update(t.id, { status: 'cancelled' });
+      } else if (e instanceof PipelineStoppedError || e instanceof DockerUnreachableError || e instanceof InterruptedError) {
+        // Shutting down, Docker is down, or Stop All: not the task's fault; it runs again on a later dispatch.
+        if (e instanceof DockerUnreachableError) this.backoffUntil = Date.now() + DOCKER_BACKOFF_MS;
+        this.o.tasks.update(t.id, { status: notStarted() });
       } else {
         // Not the task's fault (image missing, Docker down, not a repository): wait for the user.
         this.o.tasks.update(t.id, { status: 'blocked', lastError: e instanceof Error ? e.message : String(e) });
@@ -319,16 +365,17 @@ export class Scheduler extends Disposable {
     const checkout = checkoutOf(t, worktree);
     const runId = this.o.tasks.startRun({ taskId: t.id, phase, attempt: t.attempt, agent: run.adopted?.name });
     const started = run.adopted?.startedAt ?? Date.now();
-    let launch: Pick<LaunchResult, 'name'>;
+    let launch: Pick<LaunchResult, 'name' | 'agent'>;
     /** Read before the launch; an adopted phase reads it after its agent ended. */
     let trusted: TrustedCheckout | undefined;
     if (run.adopted) {
-      launch = { name: run.adopted.name }; // a phase that kept running while no one followed it (see adoptRuns)
+      launch = { name: run.adopted.name, agent: run.adopted }; // a phase that kept running while no one followed it (see adoptRuns)
     } else try {
       const prepared = await this.agentGit.prepare(checkout);
       trusted = prepared.trusted;
       launch = await this.o.pipeline.launch(persona, {
         input: { taskId: t.id, phase, persona, prompt, systemPrompt, model: settings.model || null, allowedTools: settings.allowedTools, workdir: WORKTREE_MOUNT, resumeSessionId: null },
+        signal: run.abort.signal,
         binds: prepared.binds,
         writable: prepared.writable,
         labels: { [LABEL_TASK]: String(t.id), [LABEL_PHASE]: phase },
@@ -340,7 +387,7 @@ export class Scheduler extends Disposable {
     if (!run.adopted) this.o.tasks.finishRun(runId, { agent: launch.name, outcome: 'running', finishedAt: null });
     // Cancelled while the container was being created: cancel() found no agent to stop.
     if (run.cancelled) await this.o.pipeline.stopAgent(launch.name).catch(() => undefined);
-    const agent = this.o.pipeline.agents.get(launch.name)!;
+    const agent = launch.agent;
     await agent.done;
     // Nothing the agent wrote runs on the host: check its git metadata before git reads the
     // worktree, and commit through the trusted admin dir (never the worktree's own .git).
@@ -353,6 +400,9 @@ export class Scheduler extends Disposable {
       // interrupted: the phase's next run commits
     } else if (altered) {
       verdict = { outcome: 'altered', error: alteredMessage(altered, worktree) };
+    } else if (verdict.outcome === 'interrupted' || verdict.outcome === 'lost') {
+      // Stopped, or Docker went away: the work so far stays uncommitted in the worktree for the phase's next run.
+      if (agent.lostReason === 'docker') this.backoffUntil = Date.now() + DOCKER_BACKOFF_MS;
     } else {
       try {
         trusted ??= await this.agentGit.trust(checkout);
@@ -403,12 +453,13 @@ export class Scheduler extends Disposable {
         binds: prepared.binds,
         writable: prepared.writable,
         labels: { [LABEL_TASK]: String(t.id), [LABEL_PHASE]: 'test' },
+        signal: run.abort.signal,
       });
     } catch (e) {
       throw this.launchFailed(runId, started, run, e);
     }
     this.o.tasks.finishRun(runId, { agent: launch.name, outcome: 'running', finishedAt: null });
-    const agent = this.o.pipeline.agents.get(launch.name)!;
+    const agent = launch.agent;
     const kill = () => void this.o.pipeline.engine.kill(launch.id).catch(() => undefined);
     if (run.abort.signal.aborted) kill();
     else run.abort.signal.addEventListener('abort', kill, { once: true });
@@ -416,12 +467,12 @@ export class Scheduler extends Disposable {
     run.abort.signal.removeEventListener('abort', kill);
     const logs = await this.o.pipeline.engine.logs(launch.id, 2000).catch(() => agent.output);
     const output = logs.slice(-TEST_OUTPUT_CAP);
-    const aborted = run.abort.signal.aborted || agent.state === 'detached';
+    const aborted = run.abort.signal.aborted || agent.state === 'detached' || agent.state === 'stopped' || agent.state === 'lost';
     const how = agent.state === 'timed-out' ? `timed out after ${settings.testTimeoutSeconds} s`
       : agent.state === 'oom-killed' ? 'was OOM-killed'
       : agent.state === 'failed' ? `could not be followed (${agent.error ?? 'unknown error'})`
       : `exited with ${agent.exitCode ?? '?'}`;
-    let verdict: RunVerdict = aborted ? { outcome: run.cancelled ? 'cancelled' : 'interrupted' }
+    let verdict: RunVerdict = aborted ? (run.cancelled ? { outcome: 'cancelled' } : lostOrInterrupted(agent))
       : agent.state === 'exited' ? { outcome: 'ok' }
       : { outcome: 'failed', error: `borg.testCommand (${settings.testCommand}) ${how} in ${launch.name}:\n${output}` };
     const altered = await this.agentGit.check(checkout, prepared.trusted);
@@ -436,7 +487,7 @@ export class Scheduler extends Disposable {
    * returns the error for the caller to rethrow (runPhase moves the task).
    */
   private launchFailed(runId: number, started: number, run: ActiveRun, e: unknown): unknown {
-    const outcome = e instanceof PipelineStoppedError || e instanceof DockerUnreachableError ? 'interrupted' : run.cancelled ? 'cancelled' : 'blocked';
+    const outcome = run.cancelled ? 'cancelled' : e instanceof PipelineStoppedError || e instanceof DockerUnreachableError || e instanceof InterruptedError ? 'interrupted' : 'blocked';
     this.o.tasks.finishRun(runId, { outcome, durationMs: Date.now() - started, error: e instanceof Error ? e.message : String(e) });
     return e;
   }
@@ -456,9 +507,12 @@ export class Scheduler extends Disposable {
         next = { status };
         break;
       case 'interrupted':
-        // Shutdown detached the agent or killed the test command: run the phase again next time
-        // (`test` is no dispatch status: resume it through `retry`, spending no attempt).
+      case 'lost':
+        // Shutdown, Stop Agent or Stop All ended the agent, Docker went away, or the container
+        // was removed outside Borg: run the phase again (`test` is no dispatch status: resume it
+        // through `retry`), spending no attempt.
         next = phase === 'test' ? { status: 'retry', phase: 'test' } : { status: phase };
+        if (v.outcome === 'lost') next.lastError = v.error ?? null;
         break;
       case 'blocked':
         next = { status: 'blocked', lastError: v.error ?? null };
@@ -511,7 +565,15 @@ export class Scheduler extends Disposable {
 }
 
 /** `altered`: the agent altered git metadata (agentGit.ts); the task fails at once, nothing of it is committed. */
-type RunVerdict = { outcome: 'ok' | 'failed' | 'blocked' | 'cancelled' | 'interrupted' | 'altered'; error?: string };
+type RunVerdict = { outcome: 'ok' | 'failed' | 'blocked' | 'cancelled' | 'interrupted' | 'lost' | 'altered'; error?: string };
+
+/** A run that ended without finishing: `lost` when its container was removed outside Borg, else interrupted. */
+function lostOrInterrupted(agent: Agent): RunVerdict {
+  if (agent.state === 'lost' && agent.lostReason === 'removed') {
+    return { outcome: 'lost', error: `${agent.name} was removed outside Borg while it ran; the ${agent.persona === TEST_PERSONA ? 'test' : agent.persona} phase runs again.` };
+  }
+  return { outcome: 'interrupted' };
+}
 
 /** The checkout of a task whose worktree exists (branch and base are set with it). */
 function checkoutOf(t: Task, worktree: string): TaskCheckout {
@@ -531,13 +593,16 @@ export function phaseToRun(t: Task): Phase {
 }
 
 /**
- * Judges a finished agent run: cancelled; interrupted (detached at shutdown); blocked
+ * Judges a finished agent run: cancelled; interrupted (detached or stopped, Docker gone); lost
+ * (removed outside Borg); blocked
  * (authentication or quota, see streamJson.ts); ok (exit 0 with a non-error `result` line);
  * otherwise failed with a clear error — including "exited 0 without a result line".
  */
 export function judgeRun(agent: Agent, cancelled: boolean): RunVerdict {
   if (cancelled) return { outcome: 'cancelled' };
-  if (agent.state === 'detached') return { outcome: 'interrupted' };
+  // Ended by someone, not by its own doing: detached or stopped (shutdown, Stop Agent, Stop All),
+  // Docker gone, or removed outside Borg. No attempt is spent.
+  if (agent.state === 'detached' || agent.state === 'stopped' || agent.state === 'lost') return lostOrInterrupted(agent);
   const blocked = blockingReason(agent.stream);
   if (blocked) return { outcome: 'blocked', error: blocked };
   const result = agent.stream.result;

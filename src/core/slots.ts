@@ -31,10 +31,31 @@ export class Slots {
     this.admit();
   }
 
-  /** Waits for a free slot. @throws the error given to {@link rejectWaiting} while queued. */
-  acquire(): Promise<() => void> {
+  /**
+   * Waits for a free slot. `signal` abandons the wait at once (the place in the queue is given
+   * up), rejecting with `abortError()`.
+   * @throws the error given to {@link rejectWaiting} while queued, or `abortError()`.
+   */
+  acquire(signal?: AbortSignal, abortError: () => Error = () => new BorgError('Abandoned while waiting for a slot.')): Promise<() => void> {
     return new Promise((resolve, reject) => {
-      this.waiting.push({ resolve, reject });
+      if (signal?.aborted) return reject(abortError());
+      const waiter = {
+        resolve: (release: () => void) => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve(release);
+        },
+        reject: (e: Error) => {
+          signal?.removeEventListener('abort', onAbort);
+          reject(e);
+        },
+      };
+      const onAbort = () => {
+        const i = this.waiting.indexOf(waiter);
+        if (i >= 0) this.waiting.splice(i, 1);
+        reject(abortError());
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.waiting.push(waiter);
       this.admit();
     });
   }
