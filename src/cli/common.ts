@@ -3,9 +3,13 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { DockerEngine } from '../core/engine';
+import type { Engine } from '../core/engine';
+import { Git } from '../core/git';
+import { Prompts } from '../core/prompts';
+import { Runtime } from '../core/runtime';
+import { DEFAULT_TASK_SETTINGS, TaskSettings } from '../core/scheduler';
 import { BorgError } from '../core/errors';
-import { DEFAULT_SETTINGS, Pipeline, PipelineSettings } from '../core/pipeline';
+import { DEFAULT_SETTINGS, PipelineSettings } from '../core/pipeline';
 import { StateDirs } from '../core/stateDirs';
 import type { Store } from '../core/store';
 import { workspaceId } from '../core/workspace';
@@ -76,15 +80,29 @@ export async function envSecrets(): Promise<Record<string, string>> {
   return key ? { ANTHROPIC_API_KEY: key } : {};
 }
 
-/** A Pipeline over `store` with the CLI's paths and settings (read live from `settings`). */
-export function makePipeline(engine: DockerEngine, store: Store, paths: CliPaths, settings: () => PipelineSettings): Pipeline {
-  return new Pipeline({
+/**
+ * The CLI's {@link Runtime} over `store` with its paths and settings (read live from
+ * `settings`): `long` for `borg run`, `oneShot` for the agent verbs.
+ */
+export function makeRuntime(
+  engine: Engine,
+  store: Store,
+  paths: CliPaths,
+  o: { kind: 'long' | 'oneShot'; settings: () => PipelineSettings; taskSettings?: () => TaskSettings; log?: (line: string) => void },
+): Runtime {
+  return new Runtime({
+    kind: o.kind,
     engine,
     store,
     secrets: envSecrets,
     stateDirs: new StateDirs(paths.stateDir),
     workspaceId: workspaceId(pathToFileURL(paths.workspace).href),
-    settings,
+    settings: o.settings,
+    taskSettings: o.taskSettings ?? (() => DEFAULT_TASK_SETTINGS),
+    git: new Git(),
+    prompts: new Prompts(paths.prompts),
+    worktreeRoot: paths.worktrees,
+    log: o.log,
   });
 }
 

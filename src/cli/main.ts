@@ -5,7 +5,7 @@ import { BorgError } from '../core/errors';
 import { Pipeline } from '../core/pipeline';
 import { Store } from '../core/store';
 import { stateWords } from '../core/verbs';
-import { CliIo, lockForCommand, makePipeline, Opts, pipelineSettings, resolvePaths, UsageError } from './common';
+import { CliIo, lockForCommand, makeRuntime, Opts, pipelineSettings, resolvePaths, UsageError } from './common';
 import { runCmd } from './run';
 import { tasksCmd } from './tasks';
 
@@ -242,10 +242,11 @@ async function imageCmd(args: string[], opt: Opts, io: CliIo): Promise<number> {
 }
 
 /**
- * Builds a Pipeline for one command and always runs the shutdown sequence afterwards (detach:
- * launched containers keep running; the store is flushed atomically). Commands that write the
- * database hold its lock meanwhile (refused while a `borg run` holds it: its next write would
- * drop theirs); `ls` only reads it and never writes it.
+ * Builds a one-shot {@link Runtime} for one command and always runs its shutdown sequence
+ * afterwards (detach: launched containers keep running, and end by themselves at their
+ * watchdog deadline; the store is flushed atomically). Commands that write the database hold
+ * its lock meanwhile (refused while a `borg run` holds it: its next write would drop theirs);
+ * `ls` only reads it and never writes it.
  */
 async function withPipeline(cmd: string, opt: Opts, io: CliIo, fn: (p: Pipeline) => Promise<number>): Promise<number> {
   const paths = resolvePaths(opt);
@@ -254,17 +255,16 @@ async function withPipeline(cmd: string, opt: Opts, io: CliIo, fn: (p: Pipeline)
   try {
     const store = await Store.open(paths.db);
     if (store.recoveredFrom) io.err(`[borg] the database could not be read; moved to ${store.recoveredFrom}`);
-    const pipeline = makePipeline(new DockerEngine(), store, paths, () => pipelineSettings(opt));
+    const runtime = makeRuntime(new DockerEngine(), store, paths, { kind: 'oneShot', settings: () => pipelineSettings(opt) });
     try {
-      return await fn(pipeline);
+      return await fn(runtime.pipeline);
     } finally {
       if (readOnly) {
-        pipeline.stop();
+        runtime.pipeline.stop();
+        runtime.dispose();
       } else {
-        await pipeline.shutdown('detach');
-        await store.close().catch(() => undefined);
+        await runtime.shutdown('detach');
       }
-      pipeline.dispose();
     }
   } finally {
     lock?.release();

@@ -1,13 +1,10 @@
 import { checkSetting, HARDENING_RULES, NetworkMode } from '../core/hardening';
 import * as fs from 'node:fs';
 import { DockerEngine } from '../core/engine';
-import { Git } from '../core/git';
-import { Pipeline } from '../core/pipeline';
-import { Prompts } from '../core/prompts';
 import { DEFAULT_TASK_SETTINGS, Scheduler, TaskSettings } from '../core/scheduler';
 import { Store } from '../core/store';
 import { Task, TaskRun, TaskStatus, TaskStore } from '../core/taskStore';
-import { CliIo, CliPaths, firstLine, formatDuration, intOption, makePipeline, Opts, pipelineSettings, resolvePaths, takeOrRefuse, UsageError } from './common';
+import { CliIo, CliPaths, firstLine, formatDuration, intOption, makeRuntime, Opts, pipelineSettings, resolvePaths, takeOrRefuse, UsageError } from './common';
 import { DbLock } from './lock';
 import { inboxDirOf, serveInbox } from './tasks';
 
@@ -62,25 +59,11 @@ async function runLocked(paths: CliPaths, opt: Opts, io: CliIo, o: RunOptions): 
   if (store.recoveredFrom) io.err(`[borg] the database could not be read; moved to ${store.recoveredFrom} and a new one started`);
   const engine = new DockerEngine();
   const settings = pipelineSettings(opt, o.maxAgents ? { maxParallelAgents: o.maxAgents } : {});
-  const pipeline = makePipeline(engine, store, paths, () => settings);
-  const tasks = new TaskStore(store);
   const taskSettings: TaskSettings = { ...DEFAULT_TASK_SETTINGS, testCommand: o.testCommand, testImage: o.testImage, testNetwork: o.testNetwork, ...(o.maxAttempts ? { maxAttempts: o.maxAttempts } : {}) };
-  const scheduler = new Scheduler({
-    pipeline,
-    tasks,
-    git: new Git(),
-    prompts: new Prompts(paths.prompts),
-    worktreeRoot: paths.worktrees,
-    settings: () => taskSettings,
-  });
-  const closeAll = async () => {
-    scheduler.stop();
-    await pipeline.shutdown('detach');
-    await scheduler.join();
-    await store.close().catch((e) => io.err(`[borg] writing the database failed: ${(e as Error).message}`));
-    scheduler.dispose();
-    pipeline.dispose();
-  };
+  // The same runtime as the extension's: recover → take back running phases → dispatch; one shutdown sequence.
+  const runtime = makeRuntime(engine, store, paths, { kind: 'long', settings: () => settings, taskSettings: () => taskSettings, log: (line) => io.err(`[borg] ${line}`) });
+  const { pipeline, scheduler, tasks } = runtime;
+  const closeAll = () => runtime.shutdown('detach');
 
   // The end: idle (with --until-idle) or a signal (handled from here on, also during recovery).
   let finish!: (why: { signal?: NodeJS.Signals }) => void;
@@ -103,27 +86,17 @@ async function runLocked(paths: CliPaths, opt: Opts, io: CliIo, o: RunOptions): 
     process.off('SIGTERM', onSignal);
   };
 
-  // Before anything runs: adopt what is running, reconcile the tasks a crash left mid-way.
   try {
     await engine.ping();
-    const report = await pipeline.recover();
-    if (report.adopted.length + report.collected.length + report.lost.length) {
-      io.err(`[borg] recovered: adopted [${report.adopted.join(', ')}], collected [${report.collected.join(', ')}], lost [${report.lost.join(', ')}]`);
-    }
-    await stopOrphanedTaskAgents(pipeline, tasks, io);
   } catch (e) {
     unhookSignals();
     await closeAll();
     throw e;
   }
-  if (signalled) {
-    unhookSignals();
-    await closeAll();
-    return exitCodeOf(signalled);
-  }
   reconcileTasks(tasks, o.maxAttempts, io);
 
-  const watched = new Set<number>(tasks.dispatchable().map((t) => t.id));
+  // Tasks in `test` are set to rerun by the runtime's start; they are watched too.
+  const watched = new Set<number>([...tasks.dispatchable(), ...tasks.list().filter((t) => t.status === 'test')].map((t) => t.id));
   const progress: Progress = io.isTTY ? new LiveProgress(tasks, scheduler, watched, io) : new LineProgress(tasks, watched, io);
   io.err(
     `[borg] run: database ${paths.db}, image ${settings.image}, up to ${settings.maxParallelAgents} agents, ` +
@@ -163,9 +136,17 @@ async function runLocked(paths: CliPaths, opt: Opts, io: CliIo, o: RunOptions): 
 
   let code: number;
   try {
-    scheduler.dispatch();
+    // Recover (adopt running agents and the phases they run), then dispatch.
+    try {
+      await runtime.start();
+    } catch (e) {
+      progress.finish();
+      await closeAll();
+      throw e;
+    }
+    for (const id of scheduler.activeIds) watched.add(id);
     progress.changed();
-    checkIdle();
+    if (!signalled) checkIdle();
     const why = await finished;
     inbox.dispose();
     for (const s of subs) s.dispose();
@@ -225,9 +206,6 @@ function summarize(final: Map<number, Task>, watched: Set<number>, io: CliIo): n
  */
 function reconcileTasks(tasks: TaskStore, maxAttempts: number | undefined, io: CliIo): void {
   const all = tasks.list();
-  const inTest = all.filter((t) => t.status === 'test');
-  for (const t of inTest) tasks.update(t.id, { status: 'retry', phase: 'test' });
-  if (inTest.length) io.err(`[borg] ${inTest.map((t) => `task ${t.id}`).join(', ')} stopped during the test phase: running it again`);
   const blocked = all.filter((t) => t.status === 'blocked');
   for (const t of blocked) tasks.update(t.id, { status: 'retry' });
   if (blocked.length) io.err(`[borg] ${blocked.map((t) => `task ${t.id}`).join(', ')} ${blocked.length === 1 ? 'was' : 'were'} blocked: trying again`);
@@ -237,29 +215,6 @@ function reconcileTasks(tasks: TaskStore, maxAttempts: number | undefined, io: C
 /** `--max-attempts` applies to every unfinished task. */
 function setMaxAttempts(tasks: TaskStore, ids: number[], n: number): void {
   for (const id of ids) tasks.update(id, { maxAttempts: n });
-}
-
-/**
- * Agents an earlier run detached (Ctrl+C) keep running and are adopted by recover(), but the
- * Scheduler does not take their phase back: it would run the phase again in the same worktree
- * next to the old agent. Stop those first; their phase runs again from the start.
- */
-async function stopOrphanedTaskAgents(pipeline: Pipeline, tasks: TaskStore, io: CliIo): Promise<void> {
-  const orphans: string[] = [];
-  for (const [name, agent] of pipeline.agents) {
-    if (agent.state !== 'running') continue;
-    let input: { taskId?: unknown };
-    try {
-      input = JSON.parse(pipeline.stateDirs.readFile(name, 'input.json') ?? '{}') as { taskId?: unknown };
-    } catch {
-      continue;
-    }
-    const task = typeof input.taskId === 'number' ? tasks.get(input.taskId) : undefined;
-    if (task && !SETTLED.includes(task.status)) orphans.push(name);
-  }
-  if (!orphans.length) return;
-  io.err(`[borg] stopping ${orphans.join(', ')}, left running by an earlier run (their phases run again)`);
-  await Promise.allSettled(orphans.map((n) => pipeline.stopAgent(n)));
 }
 
 /** Polls the inbox (and watches it, for a prompt answer). */

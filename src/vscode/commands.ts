@@ -21,6 +21,7 @@ export function registerCommands(ctx: BorgContext): vscode.Disposable[] {
     vscode.commands.registerCommand('borg.refresh', () => ctx.refresh()),
     vscode.commands.registerCommand('borg.buildDemoImage', () => buildDemo(ctx)),
     vscode.commands.registerCommand('borg.stopAll', () => stopAll(ctx)),
+    vscode.commands.registerCommand('borg.resume', () => resume(ctx)),
     vscode.commands.registerCommand('borg.hardline', (arg?: unknown) => hardline(ctx, arg)),
     vscode.commands.registerCommand('borg.reclaim', (arg?: unknown) => reclaim(ctx, arg)),
     vscode.commands.registerCommand('borg.stop', (arg?: unknown) => stop(ctx, arg)),
@@ -97,14 +98,26 @@ export async function reclaim(ctx: BorgContext, arg?: unknown): Promise<LaunchRe
   }
 }
 
-/** Borg: Stop All Agents — rejects queued launches, stops every running agent and waits for them. */
+/**
+ * Borg: Stop All Agents — pauses task dispatch, rejects queued launches, stops every running
+ * agent and waits for them. Their task phases are interrupted (no attempt spent) and wait for
+ * Borg: Resume Tasks, offered in the message.
+ */
 export async function stopAll(ctx: BorgContext): Promise<void> {
   const n = ctx.pipeline.runningCount + ctx.pipeline.queuedCount;
   await vscode.window.withProgress(
     { location: vscode.ProgressLocation.Notification, title: `Borg: stopping ${n} agent${n === 1 ? '' : 's'}…` },
-    () => ctx.pipeline.stopAll(),
+    () => ctx.runtime.stopAll(),
   );
   void ctx.refresh();
+  void vscode.window.showInformationMessage('Borg: all agents stopped. Tasks are paused: no phase starts until you resume.', 'Resume Tasks').then((pick) => {
+    if (pick) resume(ctx);
+  });
+}
+
+/** Borg: Resume Tasks — ends the pause Stop All began; waiting phases are dispatched again. */
+export function resume(ctx: BorgContext): void {
+  ctx.runtime.resume();
 }
 
 /** Borg: Stop Agent — SIGTERM, then SIGKILL after borg.stopGraceSeconds. */

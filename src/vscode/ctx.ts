@@ -3,10 +3,10 @@ import * as vscode from 'vscode';
 import { Disposable } from '../core/disposable';
 import { DockerEngine } from '../core/engine';
 import { Git } from '../core/git';
-import { Pipeline } from '../core/pipeline';
+import type { Pipeline } from '../core/pipeline';
 import { Prompts } from '../core/prompts';
-import { Scheduler } from '../core/scheduler';
-import { TaskStore } from '../core/taskStore';
+import { Runtime } from '../core/runtime';
+import type { Scheduler } from '../core/scheduler';
 import { StateDirs } from '../core/stateDirs';
 import { Store } from '../core/store';
 import { workspaceId } from '../core/workspace';
@@ -20,28 +20,33 @@ import { TasksView } from './tasksView';
 export const DB_FILE = 'borg.sqlite';
 
 /**
- * Owns everything one activation creates — config, engine, store, Pipeline, views, status bar,
- * log channel — and disposes it in reverse order. `shutdown()` is what `deactivate()` returns.
+ * The extension's shell around one {@link Runtime} (core/runtime.ts, the composition root shared
+ * with the CLI): config, views, status bar and log channel, disposed in reverse order.
+ * `shutdown()` is what `deactivate()` returns: the runtime's one shutdown sequence.
  */
 export class BorgContext extends Disposable {
   private shuttingDown: Promise<void> | undefined;
   config: BorgConfig;
+  readonly pipeline: Pipeline;
+  readonly scheduler: Scheduler;
+  readonly store: Store;
 
   private constructor(
     readonly extension: vscode.ExtensionContext,
     readonly log: vscode.LogOutputChannel,
     readonly engine: DockerEngine,
-    readonly store: Store,
-    readonly pipeline: Pipeline,
-    readonly scheduler: Scheduler,
+    readonly runtime: Runtime,
     readonly secrets: ApiKeys,
   ) {
     super();
+    this.pipeline = runtime.pipeline;
+    this.scheduler = runtime.scheduler;
+    this.store = runtime.store;
+    const pipeline = this.pipeline;
+    const scheduler = this.scheduler;
     this.config = readConfig();
     this.warnAboutSettings();
     this.register(log);
-    this.register(pipeline);
-    this.register(scheduler);
     this.agentsView = this.register(new AgentsView(pipeline));
     this.tasksView = this.register(new TasksView(scheduler));
     this.statusBar = this.register(new StatusBar(pipeline, scheduler));
@@ -108,25 +113,22 @@ export class BorgContext extends Disposable {
     }
     const wsKey = vscode.workspace.workspaceFile?.toString() ?? vscode.workspace.workspaceFolders?.[0]?.uri.toString() ?? 'global';
     const secrets = new ApiKeys(extension.secrets);
-    const pipeline = new Pipeline({
+    const runtime = new Runtime({
+      kind: 'long',
       engine,
       store,
       secrets: () => secrets.forAgents(),
-      adoptBeforeLaunch: true,
       stateDirs: new StateDirs(path.join(extension.globalStorageUri.fsPath, 'agents')),
       workspaceId: workspaceId(wsKey),
       settings: () => readConfig(),
-    });
-    const scheduler = new Scheduler({
-      pipeline,
-      tasks: new TaskStore(store),
+      taskSettings: () => readConfig(),
       git: new Git(),
       prompts: new Prompts(path.join(extension.extensionPath, 'media', 'prompts')),
       worktreeRoot: path.join(storage.fsPath, 'worktrees'),
-      settings: () => readConfig(),
+      log: (line) => log.info(line),
     });
-    log.info(`Borg Pipeline: workspace ${pipeline.workspaceId}, database ${store.file}, Docker at ${engine.endpoint}`);
-    return new BorgContext(extension, log, engine, store, pipeline, scheduler, secrets);
+    log.info(`Borg Pipeline: workspace ${runtime.pipeline.workspaceId}, database ${store.file}, Docker at ${engine.endpoint}`);
+    return new BorgContext(extension, log, engine, runtime, secrets);
   }
 
   /**
@@ -136,14 +138,7 @@ export class BorgContext extends Disposable {
    */
   async refresh(): Promise<void> {
     try {
-      const report = await this.pipeline.recover();
-      if (!this.recoveryLogged) {
-        this.recoveryLogged = true;
-        this.log.info(`recovery: adopted [${report.adopted.join(', ')}], collected [${report.collected.join(', ')}], lost [${report.lost.join(', ')}]`);
-        const resumed = this.scheduler.adoptRuns(); // phases whose agents kept running end normally, not twice
-        if (resumed.length) this.log.info(`recovery: resumed the running phases of tasks ${resumed.join(', ')}`);
-        this.scheduler.dispatch(); // tasks wait until running agents are adopted
-      }
+      await this.runtime.start(); // once: recover, take back running phases, then dispatch
       await this.pipeline.refresh();
     } catch (e) {
       this.log.warn(`refresh: ${(e as Error).message}`);
@@ -151,18 +146,13 @@ export class BorgContext extends Disposable {
     }
   }
 
-  private recoveryLogged = false;
-
   /**
    * The shutdown sequence (deactivate): stop scheduling, join every agent (detached or stopped
    * per `borg.onShutdown`), flush the database atomically, close it, dispose. Idempotent.
    */
   shutdown(): Promise<void> {
     this.shuttingDown ??= (async () => {
-      this.scheduler.stop();
-      await this.pipeline.shutdown(this.config.onShutdown);
-      await this.scheduler.join();
-      await this.store.close().catch((e) => this.log.error(`closing the database: ${(e as Error).message}`));
+      await this.runtime.shutdown(this.config.onShutdown);
       this.dispose();
     })();
     return this.shuttingDown;

@@ -5,14 +5,15 @@ import type { Scheduler } from '../core/scheduler';
 
 /**
  * The status bar item: `$(server-process) n/4 agents · m queued`, where m counts launches
- * waiting for a slot and tasks waiting for their next phase; a click focuses the Agents view.
+ * waiting for a slot and tasks waiting for their next phase, `· paused` after Stop All until
+ * Resume Tasks; a click focuses the Agents view.
  */
 export class StatusBar extends Disposable {
   readonly item: vscode.StatusBarItem;
   /** Tasks waiting to run, re-counted when a task changes (not on every Pipeline change). */
   private queuedTasks = 0;
 
-  constructor(private readonly pipeline: Pipeline, scheduler?: Scheduler) {
+  constructor(private readonly pipeline: Pipeline, private readonly scheduler?: Scheduler) {
     super();
     this.item = this.register(vscode.window.createStatusBarItem('borg.status', vscode.StatusBarAlignment.Left, 50));
     this.item.name = 'Borg Pipeline';
@@ -46,10 +47,14 @@ export class StatusBar extends Disposable {
     }
     const waiting = p.queuedCount + this.queuedTasks;
     const queued = waiting > 0 ? ` · ${waiting} queued` : '';
+    const paused = this.scheduler?.paused ? ' · paused' : '';
     // Containers of this workspace started elsewhere (an earlier window, the CLI) count too.
     const live = p.containers.filter((c) => c.status === 'running').length;
-    this.item.text = `$(server-process) ${Math.max(p.runningCount, live)}/${p.maxParallel} agents${queued}`;
-    this.item.tooltip = `Borg Pipeline: agents running / allowed at once${waiting > 0 ? `; ${p.queuedCount} agent launch${p.queuedCount === 1 ? '' : 'es'} and ${this.queuedTasks} task${this.queuedTasks === 1 ? '' : 's'} waiting` : ''}. Click to show the Agents view.`;
-    this.item.backgroundColor = undefined;
+    this.item.text = `$(${paused ? 'debug-pause' : 'server-process'}) ${Math.max(p.runningCount, live)}/${p.maxParallel} agents${queued}${paused}`;
+    this.item.tooltip =
+      `Borg Pipeline: agents running / allowed at once${waiting > 0 ? `; ${p.queuedCount} agent launch${p.queuedCount === 1 ? '' : 'es'} and ${this.queuedTasks} task${this.queuedTasks === 1 ? '' : 's'} waiting` : ''}.` +
+      (paused ? ' Tasks are paused (Stop All): run Borg: Resume Tasks to go on.' : '') +
+      ' Click to show the Agents view.';
+    this.item.backgroundColor = paused ? new vscode.ThemeColor('statusBarItem.warningBackground') : undefined;
   }
 }

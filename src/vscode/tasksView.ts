@@ -27,7 +27,20 @@ export class TasksView extends Disposable implements vscode.TreeDataProvider<Tas
     this.repaint = this.register(new Debouncer(debounceMs, () => this.repaintIfChanged()));
     this.treeView = this.register(vscode.window.createTreeView('borg.tasks', { treeDataProvider: this, showCollapseAll: true }));
     this.register(scheduler.onDidChange(() => this.refresh()));
+    this.showPause();
+    this.register(scheduler.onDidChange(() => this.showPause()));
   }
+
+  /** The paused state (Stop All until Resume Tasks), as the view's message and the `borg.paused` context key. */
+  private showPause(): void {
+    const paused = this.scheduler.paused;
+    if (paused === this.pausedShown) return;
+    this.pausedShown = paused;
+    this.treeView.message = paused ? 'Paused by Stop All: no task phase starts until you run Resume Tasks.' : undefined;
+    void vscode.commands.executeCommand('setContext', 'borg.paused', paused);
+  }
+
+  private pausedShown: boolean | undefined;
 
   /**
    * Repaints the tree after the debounce, if what it shows changed (or `force`). Fewer repaints

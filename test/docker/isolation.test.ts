@@ -81,6 +81,7 @@ async function rig(image: string, task: Partial<TaskSettings> = {}): Promise<Rig
   const settings: TaskSettings = { ...DEFAULT_TASK_SETTINGS, testCommand: '', testTimeoutSeconds: 60, maxAttempts: 2, ...task };
   const tasks = new TaskStore(h.store);
   const scheduler = new Scheduler({ pipeline: h.pipeline, tasks, git: new Git(), prompts: new Prompts(PROMPTS), worktreeRoot: path.join(h.dir, 'worktrees'), settings: () => settings });
+  scheduler.start(); // no recovery to wait for in these rigs: dispatch is open from the start
   h.defer(async () => {
     scheduler.stop();
     await withTimeout(scheduler.join(), 15_000, 'scheduler.join');

@@ -60,6 +60,7 @@ async function rig(opts: { task?: Partial<TaskSettings>; image?: string; maxPara
   const git = new Git();
   const worktreeRoot = path.join(h.dir, 'worktrees');
   const scheduler = new Scheduler({ pipeline: h.pipeline, tasks, git, prompts: new Prompts(PROMPTS), worktreeRoot, settings: () => settings });
+  scheduler.start(); // no recovery to wait for in these rigs: dispatch is open from the start
   const history = new Map<number, TaskStatus[]>();
   let maxActive = 0;
   scheduler.onDidChange(() => {
