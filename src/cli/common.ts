@@ -1,8 +1,6 @@
 import { HardeningSettings, readHardening } from '../core/hardening';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import type { Engine } from '../core/engine';
 import { Git } from '../core/git';
 import { Prompts } from '../core/prompts';
@@ -12,8 +10,9 @@ import { BorgError } from '../core/errors';
 import { DEFAULT_SETTINGS, PipelineSettings } from '../core/pipeline';
 import { StateDirs } from '../core/stateDirs';
 import type { Store } from '../core/store';
-import { workspaceId } from '../core/workspace';
-import { AcquireResult, DbLock, describeHolder, lockFileOf } from './lock';
+import { adoptLegacyDatabase } from '../core/legacyDatabase';
+import { borgHomeOf, DB_FILE, WorkspaceHome, workspaceHome, workspaceId, workspaceKeyOf } from '../core/workspace';
+import { AcquireResult, DbLock, describeHolder, lockFileOf, WINDOW_COMMAND } from './lock';
 
 /** A command-line mistake: the message and the usage go to stderr, exit code 2. */
 export class UsageError extends Error {}
@@ -38,20 +37,52 @@ export interface CliPaths {
   stateDir: string;
   worktrees: string;
   prompts: string;
+  /** The workspace folder (`--workspace`, else the current folder), absolute. */
   workspace: string;
+  /** Its id (workspace.ts), the `borg.workspace` label of its containers. */
+  workspaceId: string;
+  /** Its home (`$BORG_HOME` or ~/.borg, then `workspaces/<id>`), where the defaults point. */
+  home: WorkspaceHome;
+  /** Set when the old shared `~/.borg/borg.sqlite` was just copied to `db` (see {@link resolvePaths}). */
+  adoptedFrom?: string;
 }
 
-/** The global path options, resolved (defaults under ~/.borg). */
-export function resolvePaths(opt: Opts): CliPaths {
-  const home = path.join(os.homedir(), '.borg');
+/**
+ * The global path options, resolved. The workspace is `--workspace PATH` or the current folder;
+ * `--db`, `--state-dir` and `--worktrees` default to its home
+ * `<$BORG_HOME or ~/.borg>/workspaces/<id>/{borg.sqlite,agents,worktrees}` — the same folders the
+ * extension uses for that folder, so both keep a name and its state dir together.
+ *
+ * With the default `--db`, a database in the old shared place `<home>/borg.sqlite` is copied to
+ * the workspace's database once, when that does not exist yet (legacyDatabase.ts); `io` gets a
+ * note saying so.
+ */
+export function resolvePaths(opt: Opts, io?: Pick<CliIo, 'err'>): CliPaths {
   const str = (k: string) => (typeof opt[k] === 'string' ? (opt[k] as string) : undefined);
-  return {
-    db: path.resolve(str('db') ?? path.join(home, 'borg.sqlite')),
-    stateDir: path.resolve(str('state-dir') ?? path.join(home, 'agents')),
-    worktrees: path.resolve(str('worktrees') ?? path.join(home, 'worktrees')),
+  const borgHome = borgHomeOf();
+  const workspace = path.resolve(str('workspace') ?? process.cwd());
+  const id = workspaceId(workspaceKeyOf(workspace));
+  const home = workspaceHome(borgHome, id);
+  const paths: CliPaths = {
+    db: path.resolve(str('db') ?? home.db),
+    stateDir: path.resolve(str('state-dir') ?? home.stateDir),
+    worktrees: path.resolve(str('worktrees') ?? home.worktrees),
     prompts: path.resolve(str('prompts') ?? defaultPromptsDir()),
-    workspace: path.resolve(str('workspace') ?? process.cwd()),
+    workspace,
+    workspaceId: id,
+    home,
   };
+  if (str('db') === undefined) {
+    const legacy = path.join(borgHome, DB_FILE);
+    if (adoptLegacyDatabase(legacy, paths.db)) {
+      paths.adoptedFrom = legacy;
+      io?.err(
+        `[borg] copied the database ${legacy} (shared by all workspaces before) to this workspace's ${paths.db}; ` +
+          `other workspaces start empty. The old file stays (see ${legacy}.adopted); use --db ${legacy} to work on it.`,
+      );
+    }
+  }
+  return paths;
 }
 
 /**
@@ -96,7 +127,7 @@ export function makeRuntime(
     store,
     secrets: envSecrets,
     stateDirs: new StateDirs(paths.stateDir),
-    workspaceId: workspaceId(pathToFileURL(paths.workspace).href),
+    workspaceId: paths.workspaceId,
     settings: o.settings,
     taskSettings: o.taskSettings ?? (() => DEFAULT_TASK_SETTINGS),
     git: new Git(),
@@ -141,15 +172,17 @@ export function takeOrRefuse(r: AcquireResult, db: string, command: string, io: 
   if (!r.lock) {
     const h = r.holder;
     const who = h.command === 'run' && command === 'run' ? `Another ${describeHolder(h)}` : describeHolder(h);
-    throw new BorgError(
-      `${who} is using the database ${db} (lock file ${lockFileOf(db)}). ` +
-        (h.command === 'run'
-          ? 'Stop it first (Ctrl+C or kill ' + h.pid + '), or use another --db.'
-          : `Wait for it to finish, or use another --db. If no such process exists, delete ${lockFileOf(db)}.`),
-    );
+    const what =
+      h.command === 'run'
+        ? 'Stop it first (Ctrl+C or kill ' + h.pid + '), or use another --db.'
+        : h.command === WINDOW_COMMAND
+          ? 'Close that window (or add the task there), or use another --db.'
+          : `Wait for it to finish, or use another --db. If no such process exists, delete ${lockFileOf(db)}.`;
+    throw new BorgError(`${who} is using the database ${db} (lock file ${lockFileOf(db)}). ${what}`);
   }
   if (r.tookOverFrom) {
-    io.err(`[borg] took over the stale lock ${lockFileOf(db)} of pid ${r.tookOverFrom.pid} (borg ${r.tookOverFrom.command}), which is no longer running`);
+    const t = r.tookOverFrom;
+    io.err(`[borg] took over the stale lock ${lockFileOf(db)} of pid ${t.pid} (${t.description ?? `borg ${t.command}`}), which is no longer running`);
   }
   return r.lock;
 }

@@ -7,7 +7,7 @@ import { DEFAULT_TASK_SETTINGS } from '../core/scheduler';
 import { Store } from '../core/store';
 import { Task, TaskRun, TaskStore, validateTaskText } from '../core/taskStore';
 import { CliIo, firstLine, formatDuration, intOption, Opts, resolvePaths, takeOrRefuse, UsageError } from './common';
-import { DbLock, describeHolder, lockHolder, pidAlive } from './lock';
+import { DbLock, describeHolder, holderAlive, LockHolder, lockHolder } from './lock';
 
 /**
  * `borg tasks add|ls|show`. `ls` and `show` only read the database file (never write it), so
@@ -59,12 +59,12 @@ async function add(opt: Opts, io: CliIo): Promise<number> {
   const maxAttempts = intOption(opt, 'max-attempts', 1, 50);
   const { title, description } = validateTaskText(opt.title, typeof opt.description === 'string' ? opt.description : '');
   const repo = await new Git().toplevel(path.resolve(opt.repo));
-  const { db } = resolvePaths(opt);
+  const { db } = resolvePaths(opt, io);
   const request: InboxRequest = { op: 'add', title, description, repo, maxAttempts };
   for (;;) {
     const r = await DbLock.acquire(db, 'tasks add', 5_000);
     if (!r.lock && r.holder.command === 'run') {
-      const task = await viaInbox(db, request, r.holder.pid);
+      const task = await viaInbox(db, request, r.holder);
       if (task === 'run-gone') continue; // the run ended before taking it: add it ourselves
       printTask(task, opt, io);
       return 0;
@@ -92,12 +92,13 @@ function printTask(task: Task, opt: Opts, io: CliIo): void {
 }
 
 /**
- * Hands `request` to the `borg run` with pid `runPid`: writes it into the inbox (atomically, by
- * rename), waits for the reply. Returns the task, or 'run-gone' when the run ended before it
- * took the request (the request is withdrawn).
+ * Hands `request` to the `borg run` that holds the lock (`run`): writes it into the inbox
+ * (atomically, by rename), waits for the reply. Returns the task, or 'run-gone' when the run
+ * ended before it took the request (the request is withdrawn).
  * @throws BorgError when the run refused the task or did not answer in time.
  */
-async function viaInbox(db: string, request: InboxRequest, runPid: number): Promise<Task | 'run-gone'> {
+async function viaInbox(db: string, request: InboxRequest, run: LockHolder): Promise<Task | 'run-gone'> {
+  const runPid = run.pid;
   const dir = inboxDirOf(db);
   const id = `${Date.now()}-${process.pid}-${crypto.randomBytes(4).toString('hex')}`;
   const req = path.join(dir, `${id}.req.json`);
@@ -111,7 +112,7 @@ async function viaInbox(db: string, request: InboxRequest, runPid: number): Prom
     } catch (e) {
       // The run removes its (empty) inbox when it ends: it may have just done so.
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || tries >= 3) throw e;
-      if (!pidAlive(runPid)) return 'run-gone';
+      if (!holderAlive(run)) return 'run-gone';
     }
   }
   const end = Date.now() + INBOX_TIMEOUT_MS;
@@ -123,7 +124,7 @@ async function viaInbox(db: string, request: InboxRequest, runPid: number): Prom
       if (!r.ok) throw new BorgError(r.error);
       return r.task;
     }
-    const gone = !pidAlive(runPid);
+    const gone = !holderAlive(run);
     if (gone || Date.now() > end) {
       const withdrawn = tryUnlink(req);
       if (gone && withdrawn) return 'run-gone';
@@ -186,30 +187,29 @@ export async function serveInbox(db: string, handle: (r: InboxRequest) => Promis
   return handled;
 }
 
-/** Opens the database to read it only: never closed, so it is never written (Store.close writes). */
-async function openForReading(db: string, io: CliIo): Promise<TaskStore> {
-  const store = await Store.open(db);
-  if (store.recoveredFrom) io.err(`[borg] the database could not be read; moved to ${store.recoveredFrom}`);
-  return new TaskStore(store);
+/** Opens the database read-only (store.ts): nothing is written, whoever holds it. */
+async function openForReading(db: string): Promise<TaskStore> {
+  const holder = lockHolder(db);
+  return new TaskStore(await Store.open(db, { readOnly: true, heldBy: holder ? describeHolder(holder) : undefined }));
 }
 
 async function ls(opt: Opts, io: CliIo): Promise<number> {
-  const { db } = resolvePaths(opt);
-  const tasks = (await openForReading(db, io)).list();
+  const { db } = resolvePaths(opt, io);
+  const tasks = (await openForReading(db)).list();
   if (opt.json) {
     io.out(JSON.stringify({ tasks }));
     return 0;
   }
   const holder = lockHolder(db);
-  if (holder?.command === 'run' && pidAlive(holder.pid)) io.err(`[borg] ${describeHolder(holder)} is working on these tasks`);
+  if (holder?.command === 'run' && holderAlive(holder)) io.err(`[borg] ${describeHolder(holder)} is working on these tasks`);
   const rows = tasks.map((t) => [String(t.id), t.status, t.phase, `${t.attempt}/${t.maxAttempts}`, t.title]);
   io.out(table([['ID', 'STATUS', 'PHASE', 'ATTEMPT', 'TITLE'], ...rows]));
   return 0;
 }
 
 async function show(id: number, opt: Opts, io: CliIo): Promise<number> {
-  const { db } = resolvePaths(opt);
-  const store = await openForReading(db, io);
+  const { db } = resolvePaths(opt, io);
+  const store = await openForReading(db);
   const task = store.get(id);
   if (!task) throw new RefusedError(`There is no task ${id} in ${db}. See borg tasks ls.`);
   const runs = store.runs(id);

@@ -138,6 +138,32 @@ export class Git {
     await this.run(repo, ['worktree', 'prune']);
   }
 
+  /**
+   * True when `refs/heads/<branch>` exists in `repo` — or a branch below it (`<branch>/x`), which
+   * git's ref storage (files named after refs) also makes impossible to create beside it.
+   * @throws BorgError when git fails (e.g. `repo` is no repository).
+   */
+  async branchExists(repo: string, branch: string): Promise<boolean> {
+    const ref = `refs/heads/${branch}`;
+    const out = await this.run(repo, ['for-each-ref', '--format=%(refname)', ref]);
+    return out.split('\n').some((r) => r === ref || r.startsWith(`${ref}/`));
+  }
+
+  /**
+   * The worktrees git knows for `repo` (`git worktree list --porcelain`, the main one first),
+   * including "prunable" ones whose folder is gone: `path` absolute as git recorded it, `branch`
+   * the short name checked out there (none when detached or bare).
+   */
+  async listWorktrees(repo: string): Promise<Array<{ path: string; branch?: string }>> {
+    const out = await this.run(repo, ['worktree', 'list', '--porcelain']);
+    const list: Array<{ path: string; branch?: string }> = [];
+    for (const line of out.split('\n')) {
+      if (line.startsWith('worktree ')) list.push({ path: line.slice('worktree '.length) });
+      else if (line.startsWith('branch refs/heads/') && list.length) list[list.length - 1].branch = line.slice('branch refs/heads/'.length);
+    }
+    return list;
+  }
+
   async deleteBranch(repo: string, branch: string): Promise<void> {
     await this.run(repo, ['branch', '-D', branch]);
   }

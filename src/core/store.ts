@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import initSqlJs, { Database, SqlJsStatic } from 'sql.js';
-import { BorgError } from './errors';
+import { BorgError, RefusedError } from './errors';
 
 /** One row of the `containers` table. Times are ms since the epoch. */
 export interface ContainerRow {
@@ -122,6 +122,11 @@ function loadSqlJs(): Promise<SqlJsStatic> {
  *
  * A file that is not a readable SQLite database is moved aside to `<file>.corrupt-<ms>` (kept,
  * nothing is deleted) and a fresh database is started; `recoveredFrom` names the moved file.
+ *
+ * Opened **read-only** (`{ readOnly: true }`, for a viewer while another process holds the
+ * database's lock, dbLock.ts) it reads the file and never writes, renames or creates anything:
+ * every change throws a {@link RefusedError} naming the holder; `flush`, `close` and
+ * `autoFlush` write nothing; {@link reload} reads the holder's newest version.
  */
 export class Store {
   private writing: Promise<void> = Promise.resolve();
@@ -134,16 +139,23 @@ export class Store {
   private closing: Promise<void> | undefined;
 
   private constructor(
-    private readonly db: Database,
+    private db: Database,
     readonly file: string,
     readonly recoveredFrom: string | undefined,
+    private readonly readOnlyBy: string | undefined,
   ) {}
 
   /**
    * Opens (or creates) the database at `file`, creating its folder, and migrates it.
-   * @throws BorgError when the folder cannot be created or the file cannot be read.
+   *
+   * With `readOnly`, reads `file` only: a missing file is an empty database, an older schema is
+   * migrated in memory, nothing is ever written; `heldBy` names who holds the database (e.g.
+   * `describeHolder(holder)` from dbLock.ts) for the refusals.
+   * @throws BorgError when the folder cannot be created or the file cannot be read (read-only:
+   *   also when it is not a readable database, since moving it aside would be a write).
    */
-  static async open(file: string): Promise<Store> {
+  static async open(file: string, opts: StoreOptions = {}): Promise<Store> {
+    if (opts.readOnly) return Store.openReadOnly(file, opts.heldBy ?? 'another process');
     const SQL = await loadSqlJs();
     try {
       fs.mkdirSync(path.dirname(file), { recursive: true });
@@ -174,9 +186,43 @@ export class Store {
       }
     }
     db ??= new SQL.Database();
-    const store = new Store(db, file, recoveredFrom);
+    const store = new Store(db, file, recoveredFrom, undefined);
     store.migrate();
     return store;
+  }
+
+  private static async openReadOnly(file: string, heldBy: string): Promise<Store> {
+    const store = new Store(await readDatabase(file), file, undefined, heldBy);
+    store.migrate();
+    store.dirty = false; // an in-memory migration is never written
+    return store;
+  }
+
+  /** True when opened read-only (see the class comment). */
+  get readOnly(): boolean {
+    return this.readOnlyBy !== undefined;
+  }
+
+  /**
+   * Read-only stores: replaces the data with the file's current content (what its holder last
+   * flushed). On failure the previous data stays.
+   * @throws RefusedError on a writable store (it would drop unwritten changes); BorgError when
+   *   the file cannot be read or is no readable database.
+   */
+  async reload(): Promise<void> {
+    this.assertOpen();
+    if (!this.readOnly) throw new RefusedError(`reload() is for read-only viewers; this store writes ${this.file} itself.`);
+    const next = await readDatabase(this.file);
+    const old = this.db;
+    this.db = next;
+    try {
+      this.migrate();
+    } catch (e) {
+      this.db = old;
+      throw e;
+    }
+    this.dirty = false;
+    old.close();
   }
 
   /** The schema version of the open database. */
@@ -299,6 +345,7 @@ export class Store {
    * @throws BorgError when the file cannot be written (the previous file stays intact).
    */
   flush(): Promise<void> {
+    if (this.readOnly) return Promise.resolve();
     const next = this.writing.then(() => this.writeNow());
     this.writing = next.catch(() => undefined);
     return next;
@@ -310,6 +357,7 @@ export class Store {
    * Dispose the result (or close the store) to stop.
    */
   autoFlush(delayMs: number, onError: (e: unknown) => void = (e) => console.error('[borg]', e)): { dispose(): void } {
+    if (this.readOnly) return { dispose: () => undefined }; // nothing to write, ever
     this.autoFlushMs = delayMs;
     this.onAutoFlushError = onError;
     return { dispose: () => this.stopAutoFlush() };
@@ -338,7 +386,7 @@ export class Store {
   }
 
   private async writeNow(): Promise<void> {
-    if (this.closed) return;
+    if (this.closed || this.readOnly) return;
     const data = this.db.export();
     // sql.js: export() ends any open transaction and resets prepared statements; we hold none across awaits.
     this.dirty = false;
@@ -365,6 +413,9 @@ export class Store {
   }
 
   private run(sql: string, params: Array<string | number | null>): void {
+    if (this.readOnlyBy !== undefined) {
+      throw new RefusedError(`read-only: ${this.readOnlyBy} holds the database ${this.file}. Make the change there, or close it and open this one again.`);
+    }
     if (this.closed || this.refusingWrites) throw new BorgError('The Borg database is closed.');
     this.db.run(sql, params);
     this.dirty = true;
@@ -403,6 +454,41 @@ export class Store {
     } finally {
       stmt.free();
     }
+  }
+}
+
+/** Options of {@link Store.open}. */
+export interface StoreOptions {
+  /** Open for reading only (see the class comment of {@link Store}). */
+  readOnly?: boolean;
+  /** Read-only: who holds the database, named in refusals ("read-only: <heldBy> holds the database <file>"). */
+  heldBy?: string;
+}
+
+/**
+ * Reads `file` into a database without writing anything (a missing or empty file: an empty
+ * database). @throws BorgError when it cannot be read or is no readable SQLite database.
+ */
+async function readDatabase(file: string): Promise<Database> {
+  const SQL = await loadSqlJs();
+  let bytes: Buffer | undefined;
+  try {
+    bytes = fs.readFileSync(file);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') {
+      throw new BorgError(`Cannot read the Borg database ${file}: ${(e as Error).message}`, { cause: e });
+    }
+  }
+  if (!bytes || bytes.length === 0) return new SQL.Database();
+  let db: Database | undefined;
+  try {
+    db = new SQL.Database(bytes);
+    const verdict = db.exec('PRAGMA quick_check')[0]?.values[0]?.[0];
+    if (verdict !== 'ok') throw new Error(String(verdict));
+    return db;
+  } catch (e) {
+    db?.close();
+    throw new BorgError(`The Borg database ${file} is not readable (${(e as Error).message}); the process holding it will replace it when it writes next.`, { cause: e });
   }
 }
 

@@ -11,6 +11,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Store } from '../../src/core/store';
 import { Task, TaskStore } from '../../src/core/taskStore';
+import { workspaceHome, workspaceId, workspaceKeyOf } from '../../src/core/workspace';
 import { containerNames, DEMO_IMAGE, deriveImage, docker, removeContainersWithPrefix, removeDerivedImages, waitFor } from './helpers';
 
 const ROOT = path.join(__dirname, '..', '..', '..');
@@ -79,8 +80,8 @@ interface Running {
   exited: Promise<Result & { at: number }>;
 }
 
-function start(args: string[], opts: { cwd?: string } = {}): Running {
-  const childEnv = { ...process.env };
+function start(args: string[], opts: { cwd?: string; env?: Record<string, string> } = {}): Running {
+  const childEnv = { ...process.env, ...opts.env };
   delete childEnv.ANTHROPIC_API_KEY;
   const child = spawn(process.execPath, [CLI, ...args], { cwd: opts.cwd ?? ROOT, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
@@ -98,8 +99,8 @@ function start(args: string[], opts: { cwd?: string } = {}): Running {
   return { child, stdout: () => stdout, stderr: () => stderr, exited };
 }
 
-async function cli(args: string[], timeoutMs = 60_000): Promise<Result> {
-  const r = start(args);
+async function cli(args: string[], timeoutMs = 60_000, opts: { cwd?: string; env?: Record<string, string> } = {}): Promise<Result> {
+  const r = start(args, opts);
   const timer = setTimeout(() => r.child.kill('SIGKILL'), timeoutMs);
   try {
     return await r.exited;
@@ -166,6 +167,39 @@ describe('borg: usage', () => {
       assert.match(r.stderr, want);
     }
     assert.deepEqual(await containerNames(e.prefix), [], 'no container was created');
+  });
+});
+
+describe('borg: one home per workspace', () => {
+  it('without --db the database is <BORG_HOME>/workspaces/<id>/borg.sqlite of the current folder or --workspace', async () => {
+    const e = env();
+    const borgHome = path.join(e.dir, 'home');
+    const opts = { cwd: e.repo, env: { BORG_HOME: borgHome } };
+    const add = await cli(['tasks', 'add', '--repo', e.repo, '--title', 'in the home'], 60_000, opts);
+    assert.equal(add.code, 0, add.stderr);
+    const home = workspaceHome(borgHome, workspaceId(workspaceKeyOf(e.repo)));
+    assert.deepEqual((await readTasks(home.db)).tasks.map((t) => t.title), ['in the home']);
+    const fromElsewhere = await cli(['tasks', 'ls', '--json', '--workspace', e.repo], 60_000, { env: opts.env });
+    assert.deepEqual((JSON.parse(fromElsewhere.stdout) as { tasks: Task[] }).tasks.map((t) => t.title), ['in the home'], '--workspace picks the same home');
+    const other = await cli(['tasks', 'ls', '--json', '--workspace', e.dir], 60_000, { env: opts.env });
+    assert.deepEqual((JSON.parse(other.stdout) as { tasks: Task[] }).tasks, [], 'another workspace has its own database');
+    assert.equal(fs.existsSync(workspaceHome(borgHome, workspaceId(workspaceKeyOf(e.dir))).db), false, 'reading creates nothing');
+  });
+
+  it('the old shared <home>/borg.sqlite is copied to the first workspace that uses it, with a note, once', async () => {
+    const e = env();
+    const borgHome = path.join(e.dir, 'home');
+    const legacy = path.join(borgHome, 'borg.sqlite');
+    const old = await Store.open(legacy);
+    new TaskStore(old).add({ title: 'from before', description: '', repo: e.repo, maxAttempts: 1 });
+    await old.close();
+    const first = await cli(['tasks', 'ls', '--json', '--workspace', e.repo], 60_000, { env: { BORG_HOME: borgHome } });
+    assert.equal(first.code, 0, first.stderr);
+    assert.deepEqual((JSON.parse(first.stdout) as { tasks: Task[] }).tasks.map((t) => t.title), ['from before']);
+    assert.match(first.stderr, new RegExp(`copied the database ${escape(legacy)} .* to this workspace's ${escape(workspaceHome(borgHome, workspaceId(workspaceKeyOf(e.repo))).db)}`));
+    assert.ok(fs.existsSync(legacy), 'the old file stays');
+    const second = await cli(['tasks', 'ls', '--json', '--workspace', e.dir], 60_000, { env: { BORG_HOME: borgHome } });
+    assert.deepEqual((JSON.parse(second.stdout) as { tasks: Task[] }).tasks, [], 'not copied twice');
   });
 });
 
