@@ -180,6 +180,7 @@ describe('Claude Code agent image (borg-agent-claude:latest)', () => {
     assert.equal(result.is_error, true);
     assert.match(String(result.result), /Not logged in/);
     assert.equal(result.session_id, init.session_id);
+    assert.equal(blockSignal(agent.stream)?.kind, 'auth', 'the assistant line\'s "error":"authentication_failed" is a structured auth signal');
     assert.deepEqual(seen, log, 'onDidOutput saw the same lines as agent.log');
     assert.ok(!log.some((l) => /not writable/.test(l)), `HOME (the state dir) is writable:\n${log.join('\n')}`);
   });
