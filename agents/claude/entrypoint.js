@@ -8,6 +8,10 @@
 // child's stdin, passes stdout/stderr through unchanged and exits with the child's code.
 // Secrets go only into the child's environment and are never printed. Input that is not a JSON
 // object with a prompt gives one stream-json result line ("borg: invalid input: ...") and exit 2.
+// Deadline: BORG_DEADLINE_EPOCH (whole seconds since the epoch), else BORG_DEADLINE (ISO-8601),
+// else the input's "deadline" (ISO-8601). At the deadline claude gets SIGTERM, SIGKILL 10 s later,
+// and the entrypoint exits 124 (timeout(1)'s code) with a note on stderr — also when no Borg
+// process follows the container any more.
 //
 // Plain CommonJS for the image's Node 18 (Debian bookworm's nodejs); no dependencies.
 'use strict';
@@ -25,6 +29,12 @@ const DEFAULT_REPO = '/workspace/repo';
 const SECRET_NAME = /^(ANTHROPIC|CLAUDE)_[A-Z0-9_]*$/;
 /** Overridable for tests; default: `claude` on PATH (/usr/local/bin/claude in the image). */
 const CLAUDE = process.env.BORG_CLAUDE_BIN || 'claude';
+/** Exit code at the deadline: the one timeout(1) uses. */
+const DEADLINE_EXIT = 124;
+/** Between SIGTERM and SIGKILL of claude at the deadline. */
+const DEADLINE_KILL_GRACE_MS = 10_000;
+/** setTimeout's longest delay (2^31 - 1 ms, ≈ 24.8 days); longer waits are chained. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** Prints one stream-json result line and exits with `code`. */
 function fail(code, message) {
@@ -49,7 +59,7 @@ function readStdin() {
 function problem(input) {
   if (input === null || typeof input !== 'object' || Array.isArray(input)) return 'expected one JSON object';
   if (typeof input.prompt !== 'string' || input.prompt.trim() === '') return '"prompt" must be a non-empty string';
-  for (const k of ['systemPrompt', 'model', 'workdir', 'resumeSessionId', 'persona', 'phase']) {
+  for (const k of ['systemPrompt', 'model', 'workdir', 'resumeSessionId', 'persona', 'phase', 'deadline']) {
     if (input[k] != null && typeof input[k] !== 'string') return `"${k}" must be a string`;
   }
   if (input.taskId != null && typeof input.taskId !== 'string' && typeof input.taskId !== 'number') return '"taskId" must be a string or a number';
@@ -63,6 +73,46 @@ function problem(input) {
     for (const [k, v] of Object.entries(s)) if (typeof v !== 'string') return `secret "${k}" must be a string`;
   }
   return undefined;
+}
+
+/**
+ * The deadline in ms since the epoch, or undefined for none: BORG_DEADLINE_EPOCH (digits), else
+ * BORG_DEADLINE, else `fromInput` (ISO-8601). A value that cannot be read is warned about and ignored.
+ */
+function readDeadline(fromInput) {
+  const epoch = (process.env.BORG_DEADLINE_EPOCH || '').trim();
+  if (epoch) {
+    if (/^\d+$/.test(epoch)) return Number(epoch) * 1000;
+    warn(`ignoring BORG_DEADLINE_EPOCH="${epoch}": expected whole seconds since the epoch`);
+  }
+  for (const [name, value] of [['BORG_DEADLINE', process.env.BORG_DEADLINE], ['the input\'s "deadline"', fromInput]]) {
+    if (typeof value !== 'string' || value.trim() === '') continue;
+    const ms = Date.parse(value);
+    if (Number.isFinite(ms)) return ms;
+    warn(`ignoring ${name}="${value}": expected an ISO-8601 time such as 2030-01-01T00:00:00Z`);
+  }
+  return undefined;
+}
+
+/** Calls `fn` at `atMs` (ms since the epoch), chaining timers past setTimeout's limit. */
+function at(atMs, fn) {
+  const left = atMs - Date.now();
+  if (left <= 0) return void setImmediate(fn);
+  setTimeout(() => at(atMs, fn), Math.min(left, MAX_TIMER_MS));
+}
+
+/** The deadline passed: say so, end claude (SIGTERM, SIGKILL after the grace) and exit 124 once it ended. */
+function deadlineReached(deadlineMs) {
+  deadlinePassed = true;
+  const when = new Date(deadlineMs).toISOString();
+  const child = running;
+  if (!child || child.exitCode !== null || child.signalCode !== null) {
+    warn(`deadline ${when} reached before claude ran; exiting ${DEADLINE_EXIT}`);
+    return process.exit(DEADLINE_EXIT);
+  }
+  warn(`deadline ${when} reached: stopping claude (SIGTERM, SIGKILL in ${DEADLINE_KILL_GRACE_MS / 1000} s); exiting ${DEADLINE_EXIT}`);
+  child.kill('SIGTERM');
+  setTimeout(() => child.kill('SIGKILL'), DEADLINE_KILL_GRACE_MS).unref();
 }
 
 function isDir(p) {
@@ -111,6 +161,9 @@ function trustAllRepos(env) {
 }
 
 async function main() {
+  // The environment's deadline holds from the start (also while stdin is still being read).
+  const envDeadline = readDeadline(undefined);
+  if (envDeadline !== undefined) at(envDeadline, () => deadlineReached(envDeadline));
   let text;
   try {
     text = await readStdin();
@@ -126,6 +179,10 @@ async function main() {
   }
   const bad = problem(input);
   if (bad) return fail(2, `invalid input: ${bad}`);
+  if (envDeadline === undefined) {
+    const inputDeadline = readDeadline(input.deadline);
+    if (inputDeadline !== undefined) at(inputDeadline, () => deadlineReached(inputDeadline));
+  }
 
   const home = chooseHome();
   const env = { ...process.env, HOME: home };
@@ -166,6 +223,7 @@ async function main() {
   child.stdin.end(input.prompt);
   child.on('exit', (code, signal) => {
     if (spawnFailed) return;
+    if (deadlinePassed) process.exit(DEADLINE_EXIT);
     process.exit(code !== null ? code : 128 + (os.constants.signals[signal] || 1));
   });
 }
@@ -173,6 +231,8 @@ async function main() {
 // As PID 1 nothing ends us by default: stop signals end us before claude runs, and are handed to
 // claude once it does (we exit when it exits).
 let running;
+/** Set once the deadline passed: claude's exit then becomes exit 124. */
+let deadlinePassed = false;
 for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP']) {
   process.on(sig, () => {
     if (running && running.exitCode === null && running.signalCode === null) running.kill(sig);

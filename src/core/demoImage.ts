@@ -20,7 +20,10 @@ const HASH_LABEL = 'borg.demo.hash';
  * and exits. Input fields: `sleepSeconds` (default $BORG_DEMO_SLEEP or 60), `exitCode` (default 0),
  * `mode`: "oom" (allocates until the memory limit kills it; refuses without a limit) or
  * "ignore-term" (ignores SIGTERM, for watchdog tests). Appends one line per run to
- * `runs.log` in its state dir.
+ * `runs.log` in its state dir. With `BORG_DEADLINE_EPOCH` (whole seconds since the epoch) in its
+ * environment it checks the clock before every second of work: once the deadline has passed it
+ * prints `[borg-agent] deadline reached` and an error result, and exits 124 (timeout(1)'s code),
+ * also when no Borg process follows it any more.
  */
 export const DEMO_AGENT_SCRIPT = `#!/bin/sh
 # As PID 1 the shell ignores SIGTERM unless trapped: trap it before blocking on stdin.
@@ -36,12 +39,21 @@ default_sleep=\${BORG_DEMO_SLEEP:-60}; [ -n "$phase" ] && default_sleep=1
 sleep_s=$(num sleepSeconds); [ -n "$sleep_s" ] || sleep_s=$default_sleep
 code=$(num exitCode); [ -n "$code" ] || code=0
 mode=$(str mode)
+deadline=\${BORG_DEADLINE_EPOCH:-}
+case "$deadline" in *[!0-9]*) echo "[borg-agent] ignoring BORG_DEADLINE_EPOCH=$deadline (expected whole seconds since the epoch)" >&2; deadline='' ;; esac
 persona=\${BORG_PERSONA:-agent}
 session="demo-$(hostname)-$$"
 state=/home/agent/state
 [ -d "$state" ] && echo "$(date -u +%Y-%m-%dT%H:%M:%SZ) start $persona" >> "$state/runs.log"
 if [ "$mode" = "ignore-term" ]; then trap '' TERM; else trap 'echo "{\\"type\\":\\"result\\",\\"subtype\\":\\"error_during_execution\\",\\"is_error\\":true,\\"result\\":\\"stopped\\",\\"session_id\\":\\"$session\\"}"; exit 143' TERM; fi
 echo "{\\"type\\":\\"system\\",\\"subtype\\":\\"init\\",\\"session_id\\":\\"$session\\",\\"persona\\":\\"$persona\\"}"
+check_deadline() {
+  [ -n "$deadline" ] || return 0
+  [ "$(date +%s)" -ge "$deadline" ] || return 0
+  echo "[borg-agent] deadline reached"
+  echo "{\\"type\\":\\"result\\",\\"subtype\\":\\"error_during_execution\\",\\"is_error\\":true,\\"result\\":\\"deadline reached\\",\\"session_id\\":\\"$session\\"}"
+  exit 124
+}
 if [ "$mode" = "oom" ]; then
   limit=$(cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || echo max)
   case "$limit" in max|9223372036854771712|'') echo '{"type":"result","is_error":true,"result":"oom mode needs a memory limit"}'; exit 2;; esac
@@ -49,10 +61,12 @@ if [ "$mode" = "oom" ]; then
 fi
 i=0
 while [ "$i" -lt "$sleep_s" ]; do
+  check_deadline
   i=$((i + 1))
   echo "{\\"type\\":\\"assistant\\",\\"session_id\\":\\"$session\\",\\"message\\":{\\"role\\":\\"assistant\\",\\"content\\":[{\\"type\\":\\"text\\",\\"text\\":\\"working $i/$sleep_s\\"}]}}"
   sleep 1
 done
+check_deadline
 # Task phases: manager writes spec.md, qa adds a failing test, worker makes it pass (unless the
 # task text asks it not to with [demo:worker-fails]).
 if [ -n "$phase" ] && [ -n "$task" ] && [ -d "$repo" ]; then

@@ -1,5 +1,6 @@
 import Docker from 'dockerode';
 import { Duplex, PassThrough, Readable } from 'node:stream';
+import { DockerEndpoint, isPlainRemote, modemOptions, parseDockerEndpoint, rawEndpoint } from './dockerEndpoint';
 import { DockerUnreachableError, BorgError, ImageMissingError, InvalidInputError, NameConflictError } from './errors';
 import { assertNoDockerSocket, hardenedHostConfig, HardeningSettings } from './hardening';
 import { isManaged, LABEL_MANAGED, LABEL_PERSONA, LABEL_WORKSPACE } from './labels';
@@ -85,9 +86,9 @@ export interface Engine {
   image(ref: string): Promise<{ labels: Record<string, string>; user: string } | undefined>;
 }
 
-/** Where the Engine talks to: `unix:///path`, `tcp://host:port` or `http://host:port`. */
+/** Where the Engine talks to, as written (`dockerHost`, else DOCKER_HOST, else the local socket); never throws. See dockerEndpoint.ts. */
 export function describeEndpoint(dockerHost?: string): string {
-  return dockerHost || process.env.DOCKER_HOST || 'unix:///var/run/docker.sock';
+  return rawEndpoint(dockerHost);
 }
 
 /**
@@ -98,9 +99,12 @@ export function describeEndpoint(dockerHost?: string): string {
  */
 export class DockerEngine implements Engine {
   private client!: Docker;
-  private address!: string;
+  private target!: DockerEndpoint;
 
-  /** @param dockerHost optional `unix://`, `tcp://` or `http://` address; default `DOCKER_HOST` or the local socket. */
+  /**
+   * @param dockerHost optional `unix://`, `tcp://`, `http://` or `https://` address; default `DOCKER_HOST` or the local socket.
+   * @throws InvalidInputError as {@link connect}.
+   */
   constructor(dockerHost?: string) {
     this.connect(dockerHost);
   }
@@ -108,11 +112,22 @@ export class DockerEngine implements Engine {
   /**
    * Points the engine at another daemon (the `borg.dockerHost` setting changed). Calls already
    * running finish on the old connection; new calls use the new one.
-   * @throws InvalidInputError when `dockerHost` is not a `unix://`, `tcp://` or `http(s)://` address.
+   * `tcp://` uses TLS with DOCKER_TLS_VERIFY and the certificates in DOCKER_CERT_PATH, the same
+   * whether the address comes from `dockerHost` or DOCKER_HOST (rules in dockerEndpoint.ts).
+   * @throws InvalidInputError when the address is not a `unix://`, `tcp://` or `http(s)://` address,
+   *   or TLS is asked for and a certificate file is missing; the engine keeps its old connection.
    */
   connect(dockerHost?: string): void {
-    this.address = describeEndpoint(dockerHost);
-    this.client = new Docker(dockerHost ? modemOptions(dockerHost) : undefined);
+    const target = parseDockerEndpoint(dockerHost);
+    let client: Docker;
+    try {
+      client = new Docker(modemOptions(target));
+    } catch (e) {
+      // docker-modem reads DOCKER_HOST / DOCKER_CERT_PATH by itself on every construction.
+      throw new InvalidInputError(`The Docker client cannot start from the environment (DOCKER_HOST="${process.env.DOCKER_HOST ?? ''}", DOCKER_CERT_PATH="${process.env.DOCKER_CERT_PATH ?? ''}"): ${(e as Error).message}. Fix or unset those variables.`, { cause: e });
+    }
+    this.target = target;
+    this.client = client;
   }
 
   /** The dockerode client (for the few callers that stream, such as hardline's attach). */
@@ -122,7 +137,16 @@ export class DockerEngine implements Engine {
 
   /** The address in use, for messages: `unix:///var/run/docker.sock`, `tcp://host:2375`, ... */
   get endpoint(): string {
-    return this.address;
+    return this.target.address;
+  }
+
+  /**
+   * True when the daemon is reached over plain HTTP on a non-loopback host, so whatever is sent to
+   * it (the agents' API key on the attach stream) crosses the network unencrypted. Callers refuse
+   * to send secrets then unless `borg.allowInsecureDockerHost` is on.
+   */
+  get insecureRemote(): boolean {
+    return isPlainRemote(this.target);
   }
 
   /** Resolves when the daemon answers. @throws DockerUnreachableError */
@@ -344,22 +368,6 @@ export class DockerEngine implements Engine {
       throw e;
     }
   }
-}
-
-function modemOptions(dockerHost: string): Docker.DockerOptions {
-  if (dockerHost.startsWith('unix://')) return { socketPath: dockerHost.slice('unix://'.length) };
-  let url: URL;
-  try {
-    url = new URL(/^[a-z]+:\/\//.test(dockerHost) ? dockerHost : `tcp://${dockerHost}`);
-  } catch {
-    url = new URL('invalid://');
-  }
-  if (!['tcp:', 'http:', 'https:'].includes(url.protocol) || !url.hostname) {
-    throw new InvalidInputError(
-      `The Docker address "${dockerHost}" is not valid. Use unix:///var/run/docker.sock, tcp://HOST:2375 or leave borg.dockerHost empty.`,
-    );
-  }
-  return { host: url.hostname, port: Number(url.port || 2375), protocol: url.protocol === 'https:' ? 'https' : 'http' };
 }
 
 const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ENOENT', 'EACCES', 'ETIMEDOUT', 'ECONNRESET', 'EHOSTUNREACH', 'ENOTFOUND', 'EPIPE']);

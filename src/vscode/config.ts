@@ -8,6 +8,11 @@ export interface BorgConfig extends PipelineSettings, TaskSettings {
   onShutdown: ShutdownMode;
   /** Empty: DOCKER_HOST or the local socket. */
   dockerHost: string;
+  /**
+   * `borg.allowInsecureDockerHost`: send the agents' API key even to a daemon reached over plain
+   * HTTP on a non-loopback host (`DockerEngine.insecureRemote`). Default false.
+   */
+  allowInsecureDockerHost: boolean;
   /** One line per bad setting: what it must be and the default used instead (shown once per change). */
   warnings: string[];
 }
@@ -28,6 +33,7 @@ export function readConfig(): BorgConfig {
     hardening: hardening.settings,
     onShutdown: c.get<string>('onShutdown') === 'stop' ? 'stop' : 'detach',
     dockerHost: c.get<string>('dockerHost', '').trim(),
+    allowInsecureDockerHost: c.get<unknown>('allowInsecureDockerHost') === true,
     testCommand: c.get<string>('testCommand', DEFAULT_TASK_SETTINGS.testCommand).trim(),
     testTimeoutSeconds: clampInt(c.get('testTimeoutSeconds'), 1, 86_400, DEFAULT_TASK_SETTINGS.testTimeoutSeconds),
     testImage: c.get<string>('testImage', '').trim(),

@@ -1,12 +1,20 @@
 import * as vscode from 'vscode';
 import type { Agent } from '../core/agent';
+import { BoundedText } from '../core/boundedText';
 import type { BorgContext } from './ctx';
+
+/** How much of a hardline's output its transcript keeps: the last 1 Mi characters (the agent's agent.log and Show Logs have all of it). */
+export const TRANSCRIPT_MAX_CHARS = 1024 * 1024;
 
 /** An open hardline: the terminal, the agent following the restarted container, and what the terminal showed. */
 export interface Hardline {
   terminal: vscode.Terminal;
   agent: Promise<Agent>;
-  /** Everything written to the terminal so far, without colour codes (for tests and logs). */
+  /**
+   * What was written to the terminal, without colour codes (for tests and logs): the last
+   * {@link TRANSCRIPT_MAX_CHARS} characters, cut at a line start, after a note saying how much
+   * older output was dropped and that Show Logs has it.
+   */
   transcript(): string;
 }
 
@@ -16,11 +24,11 @@ export interface Hardline {
  * first line is not missed. The Pipeline restarts the container and sends its input again (see
  * `Pipeline.hardline`). Ctrl+C stops the container; closing the terminal leaves it running.
  */
-export function openHardline(ctx: BorgContext, name: string): Hardline {
+export function openHardline(ctx: BorgContext, name: string, opts: { transcriptMaxChars?: number } = {}): Hardline {
   const write = new vscode.EventEmitter<string>();
-  let text = '';
+  const text = new BoundedText(opts.transcriptMaxChars ?? TRANSCRIPT_MAX_CHARS);
   const out = (s: string) => {
-    text += s;
+    text.append(s);
     write.fire(s.replace(/\r?\n/g, '\r\n'));
   };
   const note = (s: string) => out(`\x1b[2m[borg] ${s}\x1b[0m\n`);
@@ -67,5 +75,9 @@ export function openHardline(ctx: BorgContext, name: string): Hardline {
   };
   const terminal = vscode.window.createTerminal({ name: `Hardline: ${name}`, pty, iconPath: new vscode.ThemeIcon('plug') });
   terminal.show();
-  return { terminal, agent, transcript: () => text.replace(/\x1b\[[0-9;]*m/g, '') };
+  const transcript = () =>
+    text
+      .textWithNote((dropped) => `[borg] ${dropped} characters of older output are not kept here; Show Logs has the whole output of ${name}.`)
+      .replace(/\x1b\[[0-9;]*m/g, '');
+  return { terminal, agent, transcript };
 }

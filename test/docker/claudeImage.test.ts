@@ -20,6 +20,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { STATE_MOUNT } from '../../src/core/stateDirs';
+import { blockSignal, emptySummary, foldLine } from '../../src/core/streamJson';
+import { scriptedUpstreamDir, UPSTREAM_BIN, UPSTREAM_MOUNT } from './scriptedUpstream';
 import { cleanupAll, docker, fileLines, harness, Harness, waitFor, withTimeout } from './helpers';
 
 const IMAGE = 'borg-agent-claude:latest';
@@ -84,7 +86,7 @@ let rawSeq = 0;
  * stdin open, attaches, starts, writes `stdin` and closes it, waits, and returns the exit code and
  * output. The harness prefix makes {@link cleanupAll} remove the container, also on failure.
  */
-async function runRaw(h: Harness, opts: { stdin: string; binds?: string[]; env?: string[] }): Promise<{ code: number; stdout: string; stderr: string; lines: Array<Record<string, unknown>> }> {
+async function runRaw(h: Harness, opts: { stdin: string; binds?: string[]; env?: string[]; waitMs?: number }): Promise<{ code: number; stdout: string; stderr: string; lines: Array<Record<string, unknown>> }> {
   const c = await docker.createContainer({
     name: `${h.prefix}-raw-${rawSeq++}`,
     Image: IMAGE,
@@ -102,7 +104,7 @@ async function runRaw(h: Harness, opts: { stdin: string; binds?: string[]; env?:
   try {
     await c.start();
     stream.end(opts.stdin);
-    const { StatusCode } = (await withTimeout(c.wait(), 60_000, 'the container to exit')) as { StatusCode: number };
+    const { StatusCode } = (await withTimeout(c.wait(), opts.waitMs ?? 60_000, 'the container to exit')) as { StatusCode: number };
     const { stdout, stderr } = demux((await c.logs({ stdout: true, stderr: true, follow: false })) as unknown as Buffer);
     return { code: StatusCode, stdout, stderr, lines: jsonLines(stdout.split('\n')) };
   } finally {
@@ -178,6 +180,7 @@ describe('Claude Code agent image (borg-agent-claude:latest)', () => {
     assert.equal(result.is_error, true);
     assert.match(String(result.result), /Not logged in/);
     assert.equal(result.session_id, init.session_id);
+    assert.equal(blockSignal(agent.stream)?.kind, 'auth', 'the assistant line\'s "error":"authentication_failed" is a structured auth signal');
     assert.deepEqual(seen, log, 'onDidOutput saw the same lines as agent.log');
     assert.ok(!log.some((l) => /not writable/.test(l)), `HOME (the state dir) is writable:\n${log.join('\n')}`);
   });
@@ -359,5 +362,73 @@ describe('Claude Code agent image (borg-agent-claude:latest)', () => {
     } finally {
       stream.destroy();
     }
+  });
+  describe('the real CLI against a scripted Messages API: structured block signals', () => {
+    /** Runs the real claude through borg-agent against an upstream answering `status` to every request. */
+    async function againstUpstream(h: Harness, status: string) {
+      const dir = scriptedUpstreamDir((fn) => h.defer(fn));
+      return runRaw(h, {
+        env: [`BORG_CLAUDE_BIN=${UPSTREAM_BIN}`, `UPSTREAM_STATUS=${status}`],
+        binds: [`${dir}:${UPSTREAM_MOUNT}:ro`],
+        stdin: JSON.stringify({ prompt: 'say hi', secrets: { ANTHROPIC_API_KEY: 'sk-ant-borg-scripted' } }),
+      });
+    }
+
+    function fold(lines: Array<Record<string, unknown>>) {
+      const s = emptySummary();
+      for (const l of lines) foldLine(s, JSON.stringify(l));
+      return s;
+    }
+
+    it('HTTP 401: an assistant error "authentication_failed" with api_error_status 401, blocked as auth', { timeout: 120_000 }, async () => {
+      const h = await harness();
+      const r = await againstUpstream(h, '401');
+      assert.equal(r.code, 1, r.stdout + r.stderr);
+      assert.match(r.stderr, /upstream: POST \/v1\/messages/, 'the CLI asked the scripted upstream');
+      const assistant = r.lines.find((l) => l.type === 'assistant' && l.error !== undefined);
+      assert.ok(assistant, r.stdout);
+      assert.equal(assistant.error, 'authentication_failed');
+      assert.equal(assistant.api_error_status, 401);
+      const result = r.lines.find((l) => l.type === 'result');
+      assert.equal(result?.is_error, true);
+      assert.equal(result?.api_error_status, 401);
+      const signal = blockSignal(fold(r.lines));
+      assert.equal(signal?.kind, 'auth', JSON.stringify(signal));
+      assert.match(signal!.detail, /authentication_failed \(HTTP 401\)/);
+    });
+
+    it('HTTP 429 (no retries): an assistant error "rate_limit" with api_error_status 429, blocked as quota', { timeout: 120_000 }, async () => {
+      const h = await harness();
+      const r = await againstUpstream(h, '429');
+      assert.equal(r.code, 1, r.stdout + r.stderr);
+      const assistant = r.lines.find((l) => l.type === 'assistant' && l.error !== undefined);
+      assert.equal(assistant?.error, 'rate_limit', r.stdout);
+      assert.equal(assistant?.api_error_status, 429);
+      assert.equal(blockSignal(fold(r.lines))?.kind, 'quota');
+    });
+
+    it('HTTP 529 (overloaded) is an ordinary failure, not a block', { timeout: 120_000 }, async () => {
+      const h = await harness();
+      const r = await againstUpstream(h, '529');
+      assert.equal(r.code, 1, r.stdout + r.stderr);
+      assert.equal(r.lines.find((l) => l.type === 'result')?.api_error_status, 529, r.stdout);
+      assert.equal(blockSignal(fold(r.lines)), undefined);
+    });
+  });
+
+  it('ends itself at BORG_DEADLINE_EPOCH while claude waits on a model that never answers: SIGTERM to claude, exit 124, a note on stderr', { timeout: 120_000 }, async () => {
+    const h = await harness();
+    const dir = scriptedUpstreamDir((fn) => h.defer(fn));
+    // Far enough ahead for claude to start and send its request (≈ 1 s here); the test waits for the exit, not for time.
+    const deadline = Math.floor(Date.now() / 1000) + 10;
+    const r = await runRaw(h, {
+      env: [`BORG_CLAUDE_BIN=${UPSTREAM_BIN}`, 'UPSTREAM_STATUS=hang', `BORG_DEADLINE_EPOCH=${deadline}`, `BORG_DEADLINE=${new Date(deadline * 1000).toISOString()}`],
+      binds: [`${dir}:${UPSTREAM_MOUNT}:ro`],
+      stdin: JSON.stringify({ prompt: 'say hi', secrets: { ANTHROPIC_API_KEY: 'sk-ant-borg-scripted' }, deadline: new Date(deadline * 1000).toISOString() }),
+      waitMs: 90_000,
+    });
+    assert.equal(r.code, 124, r.stdout + r.stderr);
+    assert.match(r.stderr, /upstream: POST \/v1\/messages/, `claude was waiting on the model when the deadline came:\n${r.stderr}`);
+    assert.match(r.stderr, /borg-agent: deadline .* reached: stopping claude/, r.stderr);
   });
 });

@@ -91,10 +91,10 @@ let SLOW: string;
 before(async () => {
   // Reads its input, prints nothing, exits 0.
   SILENT = await deriveImage('silent', 'cat >/dev/null; exit 0');
-  // What Claude Code prints without credentials.
+  // What Claude Code 2.1.332 prints without credentials (trimmed): the assistant line's "error" is the structured signal.
   AUTH_FAIL = await deriveImage(
     'authfail',
-    `cat >/dev/null; echo '{"type":"system","subtype":"init","session_id":"s1"}'; echo '{"type":"result","subtype":"success","is_error":true,"result":"Not logged in · Please run /login","session_id":"s1"}'; exit 1`,
+    `cat >/dev/null; echo '{"type":"system","subtype":"init","session_id":"s1"}'; echo '{"type":"assistant","message":{"model":"<synthetic>","role":"assistant","content":[{"type":"text","text":"Not logged in · Please run /login"}]},"session_id":"s1","error":"authentication_failed","is_api_error_message":true}'; echo '{"type":"result","subtype":"success","is_error":true,"result":"Not logged in · Please run /login","api_error_status":null,"terminal_reason":"api_error","session_id":"s1"}'; exit 1`,
   );
   // Runs for a minute unless stopped.
   SLOW = await deriveImage('slow', `trap 'exit 143' TERM; cat >/dev/null; echo '{"type":"system","subtype":"init","session_id":"slow"}'; sleep 60 & wait $!`);

@@ -1,0 +1,160 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type Docker from 'dockerode';
+import { InvalidInputError } from './errors';
+
+/**
+ * Where Borg talks to Docker, parsed once from `borg.dockerHost` or, when that is empty,
+ * `DOCKER_HOST` — the same rules for both (the Docker CLI's, see
+ * https://docs.docker.com/engine/security/protect-access/ and `docker --help`):
+ * - neither set: `~/.docker/run/docker.sock` when it exists (Docker Desktop; docker-modem's
+ *   `findDefaultUnixSocket`), else `/var/run/docker.sock`;
+ * - `unix:///path` — a local socket (empty path: /var/run/docker.sock);
+ * - `tcp://host[:port]` (or a bare `host[:port]`) — TLS when `DOCKER_TLS_VERIFY` is set (non-empty,
+ *   not "0"), with `ca.pem`, `cert.pem`, `key.pem` from `DOCKER_CERT_PATH` (default `~/.docker`),
+ *   default port 2376; plain HTTP otherwise, default port 2375;
+ * - `https://host[:port]` — TLS (port 2376); client certificates as above when `DOCKER_TLS_VERIFY`
+ *   or `DOCKER_CERT_PATH` is set, otherwise the server is checked against Node's default CAs;
+ * - `http://host[:port]` — plain HTTP (port 2375); refused when `DOCKER_TLS_VERIFY` asks for TLS.
+ */
+export type DockerEndpoint =
+  | { kind: 'socket'; socketPath: string; address: string }
+  | { kind: 'tcp'; host: string; port: number; tls?: TlsFiles; address: string };
+
+/** The client's TLS material (file contents) and the folder it came from. */
+export interface TlsFiles {
+  /** Unset for `https://` without client certificates: the server is checked against Node's CAs. */
+  ca?: Buffer;
+  cert?: Buffer;
+  key?: Buffer;
+  certDir?: string;
+}
+
+/** The environment variables read; `process.env` by default (a parameter for tests). */
+export type DockerEnv = Partial<Record<'DOCKER_HOST' | 'DOCKER_TLS_VERIFY' | 'DOCKER_CERT_PATH' | 'HOME', string>>;
+
+const DEFAULT_SOCKET = '/var/run/docker.sock';
+/** Docker's registered ports: 2375 plain, 2376 TLS (dockerd(8), "Daemon socket option"). */
+const PLAIN_PORT = 2375;
+const TLS_PORT = 2376;
+
+/**
+ * The address as the user wrote it (`dockerHost`, else `DOCKER_HOST`, else the local socket), for
+ * messages; never throws.
+ */
+export function rawEndpoint(dockerHost?: string, env: DockerEnv = process.env): string {
+  return dockerHost?.trim() || env.DOCKER_HOST?.trim() || `unix://${DEFAULT_SOCKET}`;
+}
+
+/**
+ * Parses the Docker address (`dockerHost`, else `env.DOCKER_HOST`, else the local socket) and reads
+ * the TLS files it needs.
+ * @throws InvalidInputError for an address that is not `unix://`, `tcp://`, `http(s)://` or
+ *   `host:port` (the message says what to write), a bad port, `http://` with DOCKER_TLS_VERIFY
+ *   set, or a missing/unreadable `ca.pem`, `cert.pem` or `key.pem` (naming the file, DOCKER_CERT_PATH
+ *   and DOCKER_TLS_VERIFY).
+ */
+export function parseDockerEndpoint(dockerHost?: string, env: DockerEnv = process.env): DockerEndpoint {
+  const fromSetting = !!dockerHost?.trim();
+  if (!fromSetting && !env.DOCKER_HOST?.trim()) {
+    const desktop = path.join(env.HOME?.trim() || os.homedir(), '.docker', 'run', 'docker.sock');
+    const socketPath = fs.existsSync(desktop) ? desktop : DEFAULT_SOCKET;
+    return { kind: 'socket', socketPath, address: `unix://${socketPath}` };
+  }
+  const raw = rawEndpoint(dockerHost, env);
+  const source = fromSetting ? 'borg.dockerHost' : env.DOCKER_HOST?.trim() ? 'DOCKER_HOST' : 'the default';
+  if (raw.startsWith('unix://')) {
+    const socketPath = raw.slice('unix://'.length) || DEFAULT_SOCKET;
+    if (!socketPath.startsWith('/')) throw bad(raw, source, 'a unix socket path must be absolute (unix:///var/run/docker.sock)');
+    return { kind: 'socket', socketPath, address: `unix://${socketPath}` };
+  }
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(raw)?.[1]?.toLowerCase();
+  if (scheme !== undefined && !['tcp', 'http', 'https'].includes(scheme)) {
+    throw bad(raw, source, `"${scheme}://" is not supported`);
+  }
+  let url: URL;
+  try {
+    url = new URL(scheme ? raw : `tcp://${raw}`);
+  } catch {
+    throw bad(raw, source, 'it is not an address');
+  }
+  if (!url.hostname) throw bad(raw, source, 'it names no host');
+  if ((url.pathname && url.pathname !== '/') || url.search || url.username) throw bad(raw, source, 'only a host and a port may follow the scheme');
+  const verify = tlsVerify(env);
+  const wantsTls = scheme === 'https' || ((scheme === 'tcp' || scheme === undefined) && verify);
+  if (scheme === 'http' && verify) {
+    throw new InvalidInputError(
+      `The Docker address "${raw}" (${source}) is plain HTTP, but DOCKER_TLS_VERIFY=${env.DOCKER_TLS_VERIFY} asks for TLS. Write tcp://HOST:${TLS_PORT} (or https://HOST:${TLS_PORT}), or unset DOCKER_TLS_VERIFY.`,
+    );
+  }
+  const port = url.port ? Number(url.port) : wantsTls ? TLS_PORT : PLAIN_PORT;
+  if (!Number.isInteger(port) || port < 1 || port > 65_535) throw bad(raw, source, `port ${url.port} is out of range`);
+  const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+  const shownHost = host.includes(':') ? `[${host}]` : host;
+  if (!wantsTls) return { kind: 'tcp', host, port, address: `tcp://${shownHost}:${port}` };
+  const withClientCerts = verify || !!env.DOCKER_CERT_PATH?.trim();
+  const tls = withClientCerts ? readTlsFiles(env) : {};
+  return { kind: 'tcp', host, port, tls, address: `tcp://${shownHost}:${port} (TLS)` };
+}
+
+/**
+ * dockerode/docker-modem options for `e`. Every connection field is set explicitly: docker-modem
+ * (5.x, `defaultOpts()` in lib/modem.js) always reads DOCKER_HOST, DOCKER_TLS_VERIFY (only "1")
+ * and DOCKER_CERT_PATH itself and merges them under the options given, so a field left out would
+ * come from the environment rather than from `e`.
+ */
+export function modemOptions(e: DockerEndpoint): Docker.DockerOptions {
+  const none = { socketPath: undefined, host: undefined, port: undefined, ca: undefined, cert: undefined, key: undefined };
+  if (e.kind === 'socket') return { ...none, socketPath: e.socketPath, protocol: 'http' } as Docker.DockerOptions;
+  const tls = e.tls ? { ca: e.tls.ca, cert: e.tls.cert, key: e.tls.key } : {};
+  return { ...none, host: e.host, port: e.port, protocol: e.tls ? 'https' : 'http', ...tls } as Docker.DockerOptions;
+}
+
+/**
+ * True when Borg would talk plain HTTP to a daemon on another machine: a `tcp`/`http` endpoint
+ * without TLS whose host is not loopback ({@link isLoopbackHost}). Unix sockets are local. Anything
+ * sent to such a daemon (the agents' API key on the attach stream) crosses the network in clear.
+ */
+export function isPlainRemote(e: DockerEndpoint): boolean {
+  return e.kind === 'tcp' && !e.tls && !isLoopbackHost(e.host);
+}
+
+/** `localhost` (and `*.localhost`, RFC 6761), 127.0.0.0/8, `::1` and `::ffff:127.x.x.x`. */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.replace(/^\[(.*)\]$/, '$1').toLowerCase().replace(/\.$/, '');
+  if (h === 'localhost' || h.endsWith('.localhost')) return true;
+  if (/^127(\.\d{1,3}){3}$/.test(h)) return h.split('.').every((o) => Number(o) <= 255);
+  if (/^(0{0,4}:){2,7}0{0,3}1$/.test(h) || h === '::1') return true;
+  const mapped = /^::ffff:(127(?:\.\d{1,3}){3})$/.exec(h);
+  return mapped !== null && isLoopbackHost(mapped[1]);
+}
+
+/** Docker CLI rule: DOCKER_TLS_VERIFY turns TLS on when set; we also read "0" as off. */
+function tlsVerify(env: DockerEnv): boolean {
+  const v = env.DOCKER_TLS_VERIFY?.trim();
+  return !!v && v !== '0';
+}
+
+function readTlsFiles(env: DockerEnv): TlsFiles {
+  const certDir = env.DOCKER_CERT_PATH?.trim() || path.join(env.HOME?.trim() || os.homedir(), '.docker');
+  const read = (name: string) => {
+    const file = path.join(certDir, name);
+    try {
+      return fs.readFileSync(file);
+    } catch (e) {
+      const why = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'is missing' : `cannot be read (${(e as Error).message})`;
+      throw new InvalidInputError(
+        `TLS for Docker needs ${file}, which ${why}. Put ca.pem, cert.pem and key.pem in DOCKER_CERT_PATH (now ${env.DOCKER_CERT_PATH?.trim() ? `"${env.DOCKER_CERT_PATH}"` : `unset, so ${certDir}`}), or unset DOCKER_TLS_VERIFY to talk plain HTTP.`,
+        { cause: e },
+      );
+    }
+  };
+  return { ca: read('ca.pem'), cert: read('cert.pem'), key: read('key.pem'), certDir };
+}
+
+function bad(raw: string, source: string, why: string): InvalidInputError {
+  return new InvalidInputError(
+    `The Docker address "${raw}" (${source}) is not valid: ${why}. Write unix:///var/run/docker.sock, tcp://HOST:${PLAIN_PORT} (tcp://HOST:${TLS_PORT} with DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH for TLS), https://HOST:${TLS_PORT}, or leave borg.dockerHost and DOCKER_HOST empty.`,
+  );
+}
