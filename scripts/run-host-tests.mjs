@@ -37,6 +37,7 @@ const server = spawn(codeServer, [
     XDG_CONFIG_HOME: join(scratch, 'xdg-config'), XDG_DATA_HOME: join(scratch, 'xdg-data'),
     XDG_CACHE_HOME: join(scratch, 'xdg-cache'),
     BORG_TEST_SCRATCH: scratch,
+    BORG_HOME: join(scratch, 'borg-home'), // the workspace homes (database, state dirs, worktrees) of these runs only
   },
   stdio: ['ignore', 'pipe', 'pipe'],
 });

@@ -8,8 +8,9 @@
 // child's stdin, passes stdout/stderr through unchanged and exits with the child's code.
 // Secrets go only into the child's environment and are never printed. Input that is not a JSON
 // object with a prompt gives one stream-json result line ("borg: invalid input: ...") and exit 2.
-// Deadline: BORG_DEADLINE_EPOCH (whole seconds since the epoch), else BORG_DEADLINE (ISO-8601),
-// else the input's "deadline" (ISO-8601). At the deadline claude gets SIGTERM, SIGKILL 10 s later,
+// Deadline: the input's "deadline" (ISO-8601, sent again on every start), else BORG_TIMEOUT_SECONDS
+// after this start, else BORG_DEADLINE_EPOCH (whole seconds since the epoch), else BORG_DEADLINE
+// (ISO-8601). At the deadline claude gets SIGTERM, SIGKILL 10 s later,
 // and the entrypoint exits 124 (timeout(1)'s code) with a note on stderr — also when no Borg
 // process follows the container any more.
 //
@@ -31,6 +32,8 @@ const SECRET_NAME = /^(ANTHROPIC|CLAUDE)_[A-Z0-9_]*$/;
 const CLAUDE = process.env.BORG_CLAUDE_BIN || 'claude';
 /** Exit code at the deadline: the one timeout(1) uses. */
 const DEADLINE_EXIT = 124;
+/** When this process started (ms since the epoch): BORG_TIMEOUT_SECONDS counts from here. */
+const STARTED_AT = Date.now();
 /** Between SIGTERM and SIGKILL of claude at the deadline. */
 const DEADLINE_KILL_GRACE_MS = 10_000;
 /** setTimeout's longest delay (2^31 - 1 ms, ≈ 24.8 days); longer waits are chained. */
@@ -76,10 +79,16 @@ function problem(input) {
 }
 
 /**
- * The deadline in ms since the epoch, or undefined for none: BORG_DEADLINE_EPOCH (digits), else
- * BORG_DEADLINE, else `fromInput` (ISO-8601). A value that cannot be read is warned about and ignored.
+ * The deadline in ms since the epoch, or undefined for none: the input's `deadline` (ISO-8601,
+ * sent fresh with every start), else BORG_TIMEOUT_SECONDS after this process started, else
+ * BORG_DEADLINE_EPOCH (digits), else BORG_DEADLINE (ISO-8601). A value that cannot be read is warned about and ignored.
  */
 function readDeadline(fromInput) {
+  // The input is sent again on every start (a hardline too), so its deadline is always this run's.
+  if (typeof fromInput === 'string' && Number.isFinite(Date.parse(fromInput))) return Date.parse(fromInput);
+  // BORG_TIMEOUT_SECONDS: the watchdog's budget, counted from this start.
+  const budget = (process.env.BORG_TIMEOUT_SECONDS || '').trim();
+  if (/^\d+$/.test(budget) && Number(budget) > 0) return STARTED_AT + Number(budget) * 1000;
   const epoch = (process.env.BORG_DEADLINE_EPOCH || '').trim();
   if (epoch) {
     if (/^\d+$/.test(epoch)) return Number(epoch) * 1000;

@@ -46,13 +46,16 @@ limits (every container Borg creates; no capabilities, no-new-privileges, never 
   --pids-limit N (512)  --memory-mb N (4096, no swap)  --cpus N (2)  --network bridge|none (bridge)
 
 global options:
-  --db PATH          database file (default ~/.borg/borg.sqlite)
-  --state-dir PATH   root of the per-name state dirs (default ~/.borg/agents)
-  --worktrees PATH   where task worktrees go (default ~/.borg/worktrees)
+  --db PATH          database file (default <home>/borg.sqlite)
+  --state-dir PATH   root of the per-name state dirs (default <home>/agents)
+  --worktrees PATH   where task worktrees go (default <home>/worktrees)
   --prompts PATH     built-in persona prompts (default: media/prompts of this install);
                      a repository's .borg/prompts/ wins over them
   --prefix P         container name prefix (default borg)
-  --workspace PATH   workspace the agents belong to (default: the current folder)
+  --workspace PATH   workspace the agents belong to (default: the current folder); verbs refuse
+                     another workspace's agents
+  <home> is the workspace's home, <BORG_HOME or ~/.borg>/workspaces/<workspace id>/, shared with
+  the VS Code extension on the same folder (one writer at a time: <db>.lock)
 
 Docker is reached through DOCKER_HOST or the local socket. ANTHROPIC_API_KEY, when set, is
 passed to agents on stdin (never env or labels).
@@ -249,7 +252,7 @@ async function imageCmd(args: string[], opt: Opts, io: CliIo): Promise<number> {
  * `ls` only reads it and never writes it.
  */
 async function withPipeline(cmd: string, opt: Opts, io: CliIo, fn: (p: Pipeline) => Promise<number>): Promise<number> {
-  const paths = resolvePaths(opt);
+  const paths = resolvePaths(opt, io);
   const readOnly = cmd === 'ls';
   const lock = readOnly ? undefined : await lockForCommand(paths.db, cmd, io);
   try {

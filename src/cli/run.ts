@@ -35,7 +35,7 @@ export async function runCmd(args: string[], opt: Opts, io: CliIo): Promise<numb
   const network = checkSetting<NetworkMode>({ ...HARDENING_RULES.network, setting: '--test-network' }, opt['test-network'], DEFAULT_TASK_SETTINGS.testNetwork);
   if (network.problem) throw new UsageError(network.problem);
   const untilIdle = opt['until-idle'] === true;
-  const paths = resolvePaths(opt);
+  const paths = resolvePaths(opt, io);
   const lock = takeOrRefuse(DbLock.tryAcquire(paths.db, 'run'), paths.db, 'run', io);
   try {
     return await runLocked(paths, opt, io, { maxAgents, maxAttempts, testCommand, testImage, testNetwork: network.value, untilIdle, lock });

@@ -20,8 +20,9 @@ const HASH_LABEL = 'borg.demo.hash';
  * and exits. Input fields: `sleepSeconds` (default $BORG_DEMO_SLEEP or 60), `exitCode` (default 0),
  * `mode`: "oom" (allocates until the memory limit kills it; refuses without a limit) or
  * "ignore-term" (ignores SIGTERM, for watchdog tests). Appends one line per run to
- * `runs.log` in its state dir. With `BORG_DEADLINE_EPOCH` (whole seconds since the epoch) in its
- * environment it checks the clock before every second of work: once the deadline has passed it
+ * `runs.log` in its state dir. With `BORG_TIMEOUT_SECONDS` (the watchdog's budget, counted from
+ * its own start: right also after a hardline restarts it) or `BORG_DEADLINE_EPOCH` (whole seconds
+ * since the epoch; the earlier of the two wins) in its environment it checks the clock before every second of work: once the deadline has passed it
  * prints `[borg-agent] deadline reached` and an error result, and exits 124 (timeout(1)'s code),
  * also when no Borg process follows it any more.
  */
@@ -41,6 +42,10 @@ code=$(num exitCode); [ -n "$code" ] || code=0
 mode=$(str mode)
 deadline=\${BORG_DEADLINE_EPOCH:-}
 case "$deadline" in *[!0-9]*) echo "[borg-agent] ignoring BORG_DEADLINE_EPOCH=$deadline (expected whole seconds since the epoch)" >&2; deadline='' ;; esac
+# BORG_TIMEOUT_SECONDS counts from this start (right after a hardline too); the earlier deadline wins.
+budget=\${BORG_TIMEOUT_SECONDS:-0}
+case "$budget" in ''|*[!0-9]*) budget=0 ;; esac
+if [ "$budget" -gt 0 ]; then own=$(( $(date +%s) + budget )); if [ -z "$deadline" ] || [ "$own" -lt "$deadline" ]; then deadline=$own; fi; fi
 persona=\${BORG_PERSONA:-agent}
 session="demo-$(hostname)-$$"
 state=/home/agent/state

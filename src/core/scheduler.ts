@@ -12,6 +12,7 @@ import { LaunchResult, Pipeline } from './pipeline';
 import type { Prompts } from './prompts';
 import { blockingReason } from './streamJson';
 import { Phase, Task, TaskStatus, TaskStore } from './taskStore';
+import { chooseCheckout } from './taskCheckout';
 import { readWorktreeText } from './worktreeFiles';
 
 /** Settings the scheduler reads at each dispatch. */
@@ -535,7 +536,11 @@ export class Scheduler extends Disposable {
     return false;
   }
 
-  /** Creates the task's worktree on `borg/task-<id>` from the base branch, once (concurrent calls share one creation). */
+  /**
+   * Creates the task's worktree from the base branch, once (concurrent calls share one
+   * creation): branch `borg/task-<id>` in `<worktreeRoot>/<repo folder>/task-<id>`, or the first
+   * free `-2`, `-3`, … (taskCheckout.ts).
+   */
   private ensureWorktree(t: Task, settings: TaskSettings): Promise<string> {
     let making = this.makingWorktree.get(t.id);
     if (!making) {
@@ -548,10 +553,11 @@ export class Scheduler extends Disposable {
   private async makeWorktree(t0: Task, settings: TaskSettings): Promise<string> {
     const t = this.o.tasks.get(t0.id) ?? t0;
     if (t.worktree && fs.existsSync(t.worktree)) return t.worktree;
-    const dir = path.join(this.o.worktreeRoot, `task-${t.id}`);
-    const branch = t.branch ?? `borg/task-${t.id}`;
+    // First time: a branch and folder nothing else uses (another database, an earlier task #N,
+    // another repository); later (the worktree was deleted): the task's own again.
+    const { branch, worktree: dir } = t.branch && t.worktree ? { branch: t.branch, worktree: t.worktree } : await chooseCheckout(this.o.git, t.repo, this.o.worktreeRoot, t.id);
     const base = t.baseBranch ?? (settings.baseBranch || (await this.o.git.currentBranch(t.repo)) || 'HEAD');
-    fs.mkdirSync(this.o.worktreeRoot, { recursive: true });
+    fs.mkdirSync(path.dirname(dir), { recursive: true });
     try {
       await this.o.git.addWorktree(t.repo, dir, branch, base);
     } catch (e) {

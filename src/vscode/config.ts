@@ -13,6 +13,8 @@ export interface BorgConfig extends PipelineSettings, TaskSettings {
    * HTTP on a non-loopback host (`DockerEngine.insecureRemote`). Default false.
    */
   allowInsecureDockerHost: boolean;
+  /** `borg.home`: the folder of the workspace homes ('' = $BORG_HOME or ~/.borg); read at activation. */
+  home: string;
   /** One line per bad setting: what it must be and the default used instead (shown once per change). */
   warnings: string[];
 }
@@ -34,6 +36,7 @@ export function readConfig(): BorgConfig {
     onShutdown: c.get<string>('onShutdown') === 'stop' ? 'stop' : 'detach',
     dockerHost: c.get<string>('dockerHost', '').trim(),
     allowInsecureDockerHost: c.get<unknown>('allowInsecureDockerHost') === true,
+    home: c.get<string>('home', '').trim(),
     testCommand: c.get<string>('testCommand', DEFAULT_TASK_SETTINGS.testCommand).trim(),
     testTimeoutSeconds: clampInt(c.get('testTimeoutSeconds'), 1, 86_400, DEFAULT_TASK_SETTINGS.testTimeoutSeconds),
     testImage: c.get<string>('testImage', '').trim(),

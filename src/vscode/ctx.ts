@@ -9,15 +9,24 @@ import { Runtime } from '../core/runtime';
 import type { Scheduler } from '../core/scheduler';
 import { StateDirs } from '../core/stateDirs';
 import { Store } from '../core/store';
-import { workspaceId } from '../core/workspace';
+import { DbLock, describeHolder, WINDOW_COMMAND, windowLockDescription } from '../core/dbLock';
+import { borgHomeOf, workspaceHome, workspaceId, workspaceKeyOf } from '../core/workspace';
+import { openWorkspaceDatabase, OpenedDatabase } from '../core/workspaceDatabase';
 import { AgentsView } from './agentsView';
 import { BorgConfig, onDidChangeConfig, readConfig } from './config';
 import { ApiKeys } from './apiKeys';
 import { StatusBar } from './statusBar';
 import { TasksView } from './tasksView';
 
-/** File name of the database in the workspace's storage folder. */
+/** File name of the database in the workspace's storage folder (before the workspace homes: adopted from there once). */
 export const DB_FILE = 'borg.sqlite';
+
+/**
+ * How long (ms) a new window waits for another window's lock on the same database before it opens
+ * read-only: a reload starts the new extension host while the old one is still deactivating
+ * (VS Code gives it about 5 s), and the old one releases the lock at the end of its shutdown.
+ */
+const RELOAD_WAIT_MS = 6_000;
 
 /**
  * The extension's shell around one {@link Runtime} (core/runtime.ts, the composition root shared
@@ -37,6 +46,7 @@ export class BorgContext extends Disposable {
     readonly engine: DockerEngine,
     readonly runtime: Runtime,
     readonly secrets: ApiKeys,
+    private readonly lock: DbLock | undefined,
   ) {
     super();
     this.pipeline = runtime.pipeline;
@@ -89,16 +99,32 @@ export class BorgContext extends Disposable {
   readonly statusBar: StatusBar;
 
   /**
-   * Opens the store in the workspace's storage folder (global storage with no folder open, so
-   * two windows never share one in-memory copy) and builds the Pipeline.
+   * Opens the workspace's home — `<borg.home | $BORG_HOME | ~/.borg>/workspaces/<id>/` with the
+   * database, the state dirs and the worktrees, the same folders the `borg` CLI uses for this
+   * folder — taking the database's lock (dbLock.ts). When another window or `borg run` holds
+   * it, this window opens it read-only and says who holds it. Then builds the runtime.
    * @throws BorgError when the database cannot be opened.
    */
   static async create(extension: vscode.ExtensionContext): Promise<BorgContext> {
     const log = vscode.window.createOutputChannel('Borg Pipeline', { log: true });
     const config = readConfig();
     const storage = extension.storageUri ?? extension.globalStorageUri;
-    const store = await Store.open(path.join(storage.fsPath, DB_FILE));
-    store.autoFlush(500, (e) => log.error(`writing the database: ${(e as Error).message}`)); // a crashed host loses at most 0.5 s
+    const key = workspaceKeyOf(vscode.workspace.workspaceFolders?.[0]?.uri.toString(), vscode.workspace.workspaceFile?.toString());
+    const wsId = workspaceId(key);
+    const home = workspaceHome(borgHomeOf(config.home || undefined), wsId);
+    const opened = await openForWindow(home.db, vscode.workspace.name, [path.join(storage.fsPath, DB_FILE)]);
+    const store = opened.store;
+    const readOnly = opened.holder
+      ? `This window is read-only: ${describeHolder(opened.holder)} holds the Borg database ${home.db}. Close that window (or stop that borg run), then reload this one.`
+      : undefined;
+    if (readOnly) {
+      log.warn(readOnly);
+      void vscode.window.showWarningMessage(readOnly);
+    } else {
+      store.autoFlush(500, (e) => log.error(`writing the database: ${(e as Error).message}`)); // a crashed host loses at most 0.5 s
+    }
+    if (opened.tookOverFrom) log.info(`took over the stale lock of pid ${opened.tookOverFrom.pid} (${opened.tookOverFrom.command}), which is no longer running`);
+    if (opened.adoptedFrom) log.info(`copied the database ${opened.adoptedFrom} into this workspace's home ${home.db}`);
     if (store.recoveredFrom) {
       const msg = `The Borg database could not be read; it was moved to ${store.recoveredFrom} and a new one started.`;
       log.warn(msg);
@@ -111,24 +137,24 @@ export class BorgContext extends Disposable {
       void vscode.window.showErrorMessage((e as Error).message);
       engine = new DockerEngine();
     }
-    const wsKey = vscode.workspace.workspaceFile?.toString() ?? vscode.workspace.workspaceFolders?.[0]?.uri.toString() ?? 'global';
     const secrets = new ApiKeys(extension.secrets);
     const runtime = new Runtime({
       kind: 'long',
       engine,
       store,
+      readOnly,
       secrets: () => secrets.forAgents(),
-      stateDirs: new StateDirs(path.join(extension.globalStorageUri.fsPath, 'agents')),
-      workspaceId: workspaceId(wsKey),
+      stateDirs: new StateDirs(home.stateDir),
+      workspaceId: wsId,
       settings: () => readConfig(),
       taskSettings: () => readConfig(),
       git: new Git(),
       prompts: new Prompts(path.join(extension.extensionPath, 'media', 'prompts')),
-      worktreeRoot: path.join(storage.fsPath, 'worktrees'),
+      worktreeRoot: home.worktrees,
       log: (line) => log.info(line),
     });
-    log.info(`Borg Pipeline: workspace ${runtime.pipeline.workspaceId}, database ${store.file}, Docker at ${engine.endpoint}`);
-    return new BorgContext(extension, log, engine, runtime, secrets);
+    log.info(`Borg Pipeline: workspace ${wsId} (${key}), database ${store.file}${readOnly ? ' (read-only)' : ''}, Docker at ${engine.endpoint}`);
+    return new BorgContext(extension, log, engine, runtime, secrets, opened.lock);
   }
 
   /**
@@ -153,8 +179,23 @@ export class BorgContext extends Disposable {
   shutdown(): Promise<void> {
     this.shuttingDown ??= (async () => {
       await this.runtime.shutdown(this.config.onShutdown);
+      this.lock?.release(); // after the last write: a window reloading waits for this
       this.dispose();
     })();
     return this.shuttingDown;
+  }
+}
+
+/**
+ * Opens the database as this window's, waiting up to {@link RELOAD_WAIT_MS} while another
+ * window holds it (the same folder reloading), else read-only with the holder named.
+ */
+async function openForWindow(db: string, workspaceName: string | undefined, legacy: string[]): Promise<OpenedDatabase> {
+  const end = Date.now() + RELOAD_WAIT_MS;
+  for (;;) {
+    const opened = await openWorkspaceDatabase({ db, command: WINDOW_COMMAND, description: windowLockDescription(workspaceName), legacy });
+    if (!opened.holder || opened.holder.command !== WINDOW_COMMAND || Date.now() >= end) return opened;
+    await opened.store.close(); // read-only: writes nothing
+    await new Promise((r) => setTimeout(r, 200));
   }
 }
