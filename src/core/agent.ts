@@ -10,6 +10,13 @@ import { emptySummary, foldLine, StreamSummary } from './streamJson';
 /** Most output kept in memory per agent (bytes); the stream itself is in agent.log. */
 export const OUTPUT_CAP_BYTES = 256 * 1024;
 
+/**
+ * Most time (ms) the end of a run waits for the output still in flight after Docker's wait
+ * returned (the attach stream ends on its own a moment later); a stream that never ends does not
+ * hold the agent.
+ */
+export const OUTPUT_DRAIN_MS = 2_000;
+
 /** Most output written to an agent's agent.log per run (bytes); Docker keeps the rest (Show Logs). */
 export const LOG_CAP_BYTES = 16 * 1024 * 1024;
 
@@ -127,22 +134,30 @@ export class Agent extends Disposable {
     let log: NodeJS.WritableStream | undefined;
     const readers: readline.Interface[] = [];
     let watchdog: NodeJS.Timeout | undefined;
+    let drained: Promise<void> = Promise.resolve();
     try {
       const file = this.o.stateDirs.appendStream(this.o.name, 'agent.log');
       file.on('error', () => undefined); // a full disk must not crash the host; the container's own logs stay in Docker
       log = file;
       this.o.stream.on('error', () => undefined); // a broken stream ends the readers; wait() tells how the run ended
       const { stdout, stderr } = this.o.engine.demux(this.o.stream);
+      const closed: Array<Promise<void>> = [];
       for (const s of [stdout, stderr]) {
         const rl = readline.createInterface({ input: s, crlfDelay: Infinity });
         rl.on('line', (line) => this.onLine(line, file));
+        closed.push(new Promise<void>((resolve) => rl.once('close', resolve)));
         readers.push(rl);
       }
+      drained = Promise.all(closed).then(() => undefined);
       const left = Math.max(0, this.startedAt + this.o.timeoutMs - Date.now());
       watchdog = this.o.timeoutMs > 0 ? setTimeout(() => this.onTimeout(), left) : undefined;
       const code = await this.o.engine.wait(this.o.id, this.follow.signal);
       const info = await this.o.engine.inspect(this.o.id);
       this.exitCode = code;
+      // The last lines (the stream-json result) may still be on their way: read them before judging.
+      let cap: NodeJS.Timeout | undefined;
+      await Promise.race([drained, new Promise<void>((resolve) => (cap = setTimeout(resolve, OUTPUT_DRAIN_MS)))]);
+      clearTimeout(cap);
       if (!info) {
         this.state = 'lost';
         this.lostReason = 'removed';

@@ -174,6 +174,11 @@ export class Pipeline extends Disposable {
 
   private readonly agentsByName = new Map<string, Agent>();
   private readonly inflight = new Set<Promise<unknown>>();
+  /**
+   * Agents whose end is not recorded yet. An agent's `state` leaves `running` before its `done`
+   * settles (its log is still being closed), so joins wait on this set, not on the state.
+   */
+  private readonly unsettled = new Map<Agent, Promise<void>>();
   private readonly slots: Slots;
   private stopped = false;
   private refreshing: Promise<void> | undefined;
@@ -602,12 +607,14 @@ export class Pipeline extends Disposable {
       onOutput: (_a, line) => this.output.fire({ agent: name, line }),
     });
     this.agentsByName.set(name, agent);
-    void agent.done.then(() => {
+    const settled = agent.done.then(() => {
       release();
       this.record(agent);
+      this.unsettled.delete(agent);
       this.releaseFinished();
       this.scheduleRefresh();
     });
+    this.unsettled.set(agent, settled);
     return agent;
   }
 
@@ -791,12 +798,12 @@ export class Pipeline extends Disposable {
   }
 
   /**
-   * Resolves when every launch in flight and every agent has settled. Safe to call twice, with
+   * Resolves when every launch in flight and every agent has settled and its end is recorded. Safe to call twice, with
    * nothing running, or after a failed launch; agents that start while it waits are awaited too.
    */
   async joinAgents(): Promise<void> {
     for (;;) {
-      const pending = [...this.inflight, ...[...this.agentsByName.values()].filter((a) => a.state === 'running').map((a) => a.done)];
+      const pending = [...this.inflight, ...this.unsettled.values()];
       if (pending.length === 0) return;
       await Promise.allSettled(pending);
     }
