@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import { Store } from '../../src/core/store';
 import { Task, TaskStore } from '../../src/core/taskStore';
 import { workspaceHome, workspaceId, workspaceKeyOf } from '../../src/core/workspace';
-import { containerNames, DEMO_IMAGE, deriveImage, docker, removeContainersWithPrefix, removeDerivedImages, waitFor } from './helpers';
+import { containerNames, DEMO_IMAGE, deriveImage, docker, removeContainersWithPrefix, removeDerivedImages, waitFor, withTimeout } from './helpers';
 
 const ROOT = path.join(__dirname, '..', '..', '..');
 const CLI = path.join(ROOT, 'dist', 'cli.js');
@@ -323,9 +323,13 @@ describe('borg run', () => {
     assert.equal(fs.existsSync(`${e.db}.lock`), false);
   });
 
-  it('SIGTERM exits within 2 s, detaching the agent; the database is intact; the next run stops the orphan and finishes the task', async () => {
+  it('SIGTERM exits within 2 s, detaching the agent; the database is intact; the next run adopts the running phase and finishes the task', async () => {
     const e = env();
-    const slow = await deriveImage('cli-slow', `trap 'exit 143' TERM; cat >/dev/null; echo '{"type":"system","subtype":"init","session_id":"slow"}'; sleep 60 & wait $!`);
+    // Runs until the test puts "go" in its state dir, then reports a result: the adopted phase then ends normally.
+    const slow = await deriveImage(
+      'cli-slow',
+      `trap 'exit 143' TERM; cat >/dev/null; echo '{"type":"system","subtype":"init","session_id":"slow"}'; while [ ! -e /home/agent/state/go ]; do sleep 0.2; done; echo '{"type":"result","subtype":"success","is_error":false,"result":"spec written"}'`,
+    );
     assert.equal((await cli(['tasks', 'add', '--repo', e.repo, '--title', 'Interrupted', ...e.globals])).code, 0);
     const run = start(['run', '--image', slow, '--test-command', 'sh run-tests.sh', ...e.globals]);
     let agent = '';
@@ -352,13 +356,18 @@ describe('borg run', () => {
     assert.equal(tasks[0].attempt, 0);
     assert.deepEqual(ts.runs(1).map((x) => [x.phase, x.outcome, x.agent]), [['spec', 'interrupted', agent]]);
 
-    // The next run: the orphan is stopped (not left writing into the worktree next to a new agent), the task finishes.
-    const next = await cli(['run', '--until-idle', '--test-command', 'sh run-tests.sh', ...e.globals], 120_000);
-    assert.equal(next.code, 0, `${next.stdout}\n${next.stderr}`);
-    assert.match(next.stderr, new RegExp(`adopted \\[${agent}\\]`));
-    assert.match(next.stderr, new RegExp(`stopping ${agent}, left running by an earlier run`));
-    assert.equal((await docker.getContainer(agent).inspect()).State.Running, false);
-    assert.equal((await readTasks(e.db)).tasks[0].status, 'done');
+    // The next run adopts the agent and takes its phase back (as the extension does), instead of
+    // running the phase again next to it: the phase ends when the agent does, and the task finishes.
+    const next = start(['run', '--until-idle', '--test-command', 'sh run-tests.sh', ...e.globals]);
+    await waitFor(async () => /took back the running phases of tasks 1\b/.test(next.stderr()), 30_000, 'the next run to take the phase back');
+    assert.match(next.stderr(), new RegExp(`adopted \\[${agent}\\]`));
+    fs.writeFileSync(path.join(e.dir, 'agents', agent, 'go'), '');
+    const done = await withTimeout(next.exited, 120_000, 'the next run');
+    assert.equal(done.code, 0, `${done.stdout}\n${done.stderr}`);
+    assert.equal((await docker.getContainer(agent).inspect()).State.ExitCode, 0, 'the adopted agent finished its phase');
+    const after = await readTasks(e.db);
+    assert.equal(after.tasks[0].status, 'done');
+    assert.deepEqual(after.ts.runs(1).filter((x) => x.phase === 'spec').map((x) => [x.outcome, x.agent]), [['interrupted', agent], ['ok', agent]]);
   });
 
   it('a stale lock (its pid is gone) is taken over with a note', async () => {

@@ -227,7 +227,7 @@ describe('start failure', () => {
 
     const name = h.nameOf(0);
     const row = h.store.getContainer(name);
-    assert.equal(row?.state, 'failed');
+    assert.equal(row?.state, 'start-failed');
     assert.ok(row?.id);
     assert.deepEqual(eventKinds(h.store, name), ['start-failed']);
     assert.ok(lastEventDetail(h.store, name, 'start-failed')?.error);

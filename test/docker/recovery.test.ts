@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
 import { DockerEngine } from '../../src/core/engine';
-import { RefusedError } from '../../src/core/errors';
+import { InterruptedError, RefusedError } from '../../src/core/errors';
 import { LaunchResult, Pipeline } from '../../src/core/pipeline';
 import { Store } from '../../src/core/store';
 import {
@@ -37,8 +37,8 @@ after(cleanupAll);
 const CORE_OUT = path.resolve(__dirname, '../../src/core');
 
 /** Launches `inputs` on the harness's first pipeline, then shuts it down with 'detach' (the containers keep running). */
-async function launchAndDetach(h: Harness, inputs: Array<Record<string, unknown>>): Promise<LaunchResult[]> {
-  const rs = await withTimeout(Promise.all(inputs.map((input) => h.pipeline.launch('worker', { input }))), 15_000, 'launches');
+async function launchAndDetach(h: Harness, inputs: Array<Record<string, unknown>>, opts: { timeoutSeconds?: number } = {}): Promise<LaunchResult[]> {
+  const rs = await withTimeout(Promise.all(inputs.map((input) => h.pipeline.launch('worker', { input, ...opts }))), 15_000, 'launches');
   await withTimeout(h.pipeline.shutdown('detach'), 10_000, "shutdown('detach')");
   for (const r of rs) assert.equal(h.store.getContainer(r.name)?.state, 'detached', `${r.name} detached by the earlier pipeline`);
   return rs;
@@ -64,7 +64,7 @@ describe('recover(): adopt', () => {
     const lines: Array<{ agent: string; line: string }> = [];
     p2.onDidOutput((e) => lines.push(e));
     const report = await withTimeout(p2.recover(), 10_000, 'recover');
-    assert.deepEqual(report, { adopted: [r.name], collected: [], lost: [] });
+    assert.deepEqual(report, { adopted: [r.name], collected: [], lost: [], removed: [] });
 
     const agent = p2.agents.get(r.name);
     assert.ok(agent, 'the new pipeline follows the adopted agent');
@@ -94,9 +94,10 @@ describe('recover(): adopt', () => {
     assert.ok(kinds.indexOf('detached') < kinds.indexOf('adopted') && kinds.indexOf('adopted') < kinds.lastIndexOf('exited'), kinds.join(','));
   });
 
-  it("the adopted agent's watchdog counts from Docker's StartedAt, not from adoption", async () => {
+  it("the adopted agent's watchdog counts from Docker's StartedAt, not from adoption, with the budget on its label", async () => {
     const h = await harness();
-    const [r] = await launchAndDetach(h, [{ mode: 'ignore-term', sleepSeconds: 60 }]);
+    // The budget travels with the container (borg.timeout): the adopting pipeline's own setting (600 s) does not apply.
+    const [r] = await launchAndDetach(h, [{ mode: 'ignore-term', sleepSeconds: 60 }], { timeoutSeconds: 4 });
     await sleep(2_000);
 
     // Its own engine, so the moment the watchdog calls stop can be recorded.
@@ -107,7 +108,7 @@ describe('recover(): adopt', () => {
       stopCalls.push(Date.now());
       return realStop(id, grace);
     };
-    const p2 = h.newPipeline({ engine, settings: { agentTimeoutSeconds: 4, stopGraceSeconds: 1 } });
+    const p2 = h.newPipeline({ engine, settings: { agentTimeoutSeconds: 600, stopGraceSeconds: 1 } });
     const t0 = Date.now();
     const report = await withTimeout(p2.recover(), 10_000, 'recover');
     assert.deepEqual(report.adopted, [r.name]);
@@ -228,7 +229,7 @@ describe('recover(): lost', () => {
 
     const p2 = h.newPipeline();
     const report = await withTimeout(p2.recover(), 10_000, 'recover');
-    assert.deepEqual(report, { adopted: [], collected: [], lost: [r.name] });
+    assert.deepEqual(report, { adopted: [], collected: [], lost: [r.name], removed: [] });
     assert.equal(h.store.getContainer(r.name)?.state, 'lost');
     assert.equal(lastEventDetail(h.store, r.name, 'lost')?.replacedBy, replacement.id);
   });
@@ -254,7 +255,7 @@ describe('recover(): once, before launches', () => {
     assert.equal(second, first, 'a call while recovering joins the same run');
 
     const report = await withTimeout(first, 10_000, 'recover');
-    assert.deepEqual(report, { adopted: [a.name], collected: [], lost: [] });
+    assert.deepEqual(report, { adopted: [a.name], collected: [], lost: [], removed: [] });
     await waitFor(() => p2.queuedCount === 1, 5_000, 'the launch to queue for the slot');
     assert.deepEqual(p2.queued.map((q) => q.persona), ['qa']);
     assert.equal(p2.runningCount, 1, 'only the adopted agent holds a slot');
@@ -409,7 +410,7 @@ describe('stopAll', () => {
     assert.ok(took < 6_000, `stopAll took ${took} ms`);
 
     const third = await withTimeout(outcomes[2], 1_000, 'the queued launch to settle');
-    assert.ok(third instanceof RefusedError, `the queued launch was refused, got ${String(third)}`);
+    assert.ok(third instanceof InterruptedError, `the queued launch was interrupted (not a failure), got ${String(third)}`);
     for (const r of running) {
       const agent = h.pipeline.agents.get(r.name)!;
       assert.equal(agent.state, 'stopped', r.name);
@@ -444,7 +445,7 @@ describe('stopAll during recovery', () => {
       const took = Date.now() - t0;
       assert.deepEqual((await recovering).adopted, [a.name]);
       const launched = await withTimeout(outcome, 1_000, 'the launch to settle');
-      assert.ok(launched instanceof RefusedError, `the launch waiting for recovery was refused, got ${launched instanceof Error ? launched.message : JSON.stringify(launched)}`);
+      assert.ok(launched instanceof InterruptedError, `the launch waiting for recovery was interrupted, got ${launched instanceof Error ? launched.message : JSON.stringify(launched)}`);
       assert.equal(p2.agents.get(a.name)?.state, 'stopped', 'the adopted agent was stopped');
       assert.ok(took < 2_500, `stopAll took ${took} ms (the adopted agent would have run ~3 s)`);
     },
