@@ -286,6 +286,101 @@ describe('Scheduler: cancel', () => {
   });
 });
 
+describe('Scheduler: task accounting', () => {
+  it('Stop All interrupts the running phase (no attempt spent, no relaunch) and pauses dispatch until resume()', async () => {
+    const r = await rig();
+    r.h.settings.image = SLOW;
+    const t0 = await r.scheduler.add({ title: 'Stop all of it', description: '', repo: r.repo });
+    await waitFor(() => r.tasks.runs(t0.id).some((x) => x.outcome === 'running' && x.agent), 15_000, 'the manager to run');
+    r.scheduler.pause();
+    await withTimeout(r.h.pipeline.stopAll(), 15_000, 'stopAll');
+    await until(r, t0.id, ['spec'], 15_000);
+    const t = r.tasks.get(t0.id)!;
+    assert.equal(t.attempt, 0, 'no attempt spent');
+    assert.equal(t.lastError, null);
+    assert.deepEqual(r.tasks.runs(t0.id).map((x) => x.outcome), ['interrupted']);
+    assert.equal(r.scheduler.paused, true);
+    r.scheduler.dispatch(); // the safety timer, an add, a config change: nothing starts while paused
+    assert.deepEqual(r.scheduler.activeIds, []);
+    r.h.settings.image = DEMO_IMAGE;
+    r.scheduler.resume();
+    assert.deepEqual(r.scheduler.activeIds, [t0.id], 'resume dispatches at once');
+    await until(r, t0.id, ['done', 'failed', 'blocked'], 60_000);
+    assert.equal(r.tasks.get(t0.id)!.status, 'done');
+  });
+
+  it('Stop Agent on a task agent is an interruption, not "failed: exited with 143"', async () => {
+    const r = await rig();
+    r.h.settings.image = SLOW;
+    const t0 = await r.scheduler.add({ title: 'Stop one', description: '', repo: r.repo });
+    await waitFor(() => r.tasks.runs(t0.id).some((x) => x.outcome === 'running' && x.agent), 15_000, 'the manager to run');
+    const agent = r.tasks.runs(t0.id)[0].agent!;
+    r.scheduler.pause(); // keep the interrupted phase from starting again while we look
+    await withTimeout(r.h.pipeline.stopAgent(agent), 15_000, 'stopAgent');
+    await until(r, t0.id, ['spec'], 15_000);
+    assert.equal(r.tasks.get(t0.id)!.attempt, 0);
+    assert.equal(r.tasks.runs(t0.id)[0].outcome, 'interrupted');
+  });
+
+  it('a container removed outside Borg mid-phase says so and spends no attempt', async () => {
+    const r = await rig();
+    r.h.settings.image = SLOW;
+    const t0 = await r.scheduler.add({ title: 'Removed by hand', description: '', repo: r.repo });
+    await waitFor(() => r.tasks.runs(t0.id).some((x) => x.outcome === 'running' && x.agent), 15_000, 'the manager to run');
+    const agent = r.tasks.runs(t0.id)[0].agent!;
+    r.scheduler.pause();
+    await docker.getContainer(agent).remove({ force: true });
+    await until(r, t0.id, ['spec'], 15_000);
+    const t = r.tasks.get(t0.id)!;
+    assert.equal(t.attempt, 0);
+    assert.match(t.lastError ?? '', /removed outside Borg/);
+    assert.equal(r.tasks.runs(t0.id)[0].outcome, 'lost');
+  });
+
+  it('cancel of a phase waiting for a slot is immediate: it never takes the slot', async () => {
+    const r = await rig({ maxParallel: 1 });
+    r.h.settings.image = SLOW;
+    const hog = await r.h.pipeline.launch('worker', { input: { sleepSeconds: 60 } }); // holds the only slot
+    const t0 = await r.scheduler.add({ title: 'Waiting', description: '', repo: r.repo });
+    await waitFor(() => r.h.pipeline.queuedCount === 1, 15_000, 'the phase to queue for the slot');
+    const t = await withTimeout(r.scheduler.cancel(t0.id), 2_000, 'cancel of the queued phase');
+    assert.equal(t.status, 'cancelled');
+    assert.equal(r.h.pipeline.queuedCount, 0);
+    assert.equal(hog.agent.state, 'running', 'the slot holder is untouched');
+    assert.deepEqual((await docker.listContainers({ all: true, filters: { name: [`^/${r.h.prefix}-manager-`] } })).length, 0, 'no container was made for it');
+    await r.h.pipeline.stopAgent(hog.name);
+  });
+
+  it('nothing is dispatched before start() (recovery first), whatever calls dispatch()', async () => {
+    const h = await harness({ settings: { image: DEMO_IMAGE } });
+    const repo = makeRepo(path.join(h.dir, 'repo'));
+    const tasks = new TaskStore(h.store);
+    const scheduler = new Scheduler({ pipeline: h.pipeline, tasks, git: new Git(), prompts: new Prompts(PROMPTS), worktreeRoot: path.join(h.dir, 'worktrees'), settings: () => ({ ...DEFAULT_TASK_SETTINGS, testCommand: '' }) });
+    h.defer(async () => {
+      scheduler.stop();
+      await withTimeout(scheduler.join(), 15_000, 'scheduler.join');
+      scheduler.dispose();
+    });
+    const t0 = await scheduler.add({ title: 'Early', description: '', repo });
+    scheduler.dispatch();
+    assert.deepEqual(scheduler.activeIds, [], 'add() and dispatch() start nothing before start()');
+    assert.equal(tasks.get(t0.id)!.status, 'backlog');
+    scheduler.start();
+    assert.deepEqual(scheduler.activeIds, [t0.id]);
+  });
+
+  it('a task whose branch and worktree names are taken (another database, an earlier #1) gets free ones', async () => {
+    const r = await rig();
+    execFileSync('git', ['branch', 'borg/task-1'], { cwd: r.repo }); // left by another database's task 1
+    const t0 = await r.scheduler.add({ title: 'Collide', description: '', repo: r.repo });
+    assert.equal(t0.id, 1);
+    assert.equal(t0.branch, 'borg/task-1-2');
+    assert.match(t0.worktree ?? '', /task-1-2$/);
+    await until(r, t0.id, ['done', 'failed', 'blocked'], 60_000);
+    assert.equal(r.tasks.get(t0.id)!.status, 'done');
+  });
+});
+
 describe('Scheduler: shutdown', () => {
   it('stop() kills a running test command: join() is prompt and the task resumes at its test phase', async () => {
     const r = await rig({ task: { testCommand: 'sleep 30; sh run-tests.sh' } });
