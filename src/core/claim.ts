@@ -98,8 +98,11 @@ export const PROBE_CANDIDATES = 8;
  * Where the time goes (measured on dockerd 20.10 here): an inspect by name ≈ 1 ms whatever the
  * daemon holds; a list costs ≈ 0.1 ms per row it returns (200 stale rows ≈ 20–30 ms, more than
  * the create itself) plus a filter pass over every container on the daemon. So the first
- * {@link PROBE_CANDIDATES} candidates are inspected one at a time — a stale container costs only
- * when its name is a candidate, and an inspect carries `OOMKilled`, which a list does not. Past
+ * {@link PROBE_CANDIDATES} candidates are inspected — a stale container costs only when its name
+ * is a candidate, and an inspect carries `OOMKilled`, which a list does not. The first alone (a
+ * free name costs one inspect); when it is taken, the next ones at once, by guessing their names
+ * as `namePrefix` + the next numbers (containerSeq's order; a wrong guess only costs a wasted
+ * inspect, since candidates still come from `nextCandidate`, which is never called ahead). Past
  * those, one `list` of the names starting with `namePrefix` answers the table for the rest; a
  * listed container of ours that exited is inspected before it is judged (never reclaimed on a
  * guess), {@link INSPECT_BATCH} at a time: the name needed now and the listed names that follow
@@ -114,12 +117,19 @@ export async function claimName<T>(opts: ClaimOptions<T>): Promise<Claim<T>> {
   const max = opts.maxCandidates ?? MAX_CLAIM_CANDIDATES;
   let listed: { existing: Map<string, ContainerInfo>; inspector: BatchInspector } | undefined;
 
+  const guessed = new Map<string, Promise<ContainerInfo | undefined>>();
+  const probe = (name: string) => {
+    const p = guessed.get(name) ?? opts.engine.inspect(name);
+    guessed.delete(name);
+    return p;
+  };
   const skipped: Claim<T>['skipped'] = [];
   for (let i = 0; i < max; i++) {
     const name = opts.nextCandidate();
     let info: ContainerInfo | undefined;
     if (i < PROBE_CANDIDATES) {
-      info = await opts.engine.inspect(name);
+      info = await probe(name);
+      if (i === 0 && info) guessNext(opts, name, Math.min(PROBE_CANDIDATES, max) - 1, guessed);
     } else {
       listed ??= await listOnce(opts);
       info = listed.existing.get(name);
@@ -155,6 +165,22 @@ export async function claimName<T>(opts: ClaimOptions<T>): Promise<Claim<T>> {
     `No free container name after ${max} candidates starting with "${opts.namePrefix}": they are all running or kept for hardline. ` +
       'Remove crashed agents you no longer need (Borg: Remove Agent) or choose another borg.containerPrefix.',
   );
+}
+
+/**
+ * Starts the inspects of the `count` names after `name` when it reads `namePrefix` + a number
+ * (Borg's `<prefix>-<persona>-<n>`), so the probes that follow wait for one round trip. A failure
+ * is thrown to whoever awaits that name; one never awaited is dropped.
+ */
+function guessNext<T>(opts: ClaimOptions<T>, name: string, count: number, into: Map<string, Promise<ContainerInfo | undefined>>): void {
+  const rest = name.slice(opts.namePrefix.length);
+  if (!name.startsWith(opts.namePrefix) || !/^\d+$/.test(rest)) return;
+  for (let j = 1; j <= count; j++) {
+    const next = `${opts.namePrefix}${Number(rest) + j}`;
+    const p = opts.engine.inspect(next);
+    p.catch(() => undefined);
+    into.set(next, p);
+  }
 }
 
 /** The one list of the names starting with `namePrefix`, and the inspector for the exited ones of ours among them. */

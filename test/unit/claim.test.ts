@@ -83,11 +83,40 @@ describe('claimName', () => {
     assert.deepEqual(creates, [{ name: n(0), reclaimed: false }]);
   });
 
-  it('inspects the first candidates one by one and lists nothing while they suffice', async () => {
+  it('a free first candidate costs one inspect and nothing else', async () => {
+    const engine = new FakeEngine();
+    await claimOk(engine);
+    assert.deepEqual(engine.calls, [{ op: 'inspect', nameOrId: n(0) }]);
+  });
+
+  it(`when the first candidate is taken, inspects the next ${PROBE_CANDIDATES - 1} at once and lists nothing while they suffice`, async () => {
     const engine = new FakeEngine(inState(n(0), 'running'), inState(n(1), 'running'));
-    const { result } = await claimOk(engine);
+    let inFlight = 0;
+    let most = 0;
+    const asked: string[] = [];
+    const inspect = engine.inspect.bind(engine);
+    engine.inspect = async (name) => {
+      asked.push(name);
+      most = Math.max(most, ++inFlight);
+      await new Promise((r) => setImmediate(r));
+      inFlight--;
+      return inspect(name);
+    };
+    const { result, candidates } = await claimOk(engine);
     assert.equal(result.name, n(2));
-    assert.deepEqual(engine.calls, [n(0), n(1), n(2)].map((nameOrId) => ({ op: 'inspect', nameOrId })));
+    assert.deepEqual(candidates, [n(0), n(1), n(2)], 'candidates are never taken ahead');
+    assert.deepEqual(asked, Array.from({ length: PROBE_CANDIDATES }, (_, i) => n(i)));
+    assert.deepEqual(engine.callsOf('list'), []);
+    assert.equal(most, PROBE_CANDIDATES - 1);
+  });
+
+  it('inspects a candidate itself when its name is not the guessed one', async () => {
+    const engine = new FakeEngine(inState(n(0), 'running'), inState('borg-dev-x', 'running'));
+    const names = [n(0), 'borg-dev-x', n(9)];
+    const { result } = await claimOk(engine, { nextCandidate: () => names.shift()! });
+    assert.equal(result.name, n(9));
+    assert.deepEqual(result.skipped.map((s) => s.reason), ['live', 'live']);
+    assert.ok(engine.callsOf('inspect').some((c) => c.nameOrId === 'borg-dev-x'));
   });
 
   it(`lists once, filtered by the name prefix, after ${PROBE_CANDIDATES} taken candidates`, async () => {
