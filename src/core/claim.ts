@@ -104,8 +104,8 @@ export const PROBE_CANDIDATES = 8;
  * as `namePrefix` + the next numbers (containerSeq's order; a wrong guess only costs a wasted
  * inspect, since candidates still come from `nextCandidate`, which is never called ahead). Past
  * those, one `list` of the names starting with `namePrefix` answers the table for the rest; a
- * listed container of ours that exited is inspected before it is judged (never reclaimed on a
- * guess), {@link INSPECT_BATCH} at a time: the name needed now and the listed names that follow
+ * listed container of ours that exited 0 (or 137, or with no exit code in its row) is inspected
+ * before it is judged (never reclaimed on a guess), {@link INSPECT_BATCH} at a time: the name needed now and the listed names that follow
  * it by number. A name nobody holds is created directly: if another window or host took it
  * meanwhile, Docker answers 409 and we move to the next candidate. A failed list or inspect
  * (daemon down, permission) aborts the claim with that error; it is never read as "not found".
@@ -191,9 +191,17 @@ async function listOnce<T>(opts: ClaimOptions<T>): Promise<{ existing: Map<strin
   return { existing, inspector: new BatchInspector(opts.engine, opts.namePrefix, pending) };
 }
 
-/** Ours and exited, from a list (OOMKilled unknown): judge only after an inspect. Someone else's container is never inspected. */
+/**
+ * Whether a listed container must be inspected before it is judged: ours, exited, OOM flag
+ * unknown, and an exit code where the flag decides something — 0 (reclaim only when not
+ * OOM-killed) or unknown — or names the likely cause: 137 (128 + SIGKILL, what the OOM killer
+ * sends the main process). Any other non-zero exit is kept for hardline whatever the flag says,
+ * so it is skipped as `crashed` without a round trip (200 crashed containers would otherwise
+ * cost 200 inspects). Someone else's container is never inspected.
+ */
 function mustInspect(c: ContainerInfo, workspaceId: string): boolean {
-  return c.managed && c.workspace === workspaceId && c.status === 'exited' && needsInspect(c);
+  const decides = c.exitCode === undefined || c.exitCode === 0 || c.exitCode === 137;
+  return c.managed && c.workspace === workspaceId && c.status === 'exited' && needsInspect(c) && decides;
 }
 
 /**

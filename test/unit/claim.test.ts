@@ -283,7 +283,7 @@ describe('claimName', () => {
     assert.deepEqual(result.skipped.at(-1), { name: n(k), reason: 'crashed' });
   });
 
-  it('after the list, inspects only exited containers of ours (never running, created, foreign or another workspace)', async () => {
+  it('after the list, inspects only exited containers of ours whose flag decides or names the cause (exit 0, 137), never running, created, foreign, another workspace or other exit codes', async () => {
     const k = PROBE_CANDIDATES;
     const engine = new FakeEngine(
       ...probeWindow(),
@@ -293,16 +293,23 @@ describe('claimName', () => {
       container(n(k + 3), { workspace: 'ws-other', exitCode: 0 }),
       inState(n(k + 4), 'dead'),
       container(n(k + 5), { exitCode: 1 }),
+      container(n(k + 6), { exitCode: 137, oomKilled: true }),
+      container(n(k + 7), { exitCode: 0, oomKilled: true }),
     );
-    await claimOk(engine);
+    const { result } = await claimOk(engine);
     const afterList = engine.calls.slice(engine.calls.findIndex((c) => c.op === 'list') + 1);
-    assert.deepEqual(afterList.filter((c) => c.op === 'inspect'), [{ op: 'inspect', nameOrId: n(k + 5) }]);
+    assert.deepEqual(afterList.filter((c) => c.op === 'inspect'), [n(k + 6), n(k + 7)].map((nameOrId) => ({ op: 'inspect', nameOrId })));
+    assert.deepEqual(result.skipped.slice(-3), [
+      { name: n(k + 5), reason: 'crashed' },
+      { name: n(k + 6), reason: 'oom-killed' },
+      { name: n(k + 7), reason: 'oom-killed' },
+    ]);
   });
 
   it(`inspects listed containers ${INSPECT_BATCH} at a time, in the order of their numbers, and only as far as the claim reaches`, async () => {
     const k = PROBE_CANDIDATES;
     const free = k + INSPECT_BATCH + 2; // the claim stops in the second batch
-    const crashed = Array.from({ length: 3 * INSPECT_BATCH }, (_, i) => container(n(k + i), { exitCode: 1 })).filter((c) => c.name !== n(free));
+    const crashed = Array.from({ length: 3 * INSPECT_BATCH }, (_, i) => container(n(k + i), { exitCode: 0, oomKilled: true })).filter((c) => c.name !== n(free));
     const engine = new FakeEngine(...probeWindow(), ...[...crashed].reverse()); // Docker lists newest first
     let inFlight = 0;
     let most = 0;
