@@ -3,39 +3,56 @@ import * as vscode from 'vscode';
 import type { Agent } from '../core/agent';
 import type { ContainerInfo } from '../core/engine';
 import type { QueuedLaunch } from '../core/pipeline';
+import { isOomKilled, verbsFor } from '../core/verbs';
 
 /** What the tree shows for one container: the single table from state to icon, words and menu key. */
 export interface AgentLook {
   icon: vscode.ThemeIcon;
-  /** Short state words for the description, e.g. "exited 3". */
+  /** Short state words for the description, e.g. "exited 3", "OOM-killed". */
   words: string;
-  /** `contextValue`, matched by the `when` clauses of the item menus in package.json. */
-  contextValue: 'borg.agent.running' | 'borg.agent.clean' | 'borg.agent.crashed' | 'borg.agent.other';
+  /**
+   * `contextValue`: `borg.agent;` then every verb that fits, each followed by `;` (from
+   * core/verbs.ts `verbsFor`, e.g. `borg.agent;hardline;remove;logs;`). The item menus in
+   * package.json match one verb each with `viewItem =~ /;hardline;/`.
+   */
+  contextValue: string;
 }
 
 const green = new vscode.ThemeColor('testing.iconPassed');
 const red = new vscode.ThemeColor('testing.iconFailed');
 const yellow = new vscode.ThemeColor('testing.iconQueued');
 
-/** Maps Docker's state (plus Borg's OOM judgement, see core/claim.ts) to its look. */
+/** `borg.agent;` and the verbs that fit `c`, each followed by `;`. */
+export function agentContextValue(c: ContainerInfo): string {
+  return `borg.agent;${verbsFor(c).map((v) => `${v};`).join('')}`;
+}
+
+/**
+ * Maps Docker's state to its look. OOM-killed (Docker's `OOMKilled`, any exit code: a child
+ * killed while the main process exited 0 counts too, see core/verbs.ts) shows the flame.
+ */
 export function lookOf(c: ContainerInfo): AgentLook {
+  const contextValue = agentContextValue(c);
+  const look = (icon: vscode.ThemeIcon, words: string): AgentLook => ({ icon, words, contextValue });
   switch (c.status) {
     case 'running':
-      return { icon: new vscode.ThemeIcon('vm-running', green), words: 'running', contextValue: 'borg.agent.running' };
+      return look(new vscode.ThemeIcon('vm-running', green), 'running');
     case 'paused':
-      return { icon: new vscode.ThemeIcon('debug-pause', yellow), words: 'paused', contextValue: 'borg.agent.running' };
+      return look(new vscode.ThemeIcon('debug-pause', yellow), 'paused');
     case 'restarting':
-      return { icon: new vscode.ThemeIcon('sync~spin'), words: 'restarting', contextValue: 'borg.agent.running' };
+      return look(new vscode.ThemeIcon('sync~spin'), 'restarting');
     case 'removing':
-      return { icon: new vscode.ThemeIcon('trash'), words: 'removing', contextValue: 'borg.agent.other' };
+      return look(new vscode.ThemeIcon('trash'), 'removing');
     case 'created':
-      return { icon: new vscode.ThemeIcon('circle-large-outline'), words: 'created', contextValue: 'borg.agent.clean' };
+      return look(new vscode.ThemeIcon('circle-large-outline'), 'created');
     case 'dead':
-      return { icon: new vscode.ThemeIcon('circle-slash', red), words: 'dead', contextValue: 'borg.agent.other' };
+      return look(new vscode.ThemeIcon('circle-slash', red), 'dead');
     case 'exited':
-      if (c.exitCode === 0) return { icon: new vscode.ThemeIcon('pass', green), words: 'exited 0', contextValue: 'borg.agent.clean' };
-      if (c.exitCode === 137 && c.oomKilled) return { icon: new vscode.ThemeIcon('flame', red), words: 'OOM-killed', contextValue: 'borg.agent.crashed' };
-      return { icon: new vscode.ThemeIcon('error', red), words: `exited ${c.exitCode ?? '?'}`, contextValue: 'borg.agent.crashed' };
+      if (isOomKilled(c)) return look(new vscode.ThemeIcon('flame', red), 'OOM-killed');
+      if (c.exitCode === 0) return look(new vscode.ThemeIcon('pass', green), 'exited 0');
+      return look(new vscode.ThemeIcon('error', red), `exited ${c.exitCode ?? '?'}`);
+    default:
+      return look(new vscode.ThemeIcon('question'), String(c.status)); // a state Docker may add later
   }
 }
 

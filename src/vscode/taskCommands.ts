@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as vscode from 'vscode';
 import { BorgError } from '../core/errors';
 import { Git } from '../core/git';
+import { checkTaskVerb, fitsTask, TaskVerb } from '../core/taskLife';
 import { MAX_DESCRIPTION, Task, validateTaskText } from '../core/taskStore';
 import { showError } from './commands';
 import type { BorgContext } from './ctx';
@@ -47,28 +48,43 @@ export function registerTaskCommands(ctx: BorgContext): vscode.Disposable[] {
   ];
 }
 
-type TaskVerb = 'show' | 'openWorktree' | 'diff' | 'merge' | 'cancel' | 'retry' | 'delete';
+/** The task verbs with a picker (Set API Key acts on every blocked task, not on one). */
+type PickedVerb = Exclude<TaskVerb, 'setApiKey'>;
 
-/** Per command: the QuickPick title, which tasks fit, and what to say when none does. */
-const VERBS: Record<TaskVerb, { title: string; fits: (t: Task) => boolean; none: string }> = {
-  show: { title: 'Show Task', fits: () => true, none: 'There are no tasks yet.' },
-  openWorktree: { title: 'Open Worktree', fits: (t) => !!t.worktree && fs.existsSync(t.worktree), none: 'No task has a worktree yet: it is made when its first phase starts.' },
-  diff: { title: 'Show Diff', fits: (t) => !!t.branch && !!t.baseBranch, none: 'No task has a branch yet: it is made when its first phase starts.' },
-  merge: { title: 'Merge Task', fits: (t) => t.status === 'done', none: 'No task is done: only done tasks can be merged.' },
-  cancel: { title: 'Cancel Task', fits: (t) => !['done', 'cancelled', 'failed'].includes(t.status), none: 'No task is queued, running or blocked.' },
-  retry: { title: 'Retry Task', fits: (t) => ['failed', 'blocked', 'cancelled', 'retry'].includes(t.status), none: 'No task is failed, blocked or cancelled.' },
-  delete: { title: 'Delete Task', fits: () => true, none: 'There are no tasks.' },
+/** Per command: the QuickPick title, which tasks fit (core/taskLife.ts, plus the disk for a worktree), and what to say when none does. */
+const VERBS: Record<PickedVerb, { title: string; fits: (t: Task) => boolean; none: string }> = {
+  show: { title: 'Show Task', fits: (t) => fitsTask('show', t), none: 'There are no tasks yet.' },
+  openWorktree: { title: 'Open Worktree', fits: (t) => fitsTask('openWorktree', t) && fs.existsSync(t.worktree!), none: 'No task has a worktree yet: it is made when its first phase starts.' },
+  diff: { title: 'Show Diff', fits: (t) => fitsTask('diff', t), none: 'No task has a branch yet: it is made when its first phase starts.' },
+  merge: { title: 'Merge Task', fits: (t) => fitsTask('merge', t), none: 'No task is done: only done tasks can be merged.' },
+  cancel: { title: 'Cancel Task', fits: (t) => fitsTask('cancel', t), none: 'No task is queued, running, retrying or blocked.' },
+  retry: { title: 'Retry Task', fits: (t) => fitsTask('retry', t), none: 'No task is failed, blocked, cancelled or retrying.' },
+  delete: { title: 'Delete Task', fits: (t) => fitsTask('delete', t), none: 'There are no tasks.' },
 };
+
+/** Verbs whose command refuses, with the table's words, a task named by id that they do not fit (the others explain themselves). */
+const CHECKED: ReadonlySet<PickedVerb> = new Set(['merge', 'cancel', 'retry']);
 
 /**
  * The task a command acts on: a task id (palette, tests, the detail panel), a tree item's task
  * (context menu), or — with neither — the user's pick among the tasks that fit `verb`.
  */
-async function target(ctx: BorgContext, arg: unknown, verb: TaskVerb): Promise<Task | undefined> {
+async function target(ctx: BorgContext, arg: unknown, verb: PickedVerb): Promise<Task | undefined> {
   const id = taskIdOf(arg);
   if (id !== undefined) {
     const task = ctx.scheduler.tasks.get(id);
-    if (!task) void vscode.window.showErrorMessage(`There is no task ${id}; it may have been deleted.`);
+    if (!task) {
+      void vscode.window.showErrorMessage(`There is no task ${id}; it may have been deleted.`);
+      return undefined;
+    }
+    if (CHECKED.has(verb)) {
+      try {
+        checkTaskVerb(verb, task);
+      } catch (e) {
+        showError(ctx, `${VERBS[verb].title} refused`, e);
+        return undefined;
+      }
+    }
     return task;
   }
   const fits = ctx.scheduler.tasks.list().filter(VERBS[verb].fits).reverse();

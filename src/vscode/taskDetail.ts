@@ -3,6 +3,7 @@ import * as vscode from 'vscode';
 import { Debouncer } from './debouncer';
 import { Disposable } from '../core/disposable';
 import type { Scheduler } from '../core/scheduler';
+import { taskVerbs } from '../core/taskLife';
 import type { Task, TaskRun } from '../core/taskStore';
 import { attemptWords } from './taskItems';
 
@@ -156,17 +157,18 @@ ${task.lastError ? `<h2>Last error</h2>\n<pre class="text error">${esc(task.last
 ${runs.length ? runTable(runs, active) : '<p class="muted">No phase has run yet.</p>'}`;
 }
 
-/** The buttons that fit the task's status. */
+/** The buttons of the verbs that fit the task (core/taskLife.ts `taskVerbs`), in this order. */
 function actions(t: Task): string[] {
   const b = (command: string, label: string, kind = 'secondary') => `<button class="${kind}" data-command="${command}">${label}</button>`;
+  const fits = new Set(taskVerbs(t));
   const out: string[] = [];
-  if (t.status === 'done') out.push(b('merge', 'Merge', 'primary'));
-  if (t.status === 'blocked') out.push(b('setApiKey', 'Set API Key', 'primary'));
-  if (['failed', 'blocked', 'cancelled', 'retry'].includes(t.status)) out.push(b('retry', 'Retry', t.status === 'blocked' ? 'secondary' : 'primary'));
-  if (t.branch) out.push(b('showDiff', 'Show Diff'));
-  if (t.worktree) out.push(b('openWorktree', 'Open Worktree'));
-  if (!['done', 'cancelled', 'failed'].includes(t.status)) out.push(b('cancel', 'Cancel'));
-  out.push(b('delete', 'Delete…'));
+  if (fits.has('merge')) out.push(b('merge', 'Merge', 'primary'));
+  if (fits.has('setApiKey')) out.push(b('setApiKey', 'Set API Key', 'primary'));
+  if (fits.has('retry')) out.push(b('retry', 'Retry', fits.has('setApiKey') ? 'secondary' : 'primary'));
+  if (fits.has('diff')) out.push(b('showDiff', 'Show Diff'));
+  if (fits.has('openWorktree')) out.push(b('openWorktree', 'Open Worktree'));
+  if (fits.has('cancel')) out.push(b('cancel', 'Cancel'));
+  if (fits.has('delete')) out.push(b('delete', 'Delete…'));
   return out;
 }
 

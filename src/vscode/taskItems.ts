@@ -1,4 +1,5 @@
 import * as vscode from 'vscode';
+import { taskVerbs } from '../core/taskLife';
 import type { Task, TaskStatus } from '../core/taskStore';
 
 /** The command a task row runs when clicked: shows the selected task's detail panel. */
@@ -93,6 +94,15 @@ export function attemptWords(t: Task): string {
   return `attempt ${Math.min(t.attempt + 1, t.maxAttempts)}/${t.maxAttempts}`;
 }
 
+/**
+ * A task row's `contextValue`: `borg.task;` then every verb that fits (core/taskLife.ts
+ * `taskVerbs`), each followed by `;` — e.g. `borg.task;show;diff;openWorktree;retry;delete;`.
+ * The item menus in package.json match one verb each with `viewItem =~ /;retry;/`.
+ */
+export function taskContextValue(t: Task): string {
+  return `borg.task;${taskVerbs(t).map((v) => `${v};`).join('')}`;
+}
+
 /** A task row: `#id title`, `phase · attempt n/m`, the status icon; selecting it opens the detail panel. */
 export function taskItem(t: Task, active: boolean): vscode.TreeItem {
   const item = new vscode.TreeItem(`#${t.id} ${t.title}`, vscode.TreeItemCollapsibleState.None);
@@ -100,7 +110,7 @@ export function taskItem(t: Task, active: boolean): vscode.TreeItem {
   const inPhase = t.status === 'spec' || t.status === 'qa' || t.status === 'impl' || t.status === 'test';
   item.iconPath = inPhase && !active ? WAITING : LOOK[t.status];
   item.description = `${t.phase} · ${attemptWords(t)}`;
-  item.contextValue = `borg.task.${t.status}`;
+  item.contextValue = taskContextValue(t);
   // No arguments: VS Code replaces a command with arguments at every repaint, and a click on a
   // row being repainted then fails ("Actual command not found"). The command reads the selection.
   item.command = { command: SHOW_SELECTED_TASK, title: 'Show Task' };

@@ -1,10 +1,14 @@
 import { describe, it, after, afterEach } from 'node:test';
 import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { DockerEngine } from '../../src/core/engine';
 import { agentLabels } from '../../src/core/labels';
 import {
   cleanupAll,
   containerNames,
+  DEMO_IMAGE,
   docker,
   eventKinds,
   fileLines,
@@ -18,6 +22,25 @@ afterEach(cleanupAll);
 after(cleanupAll);
 
 const OOM_BYTES = 8 * 1024 * 1024;
+/** busybox sh: doubles a string until the memory limit's OOM killer ends the shell. */
+const GROW = 'x=a; while :; do x=$x$x; done';
+
+/**
+ * A container of this harness's workspace made with dockerode directly (as an earlier window's
+ * agent), limited to 8 MiB with no swap, running `script` with `/bin/sh -c`; waits for its exit.
+ */
+async function limited(h: Awaited<ReturnType<typeof harness>>, n: number, script: string, binds: string[] = []) {
+  const c = await docker.createContainer({
+    name: h.nameOf(n),
+    Image: DEMO_IMAGE,
+    Entrypoint: ['/bin/sh', '-c', script],
+    Labels: agentLabels('worker', h.workspaceId),
+    HostConfig: { Memory: OOM_BYTES, MemorySwap: OOM_BYTES, Binds: binds, AutoRemove: false },
+  });
+  await c.start();
+  await c.wait();
+  return c;
+}
 
 describe('claim on real Docker', () => {
   it('-0 running: the launch takes -1 and leaves -0 running', async () => {
@@ -241,10 +264,12 @@ describe('claim on real Docker', () => {
       const h = await harness();
       const a = await h.pipeline.launch('worker', { input: { sleepSeconds: 2, note: 'window A' } });
       assert.equal(a.name, h.nameOf(0));
-      // Window B listed just before A created -0: its list does not show -0, so it tries to create it and gets 409.
+      // Window B looked just before A created -0: its inspect (or list) did not show -0, so it tries to create it and gets 409.
       const stale = new DockerEngine();
       const list = stale.list.bind(stale);
       stale.list = async (f) => (await list(f)).filter((c) => c.name !== a.name);
+      const inspect = stale.inspect.bind(stale);
+      stale.inspect = async (nameOrId) => (nameOrId === a.name ? undefined : inspect(nameOrId));
       const b = await h.newPipeline({ engine: stale }).launch('worker', { input: { sleepSeconds: 1, note: 'window B' } });
       assert.equal(b.name, h.nameOf(1));
       assert.deepEqual(b.skipped, [{ name: a.name, reason: 'conflict' }]);
@@ -273,4 +298,61 @@ describe('claim on real Docker', () => {
       }
     },
   );
+
+  it('exited 0 with OOMKilled (a child was OOM-killed, the main process exited 0): skipped as oom-killed, never removed', async () => {
+    const h = await harness();
+    const c = await limited(h, 0, `(${GROW}); exit 0`);
+    const before = await c.inspect();
+    assert.equal(before.State.ExitCode, 0, 'the main process exited 0');
+    assert.equal(before.State.OOMKilled, true, 'Docker reports the child OOM kill');
+
+    const r = await h.pipeline.launch('worker', { input: { sleepSeconds: 1 } });
+
+    assert.equal(r.name, h.nameOf(1));
+    assert.equal(r.reclaimed, false);
+    assert.deepEqual(r.skipped, [{ name: h.nameOf(0), reason: 'oom-killed' }]);
+    assert.equal((await inspectOrUndefined(h.nameOf(0)))?.Id, c.id, 'kept for hardline');
+    await withTimeout(h.pipeline.joinAgents(), 10_000, 'joinAgents');
+  });
+
+  it('the same, past the candidates the claim probes one by one (judged from its list, inspected first)', async () => {
+    const h = await harness();
+    const probed = 8; // PROBE_CANDIDATES: the claim lists the names after these
+    await Promise.all(Array.from({ length: probed }, (_, n) => preexisting(h, { n, script: 'sleep 60', state: 'running' })));
+    const c = await limited(h, probed, `(${GROW}); exit 0`);
+    assert.equal((await c.inspect()).State.OOMKilled, true);
+
+    const r = await h.pipeline.launch('worker', { input: { sleepSeconds: 1 } });
+
+    assert.equal(r.name, h.nameOf(probed + 1));
+    assert.deepEqual(r.skipped.at(-1), { name: h.nameOf(probed), reason: 'oom-killed' });
+    assert.equal((await inspectOrUndefined(h.nameOf(probed)))?.Id, c.id, 'kept for hardline');
+    await withTimeout(h.pipeline.joinAgents(), 10_000, 'joinAgents');
+  });
+
+  it('OOM-killed (137), then started again and exited 0: OOMKilled is reset, so the name is reclaimed', async () => {
+    const h = await harness();
+    const marks = fs.mkdtempSync(path.join(os.tmpdir(), 'borg-oom-once-'));
+    h.defer(() => fs.rmSync(marks, { recursive: true, force: true }));
+    fs.chmodSync(marks, 0o777); // whatever uid the image runs as writes the marker
+    // OOM-killed on its first run only: the marker in the bind-mounted folder says it ran before.
+    const c = await limited(h, 0, `if [ -e /marks/ran ]; then exit 0; fi; touch /marks/ran; ${GROW}`, [`${marks}:/marks`]);
+    const first = await c.inspect();
+    assert.equal(first.State.ExitCode, 137);
+    assert.equal(first.State.OOMKilled, true);
+    const skipped = await h.newPipeline().launch('worker', { input: { sleepSeconds: 1 } });
+    assert.deepEqual(skipped.skipped, [{ name: h.nameOf(0), reason: 'oom-killed' }], 'kept while OOM-killed');
+
+    await c.start();
+    await c.wait();
+    const second = await c.inspect();
+    assert.equal(second.State.ExitCode, 0);
+    assert.equal(second.State.OOMKilled, false, 'Docker resets OOMKilled when the container starts again');
+
+    const r = await h.newPipeline().launch('worker', { input: { sleepSeconds: 1 } });
+    assert.equal(r.name, h.nameOf(0));
+    assert.equal(r.reclaimed, true);
+    assert.equal(await inspectOrUndefined(c.id), undefined, 'the old container was removed');
+    await withTimeout(h.pipeline.joinAgents(), 10_000, 'joinAgents');
+  });
 });

@@ -62,7 +62,7 @@ describe('Activation, launch and the Agents view', function () {
     });
     assert.equal(item.label, name);
     assert.match(String(item.description), /^worker · running · up \d+s/);
-    assert.equal(item.contextValue, 'borg.agent.running');
+    assert.equal(item.contextValue, 'borg.agent;stop;logs;');
     assert.equal((item.iconPath as vscode.ThemeIcon).id, 'vm-running');
     await until('status bar 1/4', () => ctx.statusBar.text === '$(server-process) 1/4 agents');
   });

@@ -31,7 +31,7 @@ describe('Hardline, reclaim, stop, remove and logs', function () {
 
   it('shows a crashed agent with the error icon and its exit code, and offers hardline', async () => {
     const name = await finishedAgent('qa', { sleepSeconds: 1, exitCode: 3 });
-    const item = await treeItem(name, (i) => i.contextValue === 'borg.agent.crashed');
+    const item = await treeItem(name, (i) => i.contextValue === 'borg.agent;hardline;remove;logs;');
     assert.equal((item.iconPath as vscode.ThemeIcon).id, 'error');
     assert.match(String(item.description), /^qa · exited 3 · /);
   });
@@ -71,7 +71,7 @@ describe('Hardline, reclaim, stop, remove and logs', function () {
     const { ctx } = await api();
     const name = await finishedAgent('manager', { sleepSeconds: 1 });
     const before = await docker.getContainer(name).inspect();
-    await treeItem(name, (i) => i.contextValue === 'borg.agent.clean' && (i.iconPath as vscode.ThemeIcon).id === 'pass');
+    await treeItem(name, (i) => i.contextValue === 'borg.agent;reclaim;remove;logs;' && (i.iconPath as vscode.ThemeIcon).id === 'pass');
     const r = (await vscode.commands.executeCommand('borg.reclaim', name)) as { name: string; id: string; stateDir: string } | undefined;
     assert.ok(r, 'reclaim returned a result');
     assert.equal(r.name, name);
@@ -83,7 +83,7 @@ describe('Hardline, reclaim, stop, remove and logs', function () {
 
   it('shows an OOM-killed agent with the flame icon', async () => {
     const name = await finishedAgent('worker', { mode: 'oom' }, { memoryBytes: 8 * 1024 * 1024 });
-    const item = await treeItem(name, (i) => i.contextValue === 'borg.agent.crashed');
+    const item = await treeItem(name, (i) => i.contextValue === 'borg.agent;hardline;remove;logs;');
     assert.equal((item.iconPath as vscode.ThemeIcon).id, 'flame');
     assert.match(String(item.description), /OOM-killed/);
   });

@@ -186,17 +186,18 @@ describe('Tasks: the pipeline from the VS Code UI', function () {
     const item = ctx.tasksView.getTreeItem(done.tasks.find((t) => t.id === doneTask.id)!);
     assert.equal(item.label, `#${doneTask.id} Add the done marker`);
     assert.equal(item.description, 'test · attempt 1/2');
-    assert.equal(item.contextValue, 'borg.task.done');
+    assert.equal(item.contextValue, 'borg.task;show;diff;openWorktree;merge;delete;', 'a done task offers merge, never cancel or retry');
     assert.equal((item.iconPath as vscode.ThemeIcon).id, 'pass');
     assert.equal(item.command?.command, 'borg.showSelectedTask');
     const failed = ctx.tasksView.getTreeItem(byLabel.get('Failed')!.tasks[0]);
     assert.match(String(failed.label), /^#\d+ \[demo:worker-fails\] Make the test pass$/);
     assert.equal(failed.description, 'impl · attempt 2/2');
-    assert.equal(failed.contextValue, 'borg.task.failed');
+    assert.equal(failed.contextValue, 'borg.task;show;diff;openWorktree;retry;delete;', 'a failed task offers retry, not cancel (it runs nothing)');
     const tip = (failed.tooltip as vscode.MarkdownString).value.replace(/&nbsp;/g, ' ').replace(/\\/g, '');
     assert.match(tip, /Last error[\s\S]*done\/task-\d+ is missing/);
     const gone = ctx.tasksView.getTreeItem(byLabel.get('Cancelled')!.tasks.find((t) => t.id === cancelled.id)!);
-    assert.equal(gone.contextValue, 'borg.task.cancelled');
+    assert.match(String(gone.contextValue), /^borg\.task;show;.*retry;delete;$/);
+    assert.doesNotMatch(String(gone.contextValue), /;cancel;/);
     assert.equal(gone.description, 'spec · attempt 1/2');
   });
 

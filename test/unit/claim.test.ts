@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { claimName, ClaimOptions, judge, MAX_CLAIM_CANDIDATES, Verdict } from '../../src/core/claim';
+import { claimName, ClaimOptions, INSPECT_BATCH, judge, MAX_CLAIM_CANDIDATES, PROBE_CANDIDATES, Verdict } from '../../src/core/claim';
 import type { ContainerInfo, ContainerStatus } from '../../src/core/engine';
 import { BorgError, DockerUnreachableError, ImageMissingError, NameConflictError } from '../../src/core/errors';
 import { ContainerSeq, containerName } from '../../src/core/names';
@@ -23,12 +23,13 @@ describe('judge (the claim table)', () => {
     { when: 'a created (never started) container over a minute old', info: inState(n(0), 'created'), verdict: { action: 'reclaim' } },
     { when: 'a container created moments ago (another launch is about to start it)', info: inState(n(0), 'created', { createdAt: Date.now() - 1000 }), verdict: { action: 'skip', reason: 'live' } },
     { when: 'exited 0', info: container(n(0), { exitCode: 0, oomKilled: false }), verdict: { action: 'reclaim' } },
-    { when: 'exited 0 with OOMKilled still set from an earlier run (sticky)', info: container(n(0), { exitCode: 0, oomKilled: true }), verdict: { action: 'reclaim' } },
+    { when: 'exited 0 with OOMKilled (a child was OOM-killed, the main process exited 0)', info: container(n(0), { exitCode: 0, oomKilled: true }), verdict: { action: 'skip', reason: 'oom-killed' } },
+    { when: 'exited 0 with OOMKilled unknown (from a list, never reclaimed on a guess)', info: container(n(0), { exitCode: 0, oomKilled: undefined, inspected: false }), verdict: { action: 'skip', reason: 'oom-unknown' } },
     { when: 'exited 137 with OOMKilled', info: container(n(0), { exitCode: 137, oomKilled: true }), verdict: { action: 'skip', reason: 'oom-killed' } },
     { when: 'exited 137 without OOMKilled (killed)', info: container(n(0), { exitCode: 137, oomKilled: false }), verdict: { action: 'skip', reason: 'crashed' } },
     { when: 'exited 137 with OOM unknown (from a list)', info: container(n(0), { exitCode: 137, oomKilled: undefined }), verdict: { action: 'skip', reason: 'crashed' } },
     { when: 'exited 1', info: container(n(0), { exitCode: 1 }), verdict: { action: 'skip', reason: 'crashed' } },
-    { when: 'exited 1 with OOMKilled (OOM only counts with 137)', info: container(n(0), { exitCode: 1, oomKilled: true }), verdict: { action: 'skip', reason: 'crashed' } },
+    { when: 'exited 1 with OOMKilled (OOM counts with any exit code)', info: container(n(0), { exitCode: 1, oomKilled: true }), verdict: { action: 'skip', reason: 'oom-killed' } },
     { when: 'exited -1', info: container(n(0), { exitCode: -1 }), verdict: { action: 'skip', reason: 'crashed' } },
     { when: 'a dead container (even with exit code 0)', info: inState(n(0), 'dead', { exitCode: 0 }), verdict: { action: 'skip', reason: 'dead' } },
     { when: 'a state Docker may add later', info: container(n(0), { status: 'hibernating' as ContainerStatus }), verdict: { action: 'skip', reason: 'live' } },
@@ -64,6 +65,11 @@ async function claim(engine: FakeEngine, extra: Partial<ClaimOptions<string>> = 
   return { promise, candidates, creates };
 }
 
+/** Running containers on the first PROBE_CANDIDATES names, so the claim reaches its list. */
+function probeWindow(): ContainerInfo[] {
+  return Array.from({ length: PROBE_CANDIDATES }, (_, i) => inState(n(i), 'running'));
+}
+
 async function claimOk(engine: FakeEngine, extra: Partial<ClaimOptions<string>> = {}) {
   const c = await claim(engine, extra);
   return { ...c, result: await c.promise };
@@ -77,11 +83,48 @@ describe('claimName', () => {
     assert.deepEqual(creates, [{ name: n(0), reclaimed: false }]);
   });
 
-  it('asks Docker once, with a list filtered by the name prefix', async () => {
-    const engine = new FakeEngine(inState(n(0), 'running'), inState(n(1), 'running'));
+  it('a free first candidate costs one inspect and nothing else', async () => {
+    const engine = new FakeEngine();
     await claimOk(engine);
+    assert.deepEqual(engine.calls, [{ op: 'inspect', nameOrId: n(0) }]);
+  });
+
+  it(`when the first candidate is taken, inspects the next ${PROBE_CANDIDATES - 1} at once and lists nothing while they suffice`, async () => {
+    const engine = new FakeEngine(inState(n(0), 'running'), inState(n(1), 'running'));
+    let inFlight = 0;
+    let most = 0;
+    const asked: string[] = [];
+    const inspect = engine.inspect.bind(engine);
+    engine.inspect = async (name) => {
+      asked.push(name);
+      most = Math.max(most, ++inFlight);
+      await new Promise((r) => setImmediate(r));
+      inFlight--;
+      return inspect(name);
+    };
+    const { result, candidates } = await claimOk(engine);
+    assert.equal(result.name, n(2));
+    assert.deepEqual(candidates, [n(0), n(1), n(2)], 'candidates are never taken ahead');
+    assert.deepEqual(asked, Array.from({ length: PROBE_CANDIDATES }, (_, i) => n(i)));
+    assert.deepEqual(engine.callsOf('list'), []);
+    assert.equal(most, PROBE_CANDIDATES - 1);
+  });
+
+  it('inspects a candidate itself when its name is not the guessed one', async () => {
+    const engine = new FakeEngine(inState(n(0), 'running'), inState('borg-dev-x', 'running'));
+    const names = [n(0), 'borg-dev-x', n(9)];
+    const { result } = await claimOk(engine, { nextCandidate: () => names.shift()! });
+    assert.equal(result.name, n(9));
+    assert.deepEqual(result.skipped.map((s) => s.reason), ['live', 'live']);
+    assert.ok(engine.callsOf('inspect').some((c) => c.nameOrId === 'borg-dev-x'));
+  });
+
+  it(`lists once, filtered by the name prefix, after ${PROBE_CANDIDATES} taken candidates`, async () => {
+    const engine = new FakeEngine(...Array.from({ length: PROBE_CANDIDATES + 3 }, (_, i) => inState(n(i), 'running')));
+    const { result } = await claimOk(engine);
+    assert.equal(result.name, n(PROBE_CANDIDATES + 3));
     assert.deepEqual(engine.callsOf('list'), [{ op: 'list', filter: { namePrefix: PREFIX } }]);
-    assert.deepEqual(engine.callsOf('inspect'), []);
+    assert.equal(engine.callsOf('inspect').length, PROBE_CANDIDATES, 'no inspect of running containers after the list');
   });
 
   it('skips -0 while it runs and claims -1', async () => {
@@ -167,25 +210,22 @@ describe('claimName', () => {
     ]);
   });
 
-  it("never removes or inspects someone else's container that holds the name", async () => {
+  it("never removes someone else's container that holds the name", async () => {
     const engine = new FakeEngine(container(n(0), { managed: false, exitCode: 0 }));
     const { result } = await claimOk(engine);
     assert.equal(result.name, n(1));
     assert.deepEqual(result.skipped, [{ name: n(0), reason: 'foreign' }]);
     assert.deepEqual(engine.callsOf('remove'), []);
-    assert.deepEqual(engine.callsOf('inspect'), []);
   });
 
-  it(
-    "does not inspect a foreign container even when the list hides its exit code",
-    async () => {
-      const engine = new FakeEngine(container(n(0), { managed: false, exitCode: 0 }));
-      engine.listHidesExitCode.add(n(0));
-      const { result } = await claimOk(engine);
-      assert.equal(result.name, n(1));
-      assert.deepEqual(engine.callsOf('inspect'), []);
-    },
-  );
+  it('does not inspect a listed foreign container, even when the list hides its exit code', async () => {
+    const engine = new FakeEngine(...probeWindow(), container(n(PROBE_CANDIDATES), { managed: false, exitCode: 0 }));
+    engine.listHidesExitCode.add(n(PROBE_CANDIDATES));
+    const { result } = await claimOk(engine);
+    assert.equal(result.name, n(PROBE_CANDIDATES + 1));
+    assert.ok(!engine.callsOf('inspect').some((c) => c.nameOrId === n(PROBE_CANDIDATES)));
+    assert.deepEqual(result.skipped.at(-1), { name: n(PROBE_CANDIDATES), reason: 'foreign' });
+  });
 
   it("never removes another workspace's cleanly exited container", async () => {
     const engine = new FakeEngine(container(n(0), { workspace: 'ws-other', exitCode: 0 }));
@@ -196,37 +236,96 @@ describe('claimName', () => {
   });
 
   it('rejects with the engine error when the list fails, and never creates', async () => {
-    const engine = new FakeEngine();
+    const engine = new FakeEngine(...probeWindow());
     const down = new DockerUnreachableError('unix:///var/run/docker.sock', 'connect ECONNREFUSED');
     engine.failList = down;
     const { promise, creates, candidates } = await claim(engine);
     await assert.rejects(promise, (e) => e === down);
     assert.deepEqual(creates, []);
-    assert.deepEqual(candidates, []);
+    assert.equal(candidates.length, PROBE_CANDIDATES + 1);
   });
 
-  it('inspects a list entry that is exited without an exit code, and judges the inspect', async () => {
-    const engine = new FakeEngine(container(n(0), { exitCode: 0 }));
-    engine.listHidesExitCode.add(n(0));
+  it('keeps a container whose child was OOM-killed while it exited 0: skipped as oom-killed, never removed', async () => {
+    const engine = new FakeEngine(container(n(0), { exitCode: 0, oomKilled: true }));
     const { result } = await claimOk(engine);
-    assert.deepEqual(engine.callsOf('inspect'), [{ op: 'inspect', nameOrId: n(0) }]);
-    assert.equal(result.name, n(0));
+    assert.equal(result.name, n(1));
+    assert.deepEqual(result.skipped, [{ name: n(0), reason: 'oom-killed' }]);
+    assert.deepEqual(engine.callsOf('remove'), []);
+    assert.ok(engine.containers.has(n(0)));
+  });
+
+  it('inspects a listed exited-0 container before reclaiming it: OOM-killed → kept, never removed', async () => {
+    const k = PROBE_CANDIDATES;
+    const engine = new FakeEngine(...probeWindow(), container(n(k), { exitCode: 0, oomKilled: true }), container(n(k + 1), { exitCode: 0, oomKilled: false }));
+    const { result } = await claimOk(engine);
+    assert.equal(result.name, n(k + 1));
+    assert.equal(result.reclaimed, true);
+    assert.deepEqual(result.skipped.at(-1), { name: n(k), reason: 'oom-killed' });
+    assert.deepEqual(engine.callsOf('remove'), [{ op: 'remove', id: `id-${n(k + 1)}`, force: false }]);
+  });
+
+  it('inspects a listed exited entry without an exit code, and judges the inspect', async () => {
+    const k = PROBE_CANDIDATES;
+    const engine = new FakeEngine(...probeWindow(), container(n(k), { exitCode: 0 }));
+    engine.listHidesExitCode.add(n(k));
+    const { result } = await claimOk(engine);
+    assert.deepEqual(engine.callsOf('inspect').at(-1), { op: 'inspect', nameOrId: n(k) });
+    assert.equal(result.name, n(k));
     assert.equal(result.reclaimed, true);
   });
 
-  it('skips a list entry whose inspect shows a non-zero exit code', async () => {
-    const engine = new FakeEngine(container(n(0), { exitCode: 3 }));
-    engine.listHidesExitCode.add(n(0));
+  it('skips a listed entry whose inspect shows a non-zero exit code', async () => {
+    const k = PROBE_CANDIDATES;
+    const engine = new FakeEngine(...probeWindow(), container(n(k), { exitCode: 3 }));
+    engine.listHidesExitCode.add(n(k));
     const { result } = await claimOk(engine);
-    assert.equal(engine.callsOf('inspect').length, 1);
-    assert.equal(result.name, n(1));
-    assert.deepEqual(result.skipped, [{ name: n(0), reason: 'crashed' }]);
+    assert.equal(result.name, n(k + 1));
+    assert.deepEqual(result.skipped.at(-1), { name: n(k), reason: 'crashed' });
   });
 
-  it('does not inspect entries whose exit code the list already gave', async () => {
-    const engine = new FakeEngine(container(n(0), { exitCode: 1 }), container(n(1), { exitCode: 0 }));
-    await claimOk(engine);
-    assert.deepEqual(engine.callsOf('inspect'), []);
+  it('after the list, inspects only exited containers of ours whose flag decides or names the cause (exit 0, 137), never running, created, foreign, another workspace or other exit codes', async () => {
+    const k = PROBE_CANDIDATES;
+    const engine = new FakeEngine(
+      ...probeWindow(),
+      inState(n(k), 'running'),
+      inState(n(k + 1), 'created', { createdAt: Date.now() }),
+      container(n(k + 2), { managed: false, exitCode: 0 }),
+      container(n(k + 3), { workspace: 'ws-other', exitCode: 0 }),
+      inState(n(k + 4), 'dead'),
+      container(n(k + 5), { exitCode: 1 }),
+      container(n(k + 6), { exitCode: 137, oomKilled: true }),
+      container(n(k + 7), { exitCode: 0, oomKilled: true }),
+    );
+    const { result } = await claimOk(engine);
+    const afterList = engine.calls.slice(engine.calls.findIndex((c) => c.op === 'list') + 1);
+    assert.deepEqual(afterList.filter((c) => c.op === 'inspect'), [n(k + 6), n(k + 7)].map((nameOrId) => ({ op: 'inspect', nameOrId })));
+    assert.deepEqual(result.skipped.slice(-3), [
+      { name: n(k + 5), reason: 'crashed' },
+      { name: n(k + 6), reason: 'oom-killed' },
+      { name: n(k + 7), reason: 'oom-killed' },
+    ]);
+  });
+
+  it(`inspects listed containers ${INSPECT_BATCH} at a time, in the order of their numbers, and only as far as the claim reaches`, async () => {
+    const k = PROBE_CANDIDATES;
+    const free = k + INSPECT_BATCH + 2; // the claim stops in the second batch
+    const crashed = Array.from({ length: 3 * INSPECT_BATCH }, (_, i) => container(n(k + i), { exitCode: 0, oomKilled: true })).filter((c) => c.name !== n(free));
+    const engine = new FakeEngine(...probeWindow(), ...[...crashed].reverse()); // Docker lists newest first
+    let inFlight = 0;
+    let most = 0;
+    const asked: string[] = [];
+    const inspect = engine.inspect.bind(engine);
+    engine.inspect = async (name) => {
+      asked.push(name);
+      most = Math.max(most, ++inFlight);
+      await new Promise((r) => setImmediate(r));
+      inFlight--;
+      return inspect(name);
+    };
+    const { result } = await claimOk(engine);
+    assert.equal(result.name, n(free));
+    assert.equal(most, INSPECT_BATCH);
+    assert.deepEqual(asked.slice(k), Array.from({ length: 2 * INSPECT_BATCH + 1 }, (_, i) => n(k + i)).filter((x) => x !== n(free)));
   });
 
   it('creates directly (not reclaimed) when the inspected container is gone meanwhile', async () => {

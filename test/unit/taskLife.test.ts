@@ -1,0 +1,153 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, it } from 'node:test';
+import * as assert from 'node:assert/strict';
+import { RefusedError } from '../../src/core/errors';
+import { checkTaskVerb, nextAfter, RUN_OUTCOMES, RunOutcome, TASK_VERBS, TaskVerb, taskVerbs } from '../../src/core/taskLife';
+import { Phase, Task, TASK_STATUSES, TaskStatus } from '../../src/core/taskStore';
+
+/** A task in `status` with its worktree and branch made (as after its first dispatch) unless `bare`. */
+function task(status: TaskStatus, bare = false): Task {
+  return {
+    id: 7, title: 'Add a flag', description: '', repo: '/repo', status, phase: 'impl', attempt: 1, maxAttempts: 3, lastError: null,
+    worktree: bare ? null : '/wt/task-7', branch: bare ? null : 'borg/task-7', baseBranch: bare ? null : 'main',
+    createdAt: 1, updatedAt: 2, dispatchedAt: null,
+  } as Task;
+}
+
+/** The table as the issue and the UI before it stated it, written out independently of taskLife.ts. */
+const EXPECTED: Record<TaskStatus, TaskVerb[]> = {
+  backlog: ['show', 'diff', 'openWorktree', 'cancel', 'delete'],
+  spec: ['show', 'diff', 'openWorktree', 'cancel', 'delete'],
+  qa: ['show', 'diff', 'openWorktree', 'cancel', 'delete'],
+  impl: ['show', 'diff', 'openWorktree', 'cancel', 'delete'],
+  test: ['show', 'diff', 'openWorktree', 'cancel', 'delete'],
+  retry: ['show', 'diff', 'openWorktree', 'cancel', 'retry', 'delete'],
+  blocked: ['show', 'diff', 'openWorktree', 'cancel', 'retry', 'setApiKey', 'delete'],
+  done: ['show', 'diff', 'openWorktree', 'merge', 'delete'],
+  failed: ['show', 'diff', 'openWorktree', 'retry', 'delete'],
+  cancelled: ['show', 'diff', 'openWorktree', 'retry', 'delete'],
+};
+
+describe('taskVerbs (status × verb)', () => {
+  for (const status of TASK_STATUSES) {
+    it(`${status} → ${EXPECTED[status].join(', ')}`, () => {
+      assert.deepEqual(taskVerbs(task(status)), EXPECTED[status]);
+    });
+    it(`${status} without worktree or branch yet → no diff, worktree or merge`, () => {
+      assert.deepEqual(taskVerbs(task(status, true)), EXPECTED[status].filter((v) => !['diff', 'openWorktree', 'merge'].includes(v)));
+    });
+  }
+
+  it('never offers cancel on a failed task (it runs nothing and is not queued)', () => {
+    assert.ok(!taskVerbs(task('failed')).includes('cancel'));
+  });
+});
+
+describe('checkTaskVerb agrees with taskVerbs', () => {
+  for (const status of TASK_STATUSES) {
+    for (const bare of [false, true]) {
+      for (const verb of TASK_VERBS) {
+        const t = task(status, bare);
+        const fits = taskVerbs(t).includes(verb);
+        it(`${verb} on a ${status} task${bare ? ' without branch' : ''}: ${fits ? 'allowed' : 'refused'}`, () => {
+          if (fits) checkTaskVerb(verb, t);
+          else assert.throws(() => checkTaskVerb(verb, t), (e: unknown) => e instanceof RefusedError && e.message.startsWith('Task 7 '));
+        });
+      }
+    }
+  }
+
+  it('says which statuses fit', () => {
+    assert.throws(() => checkTaskVerb('cancel', task('failed')), /^RefusedError: Task 7 is failed; you can cancel a task that is backlog, spec, qa, impl, test, retry or blocked\. There is nothing to cancel\.$/);
+    assert.throws(() => checkTaskVerb('merge', task('impl')), /Task 7 is impl; you can merge a task that is done\./);
+    assert.throws(() => checkTaskVerb('retry', task('done')), /you can retry a task that is retry, blocked, failed or cancelled/);
+  });
+
+  it('says what is missing when the status fits but the branch is not made yet', () => {
+    assert.throws(() => checkTaskVerb('diff', task('backlog', true)), /Task 7 has no branch yet/);
+  });
+});
+
+const PHASES: Phase[] = ['spec', 'qa', 'impl', 'test'];
+const NEXT: Record<Phase, Partial<Task>> = {
+  spec: { status: 'qa', phase: 'qa' },
+  qa: { status: 'impl', phase: 'impl' },
+  impl: { status: 'test', phase: 'test' },
+  test: { status: 'done', lastError: null },
+};
+
+/** The verdict table, written out: Scheduler.apply() as it was, plus interrupted and lost. */
+function expected(attempt: number, maxAttempts: number, phase: Phase, outcome: RunOutcome): Partial<Task> {
+  const retryPhase: Phase = phase === 'test' ? 'impl' : phase;
+  switch (outcome) {
+    case 'ok': return NEXT[phase];
+    case 'cancelled': return { status: 'cancelled' };
+    case 'interrupted': return phase === 'test' ? { status: 'retry', phase: 'test' } : { status: phase };
+    case 'lost': return phase === 'test' ? { status: 'retry', phase: 'test', lastError: 'E' } : { status: phase, phase, lastError: 'E' };
+    case 'blocked': return { status: 'blocked', phase, lastError: 'E' };
+    case 'altered': return { status: 'failed', phase, lastError: 'E' };
+    case 'failed':
+      return attempt + 1 >= maxAttempts
+        ? { status: 'failed', phase: retryPhase, attempt: attempt + 1, lastError: 'E' }
+        : { status: 'retry', phase: retryPhase, attempt: attempt + 1, lastError: 'E' };
+  }
+}
+
+describe('nextAfter (phase × outcome)', () => {
+  for (const phase of PHASES) {
+    for (const outcome of RUN_OUTCOMES) {
+      for (const [attempt, label] of [[0, 'first attempt'], [2, 'last attempt']] as const) {
+        it(`${phase} ${outcome} on the ${label}`, () => {
+          assert.deepEqual(nextAfter({ attempt, maxAttempts: 3 }, phase, outcome, 'E'), expected(attempt, 3, phase, outcome));
+        });
+      }
+    }
+  }
+
+  it('a failed test sends the task back to impl, spending an attempt', () => {
+    assert.deepEqual(nextAfter({ attempt: 0, maxAttempts: 5 }, 'test', 'failed', 'boom'), { status: 'retry', phase: 'impl', attempt: 1, lastError: 'boom' });
+  });
+
+  it('a failed run on the last attempt fails the task at the phase Retry resumes', () => {
+    assert.deepEqual(nextAfter({ attempt: 4, maxAttempts: 5 }, 'qa', 'failed', 'boom'), { status: 'failed', phase: 'qa', attempt: 5, lastError: 'boom' });
+  });
+
+  it('interrupted and lost spend no attempt, on the last attempt too, and the phase runs again', () => {
+    for (const phase of PHASES) {
+      for (const outcome of ['interrupted', 'lost'] as const) {
+        const next = nextAfter({ attempt: 2, maxAttempts: 3 }, phase, outcome);
+        assert.equal(next.attempt, undefined, `${phase} ${outcome}`);
+        assert.notEqual(next.status, 'failed', `${phase} ${outcome}`);
+        assert.equal(next.status, phase === 'test' ? 'retry' : phase, `${phase} ${outcome}`);
+      }
+    }
+  });
+
+  it('lost says in lastError that the container was removed outside Borg', () => {
+    assert.match(String(nextAfter({ attempt: 0, maxAttempts: 3 }, 'impl', 'lost').lastError), /container was removed outside Borg.*no attempt spent/);
+  });
+
+  it('altered fails the task at once, even with attempts left', () => {
+    assert.deepEqual(nextAfter({ attempt: 0, maxAttempts: 5 }, 'impl', 'altered', 'x'), { status: 'failed', phase: 'impl', lastError: 'x' });
+  });
+});
+
+describe("package.json's Tasks menus read the task table", () => {
+  const pkg = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', '..', 'package.json'), 'utf8')) as {
+    contributes: { menus: Record<string, Array<{ command: string; when: string; group?: string }>> };
+  };
+  const items = pkg.contributes.menus['view/item/context'].filter((m) => m.when.startsWith('view == borg.tasks'));
+  const VERB_OF: Record<string, TaskVerb> = {
+    'borg.showTask': 'show', 'borg.showDiff': 'diff', 'borg.openWorktree': 'openWorktree', 'borg.mergeTask': 'merge',
+    'borg.cancelTask': 'cancel', 'borg.retryTask': 'retry', 'borg.setApiKey': 'setApiKey', 'borg.deleteTask': 'delete',
+  };
+
+  it('shows each command only where its verb is in the contextValue (Show Diff inline only beside Merge)', () => {
+    for (const m of items) {
+      const verb = m.command === 'borg.showDiff' && m.group?.startsWith('inline') ? 'merge' : VERB_OF[m.command];
+      assert.equal(m.when, `view == borg.tasks && viewItem =~ /;${verb};/`, `${m.command} (${m.group})`);
+    }
+    assert.deepEqual(new Set(items.map((m) => VERB_OF[m.command])), new Set(TASK_VERBS));
+  });
+});
