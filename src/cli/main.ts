@@ -4,7 +4,7 @@ import { DockerEngine } from '../core/engine';
 import { BorgError } from '../core/errors';
 import { Pipeline } from '../core/pipeline';
 import { Store } from '../core/store';
-import { stateWords } from '../core/verbs';
+import { needsInspect, stateWords } from '../core/verbs';
 import { CliIo, lockForCommand, makeRuntime, Opts, pipelineSettings, resolvePaths, UsageError } from './common';
 import { runCmd } from './run';
 import { tasksCmd } from './tasks';
@@ -193,8 +193,9 @@ const COMMANDS: Record<'launch' | 'ls' | 'hardline' | 'reclaim' | 'rm', Command>
   async ls(p, args, opt, io) {
     if (args.length) throw new UsageError('ls takes no arguments');
     const list = await p.engine.list({ managedOnly: true });
-    for (const c of list) if (c.status === 'exited' && c.exitCode === 137) c.oomKilled = (await p.engine.inspect(c.id))?.oomKilled === true;
-    const rows = list.map((c) => ({ name: c.name, id: c.id, persona: c.persona ?? null, state: c.status, exitCode: c.exitCode ?? null, oomKilled: c.exitCode === 137 && c.oomKilled === true, workspace: c.workspace ?? null }));
+    // A list does not carry OOMKilled, and any exit code may come with it (verbs.ts).
+    for (const c of list) if (needsInspect(c)) c.oomKilled = (await p.engine.inspect(c.id))?.oomKilled === true;
+    const rows = list.map((c) => ({ name: c.name, id: c.id, persona: c.persona ?? null, state: c.status, exitCode: c.exitCode ?? null, oomKilled: c.oomKilled === true, workspace: c.workspace ?? null }));
     if (opt.json) {
       io.out(JSON.stringify({ containers: rows }));
     } else {

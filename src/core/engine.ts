@@ -19,7 +19,10 @@ export interface ContainerInfo {
   status: ContainerStatus;
   /** Set once the container has exited (from inspect, or parsed from a list's "Exited (N)"). */
   exitCode?: number;
-  /** Only known from inspect; undefined from a list. Docker keeps it set across restarts (sticky). */
+  /**
+   * Only known from inspect; undefined from a list. Docker resets it when the container starts,
+   * and sets it with any exit code (a child OOM-killed while the main process exits 0).
+   */
   oomKilled?: boolean;
   /** ISO timestamps from inspect; undefined from a list or when Docker reports its zero time. */
   startedAt?: string;

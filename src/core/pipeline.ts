@@ -12,7 +12,7 @@ import { containerName, ContainerSeq, validateNamePart } from './names';
 import { Slots } from './slots';
 import { STATE_MOUNT, StateDirs } from './stateDirs';
 import type { Store } from './store';
-import { checkVerb } from './verbs';
+import { checkVerb, needsInspect } from './verbs';
 
 /** Settings the Pipeline reads at each launch, so changes apply without a restart. */
 export interface PipelineSettings {
@@ -686,8 +686,8 @@ export class Pipeline extends Disposable {
    */
   private async withOomFlags(list: ContainerInfo[]): Promise<ContainerInfo[]> {
     for (const c of list) {
-      if (c.status !== 'exited') {
-        this.oomById.delete(c.id);
+      if (!needsInspect(c)) {
+        if (c.status !== 'exited') this.oomById.delete(c.id); // it runs again: Docker resets the flag
         continue;
       }
       let oom = this.oomById.get(c.id);

@@ -11,8 +11,9 @@ import { LABEL_PHASE, LABEL_TASK } from './labels';
 import { LaunchResult, Pipeline } from './pipeline';
 import type { Prompts } from './prompts';
 import { blockingReason } from './streamJson';
-import { Phase, Task, TaskStatus, TaskStore } from './taskStore';
+import { Phase, Task, TaskStore } from './taskStore';
 import { chooseCheckout } from './taskCheckout';
+import { checkTaskVerb, nextAfter, RunOutcome } from './taskLife';
 import { readWorktreeText } from './worktreeFiles';
 
 /** Settings the scheduler reads at each dispatch. */
@@ -246,7 +247,7 @@ export class Scheduler extends Disposable {
    */
   async cancel(id: number): Promise<Task> {
     const task = this.require(id);
-    if (['done', 'cancelled'].includes(task.status)) throw new RefusedError(`Task ${id} is ${task.status}; there is nothing to cancel.`);
+    checkTaskVerb('cancel', task);
     const run = this.active.get(id);
     if (run) {
       run.cancelled = true;
@@ -264,9 +265,7 @@ export class Scheduler extends Disposable {
   /** Retry: a failed, blocked, cancelled or retrying task runs its phase again (a failed one with fresh attempts). */
   retry(id: number): Task {
     const task = this.require(id);
-    if (!['failed', 'blocked', 'cancelled', 'retry'].includes(task.status)) {
-      throw new RefusedError(`Task ${id} is ${task.status}; only failed, blocked or cancelled tasks can be retried.`);
-    }
+    checkTaskVerb('retry', task);
     const t = this.o.tasks.update(id, { status: 'retry', attempt: task.status === 'failed' ? 0 : task.attempt });
     this.changed.fire();
     this.dispatch();
@@ -287,6 +286,7 @@ export class Scheduler extends Disposable {
   /** Delete: cancels if running, removes the worktree and, with `deleteBranch`, the branch, then the task. */
   async delete(id: number, opts: { deleteBranch: boolean }): Promise<void> {
     const task = this.require(id);
+    checkTaskVerb('delete', task);
     if (this.active.has(id)) await this.cancel(id);
     if (task.worktree) {
       await this.o.git.removeWorktree(task.repo, task.worktree);
@@ -301,7 +301,8 @@ export class Scheduler extends Disposable {
   /** Merge: merges a done task's branch into its base branch (refuses on conflicts, changing nothing). */
   async merge(id: number): Promise<void> {
     const task = this.require(id);
-    if (task.status !== 'done' || !task.branch || !task.baseBranch) throw new RefusedError(`Task ${id} is ${task.status}; only done tasks can be merged.`);
+    checkTaskVerb('merge', task);
+    if (!task.branch || !task.baseBranch) throw new RefusedError(`Task ${id} has no branch yet; there is nothing to merge.`);
     await this.o.git.merge(task.repo, task.baseBranch, task.branch, `Merge task ${id}: ${task.title}`);
     this.o.tasks.store.addEvent('task-merged', null, { taskId: id, into: task.baseBranch });
   }
@@ -314,7 +315,7 @@ export class Scheduler extends Disposable {
 
   private async runPhase(task: Task, run: ActiveRun): Promise<void> {
     // Backlog stays backlog when the first phase never started (shutdown, Docker down, Stop All).
-    const notStarted = (): TaskStatus => (task.status === 'backlog' ? 'backlog' : run.phase === 'test' ? 'impl' : run.phase);
+    const notStarted = (): Partial<Task> => (task.status === 'backlog' ? { status: 'backlog' } : nextAfter(task, run.phase, 'interrupted'));
     const settings = this.o.settings();
     let t = this.o.tasks.update(task.id, { status: run.phase, phase: run.phase, dispatchedAt: Date.now() });
     this.changed.fire();
@@ -340,7 +341,7 @@ export class Scheduler extends Disposable {
       } else if (e instanceof PipelineStoppedError || e instanceof DockerUnreachableError || e instanceof InterruptedError) {
         // Shutting down, Docker is down, or Stop All: not the task's fault; it runs again on a later dispatch.
         if (e instanceof DockerUnreachableError) this.backoffUntil = Date.now() + DOCKER_BACKOFF_MS;
-        this.o.tasks.update(t.id, { status: notStarted() });
+        this.o.tasks.update(t.id, notStarted());
       } else {
         // Not the task's fault (image missing, Docker down, not a repository): wait for the user.
         this.o.tasks.update(t.id, { status: 'blocked', lastError: e instanceof Error ? e.message : String(e) });
@@ -493,47 +494,14 @@ export class Scheduler extends Disposable {
     return e;
   }
 
-  /** Moves the task after a run: on, done, retry (impl for a failed test), failed, blocked or cancelled. */
+  /** Moves the task after a run by the task-life table (taskLife.ts `nextAfter`); true when the phase succeeded. */
   private apply(t: Task, phase: Phase, v: RunVerdict): boolean {
-    let status: TaskStatus;
-    let next: Partial<Task> = {};
-    switch (v.outcome) {
-      case 'ok':
-        if (phase === 'test') next = { status: 'done', lastError: null };
-        this.o.tasks.update(t.id, next);
-        this.changed.fire();
-        return true;
-      case 'cancelled':
-        status = 'cancelled';
-        next = { status };
-        break;
-      case 'interrupted':
-      case 'lost':
-        // Shutdown, Stop Agent or Stop All ended the agent, Docker went away, or the container
-        // was removed outside Borg: run the phase again (`test` is no dispatch status: resume it
-        // through `retry`), spending no attempt.
-        next = phase === 'test' ? { status: 'retry', phase: 'test' } : { status: phase };
-        if (v.outcome === 'lost') next.lastError = v.error ?? null;
-        break;
-      case 'blocked':
-        next = { status: 'blocked', lastError: v.error ?? null };
-        break;
-      case 'altered':
-        // A hostile or broken agent: no retry runs in that worktree until the user looked at it.
-        next = { status: 'failed', phase, lastError: v.error ?? null };
-        break;
-      case 'failed': {
-        const attempt = t.attempt + 1;
-        const retryPhase: Phase = phase === 'test' ? 'impl' : phase;
-        next = attempt >= t.maxAttempts
-          ? { status: 'failed', phase: retryPhase, attempt, lastError: v.error ?? null } // Retry resumes at retryPhase
-          : { status: 'retry', phase: retryPhase, attempt, lastError: v.error ?? null };
-        break;
-      }
-    }
+    const next = nextAfter(t, phase, v.outcome, v.error);
+    // An agent phase that succeeded moves on in runPhase (which also starts the test phase at once).
+    if (v.outcome === 'ok' && phase !== 'test') return true;
     this.o.tasks.update(t.id, next);
     this.changed.fire();
-    return false;
+    return v.outcome === 'ok';
   }
 
   /**
@@ -571,7 +539,7 @@ export class Scheduler extends Disposable {
 }
 
 /** `altered`: the agent altered git metadata (agentGit.ts); the task fails at once, nothing of it is committed. */
-type RunVerdict = { outcome: 'ok' | 'failed' | 'blocked' | 'cancelled' | 'interrupted' | 'lost' | 'altered'; error?: string };
+type RunVerdict = { outcome: RunOutcome; error?: string };
 
 /** A run that ended without finishing: `lost` when its container was removed outside Borg, else interrupted. */
 function lostOrInterrupted(agent: Agent): RunVerdict {
