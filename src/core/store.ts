@@ -162,14 +162,7 @@ export class Store {
     } catch (e) {
       throw new BorgError(`Cannot create the folder for the Borg database ${file}: ${(e as Error).message}`, { cause: e });
     }
-    let bytes: Buffer | undefined;
-    try {
-      bytes = fs.readFileSync(file);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') {
-        throw new BorgError(`Cannot read the Borg database ${file}: ${(e as Error).message}`, { cause: e });
-      }
-    }
+    const bytes = readBytes(file);
     let db: Database | undefined;
     let recoveredFrom: string | undefined;
     if (bytes && bytes.length > 0) {
@@ -471,14 +464,7 @@ export interface StoreOptions {
  */
 async function readDatabase(file: string): Promise<Database> {
   const SQL = await loadSqlJs();
-  let bytes: Buffer | undefined;
-  try {
-    bytes = fs.readFileSync(file);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') {
-      throw new BorgError(`Cannot read the Borg database ${file}: ${(e as Error).message}`, { cause: e });
-    }
-  }
+  const bytes = readBytes(file);
   if (!bytes || bytes.length === 0) return new SQL.Database();
   let db: Database | undefined;
   try {
@@ -502,5 +488,15 @@ async function syncDir(dir: string): Promise<void> {
     // not supported on this platform: the rename is still atomic
   } finally {
     await fh?.close();
+  }
+}
+
+/** The database file's bytes, or undefined when there is none yet. @throws BorgError when it exists but cannot be read. */
+function readBytes(file: string): Buffer | undefined {
+  try {
+    return fs.readFileSync(file);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new BorgError(`Cannot read the Borg database ${file}: ${(e as Error).message}`, { cause: e });
   }
 }

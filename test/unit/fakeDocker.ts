@@ -45,6 +45,20 @@ export class FakeDocker implements Engine {
   ignoreSigterm = false;
   private seq = 0;
 
+  /**
+   * Holds every `start` until `release()`: `reached` resolves once a start is waiting (a window
+   * closed between attach and start is a shutdown called then).
+   */
+  holdStarts(): { reached: Promise<void>; release: () => void } {
+    const held = gate();
+    const reached = gate();
+    this.beforeStart = async () => {
+      reached.open();
+      await held.opened;
+    };
+    return { reached: reached.opened, release: held.open };
+  }
+
   /** The container named `name`. @throws when there is none. */
   get(name: string): FakeContainer {
     for (const c of this.containers.values()) if (c.info.name === name) return c;

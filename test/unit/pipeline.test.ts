@@ -8,7 +8,7 @@ import { agentLabels, LABEL_TIMEOUT } from '../../src/core/labels';
 import { DEFAULT_SETTINGS, FINISHED_AGENTS_KEPT, Pipeline, PipelineSettings, SHUTDOWN_GRACE_SECONDS } from '../../src/core/pipeline';
 import { StateDirs } from '../../src/core/stateDirs';
 import { Store } from '../../src/core/store';
-import { FakeDocker, gate } from './fakeDocker';
+import { FakeDocker } from './fakeDocker';
 
 const WS = 'ws-unit-pipeline';
 const dirs: string[] = [];
@@ -94,16 +94,11 @@ describe('Pipeline over the Engine interface (seed 001 edge cases)', () => {
 describe('shutdown joins every start path', () => {
   it('shutdown during a launch (held between attach and start) detaches the agent it hands over, then flushes', async () => {
     const r = await rig();
-    const held = gate();
-    const reached = gate();
-    r.engine.beforeStart = async () => {
-      reached.open();
-      await held.opened;
-    };
+    const hold = r.engine.holdStarts();
     const launching = r.pipeline.launch('worker');
-    await reached.opened;
+    await hold.reached;
     const down = r.pipeline.shutdown('detach');
-    held.open();
+    hold.release();
     const { agent } = await launching;
     await down;
     assert.equal(agent.state, 'detached');
@@ -113,16 +108,11 @@ describe('shutdown joins every start path', () => {
   it('shutdown during a hardline detaches the restarted agent instead of waiting for it', async () => {
     const r = await rig();
     crashed(r, 'u-worker-7');
-    const held = gate();
-    const reached = gate();
-    r.engine.beforeStart = async () => {
-      reached.open();
-      await held.opened;
-    };
+    const hold = r.engine.holdStarts();
     const hardline = r.pipeline.hardline('u-worker-7');
-    await reached.opened;
+    await hold.reached;
     const down = r.pipeline.shutdown('detach');
-    held.open();
+    hold.release();
     const agent = await hardline;
     await down; // before the fix: waits for the agent (up to its watchdog) and never flushes
     assert.equal(agent.state, 'detached');
@@ -132,16 +122,11 @@ describe('shutdown joins every start path', () => {
   it('shutdown during a reclaim detaches the fresh agent', async () => {
     const r = await rig();
     r.engine.add({ name: 'u-worker-8', status: 'exited', exitCode: 0, labels: agentLabels('worker', WS) });
-    const held = gate();
-    const reached = gate();
-    r.engine.beforeStart = async () => {
-      reached.open();
-      await held.opened;
-    };
+    const hold = r.engine.holdStarts();
     const reclaim = r.pipeline.reclaim('u-worker-8');
-    await reached.opened;
+    await hold.reached;
     const down = r.pipeline.shutdown('detach');
-    held.open();
+    hold.release();
     const res = await reclaim;
     await down;
     assert.equal(res.agent.state, 'detached');
