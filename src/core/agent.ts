@@ -17,6 +17,9 @@ export const OUTPUT_CAP_BYTES = 256 * 1024;
  */
 export const OUTPUT_DRAIN_MS = 2_000;
 
+/** Looks (100 ms apart) for a removal after an outside kill (exit 137) before calling it a crash. */
+const REMOVAL_LOOKS = 10;
+
 /** Most output written to an agent's agent.log per run (bytes); Docker keeps the rest (Show Logs). */
 export const LOG_CAP_BYTES = 16 * 1024 * 1024;
 
@@ -152,7 +155,16 @@ export class Agent extends Disposable {
       const left = Math.max(0, this.startedAt + this.o.timeoutMs - Date.now());
       watchdog = this.o.timeoutMs > 0 ? setTimeout(() => this.onTimeout(), left) : undefined;
       const code = await this.o.engine.wait(this.o.id, this.follow.signal);
-      const info = await this.o.engine.inspect(this.o.id);
+      let info = await this.o.engine.inspect(this.o.id);
+      // Killed from outside (137 without a stop of ours or an OOM): `docker rm -f` kills first and
+      // removes a moment later. Look again briefly, so a removal reads "removed", not "exited 137".
+      for (let i = 0; i < REMOVAL_LOOKS && info && code === 137 && !this.endReason && !info.oomKilled; i++) {
+        if (info.status === 'removing') info = undefined;
+        else {
+          await new Promise((resolve) => setTimeout(resolve, 100));
+          info = await this.o.engine.inspect(this.o.id);
+        }
+      }
       this.exitCode = code;
       // The last lines (the stream-json result) may still be on their way: read them before judging.
       let cap: NodeJS.Timeout | undefined;

@@ -15,6 +15,7 @@ import { Prompts } from '../../src/core/prompts';
 import { DEFAULT_TASK_SETTINGS, Scheduler, TaskSettings } from '../../src/core/scheduler';
 import { Store } from '../../src/core/store';
 import { Task, TaskStatus, TaskStore } from '../../src/core/taskStore';
+import { repoFolderName } from '../../src/core/taskCheckout';
 import { cleanupAll, DEMO_IMAGE, deriveImage, docker, Harness, harness, inspectOrUndefined, removeDerivedImages, waitFor, withTimeout } from './helpers';
 
 afterEach(cleanupAll);
@@ -113,7 +114,7 @@ describe('Scheduler: the happy path', () => {
     assert.equal(t.status, 'done', `lastError: ${t.lastError}`);
     assert.equal(t.branch, `borg/task-${t.id}`);
     assert.equal(t.baseBranch, 'main');
-    assert.equal(t.worktree, path.join(r.worktreeRoot, `task-${t.id}`));
+    assert.equal(t.worktree, path.join(r.worktreeRoot, repoFolderName(r.repo), `task-${t.id}`));
     assert.equal(t.attempt, 0);
     assert.equal(t.lastError, null);
     assert.deepEqual(r.history.get(t.id), ['backlog', 'spec', 'qa', 'impl', 'test', 'done']);
