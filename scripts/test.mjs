@@ -1,6 +1,7 @@
 // Runs the test stages one after another and sums their counts into one closing line
-// "N passed, N failed". Stages: unit (node:test, plain Node), docker (node:test, real dockerd),
-// host (mocha in a real VS Code extension host). Pick stages by name: node scripts/test.mjs unit docker
+// "N passed, N failed". Stages: lint (eslint and prettier --check: two checks), unit (node:test,
+// plain Node), docker (node:test, real dockerd), host (mocha in a real VS Code extension host).
+// Pick stages by name: node scripts/test.mjs unit docker
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -8,7 +9,17 @@ import { join } from 'node:path';
 const testFiles = (dir) => (existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.test.js')).sort().map((f) => join(dir, f)) : []);
 const nodeTest = (dir, extra = []) => ['node', ['--test', '--test-reporter=spec', ...extra, ...testFiles(dir)]];
 
+const bin = (name) => join('node_modules', '.bin', name);
+/** Kept in step with the "lint" and "format" scripts of package.json. */
+const FORMAT_PATHS = ['src', 'test', 'bench', 'scripts'];
+/** The lint stage's checks: each counts 1 passed or 1 failed; a failure does not stop the later stages. */
+const lintChecks = {
+  eslint: [bin('eslint'), ['.']],
+  prettier: [bin('prettier'), ['--check', ...FORMAT_PATHS]],
+};
+
 const stages = {
+  lint: 'lint',
   unit: nodeTest('out/test/unit'),
   docker: nodeTest('out/test/docker', ['--test-concurrency=1']),
   host: ['node', ['scripts/run-host-tests.mjs']],
@@ -24,6 +35,15 @@ for (const name of wanted) {
     process.exit(2);
   }
   console.log(`\n=== ${name} ===`);
+  if (name === 'lint') {
+    for (const [check, cmd] of Object.entries(lintChecks)) {
+      const { code } = await run(...cmd);
+      console.log(`lint: ${check} ${code === 0 ? 'ok' : `failed (exit ${code})`}`);
+      if (code === 0) passed += 1;
+      else failed += 1;
+    }
+    continue;
+  }
   const { code, out } = await run(...stage);
   const counts = countsOf(name, out);
   if (!counts || (code !== 0 && counts.failed === 0)) {
@@ -42,6 +62,7 @@ function run(cmd, args) {
   return new Promise((resolve) => {
     const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
+    child.on('error', (e) => { out += String(e); console.error(String(e)); resolve({ code: 127, out }); });
     child.stdout.on('data', (d) => { out += d; process.stdout.write(d); });
     child.stderr.on('data', (d) => { out += d; process.stderr.write(d); });
     child.on('close', (code) => resolve({ code, out }));

@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import { Store } from '../../src/core/store';
 import { Task, TaskStore } from '../../src/core/taskStore';
 import { workspaceHome, workspaceId, workspaceKeyOf } from '../../src/core/workspace';
-import { containerNames, DEMO_IMAGE, deriveImage, docker, removeContainersWithPrefix, removeDerivedImages, waitFor, withTimeout } from './helpers';
+import { containerNames, deriveImage, docker, removeContainersWithPrefix, removeDerivedImages, waitFor, withTimeout } from './helpers';
 
 const ROOT = path.join(__dirname, '..', '..', '..');
 const CLI = path.join(ROOT, 'dist', 'cli.js');

@@ -4,7 +4,7 @@
  * reason and leave the main repository's `.git` unchanged; every container is confined; no
  * host credential and no host file outside what Borg mounts is reachable.
  */
-import { describe, it, after, afterEach, before } from 'node:test';
+import { describe, it, after, afterEach } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import * as crypto from 'node:crypto';

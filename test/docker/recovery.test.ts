@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
 import { DockerEngine } from '../../src/core/engine';
-import { InterruptedError, RefusedError } from '../../src/core/errors';
+import { InterruptedError } from '../../src/core/errors';
 import { LaunchResult, Pipeline } from '../../src/core/pipeline';
 import { Store } from '../../src/core/store';
 import {

@@ -17,6 +17,7 @@ describe('Shutdown', function () {
     assert.ok(name.startsWith(`${prefix}-worker-`));
     const dbFile = ctx.store.file;
     const ext = vscode.extensions.getExtension(EXTENSION_ID)!;
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- the built bundle, loaded at run time to call its own deactivate()
     const main = require(path.join(ext.extensionPath, 'dist', 'extension.js')) as { deactivate(): Promise<void> | undefined };
     const done = main.deactivate();
     assert.ok(done, 'deactivate returns a promise');
