@@ -9,7 +9,7 @@ const nodeGlobals = Object.fromEntries(
 );
 
 export default tseslint.config(
-  { ignores: ['out/**', 'dist/**', 'node_modules/**', '.vscode-test/**', 'media/**', 'agents/**'] },
+  { ignores: ['out/**', 'dist/**', 'node_modules/**', '.vscode-test/**', '.scratch/**', '**/*.vsix', 'media/**', 'agents/**'] },
   js.configs.recommended,
   {
     rules: {
