@@ -28,7 +28,9 @@ async function main(): Promise<void> {
     const base = await measure(engine, mode, 0);
     const loaded = await measure(engine, mode, AGENTS);
     results.push([`${mode}, no agents (baseline)`, base], [`${mode}, ${AGENTS} running agents`, loaded]);
-    console.log(`shutdown('${mode}') with ${AGENTS} agents: median ${loaded.toFixed(0)} ms = ${(loaded / base).toFixed(1)}× the empty baseline (${base.toFixed(0)} ms), ${(loaded / BUDGET_MS).toFixed(2)}× the 2 s budget`);
+    console.log(
+      `shutdown('${mode}') with ${AGENTS} agents: median ${loaded.toFixed(0)} ms = ${(loaded / base).toFixed(1)}× the empty baseline (${base.toFixed(0)} ms), ${(loaded / BUDGET_MS).toFixed(2)}× the 2 s budget`,
+    );
   }
 }
 
@@ -40,7 +42,10 @@ async function measure(engine: DockerEngine, mode: ShutdownMode, agents: number)
     const prefix = `benchd${process.pid}r${r}${mode[0]}${agents}`;
     const store = await Store.open(path.join(dir, 'borg.sqlite'));
     const p = new Pipeline({
-      engine, store, stateDirs: new StateDirs(path.join(dir, 'agents')), workspaceId: `bench-${prefix}`,
+      engine,
+      store,
+      stateDirs: new StateDirs(path.join(dir, 'agents')),
+      workspaceId: `bench-${prefix}`,
       settings: () => ({ ...DEFAULT_SETTINGS, prefix, stopGraceSeconds: 10 }),
     });
     await Promise.all(Array.from({ length: agents }, () => p.launch('worker', { input: { sleepSeconds: 120 } })));

@@ -140,7 +140,9 @@ function shown(file) {
 }
 
 function firstLine(e) {
-  return String(e?.stderr || e?.message || e).trim().split('\n')[0];
+  return String(e?.stderr || e?.message || e)
+    .trim()
+    .split('\n')[0];
 }
 
 /** The Debian mirror apt on this machine uses: http(s) URI serving `bookworm` (not -security/-updates). */
@@ -169,7 +171,11 @@ function debianMirror() {
       }
     } else if (file.endsWith('.list') || file === '/etc/apt/sources.list') {
       for (const raw of text.split('\n')) {
-        const line = raw.replace(/#.*/, '').replace(/\[[^\]]*\]/, ' ').trim().split(/\s+/);
+        const line = raw
+          .replace(/#.*/, '')
+          .replace(/\[[^\]]*\]/, ' ')
+          .trim()
+          .split(/\s+/);
         if (line[0] === 'deb' && line.length >= 3) found.push({ uri: line[1], suites: [line[2]] });
       }
     }

@@ -25,29 +25,49 @@ mkdirSync(workspace);
 writeFileSync(join(workspace, 'README.md'), '# Borg test workspace\n');
 writeFileSync(join(scratch, 'config.yaml'), `bind-addr: 127.0.0.1:${port}\nauth: none\ncert: false\n`);
 
-const server = spawn(codeServer, [
-  '--config', join(scratch, 'config.yaml'), '--user-data-dir', join(scratch, 'user'),
-  '--extensions-dir', join(scratch, 'extensions'), '--disable-telemetry',
-  '--disable-update-check', '--disable-workspace-trust', workspace,
-], {
-  detached: true,
-  env: {
-    ...process.env,
-    EXTENSIONS_GALLERY: '{"serviceUrl":""}',
-    XDG_CONFIG_HOME: join(scratch, 'xdg-config'), XDG_DATA_HOME: join(scratch, 'xdg-data'),
-    XDG_CACHE_HOME: join(scratch, 'xdg-cache'),
-    BORG_TEST_SCRATCH: scratch,
-    BORG_HOME: join(scratch, 'borg-home'), // the workspace homes (database, state dirs, worktrees) of these runs only
+const server = spawn(
+  codeServer,
+  [
+    '--config',
+    join(scratch, 'config.yaml'),
+    '--user-data-dir',
+    join(scratch, 'user'),
+    '--extensions-dir',
+    join(scratch, 'extensions'),
+    '--disable-telemetry',
+    '--disable-update-check',
+    '--disable-workspace-trust',
+    workspace,
+  ],
+  {
+    detached: true,
+    env: {
+      ...process.env,
+      EXTENSIONS_GALLERY: '{"serviceUrl":""}',
+      XDG_CONFIG_HOME: join(scratch, 'xdg-config'),
+      XDG_DATA_HOME: join(scratch, 'xdg-data'),
+      XDG_CACHE_HOME: join(scratch, 'xdg-cache'),
+      BORG_TEST_SCRATCH: scratch,
+      BORG_HOME: join(scratch, 'borg-home'), // the workspace homes (database, state dirs, worktrees) of these runs only
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
   },
-  stdio: ['ignore', 'pipe', 'pipe'],
-});
+);
 let serverLog = '';
-server.stdout.on('data', (d) => { serverLog += d; });
-server.stderr.on('data', (d) => { serverLog += d; });
+server.stdout.on('data', (d) => {
+  serverLog += d;
+});
+server.stderr.on('data', (d) => {
+  serverLog += d;
+});
 
 async function waitForServer() {
   for (let i = 0; i < 150; i++) {
-    try { if ((await fetch(`http://127.0.0.1:${port}/healthz`)).ok) return; } catch { /* not up yet */ }
+    try {
+      if ((await fetch(`http://127.0.0.1:${port}/healthz`)).ok) return;
+    } catch {
+      /* not up yet */
+    }
     await new Promise((r) => setTimeout(r, 200));
   }
   throw new Error(`code-server did not answer on port ${port}:\n${serverLog}`);
@@ -56,12 +76,21 @@ async function waitForServer() {
 let passed = 0;
 let failed = 0;
 // Workbench chatter that says nothing about the tests.
-const NOISE = /^(Ignoring fetching additional builtin extensions|Creating a socket|Resolving connection token|Resolved connection token|\[Service Worker\]|ChatSessionStore|Updating additional builtin extensions cache)/;
+const NOISE =
+  /^(Ignoring fetching additional builtin extensions|Creating a socket|Resolving connection token|Resolved connection token|\[Service Worker\]|ChatSessionStore|Updating additional builtin extensions cache)/;
 const browser = await chromium.launch({
   executablePath: '/usr/bin/chromium',
-  args: ['--headless=new', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    '--no-first-run', '--disable-quic'],
+  args: [
+    '--headless=new',
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-dev-shm-usage',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+    '--no-first-run',
+    '--disable-quic',
+  ],
 });
 
 /**
@@ -72,21 +101,37 @@ const browser = await chromium.launch({
 async function runSuite(folder, testsModule, { until } = {}) {
   const page = await browser.newPage();
   let finish;
-  const finished = new Promise((r) => { finish = r; });
+  const finished = new Promise((r) => {
+    finish = r;
+  });
   let counted = false;
   await page.exposeFunction('codeAutomationLog', (_type, args) => {
     const line = format(...(args ?? []));
     const m = /BORG-HOST-RESULT passed=(\d+) failed=(\d+)/.exec(line);
-    if (m) { passed += Number(m[1]); failed += Number(m[2]); counted = true; return; }
+    if (m) {
+      passed += Number(m[1]);
+      failed += Number(m[2]);
+      counted = true;
+      return;
+    }
     if (!NOISE.test(line)) console.log(line);
   });
   await page.exposeFunction('codeAutomationExit', (code) => finish(code));
   const remote = (p) => `vscode-remote://127.0.0.1:${port}${p}`;
-  const payload = [['extensionDevelopmentPath', remote(root)], ['extensionTestsPath', remote(testsModule)]];
+  const payload = [
+    ['extensionDevelopmentPath', remote(root)],
+    ['extensionTestsPath', remote(testsModule)],
+  ];
   await page.goto(`http://127.0.0.1:${port}/?folder=${encodeURIComponent(folder)}&payload=${encodeURIComponent(JSON.stringify(payload))}`);
   const deadline = Date.now() + 10 * 60_000;
   const condition = until
-    ? (async () => { while (Date.now() < deadline) { if (await until()) return 'done'; await new Promise((r) => setTimeout(r, 200)); } return 'timeout'; })()
+    ? (async () => {
+        while (Date.now() < deadline) {
+          if (await until()) return 'done';
+          await new Promise((r) => setTimeout(r, 200));
+        }
+        return 'timeout';
+      })()
     : new Promise((r) => setTimeout(() => r('timeout'), deadline - Date.now()));
   let code = await Promise.race([finished, condition]);
   if (until && code !== 'done' && code !== 'timeout') {
@@ -105,7 +150,14 @@ async function runSuite(folder, testsModule, { until } = {}) {
   return code === 0;
 }
 
-const alive = (pid) => { try { process.kill(pid, 0); return true; } catch { return false; } };
+const alive = (pid) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
 
 let ok = false;
 try {
@@ -132,7 +184,11 @@ try {
   ok = false;
 } finally {
   await browser.close();
-  try { process.kill(-server.pid, 'SIGTERM'); } catch { /* already gone */ }
+  try {
+    process.kill(-server.pid, 'SIGTERM');
+  } catch {
+    /* already gone */
+  }
   rmSync(scratch, { recursive: true, force: true });
 }
 console.log(`host: ${passed} passed, ${failed} failed`);

@@ -6,7 +6,13 @@ import { spawn } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 
-const testFiles = (dir) => (existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.test.js')).sort().map((f) => join(dir, f)) : []);
+const testFiles = (dir) =>
+  existsSync(dir)
+    ? readdirSync(dir)
+        .filter((f) => f.endsWith('.test.js'))
+        .sort()
+        .map((f) => join(dir, f))
+    : [];
 const nodeTest = (dir, extra = []) => ['node', ['--test', '--test-reporter=spec', ...extra, ...testFiles(dir)]];
 
 const bin = (name) => join('node_modules', '.bin', name);
@@ -62,9 +68,19 @@ function run(cmd, args) {
   return new Promise((resolve) => {
     const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
-    child.on('error', (e) => { out += String(e); console.error(String(e)); resolve({ code: 127, out }); });
-    child.stdout.on('data', (d) => { out += d; process.stdout.write(d); });
-    child.stderr.on('data', (d) => { out += d; process.stderr.write(d); });
+    child.on('error', (e) => {
+      out += String(e);
+      console.error(String(e));
+      resolve({ code: 127, out });
+    });
+    child.stdout.on('data', (d) => {
+      out += d;
+      process.stdout.write(d);
+    });
+    child.stderr.on('data', (d) => {
+      out += d;
+      process.stderr.write(d);
+    });
     child.on('close', (code) => resolve({ code, out }));
   });
 }

@@ -198,6 +198,10 @@ export function formatDuration(ms: number | null | undefined): string {
 
 /** The first line of a text, at most `max` characters. */
 export function firstLine(text: string | null | undefined, max = 160): string {
-  const line = (text ?? '').split('\n').map((l) => l.trim()).find(Boolean) ?? '';
+  const line =
+    (text ?? '')
+      .split('\n')
+      .map((l) => l.trim())
+      .find(Boolean) ?? '';
   return line.length > max ? `${line.slice(0, max - 1)}…` : line;
 }

@@ -136,7 +136,10 @@ export async function main(argv: string[], io: CliIo = stdio): Promise<number> {
     io.err(`${(e as Error).message}\n\n${USAGE}`);
     return 2;
   }
-  const { values: opt, positionals: [cmd, ...rest] } = parsed as { values: Opts; positionals: string[] };
+  const {
+    values: opt,
+    positionals: [cmd, ...rest],
+  } = parsed as { values: Opts; positionals: string[] };
   if (opt.help || !cmd) {
     (opt.help ? io.out : io.err)(USAGE);
     return opt.help ? 0 : 2;
@@ -195,7 +198,15 @@ const COMMANDS: Record<'launch' | 'ls' | 'hardline' | 'reclaim' | 'rm', Command>
     const list = await p.engine.list({ managedOnly: true });
     // A list does not carry OOMKilled, and any exit code may come with it (verbs.ts).
     for (const c of list) if (needsInspect(c)) c.oomKilled = (await p.engine.inspect(c.id))?.oomKilled === true;
-    const rows = list.map((c) => ({ name: c.name, id: c.id, persona: c.persona ?? null, state: c.status, exitCode: c.exitCode ?? null, oomKilled: c.oomKilled === true, workspace: c.workspace ?? null }));
+    const rows = list.map((c) => ({
+      name: c.name,
+      id: c.id,
+      persona: c.persona ?? null,
+      state: c.status,
+      exitCode: c.exitCode ?? null,
+      oomKilled: c.oomKilled === true,
+      workspace: c.workspace ?? null,
+    }));
     if (opt.json) {
       io.out(JSON.stringify({ containers: rows }));
     } else {

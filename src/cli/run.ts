@@ -59,7 +59,13 @@ async function runLocked(paths: CliPaths, opt: Opts, io: CliIo, o: RunOptions): 
   if (store.recoveredFrom) io.err(`[borg] the database could not be read; moved to ${store.recoveredFrom} and a new one started`);
   const engine = new DockerEngine();
   const settings = pipelineSettings(opt, o.maxAgents ? { maxParallelAgents: o.maxAgents } : {});
-  const taskSettings: TaskSettings = { ...DEFAULT_TASK_SETTINGS, testCommand: o.testCommand, testImage: o.testImage, testNetwork: o.testNetwork, ...(o.maxAttempts ? { maxAttempts: o.maxAttempts } : {}) };
+  const taskSettings: TaskSettings = {
+    ...DEFAULT_TASK_SETTINGS,
+    testCommand: o.testCommand,
+    testImage: o.testImage,
+    testNetwork: o.testNetwork,
+    ...(o.maxAttempts ? { maxAttempts: o.maxAttempts } : {}),
+  };
   // The same runtime as the extension's: recover → take back running phases → dispatch; one shutdown sequence.
   const runtime = makeRuntime(engine, store, paths, { kind: 'long', settings: () => settings, taskSettings: () => taskSettings, log: (line) => io.err(`[borg] ${line}`) });
   const { pipeline, scheduler, tasks } = runtime;
@@ -192,9 +198,7 @@ function summarize(final: Map<number, Task>, watched: Set<number>, io: CliIo): n
     return 0;
   }
   const list = (ids: number[]) => (ids.length ? ` (${ids.map((i) => `#${i}`).join(', ')})` : '');
-  io.out(
-    `borg run: idle — ${done.length} done, ${by('failed').length} failed${list(by('failed'))}, ${by('blocked').length} blocked${list(by('blocked'))}, ${by('cancelled').length} cancelled`,
-  );
+  io.out(`borg run: idle — ${done.length} done, ${by('failed').length} failed${list(by('failed'))}, ${by('blocked').length} blocked${list(by('blocked'))}, ${by('cancelled').length} cancelled`);
   return bad.length ? 1 : 0;
 }
 
@@ -209,7 +213,12 @@ function reconcileTasks(tasks: TaskStore, maxAttempts: number | undefined, io: C
   const blocked = all.filter((t) => t.status === 'blocked');
   for (const t of blocked) tasks.update(t.id, { status: 'retry' });
   if (blocked.length) io.err(`[borg] ${blocked.map((t) => `task ${t.id}`).join(', ')} ${blocked.length === 1 ? 'was' : 'were'} blocked: trying again`);
-  if (maxAttempts) setMaxAttempts(tasks, all.filter((t) => !SETTLED.includes(t.status) || t.status === 'blocked').map((t) => t.id), maxAttempts);
+  if (maxAttempts)
+    setMaxAttempts(
+      tasks,
+      all.filter((t) => !SETTLED.includes(t.status) || t.status === 'blocked').map((t) => t.id),
+      maxAttempts,
+    );
 }
 
 /** `--max-attempts` applies to every unfinished task. */
@@ -335,7 +344,11 @@ function keyOf(t: Task): string {
 class LineProgress implements Progress {
   private readonly tracker: Tracker;
 
-  constructor(tasks: TaskStore, watched: Set<number>, private readonly io: CliIo) {
+  constructor(
+    tasks: TaskStore,
+    watched: Set<number>,
+    private readonly io: CliIo,
+  ) {
     this.tracker = new Tracker(tasks);
     for (const id of watched) {
       const t = tasks.get(id);
@@ -365,7 +378,12 @@ class LiveProgress implements Progress {
   private finished = false;
   private readonly write: (s: string) => void;
 
-  constructor(private readonly tasks: TaskStore, private readonly scheduler: Scheduler, private readonly watched: Set<number>, private readonly io: CliIo) {
+  constructor(
+    private readonly tasks: TaskStore,
+    private readonly scheduler: Scheduler,
+    private readonly watched: Set<number>,
+    private readonly io: CliIo,
+  ) {
     this.tracker = new Tracker(tasks);
     this.write = io.write ?? ((s) => io.out(s.replace(/\n$/, '')));
     this.ticker = setInterval(() => this.render(), 1_000);
@@ -421,7 +439,12 @@ class LiveProgress implements Progress {
     const count = (s: TaskStatus) => list.filter((t) => t.status === s).length;
     const rows = list.map((t) => {
       const running = active.has(t.id);
-      const run = running ? this.tasks.runs(t.id).filter((r) => r.outcome === 'running').pop() : undefined;
+      const run = running
+        ? this.tasks
+            .runs(t.id)
+            .filter((r) => r.outcome === 'running')
+            .pop()
+        : undefined;
       const agent = running ? (run?.agent ?? 'starting…') : '';
       const time = running && t.dispatchedAt ? formatDuration(now - t.dispatchedAt) : '';
       const status = ['retry', 'blocked', 'failed'].includes(t.status) ? `${t.status}(${t.phase})` : t.status;

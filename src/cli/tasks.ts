@@ -148,7 +148,10 @@ export async function serveInbox(db: string, handle: (r: InboxRequest) => Promis
   const dir = inboxDirOf(db);
   let names: string[];
   try {
-    names = fs.readdirSync(dir).filter((n) => n.endsWith('.req.json')).sort();
+    names = fs
+      .readdirSync(dir)
+      .filter((n) => n.endsWith('.req.json'))
+      .sort();
   } catch {
     return 0;
   }
@@ -223,7 +226,13 @@ async function show(id: number, opt: Opts, io: CliIo): Promise<number> {
 
 /** The human form of `tasks show`: the task, then its runs oldest first. */
 export function describeTask(t: Task, runs: TaskRun[]): string {
-  const when = (ms: number | null) => (ms ? new Date(ms).toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z') : '-');
+  const when = (ms: number | null) =>
+    ms
+      ? new Date(ms)
+          .toISOString()
+          .replace('T', ' ')
+          .replace(/\.\d+Z$/, 'Z')
+      : '-';
   const lines = [
     `task ${t.id}: ${t.title}`,
     `  status    ${t.status} (phase ${t.phase}), attempt ${t.attempt}/${t.maxAttempts}`,
@@ -233,11 +242,24 @@ export function describeTask(t: Task, runs: TaskRun[]): string {
     `  created   ${when(t.createdAt)}, updated ${when(t.updatedAt)}`,
   ];
   if (t.description) lines.push('  description:', ...t.description.split('\n').map((l) => `    ${l}`));
-  if (t.lastError) lines.push('  last error:', ...t.lastError.split('\n').slice(-20).map((l) => `    ${l}`));
+  if (t.lastError)
+    lines.push(
+      '  last error:',
+      ...t.lastError
+        .split('\n')
+        .slice(-20)
+        .map((l) => `    ${l}`),
+    );
   lines.push(runs.length ? 'runs:' : 'runs: none yet');
   const rows = runs.map((r) => [
-    when(r.startedAt), r.phase, String(r.attempt), r.agent ?? '-', r.outcome,
-    r.exitCode === null ? '-' : String(r.exitCode), formatDuration(r.durationMs), r.commitSha ? r.commitSha.slice(0, 10) : '-',
+    when(r.startedAt),
+    r.phase,
+    String(r.attempt),
+    r.agent ?? '-',
+    r.outcome,
+    r.exitCode === null ? '-' : String(r.exitCode),
+    formatDuration(r.durationMs),
+    r.commitSha ? r.commitSha.slice(0, 10) : '-',
     r.error ? firstLine(r.error, 80) : '',
   ]);
   if (rows.length) lines.push(table([['STARTED', 'PHASE', 'ATTEMPT', 'AGENT', 'OUTCOME', 'EXIT', 'TIME', 'COMMIT', 'ERROR'], ...rows], '  '));
@@ -248,7 +270,16 @@ export function describeTask(t: Task, runs: TaskRun[]): string {
 export function table(rows: string[][], indent = ''): string {
   const widths: number[] = [];
   for (const r of rows) r.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, c.length)));
-  return rows.map((r) => indent + r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join('  ').trimEnd()).join('\n');
+  return rows
+    .map(
+      (r) =>
+        indent +
+        r
+          .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i])))
+          .join('  ')
+          .trimEnd(),
+    )
+    .join('\n');
 }
 
 function readIfExists(file: string): string | undefined {

@@ -233,7 +233,8 @@ export function findNestedGit(worktree: string): string[] {
     }
     for (const e of entries) {
       const child = rel ? `${rel}/${e.name}` : e.name;
-      if (e.name.toLowerCase() === '.git' && child !== '.git') found.push(child); // `.GIT` at the top counts too
+      if (e.name.toLowerCase() === '.git' && child !== '.git')
+        found.push(child); // `.GIT` at the top counts too
       else if (e.isDirectory() && child !== '.git') stack.push(child);
     }
   }

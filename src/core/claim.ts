@@ -214,7 +214,11 @@ class BatchInspector {
   private readonly started = new Map<string, Promise<ContainerInfo | undefined>>();
   private readonly order: string[];
 
-  constructor(private readonly engine: ClaimEngine, prefix: string, pending: string[]) {
+  constructor(
+    private readonly engine: ClaimEngine,
+    prefix: string,
+    pending: string[],
+  ) {
     const num = (name: string) => {
       const n = Number(name.slice(prefix.length));
       return Number.isFinite(n) ? n : Number.MAX_SAFE_INTEGER;

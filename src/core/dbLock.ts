@@ -32,9 +32,7 @@ export interface LockHolder {
   description?: string;
 }
 
-export type AcquireResult =
-  | { lock: DbLock; tookOverFrom?: LockHolder }
-  | { lock?: undefined; holder: LockHolder };
+export type AcquireResult = { lock: DbLock; tookOverFrom?: LockHolder } | { lock?: undefined; holder: LockHolder };
 
 /** The `command` of a VS Code window's lock: held for the window's life, like `borg run`. */
 export const WINDOW_COMMAND = 'window';
@@ -85,7 +83,10 @@ export function pidAlive(pid: number): boolean {
 export function parseStatStartTime(stat: string): string | undefined {
   const close = stat.lastIndexOf(')');
   if (close < 0) return undefined;
-  const fields = stat.slice(close + 1).trim().split(/\s+/); // fields[0] is field 3 (state)
+  const fields = stat
+    .slice(close + 1)
+    .trim()
+    .split(/\s+/); // fields[0] is field 3 (state)
   const v = fields[22 - 3];
   return v !== undefined && /^\d+$/.test(v) ? v : undefined;
 }
@@ -142,7 +143,10 @@ export class DbLock {
   private released = false;
   private readonly onExit = () => this.release();
 
-  private constructor(readonly file: string, private readonly content: string) {
+  private constructor(
+    readonly file: string,
+    private readonly content: string,
+  ) {
     process.on('exit', this.onExit); // a crash still leaves no lock behind (and a kill -9 leaves a stale one)
   }
 
@@ -225,7 +229,12 @@ export class DbLock {
 /** The text of a lock file for `h` (see the file comment); values are kept to one line. */
 export function lockText(h: LockHolder): string {
   const one = (v: string) => v.replace(/[\r\n]+/g, ' ');
-  const extra: Array<[string, string | undefined]> = [['start', h.startTime], ['boot', h.bootId], ['host', h.host], ['holder', h.description]];
+  const extra: Array<[string, string | undefined]> = [
+    ['start', h.startTime],
+    ['boot', h.bootId],
+    ['host', h.host],
+    ['holder', h.description],
+  ];
   return [String(h.pid), one(h.command), h.since ?? '', ...extra.filter(([, v]) => v).map(([k, v]) => `${k}=${one(v!)}`)].join('\n') + '\n';
 }
 

@@ -103,7 +103,9 @@ export async function buildDemoImage(engine: DockerEngine, opts: { force?: boole
   if (!fs.existsSync(BUSYBOX)) {
     throw new BorgError(`${BUSYBOX} is missing: install Debian's busybox-static (apt-get install busybox-static) to build the demo image.`);
   }
-  const applets = execFileSync(BUSYBOX, ['--list'], { encoding: 'utf8' }).split('\n').filter((a) => /^[a-z0-9_.[-]+$/.test(a) && a !== 'busybox');
+  const applets = execFileSync(BUSYBOX, ['--list'], { encoding: 'utf8' })
+    .split('\n')
+    .filter((a) => /^[a-z0-9_.[-]+$/.test(a) && a !== 'busybox');
   const pack = tar.pack();
   const dir = (name: string, mode = 0o755) => pack.entry({ name, type: 'directory', mode });
   dir('bin');
@@ -116,12 +118,7 @@ export async function buildDemoImage(engine: DockerEngine, opts: { force?: boole
   pack.entry({ name: 'agent', mode: 0o755 }, DEMO_AGENT_SCRIPT);
   pack.finalize();
   const [repo, tag = 'latest'] = splitRef(ref);
-  await engine.importImage(pack as unknown as NodeJS.ReadableStream as never, repo, tag, [
-    'ENTRYPOINT ["/bin/sh", "/agent"]',
-    'ENV PATH=/bin',
-    'WORKDIR /home/agent',
-    `LABEL ${HASH_LABEL}=${hash}`,
-  ]);
+  await engine.importImage(pack as unknown as NodeJS.ReadableStream as never, repo, tag, ['ENTRYPOINT ["/bin/sh", "/agent"]', 'ENV PATH=/bin', 'WORKDIR /home/agent', `LABEL ${HASH_LABEL}=${hash}`]);
   return true;
 }
 

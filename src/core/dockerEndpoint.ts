@@ -18,9 +18,7 @@ import { InvalidInputError } from './errors';
  *   or `DOCKER_CERT_PATH` is set, otherwise the server is checked against Node's default CAs;
  * - `http://host[:port]` — plain HTTP (port 2375); refused when `DOCKER_TLS_VERIFY` asks for TLS.
  */
-export type DockerEndpoint =
-  | { kind: 'socket'; socketPath: string; address: string }
-  | { kind: 'tcp'; host: string; port: number; tls?: TlsFiles; address: string };
+export type DockerEndpoint = { kind: 'socket'; socketPath: string; address: string } | { kind: 'tcp'; host: string; port: number; tls?: TlsFiles; address: string };
 
 /** The client's TLS material (file contents) and the folder it came from. */
 export interface TlsFiles {
@@ -122,7 +120,10 @@ export function isPlainRemote(e: DockerEndpoint): boolean {
 
 /** `localhost` (and `*.localhost`, RFC 6761), 127.0.0.0/8, `::1` and `::ffff:127.x.x.x`. */
 export function isLoopbackHost(host: string): boolean {
-  const h = host.replace(/^\[(.*)\]$/, '$1').toLowerCase().replace(/\.$/, '');
+  const h = host
+    .replace(/^\[(.*)\]$/, '$1')
+    .toLowerCase()
+    .replace(/\.$/, '');
   if (h === 'localhost' || h.endsWith('.localhost')) return true;
   if (/^127(\.\d{1,3}){3}$/.test(h)) return h.split('.').every((o) => Number(o) <= 255);
   if (/^(0{0,4}:){2,7}0{0,3}1$/.test(h) || h === '::1') return true;

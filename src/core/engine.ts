@@ -127,7 +127,10 @@ export class DockerEngine implements Engine {
       client = new Docker(modemOptions(target));
     } catch (e) {
       // docker-modem reads DOCKER_HOST / DOCKER_CERT_PATH by itself on every construction.
-      throw new InvalidInputError(`The Docker client cannot start from the environment (DOCKER_HOST="${process.env.DOCKER_HOST ?? ''}", DOCKER_CERT_PATH="${process.env.DOCKER_CERT_PATH ?? ''}"): ${(e as Error).message}. Fix or unset those variables.`, { cause: e });
+      throw new InvalidInputError(
+        `The Docker client cannot start from the environment (DOCKER_HOST="${process.env.DOCKER_HOST ?? ''}", DOCKER_CERT_PATH="${process.env.DOCKER_CERT_PATH ?? ''}"): ${(e as Error).message}. Fix or unset those variables.`,
+        { cause: e },
+      );
     }
     this.target = target;
     this.client = client;
@@ -310,17 +313,13 @@ export class DockerEngine implements Engine {
 
   /** The last `tail` lines of stdout+stderr, as text. */
   async logs(id: string, tail = 500): Promise<string> {
-    const buf = (await this.call(() =>
-      this.docker.getContainer(id).logs({ stdout: true, stderr: true, tail, follow: false }),
-    )) as unknown as Buffer;
+    const buf = (await this.call(() => this.docker.getContainer(id).logs({ stdout: true, stderr: true, tail, follow: false }))) as unknown as Buffer;
     return demuxBuffer(buf);
   }
 
   /** Follows the container's output from `since` (s since the epoch) on; the stream is multiplexed. */
   async followLogs(id: string, since: number, signal?: AbortSignal): Promise<Readable> {
-    const s = await this.call(() =>
-      this.docker.getContainer(id).logs({ stdout: true, stderr: true, follow: true, since, abortSignal: signal } as Docker.ContainerLogsOptions & { follow: true }),
-    );
+    const s = await this.call(() => this.docker.getContainer(id).logs({ stdout: true, stderr: true, follow: true, since, abortSignal: signal } as Docker.ContainerLogsOptions & { follow: true }));
     return s as unknown as Readable;
   }
 

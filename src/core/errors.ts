@@ -15,7 +15,11 @@ export class InvalidInputError extends BorgError {}
 
 /** The Docker daemon did not answer. `endpoint` names the socket or URL that was tried. */
 export class DockerUnreachableError extends BorgError {
-  constructor(readonly endpoint: string, readonly detail: string, options?: { cause?: unknown }) {
+  constructor(
+    readonly endpoint: string,
+    readonly detail: string,
+    options?: { cause?: unknown },
+  ) {
     super(`Docker is not reachable at ${endpoint}: ${detail}. Start Docker, then Refresh.`, options);
   }
 }
@@ -24,8 +28,7 @@ export class DockerUnreachableError extends BorgError {
 export class ImageMissingError extends BorgError {
   constructor(readonly image: string) {
     super(
-      `The agent image "${image}" is not present in Docker. Build the demo image with ` +
-        '"Borg: Build Demo Agent Image" (or `borg image build-demo`), or set borg.agentImage to an image you have.',
+      `The agent image "${image}" is not present in Docker. Build the demo image with ` + '"Borg: Build Demo Agent Image" (or `borg image build-demo`), or set borg.agentImage to an image you have.',
     );
   }
 }

@@ -14,15 +14,24 @@ const BORG_IDENTITY = ['-c', 'user.name=Borg Pipeline', '-c', 'user.email=borg@l
  * no fsmonitor, no hooks, no look into submodules or embedded repositories, no signing program.
  */
 const HARDENING = [
-  '-c', 'core.fsmonitor=false',
-  '-c', 'core.hooksPath=/dev/null',
-  '-c', 'core.untrackedCache=false',
-  '-c', 'diff.ignoreSubmodules=all',
-  '-c', 'submodule.recurse=false',
-  '-c', 'status.submoduleSummary=false',
-  '-c', 'commit.gpgSign=false',
-  '-c', 'tag.gpgSign=false',
-  '-c', 'core.pager=cat',
+  '-c',
+  'core.fsmonitor=false',
+  '-c',
+  'core.hooksPath=/dev/null',
+  '-c',
+  'core.untrackedCache=false',
+  '-c',
+  'diff.ignoreSubmodules=all',
+  '-c',
+  'submodule.recurse=false',
+  '-c',
+  'status.submoduleSummary=false',
+  '-c',
+  'commit.gpgSign=false',
+  '-c',
+  'tag.gpgSign=false',
+  '-c',
+  'core.pager=cat',
 ];
 
 /**
@@ -225,7 +234,9 @@ export class Git {
       const conflicts = (await this.run(repo, ['diff', '--no-ext-diff', '--name-only', '--diff-filter=U']).catch(() => '')).split('\n').filter(Boolean);
       await this.run(repo, ['merge', '--abort']).catch(() => undefined);
       if (conflicts.length) {
-        throw new BorgError(`${branch} does not merge cleanly into ${base}: conflicts in ${conflicts.join(', ')}. Nothing was changed; resolve by hand or retry the task on the new ${base}.`, { cause: e });
+        throw new BorgError(`${branch} does not merge cleanly into ${base}: conflicts in ${conflicts.join(', ')}. Nothing was changed; resolve by hand or retry the task on the new ${base}.`, {
+          cause: e,
+        });
       }
       throw e;
     }

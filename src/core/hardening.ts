@@ -24,9 +24,7 @@ export interface HardeningSettings {
 export const DEFAULT_HARDENING: HardeningSettings = { pidsLimit: 512, memoryMb: 4096, cpus: 2, network: 'bridge' };
 
 /** A setting's rule: a number in a range (whole where `integer`), or one of `values`. */
-export type SettingRule =
-  | { kind: 'number'; setting: string; min: number; max: number; integer: boolean; unit?: string }
-  | { kind: 'enum'; setting: string; values: readonly string[] };
+export type SettingRule = { kind: 'number'; setting: string; min: number; max: number; integer: boolean; unit?: string } | { kind: 'enum'; setting: string; values: readonly string[] };
 
 /** The rule of each hardening setting; one table for the extension's settings and the CLI's flags. */
 export const HARDENING_RULES: Record<keyof HardeningSettings, SettingRule> = {

@@ -55,8 +55,7 @@ export function adoptLegacyDatabase(from: string, to: string): boolean {
   }
   fs.writeFileSync(
     adoptedNoteOf(src),
-    `This Borg database was copied to\n${dst}\non ${new Date().toISOString()} (Borg now keeps one database per workspace).\n` +
-      'This file is no longer used; delete it once you no longer need it.\n',
+    `This Borg database was copied to\n${dst}\non ${new Date().toISOString()} (Borg now keeps one database per workspace).\n` + 'This file is no longer used; delete it once you no longer need it.\n',
   );
   return true;
 }

@@ -21,9 +21,7 @@ export function validateNamePart(what: string, value: string): void {
     throw new InvalidInputError(`The ${what} is empty. Set it to letters, digits, "_", "." or "-", starting with a letter or digit.`);
   }
   if (!DOCKER_NAME_PATTERN.test(value)) {
-    throw new InvalidInputError(
-      `The ${what} "${value}" is not allowed in a Docker container name. Use letters, digits, "_", "." or "-", starting with a letter or digit.`,
-    );
+    throw new InvalidInputError(`The ${what} "${value}" is not allowed in a Docker container name. Use letters, digits, "_", "." or "-", starting with a letter or digit.`);
   }
 }
 
@@ -36,9 +34,7 @@ export function containerName(prefix: string, persona: string, n: number): strin
   validateNamePart('persona', persona);
   const name = `${prefix}-${persona}-${n}`;
   if (name.length > MAX_CONTAINER_NAME_LENGTH) {
-    throw new InvalidInputError(
-      `The container name "${name}" is ${name.length} characters; the limit is ${MAX_CONTAINER_NAME_LENGTH}. Shorten borg.containerPrefix or the persona.`,
-    );
+    throw new InvalidInputError(`The container name "${name}" is ${name.length} characters; the limit is ${MAX_CONTAINER_NAME_LENGTH}. Shorten borg.containerPrefix or the persona.`);
   }
   return name;
 }

@@ -296,22 +296,27 @@ export class Pipeline extends Disposable {
     validateNamePart('persona', persona);
     containerName(settings.prefix, persona, 0xffff_ffff); // the longest name this launch can make must fit
     const image = opts.image ?? settings.image;
-    return this.withSlot(settings, async (release) => {
-      const img = await this.o.engine.image(image);
-      if (!img) throw new ImageMissingError(image);
-      const input = { persona, ...(opts.input ?? {}) };
-      const claim = await claimName({
-        engine: this.o.engine,
-        namePrefix: `${settings.prefix}-${persona}-`,
-        nextCandidate: () => containerName(settings.prefix, persona, this.seq.next()),
-        workspaceId: this.o.workspaceId,
-        maxCandidates: this.o.maxClaimCandidates ?? MAX_CLAIM_CANDIDATES,
-        create: (name) => this.createContainer(name, persona, image, img.user, input, opts, settings),
-      });
-      const { name, created: id } = claim;
-      const agent = await this.startAndFollow({ name, id, persona, input, release, settings, opts, event: claim.reclaimed ? 'reclaimed' : 'launched', detail: { image, skipped: claim.skipped } });
-      return { name, id, agent, reclaimed: claim.reclaimed, stateDir: this.o.stateDirs.dir(name), skipped: claim.skipped };
-    }, persona, opts.signal);
+    return this.withSlot(
+      settings,
+      async (release) => {
+        const img = await this.o.engine.image(image);
+        if (!img) throw new ImageMissingError(image);
+        const input = { persona, ...(opts.input ?? {}) };
+        const claim = await claimName({
+          engine: this.o.engine,
+          namePrefix: `${settings.prefix}-${persona}-`,
+          nextCandidate: () => containerName(settings.prefix, persona, this.seq.next()),
+          workspaceId: this.o.workspaceId,
+          maxCandidates: this.o.maxClaimCandidates ?? MAX_CLAIM_CANDIDATES,
+          create: (name) => this.createContainer(name, persona, image, img.user, input, opts, settings),
+        });
+        const { name, created: id } = claim;
+        const agent = await this.startAndFollow({ name, id, persona, input, release, settings, opts, event: claim.reclaimed ? 'reclaimed' : 'launched', detail: { image, skipped: claim.skipped } });
+        return { name, id, agent, reclaimed: claim.reclaimed, stateDir: this.o.stateDirs.dir(name), skipped: claim.skipped };
+      },
+      persona,
+      opts.signal,
+    );
   }
 
   /**
@@ -341,13 +346,27 @@ export class Pipeline extends Disposable {
     if (session) input.resumeSessionId = session;
     const persona = info.persona ?? String(input.persona ?? 'agent');
     const settings = this.o.settings();
-    return this.withSlot(settings, async (release) => {
-      const fresh = await this.o.engine.inspect(info.id); // it may have been hardlined elsewhere while we queued
-      checkVerb('hardline', fresh, name);
-      this.oomById.delete(fresh.id); // Docker resets OOMKilled on start
-      const timeoutSeconds = timeoutOf(fresh.labels) ?? settings.agentTimeoutSeconds;
-      return this.startAndFollow({ name, id: fresh.id, persona, input, release, settings, opts: { timeoutSeconds }, event: 'hardline', detail: { previousExitCode: fresh.exitCode ?? null, resumedSession: session ?? null } });
-    }, persona);
+    return this.withSlot(
+      settings,
+      async (release) => {
+        const fresh = await this.o.engine.inspect(info.id); // it may have been hardlined elsewhere while we queued
+        checkVerb('hardline', fresh, name);
+        this.oomById.delete(fresh.id); // Docker resets OOMKilled on start
+        const timeoutSeconds = timeoutOf(fresh.labels) ?? settings.agentTimeoutSeconds;
+        return this.startAndFollow({
+          name,
+          id: fresh.id,
+          persona,
+          input,
+          release,
+          settings,
+          opts: { timeoutSeconds },
+          event: 'hardline',
+          detail: { previousExitCode: fresh.exitCode ?? null, resumedSession: session ?? null },
+        });
+      },
+      persona,
+    );
   }
 
   /**
@@ -370,14 +389,19 @@ export class Pipeline extends Disposable {
     const image = opts.image ?? info.image;
     const previous = this.o.stateDirs.readFile(name, 'input.json');
     const input = { ...(previous ? (JSON.parse(previous) as Record<string, unknown>) : { persona }), ...(opts.input ?? {}) };
-    return this.withSlot(settings, async (release) => {
-      const img = await this.o.engine.image(image);
-      if (!img) throw new ImageMissingError(image);
-      await this.o.engine.remove(info.id);
-      const id = await this.createContainer(name, persona, image, img.user, input, opts, settings);
-      const agent = await this.startAndFollow({ name, id, persona, input, release, settings, opts, event: 'reclaimed', detail: { image, previousId: info.id } });
-      return { name, id, agent, reclaimed: true, stateDir: this.o.stateDirs.dir(name), skipped: [] };
-    }, persona, opts.signal);
+    return this.withSlot(
+      settings,
+      async (release) => {
+        const img = await this.o.engine.image(image);
+        if (!img) throw new ImageMissingError(image);
+        await this.o.engine.remove(info.id);
+        const id = await this.createContainer(name, persona, image, img.user, input, opts, settings);
+        const agent = await this.startAndFollow({ name, id, persona, input, release, settings, opts, event: 'reclaimed', detail: { image, previousId: info.id } });
+        return { name, id, agent, reclaimed: true, stateDir: this.o.stateDirs.dir(name), skipped: [] };
+      },
+      persona,
+      opts.signal,
+    );
   }
 
   /**
@@ -445,10 +469,7 @@ export class Pipeline extends Disposable {
    * own session — never another run's under the same name, nor anything the agent wrote.
    */
   private sessionOf(id: string): string | undefined {
-    const rows = this.o.store.query(
-      "SELECT detail FROM events WHERE detail LIKE ? AND detail LIKE '%\"sessionId\":\"%' ORDER BY id DESC LIMIT 20",
-      [`%"id":"${id}"%`],
-    );
+    const rows = this.o.store.query('SELECT detail FROM events WHERE detail LIKE ? AND detail LIKE \'%"sessionId":"%\' ORDER BY id DESC LIMIT 20', [`%"id":"${id}"%`]);
     for (const r of rows) {
       try {
         const d = JSON.parse(String(r.detail)) as { id?: unknown; sessionId?: unknown };
@@ -559,8 +580,15 @@ export class Pipeline extends Disposable {
    * `deadline` (ISO time) and `timeoutSeconds` when the watchdog is on.
    */
   private async startAndFollow(a: {
-    name: string; id: string; persona: string; input: Record<string, unknown>; release: () => void;
-    settings: PipelineSettings; opts: LaunchOptions; event: string; detail: Record<string, unknown>;
+    name: string;
+    id: string;
+    persona: string;
+    input: Record<string, unknown>;
+    release: () => void;
+    settings: PipelineSettings;
+    opts: LaunchOptions;
+    event: string;
+    detail: Record<string, unknown>;
   }): Promise<Agent> {
     const withStdin = a.opts.stdin !== false;
     const stream = await this.o.engine.attach(a.id, { stdin: withStdin });
@@ -842,4 +870,3 @@ export class Pipeline extends Disposable {
     super.dispose();
   }
 }
-

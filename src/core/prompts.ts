@@ -44,7 +44,5 @@ export class Prompts {
 }
 
 function fill(template: string, values: PromptValues): string {
-  return template.replace(/\{\{(\w+)\}\}/g, (whole, key: string) =>
-    key in values ? String(values[key as keyof PromptValues]) : whole,
-  );
+  return template.replace(/\{\{(\w+)\}\}/g, (whole, key: string) => (key in values ? String(values[key as keyof PromptValues]) : whole));
 }

@@ -372,19 +372,20 @@ export class Scheduler extends Disposable {
     let trusted: TrustedCheckout | undefined;
     if (run.adopted) {
       launch = { name: run.adopted.name, agent: run.adopted }; // a phase that kept running while no one followed it (see adoptRuns)
-    } else try {
-      const prepared = await this.agentGit.prepare(checkout);
-      trusted = prepared.trusted;
-      launch = await this.o.pipeline.launch(persona, {
-        input: { taskId: t.id, phase, persona, prompt, systemPrompt, model: settings.model || null, allowedTools: settings.allowedTools, workdir: WORKTREE_MOUNT, resumeSessionId: null },
-        signal: run.abort.signal,
-        binds: prepared.binds,
-        writable: prepared.writable,
-        labels: { [LABEL_TASK]: String(t.id), [LABEL_PHASE]: phase },
-      });
-    } catch (e) {
-      throw this.launchFailed(runId, started, run, e);
-    }
+    } else
+      try {
+        const prepared = await this.agentGit.prepare(checkout);
+        trusted = prepared.trusted;
+        launch = await this.o.pipeline.launch(persona, {
+          input: { taskId: t.id, phase, persona, prompt, systemPrompt, model: settings.model || null, allowedTools: settings.allowedTools, workdir: WORKTREE_MOUNT, resumeSessionId: null },
+          signal: run.abort.signal,
+          binds: prepared.binds,
+          writable: prepared.writable,
+          labels: { [LABEL_TASK]: String(t.id), [LABEL_PHASE]: phase },
+        });
+      } catch (e) {
+        throw this.launchFailed(runId, started, run, e);
+      }
     run.agentName = launch.name;
     if (!run.adopted) this.o.tasks.finishRun(runId, { agent: launch.name, outcome: 'running', finishedAt: null });
     // Cancelled while the container was being created: cancel() found no agent to stop.
@@ -414,10 +415,17 @@ export class Scheduler extends Disposable {
       }
     }
     this.o.tasks.finishRun(runId, {
-      outcome: verdict.outcome, exitCode: agent.exitCode ?? null, durationMs: Date.now() - started, sessionId: agent.stream.sessionId ?? null,
-      costUsd: agent.stream.result?.costUsd ?? null, inputTokens: agent.stream.result?.inputTokens ?? null, outputTokens: agent.stream.result?.outputTokens ?? null,
-      output: agent.stream.result?.text ?? agent.lastLine ?? null, streamFile: this.o.pipeline.stateDirs.hostFile(launch.name, 'agent.log'),
-      error: verdict.error ?? null, commitSha: commit ?? null,
+      outcome: verdict.outcome,
+      exitCode: agent.exitCode ?? null,
+      durationMs: Date.now() - started,
+      sessionId: agent.stream.sessionId ?? null,
+      costUsd: agent.stream.result?.costUsd ?? null,
+      inputTokens: agent.stream.result?.inputTokens ?? null,
+      outputTokens: agent.stream.result?.outputTokens ?? null,
+      output: agent.stream.result?.text ?? agent.lastLine ?? null,
+      streamFile: this.o.pipeline.stateDirs.hostFile(launch.name, 'agent.log'),
+      error: verdict.error ?? null,
+      commitSha: commit ?? null,
     });
     this.o.tasks.store.addEvent(`task-${phase}-${verdict.outcome}`, launch.name, { taskId: t.id, attempt: t.attempt, error: verdict.error });
     return this.apply(t, phase, verdict);
@@ -470,16 +478,31 @@ export class Scheduler extends Disposable {
     const logs = await this.o.pipeline.engine.logs(launch.id, 2000).catch(() => agent.output);
     const output = logs.slice(-TEST_OUTPUT_CAP);
     const aborted = run.abort.signal.aborted || agent.state === 'detached' || agent.state === 'stopped' || agent.state === 'lost';
-    const how = agent.state === 'timed-out' ? `timed out after ${settings.testTimeoutSeconds} s`
-      : agent.state === 'oom-killed' ? 'was OOM-killed'
-      : agent.state === 'failed' ? `could not be followed (${agent.error ?? 'unknown error'})`
-      : `exited with ${agent.exitCode ?? '?'}`;
-    let verdict: RunVerdict = aborted ? (run.cancelled ? { outcome: 'cancelled' } : lostOrInterrupted(agent))
-      : agent.state === 'exited' ? { outcome: 'ok' }
-      : { outcome: 'failed', error: `borg.testCommand (${settings.testCommand}) ${how} in ${launch.name}:\n${output}` };
+    const how =
+      agent.state === 'timed-out'
+        ? `timed out after ${settings.testTimeoutSeconds} s`
+        : agent.state === 'oom-killed'
+          ? 'was OOM-killed'
+          : agent.state === 'failed'
+            ? `could not be followed (${agent.error ?? 'unknown error'})`
+            : `exited with ${agent.exitCode ?? '?'}`;
+    let verdict: RunVerdict = aborted
+      ? run.cancelled
+        ? { outcome: 'cancelled' }
+        : lostOrInterrupted(agent)
+      : agent.state === 'exited'
+        ? { outcome: 'ok' }
+        : { outcome: 'failed', error: `borg.testCommand (${settings.testCommand}) ${how} in ${launch.name}:\n${output}` };
     const altered = await this.agentGit.check(checkout, prepared.trusted);
     if (altered) verdict = { outcome: 'altered', error: alteredMessage(altered, worktree) };
-    this.o.tasks.finishRun(runId, { outcome: verdict.outcome, exitCode: aborted ? null : agent.exitCode ?? null, durationMs: Date.now() - started, output, error: verdict.error ?? null, streamFile: this.o.pipeline.stateDirs.hostFile(launch.name, 'agent.log') });
+    this.o.tasks.finishRun(runId, {
+      outcome: verdict.outcome,
+      exitCode: aborted ? null : (agent.exitCode ?? null),
+      durationMs: Date.now() - started,
+      output,
+      error: verdict.error ?? null,
+      streamFile: this.o.pipeline.stateDirs.hostFile(launch.name, 'agent.log'),
+    });
     this.o.tasks.store.addEvent(`task-test-${verdict.outcome}`, launch.name, { taskId: t.id, attempt: t.attempt });
     this.apply(t, 'test', verdict);
   }
@@ -535,7 +558,6 @@ export class Scheduler extends Disposable {
     this.o.tasks.update(t.id, { worktree: dir, branch, baseBranch: base });
     return dir;
   }
-
 }
 
 /** `altered`: the agent altered git metadata (agentGit.ts); the task fails at once, nothing of it is committed. */
@@ -581,7 +603,8 @@ export function judgeRun(agent: Agent, cancelled: boolean): RunVerdict {
   if (blocked) return { outcome: 'blocked', error: blocked };
   const result = agent.stream.result;
   if (agent.state === 'exited' && result && !result.isError) return { outcome: 'ok' };
-  if (agent.state === 'exited' && !result) return { outcome: 'failed', error: `The ${agent.persona} agent exited 0 without a result line: its output did not finish (last line: ${agent.lastLine ?? 'none'}).` };
+  if (agent.state === 'exited' && !result)
+    return { outcome: 'failed', error: `The ${agent.persona} agent exited 0 without a result line: its output did not finish (last line: ${agent.lastLine ?? 'none'}).` };
   const how = agent.state === 'timed-out' ? 'timed out' : agent.state === 'oom-killed' ? 'was OOM-killed' : `exited with ${agent.exitCode ?? '?'}`;
   return { outcome: 'failed', error: `The ${agent.persona} agent ${how}${result ? `: ${result.text}` : agent.error ? `: ${agent.error}` : ''}.` };
 }

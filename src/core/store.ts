@@ -228,9 +228,7 @@ export class Store {
     const from = this.schemaVersion;
     if (from > SCHEMA_VERSION) {
       this.db.close();
-      throw new BorgError(
-        `The Borg database ${this.file} has schema version ${from}, newer than this extension's ${SCHEMA_VERSION}. Update the extension.`,
-      );
+      throw new BorgError(`The Borg database ${this.file} has schema version ${from}, newer than this extension's ${SCHEMA_VERSION}. Update the extension.`);
     }
     for (let v = from; v < SCHEMA_VERSION; v++) {
       this.db.exec('BEGIN');
@@ -262,9 +260,7 @@ export class Store {
   /** Updates the state (and exit code / OOM flag when given) of an existing row. */
   setContainerState(name: string, state: string, exit?: { exitCode: number | null; oomKilled: boolean }): void {
     if (exit) {
-      this.run('UPDATE containers SET state = ?, exit_code = ?, oom_killed = ?, updated_at = ? WHERE name = ?', [
-        state, exit.exitCode, exit.oomKilled ? 1 : 0, Date.now(), name,
-      ]);
+      this.run('UPDATE containers SET state = ?, exit_code = ?, oom_killed = ?, updated_at = ? WHERE name = ?', [state, exit.exitCode, exit.oomKilled ? 1 : 0, Date.now(), name]);
     } else {
       this.run('UPDATE containers SET state = ?, updated_at = ? WHERE name = ?', [state, Date.now(), name]);
     }
@@ -280,17 +276,13 @@ export class Store {
 
   /** Appends an event; `detail` is stored as JSON. */
   addEvent(kind: string, container: string | null, detail?: unknown): void {
-    this.run('INSERT INTO events (at, container, kind, detail) VALUES (?, ?, ?, ?)', [
-      Date.now(), container, kind, detail === undefined ? null : JSON.stringify(detail),
-    ]);
+    this.run('INSERT INTO events (at, container, kind, detail) VALUES (?, ?, ?, ?)', [Date.now(), container, kind, detail === undefined ? null : JSON.stringify(detail)]);
   }
 
   /** Events, oldest first, optionally of one container. */
   listEvents(container?: string): EventRow[] {
     this.assertOpen();
-    const stmt = this.db.prepare(
-      `SELECT id, at, container, kind, detail FROM events ${container ? 'WHERE container = ?' : ''} ORDER BY id`,
-    );
+    const stmt = this.db.prepare(`SELECT id, at, container, kind, detail FROM events ${container ? 'WHERE container = ?' : ''} ORDER BY id`);
     try {
       if (container) stmt.bind([container]);
       const rows: EventRow[] = [];
@@ -423,9 +415,7 @@ export class Store {
 
   private containers(where: string, params: Array<string | number>): ContainerRow[] {
     this.assertOpen();
-    const stmt = this.db.prepare(
-      `SELECT name, id, persona, state, exit_code, oom_killed, workspace, created_at, updated_at FROM containers ${where}`,
-    );
+    const stmt = this.db.prepare(`SELECT name, id, persona, state, exit_code, oom_killed, workspace, created_at, updated_at FROM containers ${where}`);
     try {
       stmt.bind(params);
       const rows: ContainerRow[] = [];

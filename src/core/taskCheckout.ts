@@ -34,8 +34,7 @@ export async function chooseCheckout(git: Git, repo: string, worktreeRoot: strin
     registered.add(path.resolve(w.path));
     registered.add(realOrSelf(w.path));
   }
-  const folderTaken = (dir: string) =>
-    exists(dir) || exists(`${dir}.agent-git`) || registered.has(dir) || registered.has(path.join(realOrSelf(path.dirname(dir)), path.basename(dir)));
+  const folderTaken = (dir: string) => exists(dir) || exists(`${dir}.agent-git`) || registered.has(dir) || registered.has(path.join(realOrSelf(path.dirname(dir)), path.basename(dir)));
   for (let n = 1; n <= MAX_TRIES; n++) {
     const name = n === 1 ? `task-${taskId}` : `task-${taskId}-${n}`;
     const worktree = path.join(folder, name);

@@ -94,7 +94,17 @@ export class TaskStore {
 
   /** Updates the given fields (and updated_at). */
   update(id: number, fields: Partial<Pick<Task, 'status' | 'phase' | 'attempt' | 'maxAttempts' | 'lastError' | 'branch' | 'worktree' | 'baseBranch' | 'dispatchedAt'>>): Task {
-    const cols: Record<string, string> = { status: 'status', phase: 'phase', attempt: 'attempt', maxAttempts: 'max_attempts', lastError: 'last_error', branch: 'branch', worktree: 'worktree', baseBranch: 'base_branch', dispatchedAt: 'dispatched_at' };
+    const cols: Record<string, string> = {
+      status: 'status',
+      phase: 'phase',
+      attempt: 'attempt',
+      maxAttempts: 'max_attempts',
+      lastError: 'last_error',
+      branch: 'branch',
+      worktree: 'worktree',
+      baseBranch: 'base_branch',
+      dispatchedAt: 'dispatched_at',
+    };
     const sets: string[] = [];
     const params: Array<string | number | null> = [];
     for (const [k, v] of Object.entries(fields)) {
@@ -121,16 +131,30 @@ export class TaskStore {
   }
 
   startRun(r: { taskId: number; phase: Phase; attempt: number; agent?: string | null }): number {
-    return this.store.execute(
-      `INSERT INTO task_runs (task_id, phase, attempt, agent, outcome, started_at) VALUES (?, ?, ?, ?, 'running', ?)`,
-      [r.taskId, r.phase, r.attempt, r.agent ?? null, Date.now()],
-    );
+    return this.store.execute(`INSERT INTO task_runs (task_id, phase, attempt, agent, outcome, started_at) VALUES (?, ?, ?, ?, 'running', ?)`, [
+      r.taskId,
+      r.phase,
+      r.attempt,
+      r.agent ?? null,
+      Date.now(),
+    ]);
   }
 
   finishRun(id: number, r: Partial<Omit<TaskRun, 'id' | 'taskId' | 'phase' | 'attempt' | 'startedAt'>>): void {
     const cols: Record<string, string> = {
-      agent: 'agent', outcome: 'outcome', exitCode: 'exit_code', durationMs: 'duration_ms', sessionId: 'session_id', costUsd: 'cost_usd',
-      inputTokens: 'input_tokens', outputTokens: 'output_tokens', output: 'output', streamFile: 'stream_file', error: 'error', commitSha: 'commit_sha', finishedAt: 'finished_at',
+      agent: 'agent',
+      outcome: 'outcome',
+      exitCode: 'exit_code',
+      durationMs: 'duration_ms',
+      sessionId: 'session_id',
+      costUsd: 'cost_usd',
+      inputTokens: 'input_tokens',
+      outputTokens: 'output_tokens',
+      output: 'output',
+      streamFile: 'stream_file',
+      error: 'error',
+      commitSha: 'commit_sha',
+      finishedAt: 'finished_at',
     };
     const sets: string[] = [];
     const params: Array<string | number | null> = [];
@@ -152,8 +176,12 @@ export class TaskStore {
  * @throws InvalidInputError when the title is empty or either is too long.
  */
 export function validateTaskText(title: string, description: string): { title: string; description: string } {
-  const t = String(title ?? '').replace(/\s+/g, ' ').trim();
-  const d = String(description ?? '').replace(/\r\n/g, '\n').trim();
+  const t = String(title ?? '')
+    .replace(/\s+/g, ' ')
+    .trim();
+  const d = String(description ?? '')
+    .replace(/\r\n/g, '\n')
+    .trim();
   if (!t) throw new InvalidInputError('A task needs a title: say in a few words what should change.');
   if (t.length > MAX_TITLE) throw new InvalidInputError(`The title is ${t.length} characters; keep it under ${MAX_TITLE} and put details in the description.`);
   if (d.length > MAX_DESCRIPTION) throw new InvalidInputError(`The description is ${d.length} characters; the limit is ${MAX_DESCRIPTION}.`);
@@ -162,10 +190,20 @@ export function validateTaskText(title: string, description: string): { title: s
 
 function toTask(r: Record<string, unknown>): Task {
   return {
-    id: Number(r.id), title: String(r.title), description: String(r.description), repo: String(r.repo),
-    baseBranch: (r.base_branch as string) ?? null, branch: (r.branch as string) ?? null, worktree: (r.worktree as string) ?? null,
-    status: r.status as TaskStatus, phase: r.phase as Phase, attempt: Number(r.attempt), maxAttempts: Number(r.max_attempts),
-    lastError: (r.last_error as string) ?? null, createdAt: Number(r.created_at), updatedAt: Number(r.updated_at),
+    id: Number(r.id),
+    title: String(r.title),
+    description: String(r.description),
+    repo: String(r.repo),
+    baseBranch: (r.base_branch as string) ?? null,
+    branch: (r.branch as string) ?? null,
+    worktree: (r.worktree as string) ?? null,
+    status: r.status as TaskStatus,
+    phase: r.phase as Phase,
+    attempt: Number(r.attempt),
+    maxAttempts: Number(r.max_attempts),
+    lastError: (r.last_error as string) ?? null,
+    createdAt: Number(r.created_at),
+    updatedAt: Number(r.updated_at),
     dispatchedAt: r.dispatched_at === null || r.dispatched_at === undefined ? null : Number(r.dispatched_at),
   };
 }
@@ -173,10 +211,23 @@ function toTask(r: Record<string, unknown>): Task {
 function toRun(r: Record<string, unknown>): TaskRun {
   const num = (v: unknown) => (v === null || v === undefined ? null : Number(v));
   return {
-    id: Number(r.id), taskId: Number(r.task_id), phase: r.phase as Phase, attempt: Number(r.attempt), agent: (r.agent as string) ?? null,
-    outcome: String(r.outcome), exitCode: num(r.exit_code), durationMs: num(r.duration_ms), sessionId: (r.session_id as string) ?? null,
-    costUsd: num(r.cost_usd), inputTokens: num(r.input_tokens), outputTokens: num(r.output_tokens), output: (r.output as string) ?? null,
-    streamFile: (r.stream_file as string) ?? null, error: (r.error as string) ?? null, commitSha: (r.commit_sha as string) ?? null,
-    startedAt: Number(r.started_at), finishedAt: num(r.finished_at),
+    id: Number(r.id),
+    taskId: Number(r.task_id),
+    phase: r.phase as Phase,
+    attempt: Number(r.attempt),
+    agent: (r.agent as string) ?? null,
+    outcome: String(r.outcome),
+    exitCode: num(r.exit_code),
+    durationMs: num(r.duration_ms),
+    sessionId: (r.session_id as string) ?? null,
+    costUsd: num(r.cost_usd),
+    inputTokens: num(r.input_tokens),
+    outputTokens: num(r.output_tokens),
+    output: (r.output as string) ?? null,
+    streamFile: (r.stream_file as string) ?? null,
+    error: (r.error as string) ?? null,
+    commitSha: (r.commit_sha as string) ?? null,
+    startedAt: Number(r.started_at),
+    finishedAt: num(r.finished_at),
   };
 }

@@ -19,12 +19,7 @@ import * as path from 'node:path';
  * - `outside`: the name is absolute or has a `..` component, so it is no name inside the worktree;
  * - `other`: a folder, fifo, socket or device.
  */
-export type WorktreeEntry =
-  | { kind: 'file'; path: string }
-  | { kind: 'symlink'; path: string; link: string; target: string }
-  | { kind: 'missing' }
-  | { kind: 'outside' }
-  | { kind: 'other' };
+export type WorktreeEntry = { kind: 'file'; path: string } | { kind: 'symlink'; path: string; link: string; target: string } | { kind: 'missing' } | { kind: 'outside' } | { kind: 'other' };
 
 /** What `readWorktreeText` reads of one file at most: 4 MiB. */
 export const MAX_WORKTREE_TEXT = 4 * 1024 * 1024;

@@ -24,7 +24,9 @@ const yellow = new vscode.ThemeColor('testing.iconQueued');
 
 /** `borg.agent;` and the verbs that fit `c`, each followed by `;`. */
 export function agentContextValue(c: ContainerInfo): string {
-  return `borg.agent;${verbsFor(c).map((v) => `${v};`).join('')}`;
+  return `borg.agent;${verbsFor(c)
+    .map((v) => `${v};`)
+    .join('')}`;
 }
 
 /**

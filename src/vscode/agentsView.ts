@@ -22,7 +22,10 @@ export class AgentsView extends Disposable implements vscode.TreeDataProvider<Ag
   readonly onDidChangeTreeData = this.changed.event;
   readonly treeView: vscode.TreeView<AgentsNode>;
 
-  constructor(private readonly pipeline: Pipeline, debounceMs = 150) {
+  constructor(
+    private readonly pipeline: Pipeline,
+    debounceMs = 150,
+  ) {
     super();
     this.treeView = this.register(vscode.window.createTreeView('borg.agents', { treeDataProvider: this, showCollapseAll: false }));
     const repaint = this.register(new Debouncer(debounceMs, () => this.update()));

@@ -86,10 +86,7 @@ export async function reclaim(ctx: BorgContext, arg?: unknown): Promise<LaunchRe
   const name = await target(ctx, arg, 'reclaim');
   if (!name) return undefined;
   try {
-    const result = await vscode.window.withProgress(
-      { location: vscode.ProgressLocation.Notification, title: `Borg: reclaiming ${name}…` },
-      () => ctx.pipeline.reclaim(name),
-    );
+    const result = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Borg: reclaiming ${name}…` }, () => ctx.pipeline.reclaim(name));
     vscode.window.setStatusBarMessage(`$(vm-running) Borg: ${name} reclaimed`, 5000);
     return result;
   } catch (e) {
@@ -105,10 +102,7 @@ export async function reclaim(ctx: BorgContext, arg?: unknown): Promise<LaunchRe
  */
 export async function stopAll(ctx: BorgContext): Promise<void> {
   const n = ctx.pipeline.runningCount + ctx.pipeline.queuedCount;
-  await vscode.window.withProgress(
-    { location: vscode.ProgressLocation.Notification, title: `Borg: stopping ${n} agent${n === 1 ? '' : 's'}…` },
-    () => ctx.runtime.stopAll(),
-  );
+  await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Borg: stopping ${n} agent${n === 1 ? '' : 's'}…` }, () => ctx.runtime.stopAll());
   void ctx.refresh();
   void vscode.window.showInformationMessage('Borg: all agents stopped. Tasks are paused: no phase starts until you resume.', 'Resume Tasks').then((pick) => {
     if (pick) resume(ctx);
@@ -125,10 +119,7 @@ export async function stop(ctx: BorgContext, arg?: unknown): Promise<boolean> {
   const name = await target(ctx, arg, 'stop');
   if (!name) return false;
   try {
-    await vscode.window.withProgress(
-      { location: vscode.ProgressLocation.Notification, title: `Borg: stopping ${name}…` },
-      () => ctx.pipeline.stopAgent(name),
-    );
+    await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Borg: stopping ${name}…` }, () => ctx.pipeline.stopAgent(name));
     return true;
   } catch (e) {
     showError(ctx, 'Stop failed', e);
@@ -149,7 +140,10 @@ export async function remove(ctx: BorgContext, arg?: unknown, opts?: { keepState
     const drop = 'Remove and Delete State Folder';
     const answer = await vscode.window.showWarningMessage(
       `Remove ${name}?`,
-      { modal: true, detail: `The container, its logs and its filesystem are deleted. Its state folder (${ctx.pipeline.stateDirs.dir(name)}) holds the agent's input, credentials and history; keep it to reuse it under this name.` },
+      {
+        modal: true,
+        detail: `The container, its logs and its filesystem are deleted. Its state folder (${ctx.pipeline.stateDirs.dir(name)}) holds the agent's input, credentials and history; keep it to reuse it under this name.`,
+      },
       keep,
       drop,
     );
@@ -207,10 +201,7 @@ export async function launch(ctx: BorgContext, persona?: string): Promise<Launch
   }
   const chosen = persona;
   try {
-    const result = await vscode.window.withProgress(
-      { location: vscode.ProgressLocation.Notification, title: `Borg: launching a ${chosen} agent…` },
-      () => ctx.pipeline.launch(chosen),
-    );
+    const result = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Borg: launching a ${chosen} agent…` }, () => ctx.pipeline.launch(chosen));
     ctx.log.info(`launched ${result.name}${result.reclaimed ? ' (reclaimed)' : ''} ${result.id.slice(0, 12)}`);
     vscode.window.setStatusBarMessage(`$(vm-running) Borg: ${result.name} started`, 5000);
     return result;
@@ -225,10 +216,7 @@ export async function launch(ctx: BorgContext, persona?: string): Promise<Launch
 /** Borg: Build Demo Agent Image — imports the offline busybox demo image. */
 export async function buildDemo(ctx: BorgContext): Promise<boolean> {
   try {
-    const built = await vscode.window.withProgress(
-      { location: vscode.ProgressLocation.Notification, title: `Borg: building ${DEMO_IMAGE}…` },
-      () => buildDemoImage(ctx.engine),
-    );
+    const built = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Borg: building ${DEMO_IMAGE}…` }, () => buildDemoImage(ctx.engine));
     void vscode.window.showInformationMessage(built ? `Built ${DEMO_IMAGE}.` : `${DEMO_IMAGE} is up to date.`);
     return true;
   } catch (e) {

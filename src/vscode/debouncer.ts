@@ -8,7 +8,10 @@ import type { IDisposable } from '../core/disposable';
 export class Debouncer implements IDisposable {
   private timer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly delayMs: number, private readonly fn: () => void) {}
+  constructor(
+    private readonly delayMs: number,
+    private readonly fn: () => void,
+  ) {}
 
   trigger(): void {
     this.timer ??= setTimeout(() => {

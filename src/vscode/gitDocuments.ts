@@ -54,11 +54,7 @@ export async function branchChanges(git: Git, task: Task & { branch: string; bas
   const changes = await Promise.all(
     files.map(async (file): Promise<FileChange> => {
       const before = (await git.show(task.repo, mergeBase, file)) !== undefined;
-      const right = worktree
-        ? worktreeFileUri(worktree, file)
-        : (await git.show(task.repo, task.branch, file)) !== undefined
-          ? GitDocuments.uri(task.repo, task.branch, file)
-          : undefined;
+      const right = worktree ? worktreeFileUri(worktree, file) : (await git.show(task.repo, task.branch, file)) !== undefined ? GitDocuments.uri(task.repo, task.branch, file) : undefined;
       return {
         file,
         left: before ? GitDocuments.uri(task.repo, mergeBase, file) : undefined,

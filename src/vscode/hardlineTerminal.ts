@@ -75,9 +75,6 @@ export function openHardline(ctx: BorgContext, name: string, opts: { transcriptM
   };
   const terminal = vscode.window.createTerminal({ name: `Hardline: ${name}`, pty, iconPath: new vscode.ThemeIcon('plug') });
   terminal.show();
-  const transcript = () =>
-    text
-      .textWithNote((dropped) => `[borg] ${dropped} characters of older output are not kept here; Show Logs has the whole output of ${name}.`)
-      .replace(/\x1b\[[0-9;]*m/g, '');
+  const transcript = () => text.textWithNote((dropped) => `[borg] ${dropped} characters of older output are not kept here; Show Logs has the whole output of ${name}.`).replace(/\x1b\[[0-9;]*m/g, '');
   return { terminal, agent, transcript };
 }

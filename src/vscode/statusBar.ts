@@ -13,7 +13,10 @@ export class StatusBar extends Disposable {
   /** Tasks waiting to run, re-counted when a task changes (not on every Pipeline change). */
   private queuedTasks = 0;
 
-  constructor(private readonly pipeline: Pipeline, private readonly scheduler?: Scheduler) {
+  constructor(
+    private readonly pipeline: Pipeline,
+    private readonly scheduler?: Scheduler,
+  ) {
     super();
     this.item = this.register(vscode.window.createStatusBarItem('borg.status', vscode.StatusBarAlignment.Left, 50));
     this.item.name = 'Borg Pipeline';

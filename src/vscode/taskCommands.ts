@@ -264,7 +264,13 @@ export function parseDraft(text: string): { title: string; description: string }
   const lines = text.replace(/<!--[\s\S]*?-->/g, '').split(/\r?\n/);
   const first = lines.findIndex((l) => l.trim() !== '');
   if (first < 0) return { title: '', description: '' };
-  return { title: lines[first].replace(/^\s*#+\s*/, ''), description: lines.slice(first + 1).join('\n').trim() };
+  return {
+    title: lines[first].replace(/^\s*#+\s*/, ''),
+    description: lines
+      .slice(first + 1)
+      .join('\n')
+      .trim(),
+  };
 }
 
 /** Open task drafts (untitled Markdown documents) and the repository each is for. */
@@ -334,7 +340,9 @@ export async function openWorktree(ctx: BorgContext, arg?: unknown): Promise<vsc
   const task = await target(ctx, arg, 'openWorktree');
   if (!task) return undefined;
   if (!task.worktree || !fs.existsSync(task.worktree)) {
-    void vscode.window.showInformationMessage(task.worktree ? `The worktree of task #${task.id} (${task.worktree}) no longer exists.` : `Task #${task.id} has no worktree yet: it is made when its first phase starts.`);
+    void vscode.window.showInformationMessage(
+      task.worktree ? `The worktree of task #${task.id} (${task.worktree}) no longer exists.` : `Task #${task.id} has no worktree yet: it is made when its first phase starts.`,
+    );
     return undefined;
   }
   const uri = vscode.Uri.file(task.worktree);
@@ -366,7 +374,11 @@ export async function showDiff(ctx: BorgContext, git: Git, arg?: unknown): Promi
       const [c] = changes;
       await vscode.commands.executeCommand('vscode.diff', c.left ?? GitDocuments.uri(task.repo, mergeBase, c.file), c.right ?? GitDocuments.uri(task.repo, branch, c.file), `${c.file} (${title})`);
     } else {
-      await vscode.commands.executeCommand('vscode.changes', title, changes.map((c) => [c.resource, c.left, c.right]));
+      await vscode.commands.executeCommand(
+        'vscode.changes',
+        title,
+        changes.map((c) => [c.resource, c.left, c.right]),
+      );
     }
     return changes;
   } catch (e) {
@@ -439,7 +451,9 @@ export async function deleteTask(ctx: BorgContext, arg?: unknown, opts?: { delet
       `Delete task #${task.id} "${task.title}"?`,
       {
         modal: true,
-        detail: `${task.worktree ? `Its worktree (${task.worktree}) is removed, with any uncommitted changes. ` : ''}${task.branch ? `Its branch ${task.branch} keeps the agents' commits unless you delete it too.` : ''}`.trim() || undefined,
+        detail:
+          `${task.worktree ? `Its worktree (${task.worktree}) is removed, with any uncommitted changes. ` : ''}${task.branch ? `Its branch ${task.branch} keeps the agents' commits unless you delete it too.` : ''}`.trim() ||
+          undefined,
       },
       ...(task.branch ? [keep, drop] : [keep]),
     );
@@ -447,7 +461,9 @@ export async function deleteTask(ctx: BorgContext, arg?: unknown, opts?: { delet
     deleteBranch = answer === drop;
   }
   try {
-    await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Borg: deleting task #${task.id}…` }, () => ctx.scheduler.delete(task.id, { deleteBranch: !!deleteBranch }));
+    await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Borg: deleting task #${task.id}…` }, () =>
+      ctx.scheduler.delete(task.id, { deleteBranch: !!deleteBranch }),
+    );
     return true;
   } catch (e) {
     showError(ctx, 'Delete failed', e);

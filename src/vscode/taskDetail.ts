@@ -28,11 +28,17 @@ const MESSAGE_COMMANDS: Record<string, string> = {
 export class TaskDetails extends Disposable {
   private readonly panels = new Map<number, vscode.WebviewPanel>();
 
-  constructor(private readonly scheduler: Scheduler, private readonly extensionUri: vscode.Uri, debounceMs = 150) {
+  constructor(
+    private readonly scheduler: Scheduler,
+    private readonly extensionUri: vscode.Uri,
+    debounceMs = 150,
+  ) {
     super();
-    const repaint = this.register(new Debouncer(debounceMs, () => {
-      for (const id of [...this.panels.keys()]) this.update(id);
-    }));
+    const repaint = this.register(
+      new Debouncer(debounceMs, () => {
+        for (const id of [...this.panels.keys()]) this.update(id);
+      }),
+    );
     this.register(scheduler.onDidChange(() => repaint.trigger()));
     this.register({ dispose: () => [...this.panels.values()].forEach((p) => p.dispose()) });
   }
@@ -140,7 +146,10 @@ export function taskBody(task: Task, runs: TaskRun[], active: boolean): string {
   const facts: Array<[string, string]> = [
     ['Status', `<span class="status status-${esc(task.status)}">${esc(status)}</span>`],
     ['Phase', `${esc(task.phase)} · ${esc(attemptWords(task))}`],
-    ['Branch', task.branch ? `<code>${esc(task.branch)}</code>${task.baseBranch ? ` from <code>${esc(task.baseBranch)}</code>` : ''}` : '<span class="muted">created when the first phase starts</span>'],
+    [
+      'Branch',
+      task.branch ? `<code>${esc(task.branch)}</code>${task.baseBranch ? ` from <code>${esc(task.baseBranch)}</code>` : ''}` : '<span class="muted">created when the first phase starts</span>',
+    ],
     ['Worktree', task.worktree ? `<code>${esc(task.worktree)}</code>` : '<span class="muted">none yet</span>'],
     ['Repository', `<code>${esc(task.repo)}</code>`],
     ['Created', esc(when(task.createdAt))],
@@ -178,7 +187,9 @@ function runTable(runs: TaskRun[], active: boolean): string {
   const rows = runs.map((r) => {
     // A run left "running" by a phase that never finished (e.g. the launch failed) is not running.
     const outcome = r.outcome === 'running' && !(active && r === last) ? 'unfinished' : r.outcome;
-    const agent = r.agent ? `<button class="link" data-command="showLogs" data-agent="${esc(r.agent)}" title="Show the agent's logs">${esc(r.agent)}</button>` : `<span class="muted">${r.phase === 'test' ? 'skipped' : 'no agent'}</span>`;
+    const agent = r.agent
+      ? `<button class="link" data-command="showLogs" data-agent="${esc(r.agent)}" title="Show the agent's logs">${esc(r.agent)}</button>`
+      : `<span class="muted">${r.phase === 'test' ? 'skipped' : 'no agent'}</span>`;
     const title = r.error ?? r.output ?? '';
     return `<tr>
 <td>${esc(r.phase)}</td><td class="num">${r.attempt + 1}</td><td>${agent}</td>

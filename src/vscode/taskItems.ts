@@ -100,7 +100,9 @@ export function attemptWords(t: Task): string {
  * The item menus in package.json match one verb each with `viewItem =~ /;retry;/`.
  */
 export function taskContextValue(t: Task): string {
-  return `borg.task;${taskVerbs(t).map((v) => `${v};`).join('')}`;
+  return `borg.task;${taskVerbs(t)
+    .map((v) => `${v};`)
+    .join('')}`;
 }
 
 /** A task row: `#id title`, `phase · attempt n/m`, the status icon; selecting it opens the detail panel. */

@@ -22,7 +22,10 @@ export class TasksView extends Disposable implements vscode.TreeDataProvider<Tas
   /** What the tree showed last; a scheduler change that alters nothing visible repaints nothing. */
   private shown = '';
 
-  constructor(private readonly scheduler: Scheduler, debounceMs = 150) {
+  constructor(
+    private readonly scheduler: Scheduler,
+    debounceMs = 150,
+  ) {
     super();
     this.repaint = this.register(new Debouncer(debounceMs, () => this.repaintIfChanged()));
     this.treeView = this.register(vscode.window.createTreeView('borg.tasks', { treeDataProvider: this, showCollapseAll: true }));

@@ -5,18 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { DockerEngine } from '../../src/core/engine';
 import { agentLabels } from '../../src/core/labels';
-import {
-  cleanupAll,
-  containerNames,
-  DEMO_IMAGE,
-  docker,
-  eventKinds,
-  fileLines,
-  harness,
-  inspectOrUndefined,
-  preexisting,
-  withTimeout,
-} from './helpers';
+import { cleanupAll, containerNames, DEMO_IMAGE, docker, eventKinds, fileLines, harness, inspectOrUndefined, preexisting, withTimeout } from './helpers';
 
 afterEach(cleanupAll);
 after(cleanupAll);
@@ -166,22 +155,22 @@ describe('claim on real Docker', () => {
     const next = await window2.launch('worker', { input: { sleepSeconds: 1 } });
     assert.equal(next.name, h.nameOf(1));
     assert.equal(next.reclaimed, false);
-    assert.deepEqual(next.skipped.map((s) => s.name), [r.name]);
+    assert.deepEqual(
+      next.skipped.map((s) => s.name),
+      [r.name],
+    );
     assert.equal((await inspectOrUndefined(r.name))?.Id, r.id, 'the OOM-killed container is kept');
     await withTimeout(window2.joinAgents(), 10_000, 'joinAgents');
   });
 
-  it(
-    'OOM-killed -0 is skipped with reason "oom-killed"',
-    async () => {
-      const h = await harness();
-      const r = await h.pipeline.launch('worker', { memoryBytes: OOM_BYTES, input: { mode: 'oom', sleepSeconds: 1 } });
-      await withTimeout(h.pipeline.joinAgents(), 20_000, 'joinAgents');
-      assert.equal(h.pipeline.agents.get(r.name)?.state, 'oom-killed');
-      const next = await h.newPipeline().launch('worker', { input: { sleepSeconds: 1 } });
-      assert.deepEqual(next.skipped, [{ name: r.name, reason: 'oom-killed' }]);
-    },
-  );
+  it('OOM-killed -0 is skipped with reason "oom-killed"', async () => {
+    const h = await harness();
+    const r = await h.pipeline.launch('worker', { memoryBytes: OOM_BYTES, input: { mode: 'oom', sleepSeconds: 1 } });
+    await withTimeout(h.pipeline.joinAgents(), 20_000, 'joinAgents');
+    assert.equal(h.pipeline.agents.get(r.name)?.state, 'oom-killed');
+    const next = await h.newPipeline().launch('worker', { input: { sleepSeconds: 1 } });
+    assert.deepEqual(next.skipped, [{ name: r.name, reason: 'oom-killed' }]);
+  });
 
   it('foreign same-name container without our label (even exited 0): skipped and untouched', async () => {
     const h = await harness();
@@ -223,81 +212,72 @@ describe('claim on real Docker', () => {
     for (const n of names) assert.equal(h.pipeline.agents.get(n)?.state, 'exited', n);
   });
 
-  it(
-    "a second window does not reclaim a name the first window created and is about to start",
-    async () => {
-      const h = await harness();
-      // Window A's engine pauses before attach, i.e. right after its create: the window every launch has.
-      const slow = new DockerEngine();
-      let reachedAttach!: () => void;
-      const atAttach = new Promise<void>((r) => (reachedAttach = r));
-      let openGate!: () => void;
-      const gate = new Promise<void>((r) => (openGate = r));
-      const attach = slow.attach.bind(slow);
-      slow.attach = async (id, o) => {
-        reachedAttach();
-        await gate;
-        return attach(id, o);
-      };
-      const a = h.newPipeline({ engine: slow });
-      const b = h.newPipeline();
-      const launchA = a.launch('worker', { input: { sleepSeconds: 1 } });
-      launchA.catch(() => undefined);
-      try {
-        await withTimeout(atAttach, 10_000, 'window A to create its container');
-        assert.equal((await inspectOrUndefined(h.nameOf(0)))?.State.Status, 'created');
-        const rb = await b.launch('worker', { input: { sleepSeconds: 1 } });
-        openGate();
-        const ra = await launchA;
-        assert.notEqual(ra.name, rb.name);
-        assert.deepEqual(await containerNames(h.prefix), [ra.name, rb.name].sort());
-      } finally {
-        openGate();
-      }
-      await withTimeout(Promise.all([a.joinAgents(), b.joinAgents()]), 10_000, 'joinAgents');
-    },
-  );
+  it('a second window does not reclaim a name the first window created and is about to start', async () => {
+    const h = await harness();
+    // Window A's engine pauses before attach, i.e. right after its create: the window every launch has.
+    const slow = new DockerEngine();
+    let reachedAttach!: () => void;
+    const atAttach = new Promise<void>((r) => (reachedAttach = r));
+    let openGate!: () => void;
+    const gate = new Promise<void>((r) => (openGate = r));
+    const attach = slow.attach.bind(slow);
+    slow.attach = async (id, o) => {
+      reachedAttach();
+      await gate;
+      return attach(id, o);
+    };
+    const a = h.newPipeline({ engine: slow });
+    const b = h.newPipeline();
+    const launchA = a.launch('worker', { input: { sleepSeconds: 1 } });
+    launchA.catch(() => undefined);
+    try {
+      await withTimeout(atAttach, 10_000, 'window A to create its container');
+      assert.equal((await inspectOrUndefined(h.nameOf(0)))?.State.Status, 'created');
+      const rb = await b.launch('worker', { input: { sleepSeconds: 1 } });
+      openGate();
+      const ra = await launchA;
+      assert.notEqual(ra.name, rb.name);
+      assert.deepEqual(await containerNames(h.prefix), [ra.name, rb.name].sort());
+    } finally {
+      openGate();
+    }
+    await withTimeout(Promise.all([a.joinAgents(), b.joinAgents()]), 10_000, 'joinAgents');
+  });
 
-  it(
-    "a launch that loses the name to another window (409) leaves that window's input.json alone",
-    async () => {
-      const h = await harness();
-      const a = await h.pipeline.launch('worker', { input: { sleepSeconds: 2, note: 'window A' } });
-      assert.equal(a.name, h.nameOf(0));
-      // Window B looked just before A created -0: its inspect (or list) did not show -0, so it tries to create it and gets 409.
-      const stale = new DockerEngine();
-      const list = stale.list.bind(stale);
-      stale.list = async (f) => (await list(f)).filter((c) => c.name !== a.name);
-      const inspect = stale.inspect.bind(stale);
-      stale.inspect = async (nameOrId) => (nameOrId === a.name ? undefined : inspect(nameOrId));
-      const b = await h.newPipeline({ engine: stale }).launch('worker', { input: { sleepSeconds: 1, note: 'window B' } });
-      assert.equal(b.name, h.nameOf(1));
-      assert.deepEqual(b.skipped, [{ name: a.name, reason: 'conflict' }]);
-      assert.equal(JSON.parse(h.stateDirs.readFile(a.name, 'input.json') ?? '{}').note, 'window A');
-    },
-  );
+  it("a launch that loses the name to another window (409) leaves that window's input.json alone", async () => {
+    const h = await harness();
+    const a = await h.pipeline.launch('worker', { input: { sleepSeconds: 2, note: 'window A' } });
+    assert.equal(a.name, h.nameOf(0));
+    // Window B looked just before A created -0: its inspect (or list) did not show -0, so it tries to create it and gets 409.
+    const stale = new DockerEngine();
+    const list = stale.list.bind(stale);
+    stale.list = async (f) => (await list(f)).filter((c) => c.name !== a.name);
+    const inspect = stale.inspect.bind(stale);
+    stale.inspect = async (nameOrId) => (nameOrId === a.name ? undefined : inspect(nameOrId));
+    const b = await h.newPipeline({ engine: stale }).launch('worker', { input: { sleepSeconds: 1, note: 'window B' } });
+    assert.equal(b.name, h.nameOf(1));
+    assert.deepEqual(b.skipped, [{ name: a.name, reason: 'conflict' }]);
+    assert.equal(JSON.parse(h.stateDirs.readFile(a.name, 'input.json') ?? '{}').note, 'window A');
+  });
 
-  it(
-    'two windows (same prefix and workspace, both starting at -0) racing get distinct names without error',
-    async () => {
-      const h = await harness();
-      const a = h.pipeline;
-      const b = h.newPipeline();
-      const settled = await Promise.allSettled([a, b, a, b].map((p) => p.launch('worker', { input: { sleepSeconds: 2 } })));
-      const errors = settled.filter((s) => s.status === 'rejected').map((s) => String((s as PromiseRejectedResult).reason));
-      assert.deepEqual(errors, []);
-      const results = settled.map((s) => (s as PromiseFulfilledResult<{ name: string; id: string }>).value);
-      const names = results.map((r) => r.name);
-      assert.equal(new Set(names).size, 4, names.join(', '));
-      assert.deepEqual(await containerNames(h.prefix), [...names].sort());
-      await withTimeout(Promise.all([a.joinAgents(), b.joinAgents()]), 15_000, 'joinAgents');
-      for (const r of results) {
-        const agent = a.agents.get(r.name) ?? b.agents.get(r.name);
-        assert.equal(agent?.state, 'exited', r.name);
-        assert.equal(agent?.id, r.id);
-      }
-    },
-  );
+  it('two windows (same prefix and workspace, both starting at -0) racing get distinct names without error', async () => {
+    const h = await harness();
+    const a = h.pipeline;
+    const b = h.newPipeline();
+    const settled = await Promise.allSettled([a, b, a, b].map((p) => p.launch('worker', { input: { sleepSeconds: 2 } })));
+    const errors = settled.filter((s) => s.status === 'rejected').map((s) => String((s as PromiseRejectedResult).reason));
+    assert.deepEqual(errors, []);
+    const results = settled.map((s) => (s as PromiseFulfilledResult<{ name: string; id: string }>).value);
+    const names = results.map((r) => r.name);
+    assert.equal(new Set(names).size, 4, names.join(', '));
+    assert.deepEqual(await containerNames(h.prefix), [...names].sort());
+    await withTimeout(Promise.all([a.joinAgents(), b.joinAgents()]), 15_000, 'joinAgents');
+    for (const r of results) {
+      const agent = a.agents.get(r.name) ?? b.agents.get(r.name);
+      assert.equal(agent?.state, 'exited', r.name);
+      assert.equal(agent?.id, r.id);
+    }
+  });
 
   it('exited 0 with OOMKilled (a child was OOM-killed, the main process exited 0): skipped as oom-killed, never removed', async () => {
     const h = await harness();

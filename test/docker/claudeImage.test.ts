@@ -86,7 +86,10 @@ let rawSeq = 0;
  * stdin open, attaches, starts, writes `stdin` and closes it, waits, and returns the exit code and
  * output. The harness prefix makes {@link cleanupAll} remove the container, also on failure.
  */
-async function runRaw(h: Harness, opts: { stdin: string; binds?: string[]; env?: string[]; waitMs?: number }): Promise<{ code: number; stdout: string; stderr: string; lines: Array<Record<string, unknown>> }> {
+async function runRaw(
+  h: Harness,
+  opts: { stdin: string; binds?: string[]; env?: string[]; waitMs?: number },
+): Promise<{ code: number; stdout: string; stderr: string; lines: Array<Record<string, unknown>> }> {
   const c = await docker.createContainer({
     name: `${h.prefix}-raw-${rawSeq++}`,
     Image: IMAGE,
@@ -202,7 +205,10 @@ describe('Claude Code agent image (borg-agent-claude:latest)', () => {
     assert.match(sid, /^[0-9a-f-]{36}$/, log.join('\n'));
     const projects = path.join(dir, '.claude', 'projects');
     const files = fs.readdirSync(projects, { recursive: true }).map(String);
-    assert.ok(files.some((f) => f.endsWith(`${sid}.jsonl`)), `no ${sid}.jsonl under ${projects}: ${files.join(', ')}`);
+    assert.ok(
+      files.some((f) => f.endsWith(`${sid}.jsonl`)),
+      `no ${sid}.jsonl under ${projects}: ${files.join(', ')}`,
+    );
     assert.match(fs.readFileSync(path.join(dir, '.gitconfig'), 'utf8'), /directory = \*/);
 
     // A later container on the same state dir resumes the session...
@@ -230,7 +236,7 @@ describe('Claude Code agent image (borg-agent-claude:latest)', () => {
     }
   });
 
-  it('maps the input to claude\'s flags, env and stdin, keeps secrets out of the output and passes the exit code on', { timeout: 120_000 }, async () => {
+  it("maps the input to claude's flags, env and stdin, keeps secrets out of the output and passes the exit code on", { timeout: 120_000 }, async () => {
     const h = await harness();
     const fake = fakeClaudeDir(h);
     const repo = fs.mkdtempSync(path.join(os.tmpdir(), 'borg-fake-repo-'));
@@ -245,21 +251,36 @@ describe('Claude Code agent image (borg-agent-claude:latest)', () => {
     const full = await runRaw(h, {
       env,
       binds,
-      stdin: JSON.stringify({
-        taskId: 42, phase: 'build', persona: 'worker', prompt: 'fix the "bug"\nplease', systemPrompt: 'Be brief.',
-        model: 'sonnet', allowedTools: ['Bash(git log:*)', 'Read'], workdir: '/workspace', resumeSessionId: 'abc-123',
-        secrets: { ANTHROPIC_API_KEY: secret, OTHER_SECRET: 'not-passed' },
-      }) + '\n',
+      stdin:
+        JSON.stringify({
+          taskId: 42,
+          phase: 'build',
+          persona: 'worker',
+          prompt: 'fix the "bug"\nplease',
+          systemPrompt: 'Be brief.',
+          model: 'sonnet',
+          allowedTools: ['Bash(git log:*)', 'Read'],
+          workdir: '/workspace',
+          resumeSessionId: 'abc-123',
+          secrets: { ANTHROPIC_API_KEY: secret, OTHER_SECRET: 'not-passed' },
+        }) + '\n',
     });
     assert.equal(full.code, 7, full.stdout + full.stderr);
     const seen = full.lines.find((l) => l.type === 'fake');
     assert.ok(seen, full.stdout + full.stderr);
     assert.deepEqual(seen.argv, [
-      '--print', '--output-format', 'stream-json', '--verbose',
-      '--model', 'sonnet',
-      '--allowedTools', 'Bash(git log:*),Read',
-      '--append-system-prompt', 'Be brief.',
-      '--resume', 'abc-123',
+      '--print',
+      '--output-format',
+      'stream-json',
+      '--verbose',
+      '--model',
+      'sonnet',
+      '--allowedTools',
+      'Bash(git log:*),Read',
+      '--append-system-prompt',
+      'Be brief.',
+      '--resume',
+      'abc-123',
     ]);
     assert.equal(seen.prompt, 'fix the "bug"\nplease');
     assert.equal(seen.cwd, '/workspace');
@@ -313,7 +334,17 @@ describe('Claude Code agent image (borg-agent-claude:latest)', () => {
       env: ['BORG_CLAUDE_BIN=/opt/fake/claude'],
       binds: [...prepared.binds, `${fake}:/opt/fake:ro`],
       writable: prepared.writable,
-      input: { taskId: 1, phase: 'impl', persona: 'worker', prompt: 'make the tests pass', systemPrompt: 'You are the worker.', model: null, allowedTools: [], workdir: '/workspace/repo', resumeSessionId: null },
+      input: {
+        taskId: 1,
+        phase: 'impl',
+        persona: 'worker',
+        prompt: 'make the tests pass',
+        systemPrompt: 'You are the worker.',
+        model: null,
+        allowedTools: [],
+        workdir: '/workspace/repo',
+        resumeSessionId: null,
+      },
     });
     const agent = h.pipeline.agents.get(r.name)!;
     await withTimeout(h.pipeline.joinAgents(), 60_000, 'joinAgents');
@@ -331,7 +362,7 @@ describe('Claude Code agent image (borg-agent-claude:latest)', () => {
     assert.match(fs.readFileSync(path.join(r.stateDir, '.gitconfig'), 'utf8'), /directory = \*/);
   });
 
-  it('hands Docker\'s stop signal to claude, so a stop ends the agent at once (exit 143), not after the grace', { timeout: 120_000 }, async () => {
+  it("hands Docker's stop signal to claude, so a stop ends the agent at once (exit 143), not after the grace", { timeout: 120_000 }, async () => {
     const h = await harness();
     const fake = fakeClaudeDir(h);
     const c = await docker.createContainer({

@@ -60,7 +60,10 @@ function env(): Env {
   git('-c', 'user.name=Test', '-c', 'user.email=test@localhost', 'commit', '-q', '-m', 'initial');
   const db = path.join(dir, 'borg.sqlite');
   return {
-    dir, repo, db, prefix,
+    dir,
+    repo,
+    db,
+    prefix,
     globals: ['--db', db, '--state-dir', path.join(dir, 'agents'), '--worktrees', path.join(dir, 'worktrees'), '--prefix', prefix, '--workspace', dir],
   };
 }
@@ -116,7 +119,6 @@ async function readTasks(db: string): Promise<{ tasks: Task[]; store: Store; ts:
   const ts = new TaskStore(store);
   return { tasks: ts.list(), store, ts };
 }
-
 
 describe('borg: usage', () => {
   it('usage errors exit 2 with the usage on stderr', async () => {
@@ -178,9 +180,16 @@ describe('borg: one home per workspace', () => {
     const add = await cli(['tasks', 'add', '--repo', e.repo, '--title', 'in the home'], 60_000, opts);
     assert.equal(add.code, 0, add.stderr);
     const home = workspaceHome(borgHome, workspaceId(workspaceKeyOf(e.repo)));
-    assert.deepEqual((await readTasks(home.db)).tasks.map((t) => t.title), ['in the home']);
+    assert.deepEqual(
+      (await readTasks(home.db)).tasks.map((t) => t.title),
+      ['in the home'],
+    );
     const fromElsewhere = await cli(['tasks', 'ls', '--json', '--workspace', e.repo], 60_000, { env: opts.env });
-    assert.deepEqual((JSON.parse(fromElsewhere.stdout) as { tasks: Task[] }).tasks.map((t) => t.title), ['in the home'], '--workspace picks the same home');
+    assert.deepEqual(
+      (JSON.parse(fromElsewhere.stdout) as { tasks: Task[] }).tasks.map((t) => t.title),
+      ['in the home'],
+      '--workspace picks the same home',
+    );
     const other = await cli(['tasks', 'ls', '--json', '--workspace', e.dir], 60_000, { env: opts.env });
     assert.deepEqual((JSON.parse(other.stdout) as { tasks: Task[] }).tasks, [], 'another workspace has its own database');
     assert.equal(fs.existsSync(workspaceHome(borgHome, workspaceId(workspaceKeyOf(e.dir))).db), false, 'reading creates nothing');
@@ -195,7 +204,10 @@ describe('borg: one home per workspace', () => {
     await old.close();
     const first = await cli(['tasks', 'ls', '--json', '--workspace', e.repo], 60_000, { env: { BORG_HOME: borgHome } });
     assert.equal(first.code, 0, first.stderr);
-    assert.deepEqual((JSON.parse(first.stdout) as { tasks: Task[] }).tasks.map((t) => t.title), ['from before']);
+    assert.deepEqual(
+      (JSON.parse(first.stdout) as { tasks: Task[] }).tasks.map((t) => t.title),
+      ['from before'],
+    );
     assert.match(first.stderr, new RegExp(`copied the database ${escape(legacy)} .* to this workspace's ${escape(workspaceHome(borgHome, workspaceId(workspaceKeyOf(e.repo))).db)}`));
     assert.ok(fs.existsSync(legacy), 'the old file stays');
     const second = await cli(['tasks', 'ls', '--json', '--workspace', e.dir], 60_000, { env: { BORG_HOME: borgHome } });
@@ -213,22 +225,58 @@ describe('borg tasks', () => {
     assert.equal(add2.code, 0, add2.stderr);
     const t2 = JSON.parse(add2.stdout) as Task;
     assert.deepEqual(
-      { id: t2.id, title: t2.title, description: t2.description, repo: t2.repo, status: t2.status, phase: t2.phase, attempt: t2.attempt, maxAttempts: t2.maxAttempts, branch: t2.branch, worktree: t2.worktree, lastError: t2.lastError },
-      { id: 2, title: 'Second "quoted" $(x)', description: 'line one\nline two', repo: fs.realpathSync(e.repo), status: 'backlog', phase: 'spec', attempt: 0, maxAttempts: 3, branch: null, worktree: null, lastError: null },
+      {
+        id: t2.id,
+        title: t2.title,
+        description: t2.description,
+        repo: t2.repo,
+        status: t2.status,
+        phase: t2.phase,
+        attempt: t2.attempt,
+        maxAttempts: t2.maxAttempts,
+        branch: t2.branch,
+        worktree: t2.worktree,
+        lastError: t2.lastError,
+      },
+      {
+        id: 2,
+        title: 'Second "quoted" $(x)',
+        description: 'line one\nline two',
+        repo: fs.realpathSync(e.repo),
+        status: 'backlog',
+        phase: 'spec',
+        attempt: 0,
+        maxAttempts: 3,
+        branch: null,
+        worktree: null,
+        lastError: null,
+      },
     );
     assert.equal(typeof t2.createdAt, 'number');
     assert.equal(add2.stdout.trim().split('\n').length, 1, 'one JSON object on one line');
 
     const ls = await cli(['tasks', 'ls', ...e.globals]);
     assert.equal(ls.code, 0);
-    assert.deepEqual(ls.stdout.trim().split('\n').map((l) => l.split(/\s{2,}/)), [
-      ['ID', 'STATUS', 'PHASE', 'ATTEMPT', 'TITLE'],
-      ['1', 'backlog', 'spec', '0/5', 'First task'],
-      ['2', 'backlog', 'spec', '0/3', 'Second "quoted" $(x)'],
-    ]);
+    assert.deepEqual(
+      ls.stdout
+        .trim()
+        .split('\n')
+        .map((l) => l.split(/\s{2,}/)),
+      [
+        ['ID', 'STATUS', 'PHASE', 'ATTEMPT', 'TITLE'],
+        ['1', 'backlog', 'spec', '0/5', 'First task'],
+        ['2', 'backlog', 'spec', '0/3', 'Second "quoted" $(x)'],
+      ],
+    );
     const lsJson = JSON.parse((await cli(['tasks', 'ls', '--json', ...e.globals])).stdout) as { tasks: Task[] };
     assert.deepEqual(Object.keys(lsJson), ['tasks']);
-    assert.deepEqual(lsJson.tasks.map((t) => [t.id, t.title, t.status]), [[1, 'First task', 'backlog'], [2, 'Second "quoted" $(x)', 'backlog']]);
+    assert.deepEqual(
+      lsJson.tasks.map((t) => [t.id, t.title, t.status]),
+      [
+        [1, 'First task', 'backlog'],
+        [2, 'Second "quoted" $(x)', 'backlog'],
+      ],
+    );
 
     const show = await cli(['tasks', 'show', '2', ...e.globals]);
     assert.equal(show.code, 0);
@@ -272,7 +320,10 @@ describe('borg run', () => {
     assert.match(r.stderr, /\[borg\] run: database .*up to 2 agents, test command "sh run-tests.sh"/);
     const { tasks, ts } = await readTasks(e.db);
     assert.equal(tasks[0].status, 'done');
-    assert.deepEqual(ts.runs(1).map((x) => `${x.phase}:${x.outcome}`), ['spec:ok', 'qa:ok', 'impl:ok', 'test:ok']);
+    assert.deepEqual(
+      ts.runs(1).map((x) => `${x.phase}:${x.outcome}`),
+      ['spec:ok', 'qa:ok', 'impl:ok', 'test:ok'],
+    );
     assert.equal(execFileSync('git', ['rev-list', '--count', 'main..borg/task-1'], { cwd: e.repo, encoding: 'utf8' }).trim(), '3');
     assert.equal(fs.existsSync(`${e.db}.lock`), false, 'the lock is released');
 
@@ -333,11 +384,15 @@ describe('borg run', () => {
     assert.equal((await cli(['tasks', 'add', '--repo', e.repo, '--title', 'Interrupted', ...e.globals])).code, 0);
     const run = start(['run', '--image', slow, '--test-command', 'sh run-tests.sh', ...e.globals]);
     let agent = '';
-    await waitFor(async () => {
-      const rows = await docker.listContainers({ filters: { name: [`^/${e.prefix}-manager-`], status: ['running'] } });
-      agent = rows[0]?.Names[0].slice(1) ?? '';
-      return agent !== '';
-    }, 30_000, 'the manager agent to run');
+    await waitFor(
+      async () => {
+        const rows = await docker.listContainers({ filters: { name: [`^/${e.prefix}-manager-`], status: ['running'] } });
+        agent = rows[0]?.Names[0].slice(1) ?? '';
+        return agent !== '';
+      },
+      30_000,
+      'the manager agent to run',
+    );
     await new Promise((res) => setTimeout(res, 500));
     const sent = Date.now();
     run.child.kill('SIGTERM');
@@ -354,7 +409,10 @@ describe('borg run', () => {
     assert.equal(tasks.length, 1);
     assert.equal(tasks[0].status, 'spec', 'the interrupted phase runs again');
     assert.equal(tasks[0].attempt, 0);
-    assert.deepEqual(ts.runs(1).map((x) => [x.phase, x.outcome, x.agent]), [['spec', 'interrupted', agent]]);
+    assert.deepEqual(
+      ts.runs(1).map((x) => [x.phase, x.outcome, x.agent]),
+      [['spec', 'interrupted', agent]],
+    );
 
     // The next run adopts the agent and takes its phase back (as the extension does), instead of
     // running the phase again next to it: the phase ends when the agent does, and the task finishes.
@@ -367,7 +425,16 @@ describe('borg run', () => {
     assert.equal((await docker.getContainer(agent).inspect()).State.ExitCode, 0, 'the adopted agent finished its phase');
     const after = await readTasks(e.db);
     assert.equal(after.tasks[0].status, 'done');
-    assert.deepEqual(after.ts.runs(1).filter((x) => x.phase === 'spec').map((x) => [x.outcome, x.agent]), [['interrupted', agent], ['ok', agent]]);
+    assert.deepEqual(
+      after.ts
+        .runs(1)
+        .filter((x) => x.phase === 'spec')
+        .map((x) => [x.outcome, x.agent]),
+      [
+        ['interrupted', agent],
+        ['ok', agent],
+      ],
+    );
   });
 
   it('a stale lock (its pid is gone) is taken over with a note', async () => {
@@ -399,19 +466,22 @@ describe('borg run', () => {
     const procs = Array.from({ length: 8 }, () => spawn(process.execPath, ['-e', script], { stdio: ['pipe', 'pipe', 'inherit'] }));
     procs.forEach((c) => children.add(c));
     const results = await Promise.all(
-      procs.map((c) => new Promise<{ won: boolean; holder: number | null; tookOver: number | null; pid: number }>((resolve, reject) => {
-        let out = '';
-        c.stdout!.on('data', (d) => {
-          out += d;
-          if (!out.includes('\n')) return;
-          try {
-            resolve({ ...JSON.parse(out), pid: c.pid! });
-          } catch (err) {
-            reject(new Error(`bad output "${out}": ${err}`));
-          }
-        });
-        c.on('exit', () => reject(new Error(`exited early: "${out}"`)));
-      })),
+      procs.map(
+        (c) =>
+          new Promise<{ won: boolean; holder: number | null; tookOver: number | null; pid: number }>((resolve, reject) => {
+            let out = '';
+            c.stdout!.on('data', (d) => {
+              out += d;
+              if (!out.includes('\n')) return;
+              try {
+                resolve({ ...JSON.parse(out), pid: c.pid! });
+              } catch (err) {
+                reject(new Error(`bad output "${out}": ${err}`));
+              }
+            });
+            c.on('exit', () => reject(new Error(`exited early: "${out}"`)));
+          }),
+      ),
     );
     for (const c of procs) c.stdin!.end();
     await Promise.all(procs.map((c) => new Promise((res) => (c.exitCode !== null ? res(null) : c.on('exit', res)))));

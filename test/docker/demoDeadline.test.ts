@@ -16,7 +16,10 @@ const TAG = `borg-agent-demo:deadline-test-${process.pid}`;
 afterEach(cleanupAll);
 after(cleanupAll);
 after(async () => {
-  await docker.getImage(TAG).remove({ force: true }).catch(() => undefined);
+  await docker
+    .getImage(TAG)
+    .remove({ force: true })
+    .catch(() => undefined);
 });
 
 let seq = 0;

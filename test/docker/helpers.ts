@@ -142,7 +142,14 @@ async function sweepStale(): Promise<void> {
         return (e as NodeJS.ErrnoException).code === 'ESRCH';
       }
     });
-    await Promise.all(stale.map((r) => docker.getContainer(r.Id).remove({ force: true }).catch(() => undefined)));
+    await Promise.all(
+      stale.map((r) =>
+        docker
+          .getContainer(r.Id)
+          .remove({ force: true })
+          .catch(() => undefined),
+      ),
+    );
   } catch (e) {
     console.error('[sweep]', e);
   }
@@ -285,7 +292,10 @@ export function eventKinds(store: Store, name: string): string[] {
 
 /** The parsed detail of the last event of `kind` for `name`. */
 export function lastEventDetail(store: Store, name: string, kind: string): Record<string, unknown> | undefined {
-  const ev = store.listEvents(name).filter((e) => e.kind === kind).pop();
+  const ev = store
+    .listEvents(name)
+    .filter((e) => e.kind === kind)
+    .pop();
   return ev?.detail ? (JSON.parse(ev.detail) as Record<string, unknown>) : undefined;
 }
 
@@ -326,7 +336,11 @@ export async function deriveImage(name: string, script: string): Promise<string>
 
 /** Removes the images {@link deriveImage} made in this process. */
 export async function removeDerivedImages(): Promise<void> {
-  for (const tag of derived.splice(0)) await docker.getImage(tag).remove({ force: true }).catch(() => undefined);
+  for (const tag of derived.splice(0))
+    await docker
+      .getImage(tag)
+      .remove({ force: true })
+      .catch(() => undefined);
 }
 
 function readOrUndefined(file: string): string | undefined {

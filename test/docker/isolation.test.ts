@@ -34,14 +34,17 @@ function markerPath(h: Harness, what: string): string {
  * success result so only Borg's own checks stand in its way.
  */
 function hostileImage(name: string, attack: string): Promise<string> {
-  return deriveImage(`hostile-${name}`, [
-    'IFS= read -r input || true',
-    'MARKER=$(printf %s "$input" | sed -n "s/.*MARKER=\\([^ \\"]*\\).*/\\1/p")',
-    'cd /workspace/repo || exit 3',
-    `{ ${attack}\n} 2>&1 | sed 's/^/attack: /'`,
-    'echo \'{"type":"result","subtype":"success","is_error":false,"result":"done","total_cost_usd":0}\'',
-    'exit 0',
-  ].join('\n'));
+  return deriveImage(
+    `hostile-${name}`,
+    [
+      'IFS= read -r input || true',
+      'MARKER=$(printf %s "$input" | sed -n "s/.*MARKER=\\([^ \\"]*\\).*/\\1/p")',
+      'cd /workspace/repo || exit 3',
+      `{ ${attack}\n} 2>&1 | sed 's/^/attack: /'`,
+      'echo \'{"type":"result","subtype":"success","is_error":false,"result":"done","total_cost_usd":0}\'',
+      'exit 0',
+    ].join('\n'),
+  );
 }
 
 /** A git repository with one commit on main, and a secret in its `.git/config` (a token in a remote URL, a credential helper). */
@@ -62,7 +65,13 @@ function gitSnapshot(repo: string): string {
   const g = path.join(repo, '.git');
   const hash = (f: string) => (fs.existsSync(f) ? crypto.createHash('sha256').update(fs.readFileSync(f)).digest('hex') : 'missing');
   const hooks = fs.existsSync(path.join(g, 'hooks')) ? fs.readdirSync(path.join(g, 'hooks')).sort().join(',') : '';
-  return JSON.stringify({ config: hash(path.join(g, 'config')), head: hash(path.join(g, 'HEAD')), main: execFileSync('git', ['rev-parse', 'main'], { cwd: repo, encoding: 'utf8' }).trim(), hooks, exclude: hash(path.join(g, 'info', 'exclude')) });
+  return JSON.stringify({
+    config: hash(path.join(g, 'config')),
+    head: hash(path.join(g, 'HEAD')),
+    main: execFileSync('git', ['rev-parse', 'main'], { cwd: repo, encoding: 'utf8' }).trim(),
+    hooks,
+    exclude: hash(path.join(g, 'info', 'exclude')),
+  });
 }
 
 interface Rig {
@@ -98,7 +107,10 @@ async function runTask(r: Rig, what: string, statuses: TaskStatus[] = ['done', '
 
 /** Every output line of every run of the task (the agents' stdout/stderr, from Borg's own agent.log). */
 function outputOf(r: Rig, t: Task): string {
-  return r.tasks.runs(t.id).map((run) => (run.agent ? (r.h.stateDirs.readFile(run.agent, 'agent.log') ?? '') : '')).join('\n');
+  return r.tasks
+    .runs(t.id)
+    .map((run) => (run.agent ? (r.h.stateDirs.readFile(run.agent, 'agent.log') ?? '') : ''))
+    .join('\n');
 }
 
 describe('Isolation: nothing an agent writes in its git metadata runs on the host', () => {
@@ -165,35 +177,42 @@ describe('Isolation: nothing an agent writes in its git metadata runs on the hos
   ];
 
   for (const a of attacks) {
-    it(`${a.name}: no marker on the host, the task ends ${a.expect === 'altered' ? 'failed with "the agent altered its git metadata"' : 'normally'}, main .git unchanged`, { timeout: 90_000 }, async () => {
-      const r = await rig(await hostileImage(a.name, a.script));
-      const before = gitSnapshot(r.repo);
-      const t = await runTask(r, a.name);
-      const out = outputOf(r, t);
-      assert.equal(fs.existsSync(markerPath(r.h, a.name)), false, `the host ran a planted command (marker exists); agent output:\n${out}`);
-      assert.equal(gitSnapshot(r.repo), before, 'the main repository\'s .git changed');
-      if (a.expect === 'altered') {
-        assert.equal(t.status, 'failed', `lastError: ${t.lastError}\n${out}`);
-        assert.match(t.lastError ?? '', a.reason!);
-        assert.match(t.lastError ?? '', /kept for inspection/);
-        assert.ok(fs.existsSync(t.worktree!), 'the worktree is kept for inspection');
-        assert.equal(r.tasks.runs(t.id).length, 1, 'no retry runs in an altered worktree');
-        assert.equal(r.tasks.runs(t.id)[0].commitSha, null, 'nothing of it was committed');
-        // The host's own tools still work on the task's worktree and do not obey what was planted.
-        execFileSync('git', ['-c', 'safe.directory=*', 'status', '--porcelain'], { cwd: t.worktree! });
-        assert.equal(fs.existsSync(markerPath(r.h, a.name)), false, 'git status in the worktree ran a planted command');
-      } else {
-        assert.equal(t.status, 'done', `lastError: ${t.lastError}\n${out}`);
-        assert.match(fs.readFileSync(path.join(t.worktree!, '.git'), 'utf8'), /^gitdir: .*\.git\/worktrees\//, 'the host-side .git file is untouched');
-        assert.match(out, /Read-only file system|Resource busy|busy/, `the container could not write its .git:\n${out}`);
-      }
-    });
+    it(
+      `${a.name}: no marker on the host, the task ends ${a.expect === 'altered' ? 'failed with "the agent altered its git metadata"' : 'normally'}, main .git unchanged`,
+      { timeout: 90_000 },
+      async () => {
+        const r = await rig(await hostileImage(a.name, a.script));
+        const before = gitSnapshot(r.repo);
+        const t = await runTask(r, a.name);
+        const out = outputOf(r, t);
+        assert.equal(fs.existsSync(markerPath(r.h, a.name)), false, `the host ran a planted command (marker exists); agent output:\n${out}`);
+        assert.equal(gitSnapshot(r.repo), before, "the main repository's .git changed");
+        if (a.expect === 'altered') {
+          assert.equal(t.status, 'failed', `lastError: ${t.lastError}\n${out}`);
+          assert.match(t.lastError ?? '', a.reason!);
+          assert.match(t.lastError ?? '', /kept for inspection/);
+          assert.ok(fs.existsSync(t.worktree!), 'the worktree is kept for inspection');
+          assert.equal(r.tasks.runs(t.id).length, 1, 'no retry runs in an altered worktree');
+          assert.equal(r.tasks.runs(t.id)[0].commitSha, null, 'nothing of it was committed');
+          // The host's own tools still work on the task's worktree and do not obey what was planted.
+          execFileSync('git', ['-c', 'safe.directory=*', 'status', '--porcelain'], { cwd: t.worktree! });
+          assert.equal(fs.existsSync(markerPath(r.h, a.name)), false, 'git status in the worktree ran a planted command');
+        } else {
+          assert.equal(t.status, 'done', `lastError: ${t.lastError}\n${out}`);
+          assert.match(fs.readFileSync(path.join(t.worktree!, '.git'), 'utf8'), /^gitdir: .*\.git\/worktrees\//, 'the host-side .git file is untouched');
+          assert.match(out, /Read-only file system|Resource busy|busy/, `the container could not write its .git:\n${out}`);
+        }
+      },
+    );
   }
 
   it('a test command (written by an agent) runs in a confined container without network, never on the host', { timeout: 90_000 }, async () => {
-    const image = await hostileImage('test-escape', [
-      `printf '#!/bin/sh\\ntouch "%s"; echo "uid=$(id -u)"; ls / > /workspace/repo/container-root.txt; wget -q -T 2 -O- http://1.1.1.1/ && echo NET-OK || echo NET-NONE\\nexit 0\\n' "$MARKER" > evil-test.sh`,
-    ].join('\n'));
+    const image = await hostileImage(
+      'test-escape',
+      [
+        `printf '#!/bin/sh\\ntouch "%s"; echo "uid=$(id -u)"; ls / > /workspace/repo/container-root.txt; wget -q -T 2 -O- http://1.1.1.1/ && echo NET-OK || echo NET-NONE\\nexit 0\\n' "$MARKER" > evil-test.sh`,
+      ].join('\n'),
+    );
     const r = await rig(image, { testCommand: 'sh evil-test.sh' });
     const t = await runTask(r, 'test-escape');
     assert.equal(t.status, 'done', `lastError: ${t.lastError}`);
@@ -205,7 +224,7 @@ describe('Isolation: nothing an agent writes in its git metadata runs on the hos
     const info = await docker.getContainer(test.agent!).inspect();
     assert.equal(info.HostConfig.NetworkMode, 'none');
     assertHardened(info, r.h);
-    assert.ok(fs.readFileSync(path.join(t.worktree!, 'container-root.txt'), 'utf8').includes('workspace'), 'it saw the container\'s filesystem');
+    assert.ok(fs.readFileSync(path.join(t.worktree!, 'container-root.txt'), 'utf8').includes('workspace'), "it saw the container's filesystem");
   });
 
   it('a spec.md that is a symbolic link to a host file is not followed into the next prompt', { timeout: 90_000 }, async () => {
@@ -222,7 +241,7 @@ describe('Isolation: nothing an agent writes in its git metadata runs on the hos
 });
 
 describe('Isolation: host commits', () => {
-  it('a commit git refuses is never swallowed: the run fails with git\'s message, nothing reaches done', { timeout: 90_000 }, async () => {
+  it("a commit git refuses is never swallowed: the run fails with git's message, nothing reaches done", { timeout: 90_000 }, async () => {
     const r = await rig(await hostileImage('plain', 'echo working > work.txt'), { maxAttempts: 1 });
     const t0 = await r.scheduler.add({ title: 'commit refused', description: 'x', repo: r.repo });
     const worktree = r.tasks.get(t0.id)!.worktree!;
@@ -236,12 +255,16 @@ describe('Isolation: host commits', () => {
   });
 });
 
-describe('Isolation: a detached agent\'s worktree', () => {
+describe("Isolation: a detached agent's worktree", () => {
   it('is left alone at shutdown: no check, no quarantine, no commit while the agent still runs', { timeout: 90_000 }, async () => {
     const image = await hostileImage('still-running', 'echo early > early.txt; echo started; sleep 30');
     const r = await rig(image);
     const t0 = await r.scheduler.add({ title: 'detached', description: 'x', repo: r.repo });
-    await waitFor(() => r.tasks.runs(t0.id).some((x) => x.outcome === 'running' && x.agent) && fs.existsSync(path.join(r.tasks.get(t0.id)!.worktree!, 'early.txt')), 30_000, 'the agent to start writing');
+    await waitFor(
+      () => r.tasks.runs(t0.id).some((x) => x.outcome === 'running' && x.agent) && fs.existsSync(path.join(r.tasks.get(t0.id)!.worktree!, 'early.txt')),
+      30_000,
+      'the agent to start writing',
+    );
     const agent = r.tasks.runs(t0.id)[0].agent!;
     r.scheduler.stop();
     await r.h.pipeline.shutdown('detach');
@@ -255,13 +278,16 @@ describe('Isolation: a detached agent\'s worktree', () => {
 });
 
 describe('Isolation: no host credentials, no host files', () => {
-  it('the main repository\'s .git/config is not readable inside an agent; git metadata there is a sandbox', { timeout: 90_000 }, async () => {
-    const image = await hostileImage('read-config', [
-      'echo "dotgit: $(cat .git)"',
-      'cat /workspace/.borg/git/config',
-      'ls /workspace/.borg',
-      'find / \\( -path /proc -o -path /sys \\) -prune -o -type f -print 2>/dev/null | while read -r f; do grep -l "SECRET" "$f" 2>/dev/null; done | sed "s/^/holds secret: /"',
-    ].join('\n'));
+  it("the main repository's .git/config is not readable inside an agent; git metadata there is a sandbox", { timeout: 90_000 }, async () => {
+    const image = await hostileImage(
+      'read-config',
+      [
+        'echo "dotgit: $(cat .git)"',
+        'cat /workspace/.borg/git/config',
+        'ls /workspace/.borg',
+        'find / \\( -path /proc -o -path /sys \\) -prune -o -type f -print 2>/dev/null | while read -r f; do grep -l "SECRET" "$f" 2>/dev/null; done | sed "s/^/holds secret: /"',
+      ].join('\n'),
+    );
     const r = await rig(image);
     const t = await runTask(r, 'read-config');
     const out = outputOf(r, t);
@@ -271,8 +297,15 @@ describe('Isolation: no host credentials, no host files', () => {
     assert.equal(t.status, 'done', `lastError: ${t.lastError}`);
   });
 
-  it('links an agent plants in its state dir do not make the host write or read elsewhere (Borg\'s records live outside it)', { timeout: 90_000 }, async () => {
-    const h = await harness({ settings: { image: await deriveImage('plant-links', 'IFS= read -r input; cd /home/agent/state; for f in agent.log input.json input.json.tmp runs.log; do ln -sf "$HOSTFILE" "$f"; done; ls -l; echo \'{"type":"result","subtype":"success","is_error":false,"result":"ok"}\'') } });
+  it("links an agent plants in its state dir do not make the host write or read elsewhere (Borg's records live outside it)", { timeout: 90_000 }, async () => {
+    const h = await harness({
+      settings: {
+        image: await deriveImage(
+          'plant-links',
+          'IFS= read -r input; cd /home/agent/state; for f in agent.log input.json input.json.tmp runs.log; do ln -sf "$HOSTFILE" "$f"; done; ls -l; echo \'{"type":"result","subtype":"success","is_error":false,"result":"ok"}\'',
+        ),
+      },
+    });
     const target = path.join(h.dir, 'hostfile');
     fs.writeFileSync(target, 'original\n');
     const first = await h.pipeline.launch('worker', { env: [`HOSTFILE=${target}`] });
@@ -282,14 +315,21 @@ describe('Isolation: no host credentials, no host files', () => {
     await withTimeout(h.pipeline.joinAgents(), 30_000, 'joinAgents');
     assert.equal(again.name, first.name);
     assert.equal(fs.readFileSync(target, 'utf8'), 'original\n', 'the host wrote through a planted link');
-    assert.match(h.stateDirs.readFile(first.name, 'agent.log') ?? '', /"result":"ok"/, 'Borg\'s own agent.log has the output');
+    assert.match(h.stateDirs.readFile(first.name, 'agent.log') ?? '', /"result":"ok"/, "Borg's own agent.log has the output");
     assert.match(h.stateDirs.readFile(first.name, 'input.json') ?? '', /"persona"/);
   });
 });
 
 describe('Isolation: every container is confined', () => {
-  it('a launched agent\'s HostConfig has every hardening field, and it never runs as uid 0', { timeout: 60_000 }, async () => {
-    const h = await harness({ settings: { image: await deriveImage('whoami', 'IFS= read -r input; echo "uid=$(id -u) gid=$(id -g)"; grep -i "^cap" /proc/self/status; echo \'{"type":"result","subtype":"success","is_error":false,"result":"ok"}\'') } });
+  it("a launched agent's HostConfig has every hardening field, and it never runs as uid 0", { timeout: 60_000 }, async () => {
+    const h = await harness({
+      settings: {
+        image: await deriveImage(
+          'whoami',
+          'IFS= read -r input; echo "uid=$(id -u) gid=$(id -g)"; grep -i "^cap" /proc/self/status; echo \'{"type":"result","subtype":"success","is_error":false,"result":"ok"}\'',
+        ),
+      },
+    });
     const r = await h.pipeline.launch('worker');
     await withTimeout(h.pipeline.joinAgents(), 30_000, 'joinAgents');
     const info = await docker.getContainer(r.id).inspect();
@@ -320,11 +360,15 @@ describe('Isolation: every container is confined', () => {
     const r = await h.pipeline.launch('worker');
     const c = docker.getContainer(r.id);
     let peak = 0;
-    await waitFor(async () => {
-      const stats = (await c.stats({ stream: false })) as { pids_stats?: { current?: number } };
-      peak = Math.max(peak, stats.pids_stats?.current ?? 0);
-      return peak >= 60;
-    }, 30_000, 'the bomb to reach the limit');
+    await waitFor(
+      async () => {
+        const stats = (await c.stats({ stream: false })) as { pids_stats?: { current?: number } };
+        peak = Math.max(peak, stats.pids_stats?.current ?? 0);
+        return peak >= 60;
+      },
+      30_000,
+      'the bomb to reach the limit',
+    );
     // The host still forks and Docker still answers while the container sits at its limit.
     assert.equal(execFileSync('sh', ['-c', 'echo alive'], { encoding: 'utf8' }).trim(), 'alive');
     await docker.ping();

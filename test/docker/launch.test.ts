@@ -7,23 +7,13 @@ import { DockerEngine } from '../../src/core/engine';
 import { DockerUnreachableError, ImageMissingError, InvalidInputError } from '../../src/core/errors';
 import { LABEL_MANAGED, LABEL_PERSONA, LABEL_WORKSPACE } from '../../src/core/labels';
 import { STATE_MOUNT } from '../../src/core/stateDirs';
-import {
-  cleanupAll,
-  containerNames,
-  countDockerCalls,
-  docker,
-  eventKinds,
-  fileLines,
-  harness,
-  lastEventDetail,
-  withTimeout,
-} from './helpers';
+import { cleanupAll, containerNames, countDockerCalls, docker, eventKinds, fileLines, harness, lastEventDetail, withTimeout } from './helpers';
 
 afterEach(cleanupAll);
 after(cleanupAll);
 
 describe('launch on real Docker', () => {
-  it('creates a running, labelled <prefix>-worker-0 with the state dir mounted and Borg\'s own input.json written outside it', async () => {
+  it("creates a running, labelled <prefix>-worker-0 with the state dir mounted and Borg's own input.json written outside it", async () => {
     const h = await harness();
     const lines: Array<{ agent: string; line: string }> = [];
     h.pipeline.onDidOutput((e) => lines.push(e));
@@ -49,7 +39,7 @@ describe('launch on real Docker', () => {
     assert.equal(mount.RW, true);
 
     const input = JSON.parse(fs.readFileSync(h.stateDirs.hostFile(r.name, 'input.json'), 'utf8'));
-    assert.equal(fs.existsSync(path.join(r.stateDir, 'input.json')), false, 'nothing of Borg\'s in the agent-writable state dir');
+    assert.equal(fs.existsSync(path.join(r.stateDir, 'input.json')), false, "nothing of Borg's in the agent-writable state dir");
     assert.deepEqual(input, { persona: 'worker', sleepSeconds: 2 });
     assert.equal(fs.statSync(r.stateDir).mode & 0o777, 0o700);
 
@@ -209,7 +199,10 @@ describe('start failure', () => {
   const repo = `borg-test-noentry-${process.pid}`;
   const image = `${repo}:latest`;
   after(async () => {
-    await docker.getImage(image).remove({ force: true }).catch(() => undefined);
+    await docker
+      .getImage(image)
+      .remove({ force: true })
+      .catch(() => undefined);
   });
 
   it('a container that cannot start: launch rejects, row "failed" + start-failed event, slot released, no agent', async () => {

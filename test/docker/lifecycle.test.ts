@@ -5,15 +5,7 @@ import { agentLabels } from '../../src/core/labels';
 import { PipelineStoppedError } from '../../src/core/errors';
 import { LaunchResult } from '../../src/core/pipeline';
 import { Store } from '../../src/core/store';
-import {
-  cleanupAll,
-  containerNames,
-  docker,
-  harness,
-  preexisting,
-  waitFor,
-  withTimeout,
-} from './helpers';
+import { cleanupAll, containerNames, docker, harness, preexisting, waitFor, withTimeout } from './helpers';
 
 afterEach(cleanupAll);
 after(cleanupAll);

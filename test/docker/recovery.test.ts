@@ -14,21 +14,7 @@ import { DockerEngine } from '../../src/core/engine';
 import { InterruptedError } from '../../src/core/errors';
 import { LaunchResult, Pipeline } from '../../src/core/pipeline';
 import { Store } from '../../src/core/store';
-import {
-  cleanupAll,
-  containerNames,
-  DEMO_IMAGE,
-  docker,
-  eventKinds,
-  harness,
-  Harness,
-  inspectOrUndefined,
-  lastEventDetail,
-  preexisting,
-  sleep,
-  waitFor,
-  withTimeout,
-} from './helpers';
+import { cleanupAll, containerNames, DEMO_IMAGE, docker, eventKinds, harness, Harness, inspectOrUndefined, lastEventDetail, preexisting, sleep, waitFor, withTimeout } from './helpers';
 
 afterEach(cleanupAll);
 after(cleanupAll);
@@ -81,8 +67,14 @@ describe('recover(): adopt', () => {
     assert.equal(p2.runningCount, 0, 'the adopted agent released its slot');
 
     const mine = lines.filter((l) => l.agent === r.name).map((l) => l.line);
-    assert.ok(mine.some((l) => /working \d+\/3/.test(l)), `progress lines after adoption, got ${JSON.stringify(mine)}`);
-    assert.ok(mine.some((l) => l.includes('"result":"done"')), `the final result line arrived, got ${JSON.stringify(mine)}`);
+    assert.ok(
+      mine.some((l) => /working \d+\/3/.test(l)),
+      `progress lines after adoption, got ${JSON.stringify(mine)}`,
+    );
+    assert.ok(
+      mine.some((l) => l.includes('"result":"done"')),
+      `the final result line arrived, got ${JSON.stringify(mine)}`,
+    );
     assert.ok(lines.every((l) => l.agent === r.name));
 
     const row = h.store.getContainer(r.name);
@@ -257,7 +249,10 @@ describe('recover(): once, before launches', () => {
     const report = await withTimeout(first, 10_000, 'recover');
     assert.deepEqual(report, { adopted: [a.name], collected: [], lost: [], removed: [] });
     await waitFor(() => p2.queuedCount === 1, 5_000, 'the launch to queue for the slot');
-    assert.deepEqual(p2.queued.map((q) => q.persona), ['qa']);
+    assert.deepEqual(
+      p2.queued.map((q) => q.persona),
+      ['qa'],
+    );
     assert.equal(p2.runningCount, 1, 'only the adopted agent holds a slot');
     assert.equal(launched, false);
 
@@ -279,29 +274,29 @@ describe('recover(): once, before launches', () => {
     assert.equal(count(eventKinds(h.store, a.name), 'adopted'), 1, 'still adopted once');
   });
 
-  it(
-    'with adoptBeforeLaunch, a launch issued before recover() in the same tick still waits for the adoption (maxParallelAgents 1)',
-    async () => {
-      const h = await harness({ settings: { maxParallelAgents: 1 } });
-      const [a] = await launchAndDetach(h, [{ sleepSeconds: 3 }]);
+  it('with adoptBeforeLaunch, a launch issued before recover() in the same tick still waits for the adoption (maxParallelAgents 1)', async () => {
+    const h = await harness({ settings: { maxParallelAgents: 1 } });
+    const [a] = await launchAndDetach(h, [{ sleepSeconds: 3 }]);
 
-      const p2 = h.newPipeline({ adoptBeforeLaunch: true });
-      const launching = p2.launch('qa', { input: { sleepSeconds: 1 } });
-      const outcome = launching.then((r) => r, (e: unknown) => e);
-      let maxRunning = 0;
-      p2.onDidChange(() => {
-        maxRunning = Math.max(maxRunning, p2.runningCount);
-      });
-      const report = await withTimeout(p2.recover(), 10_000, 'recover');
-      assert.deepEqual(report.adopted, [a.name]);
-      const b = await withTimeout(outcome, 15_000, 'the launch');
-      assert.ok(!(b instanceof Error), `launch failed: ${String(b)}`);
-      await withTimeout(p2.joinAgents(), 10_000, 'joinAgents');
-      assert.ok(maxRunning <= 1, `${maxRunning} agents held slots at once with maxParallelAgents 1`);
-      const [ia, ib] = await Promise.all([a.id, (b as LaunchResult).id].map((id) => docker.getContainer(id).inspect()));
-      assert.ok(Date.parse(ib.State.StartedAt) >= Date.parse(ia.State.FinishedAt), `B started ${ib.State.StartedAt}, A finished ${ia.State.FinishedAt}`);
-    },
-  );
+    const p2 = h.newPipeline({ adoptBeforeLaunch: true });
+    const launching = p2.launch('qa', { input: { sleepSeconds: 1 } });
+    const outcome = launching.then(
+      (r) => r,
+      (e: unknown) => e,
+    );
+    let maxRunning = 0;
+    p2.onDidChange(() => {
+      maxRunning = Math.max(maxRunning, p2.runningCount);
+    });
+    const report = await withTimeout(p2.recover(), 10_000, 'recover');
+    assert.deepEqual(report.adopted, [a.name]);
+    const b = await withTimeout(outcome, 15_000, 'the launch');
+    assert.ok(!(b instanceof Error), `launch failed: ${String(b)}`);
+    await withTimeout(p2.joinAgents(), 10_000, 'joinAgents');
+    assert.ok(maxRunning <= 1, `${maxRunning} agents held slots at once with maxParallelAgents 1`);
+    const [ia, ib] = await Promise.all([a.id, (b as LaunchResult).id].map((id) => docker.getContainer(id).inspect()));
+    assert.ok(Date.parse(ib.State.StartedAt) >= Date.parse(ia.State.FinishedAt), `B started ${ib.State.StartedAt}, A finished ${ia.State.FinishedAt}`);
+  });
 });
 
 describe('recover() after kill -9', () => {
@@ -372,7 +367,10 @@ const { StateDirs } = require(${JSON.stringify(path.join(CORE_OUT, 'stateDirs.js
     const store2 = await Store.open(dbFile);
     h.defer(() => store2.close());
     assert.equal(store2.recoveredFrom, undefined, `the DB file was never torn (temp leftovers: ${leftovers.join(', ') || 'none'})`);
-    assert.deepEqual(fs.readdirSync(h.dir).filter((f) => f.includes('.corrupt-')), []);
+    assert.deepEqual(
+      fs.readdirSync(h.dir).filter((f) => f.includes('.corrupt-')),
+      [],
+    );
     assert.ok(store2.listEvents().filter((e) => e.kind === 'tick').length >= 50, 'a flush from the loop made it to disk');
     for (const l of launched) {
       const row = store2.getContainer(l.name);
@@ -399,7 +397,12 @@ describe('stopAll', () => {
   it('rejects the queued launch, stops the running ones, resolves; the pipeline still launches afterwards', async () => {
     const h = await harness({ settings: { maxParallelAgents: 2 } });
     const launches = [0, 1, 2].map(() => h.pipeline.launch('worker', { input: { sleepSeconds: 20 } }));
-    const outcomes = launches.map((p) => p.then((r) => r, (e: unknown) => e));
+    const outcomes = launches.map((p) =>
+      p.then(
+        (r) => r,
+        (e: unknown) => e,
+      ),
+    );
     const running = (await withTimeout(Promise.all(launches.slice(0, 2)), 15_000, 'first two launches')) as LaunchResult[];
     await waitFor(() => h.pipeline.queuedCount === 1, 5_000, 'the third launch to queue');
     assert.equal(h.pipeline.runningCount, 2);
@@ -432,24 +435,24 @@ describe('stopAll', () => {
 });
 
 describe('stopAll during recovery', () => {
-  it(
-    'stopAll() issued while recover() runs stops the adopted agent and refuses the launch waiting for recovery',
-    async () => {
-      const h = await harness({ settings: { maxParallelAgents: 1 } });
-      const [a] = await launchAndDetach(h, [{ sleepSeconds: 3 }]);
-      const p2 = h.newPipeline();
-      const recovering = p2.recover();
-      const outcome = p2.launch('qa', { input: { sleepSeconds: 10 } }).then((r) => r, (e: unknown) => e);
-      const t0 = Date.now();
-      await withTimeout(p2.stopAll(), 15_000, 'stopAll');
-      const took = Date.now() - t0;
-      assert.deepEqual((await recovering).adopted, [a.name]);
-      const launched = await withTimeout(outcome, 1_000, 'the launch to settle');
-      assert.ok(launched instanceof InterruptedError, `the launch waiting for recovery was interrupted, got ${launched instanceof Error ? launched.message : JSON.stringify(launched)}`);
-      assert.equal(p2.agents.get(a.name)?.state, 'stopped', 'the adopted agent was stopped');
-      assert.ok(took < 2_500, `stopAll took ${took} ms (the adopted agent would have run ~3 s)`);
-    },
-  );
+  it('stopAll() issued while recover() runs stops the adopted agent and refuses the launch waiting for recovery', async () => {
+    const h = await harness({ settings: { maxParallelAgents: 1 } });
+    const [a] = await launchAndDetach(h, [{ sleepSeconds: 3 }]);
+    const p2 = h.newPipeline();
+    const recovering = p2.recover();
+    const outcome = p2.launch('qa', { input: { sleepSeconds: 10 } }).then(
+      (r) => r,
+      (e: unknown) => e,
+    );
+    const t0 = Date.now();
+    await withTimeout(p2.stopAll(), 15_000, 'stopAll');
+    const took = Date.now() - t0;
+    assert.deepEqual((await recovering).adopted, [a.name]);
+    const launched = await withTimeout(outcome, 1_000, 'the launch to settle');
+    assert.ok(launched instanceof InterruptedError, `the launch waiting for recovery was interrupted, got ${launched instanceof Error ? launched.message : JSON.stringify(launched)}`);
+    assert.equal(p2.agents.get(a.name)?.state, 'stopped', 'the adopted agent was stopped');
+    assert.ok(took < 2_500, `stopAll took ${took} ms (the adopted agent would have run ~3 s)`);
+  });
 });
 
 describe('queued', () => {
@@ -464,14 +467,20 @@ describe('queued', () => {
     await waitFor(() => h.pipeline.queuedCount === 2, 5_000, 'two launches to queue');
 
     const q = h.pipeline.queued;
-    assert.deepEqual(q.map((x) => x.persona), ['qa', 'manager']);
+    assert.deepEqual(
+      q.map((x) => x.persona),
+      ['qa', 'manager'],
+    );
     assert.ok(q[0].queuedAt >= before && q[0].queuedAt <= q[1].queuedAt && q[1].queuedAt <= Date.now(), JSON.stringify(q));
     q.pop();
     assert.equal(h.pipeline.queued.length, 2, 'queued is a copy');
 
     const qaResult = await withTimeout(qa, 15_000, 'the qa launch');
     assert.equal(h.pipeline.agents.get(first.name)?.state, 'exited');
-    assert.deepEqual(h.pipeline.queued.map((x) => x.persona), ['manager']);
+    assert.deepEqual(
+      h.pipeline.queued.map((x) => x.persona),
+      ['manager'],
+    );
     await withTimeout(manager, 15_000, 'the manager launch');
     assert.deepEqual(h.pipeline.queued, []);
     await withTimeout(h.pipeline.joinAgents(), 10_000, 'joinAgents');

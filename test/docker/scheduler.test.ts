@@ -28,10 +28,7 @@ export function makeRepo(dir: string): string {
   fs.mkdirSync(dir, { recursive: true });
   const git = (...args: string[]) => execFileSync('git', args, { cwd: dir, stdio: 'pipe' });
   git('init', '-q', '-b', 'main');
-  fs.writeFileSync(
-    path.join(dir, 'run-tests.sh'),
-    '#!/bin/sh\nfor f in tests/*.sh; do\n  [ -e "$f" ] || continue\n  sh "$f" || exit 1\ndone\necho "all tests passed"\n',
-  );
+  fs.writeFileSync(path.join(dir, 'run-tests.sh'), '#!/bin/sh\nfor f in tests/*.sh; do\n  [ -e "$f" ] || continue\n  sh "$f" || exit 1\ndone\necho "all tests passed"\n');
   fs.writeFileSync(path.join(dir, 'README.md'), '# test repo\n');
   git('add', '-A');
   git('-c', 'user.name=Test', '-c', 'user.email=test@localhost', 'commit', '-q', '-m', 'initial');
@@ -85,7 +82,6 @@ async function until(r: Rig, id: number, statuses: TaskStatus[], ms: number): Pr
   return r.tasks.get(id)!;
 }
 
-
 let SILENT: string;
 let AUTH_FAIL: string;
 let SLOW: string;
@@ -120,18 +116,22 @@ describe('Scheduler: the happy path', () => {
     assert.deepEqual(r.history.get(t.id), ['backlog', 'spec', 'qa', 'impl', 'test', 'done']);
 
     const subjects = gitOut(r.repo, 'log', '--reverse', '--format=%s', `main..${t.branch}`).trim().split('\n');
-    assert.deepEqual(subjects, [
-      `borg: task ${t.id} spec (manager): Add the done marker`,
-      `borg: task ${t.id} qa (qa): Add the done marker`,
-      `borg: task ${t.id} impl (worker): Add the done marker`,
-    ]);
+    assert.deepEqual(subjects, [`borg: task ${t.id} spec (manager): Add the done marker`, `borg: task ${t.id} qa (qa): Add the done marker`, `borg: task ${t.id} impl (worker): Add the done marker`]);
     assert.equal(gitOut(r.repo, 'log', '-1', '--format=%an <%ae>', t.branch!).trim(), 'Borg Pipeline <borg@localhost>');
     assert.deepEqual(gitOut(r.repo, 'diff', '--name-only', `main...${t.branch}`).trim().split('\n').sort(), ['done/task-1', 'spec.md', 'tests/task-1.sh']);
     assert.equal(gitOut(r.repo, 'rev-parse', '--abbrev-ref', 'HEAD').trim(), 'main', 'the main checkout is untouched');
     assert.equal(gitOut(r.repo, 'status', '--porcelain').trim(), '');
 
     const runs = r.tasks.runs(t.id);
-    assert.deepEqual(runs.map((x) => [x.phase, x.outcome, x.attempt]), [['spec', 'ok', 0], ['qa', 'ok', 0], ['impl', 'ok', 0], ['test', 'ok', 0]]);
+    assert.deepEqual(
+      runs.map((x) => [x.phase, x.outcome, x.attempt]),
+      [
+        ['spec', 'ok', 0],
+        ['qa', 'ok', 0],
+        ['impl', 'ok', 0],
+        ['test', 'ok', 0],
+      ],
+    );
     const personas = ['manager', 'qa', 'worker'];
     for (const [i, run] of runs.slice(0, 3).entries()) {
       assert.match(run.agent ?? '', new RegExp(`^${r.h.prefix}-${personas[i]}-\\d+$`), `run ${run.phase} agent`);
@@ -144,14 +144,21 @@ describe('Scheduler: the happy path', () => {
       assert.ok(run.streamFile && fs.readFileSync(run.streamFile, 'utf8').includes('"type":"result"'), 'agent.log holds the stream');
       const info = await inspectOrUndefined(run.agent!);
       assert.equal(info?.State.ExitCode, 0);
-      assert.ok(info?.HostConfig.Binds?.some((b) => b.startsWith(`${t.worktree}:/workspace/repo`)), 'the worktree is mounted at /workspace/repo');
+      assert.ok(
+        info?.HostConfig.Binds?.some((b) => b.startsWith(`${t.worktree}:/workspace/repo`)),
+        'the worktree is mounted at /workspace/repo',
+      );
     }
     assert.match(runs[3].agent ?? '', new RegExp(`^${r.h.prefix}-test-\\d+$`), 'the test phase ran in a test container');
     assert.equal(runs[3].exitCode, 0);
     assert.match(runs[3].output ?? '', /all tests passed/);
-    assert.deepEqual(r.h.store.listEvents().filter((e) => e.kind.startsWith('task-')).map((e) => e.kind), [
-      'task-added', 'task-spec-ok', 'task-qa-ok', 'task-impl-ok', 'task-test-ok',
-    ]);
+    assert.deepEqual(
+      r.h.store
+        .listEvents()
+        .filter((e) => e.kind.startsWith('task-'))
+        .map((e) => e.kind),
+      ['task-added', 'task-spec-ok', 'task-qa-ok', 'task-impl-ok', 'task-test-ok'],
+    );
   });
 });
 
@@ -167,9 +174,10 @@ describe('Scheduler: failures', () => {
     assert.match(t.lastError ?? '', new RegExp(`task ${t.id}: done/task-${t.id} is missing`));
     assert.deepEqual(r.history.get(t.id), ['backlog', 'spec', 'qa', 'impl', 'test', 'retry', 'impl', 'test', 'failed']);
     const runs = r.tasks.runs(t.id);
-    assert.deepEqual(runs.map((x) => `${x.phase}:${x.outcome}:${x.attempt}`), [
-      'spec:ok:0', 'qa:ok:0', 'impl:ok:0', 'test:failed:0', 'impl:ok:1', 'test:failed:1',
-    ]);
+    assert.deepEqual(
+      runs.map((x) => `${x.phase}:${x.outcome}:${x.attempt}`),
+      ['spec:ok:0', 'qa:ok:0', 'impl:ok:0', 'test:failed:0', 'impl:ok:1', 'test:failed:1'],
+    );
     assert.equal(runs[3].exitCode, 1);
     // The retried worker saw why the first attempt failed.
     const input = JSON.parse(r.h.stateDirs.readFile(runs[4].agent!, 'input.json')!) as { prompt: string };
@@ -202,7 +210,10 @@ describe('Scheduler: failures', () => {
       assert.equal(t.attempt, 0, 'no attempt spent');
       assert.equal(t.phase, 'spec');
       assert.match(t.lastError ?? '', /could not authenticate[\s\S]*Not logged in/);
-      assert.deepEqual(r.tasks.runs(id).map((x) => x.outcome), ['blocked']);
+      assert.deepEqual(
+        r.tasks.runs(id).map((x) => x.outcome),
+        ['blocked'],
+      );
     }
     r.scheduler.dispatch();
     await new Promise((res) => setTimeout(res, 300));
@@ -226,9 +237,18 @@ describe('Scheduler: dispatch order', () => {
     try {
       const tasks = new TaskStore(store);
       const rows: Array<[string, TaskStatus, number]> = [
-        ['backlog old', 'backlog', 1_000], ['backlog new', 'backlog', 9_000], ['spec', 'spec', 5_000], ['qa new', 'qa', 8_000],
-        ['qa old', 'qa', 2_000], ['impl', 'impl', 7_000], ['retry new', 'retry', 6_000], ['retry old', 'retry', 3_000],
-        ['done', 'done', 1], ['failed', 'failed', 1], ['blocked', 'blocked', 1], ['cancelled', 'cancelled', 1],
+        ['backlog old', 'backlog', 1_000],
+        ['backlog new', 'backlog', 9_000],
+        ['spec', 'spec', 5_000],
+        ['qa new', 'qa', 8_000],
+        ['qa old', 'qa', 2_000],
+        ['impl', 'impl', 7_000],
+        ['retry new', 'retry', 6_000],
+        ['retry old', 'retry', 3_000],
+        ['done', 'done', 1],
+        ['failed', 'failed', 1],
+        ['blocked', 'blocked', 1],
+        ['cancelled', 'cancelled', 1],
       ];
       for (const [title, status, createdAt] of rows) {
         const t = tasks.add({ title, description: '', repo: dir, maxAttempts: 3 });
@@ -238,9 +258,10 @@ describe('Scheduler: dispatch order', () => {
       // Same status and age: the lower id first.
       const tie = tasks.add({ title: 'backlog tie', description: '', repo: dir, maxAttempts: 3 });
       store.execute('UPDATE tasks SET created_at = ? WHERE id = ?', [9_000, tie.id]);
-      assert.deepEqual(tasks.dispatchable().map((t) => t.title), [
-        'retry old', 'retry new', 'impl', 'qa old', 'qa new', 'spec', 'backlog old', 'backlog new', 'backlog tie',
-      ]);
+      assert.deepEqual(
+        tasks.dispatchable().map((t) => t.title),
+        ['retry old', 'retry new', 'impl', 'qa old', 'qa new', 'spec', 'backlog old', 'backlog new', 'backlog tie'],
+      );
     } finally {
       await store.close();
       fs.rmSync(dir, { recursive: true, force: true });
@@ -282,7 +303,11 @@ describe('Scheduler: cancel', () => {
     const took = Date.now() - started;
     assert.equal(t.status, 'cancelled');
     const running = await docker.listContainers({ filters: { name: [`^/${r.h.prefix}-`], status: ['running'] } });
-    assert.deepEqual(running.map((c) => c.Names[0]), [], 'no agent keeps running');
+    assert.deepEqual(
+      running.map((c) => c.Names[0]),
+      [],
+      'no agent keeps running',
+    );
     assert.ok(took < 10_000, `cancel took ${took} ms (the agent would run 60 s)`);
   });
 });
@@ -299,7 +324,10 @@ describe('Scheduler: task accounting', () => {
     const t = r.tasks.get(t0.id)!;
     assert.equal(t.attempt, 0, 'no attempt spent');
     assert.equal(t.lastError, null);
-    assert.deepEqual(r.tasks.runs(t0.id).map((x) => x.outcome), ['interrupted']);
+    assert.deepEqual(
+      r.tasks.runs(t0.id).map((x) => x.outcome),
+      ['interrupted'],
+    );
     assert.equal(r.scheduler.paused, true);
     r.scheduler.dispatch(); // the safety timer, an add, a config change: nothing starts while paused
     assert.deepEqual(r.scheduler.activeIds, []);
@@ -356,7 +384,14 @@ describe('Scheduler: task accounting', () => {
     const h = await harness({ settings: { image: DEMO_IMAGE } });
     const repo = makeRepo(path.join(h.dir, 'repo'));
     const tasks = new TaskStore(h.store);
-    const scheduler = new Scheduler({ pipeline: h.pipeline, tasks, git: new Git(), prompts: new Prompts(PROMPTS), worktreeRoot: path.join(h.dir, 'worktrees'), settings: () => ({ ...DEFAULT_TASK_SETTINGS, testCommand: '' }) });
+    const scheduler = new Scheduler({
+      pipeline: h.pipeline,
+      tasks,
+      git: new Git(),
+      prompts: new Prompts(PROMPTS),
+      worktreeRoot: path.join(h.dir, 'worktrees'),
+      settings: () => ({ ...DEFAULT_TASK_SETTINGS, testCommand: '' }),
+    });
     h.defer(async () => {
       scheduler.stop();
       await withTimeout(scheduler.join(), 15_000, 'scheduler.join');
@@ -406,10 +441,7 @@ describe('Scheduler: shutdown', () => {
 describe('Scheduler: isolation', () => {
   it('two tasks run in parallel in separate worktrees and branches', async () => {
     const r = await rig();
-    const [a, b] = await Promise.all([
-      r.scheduler.add({ title: 'First', description: '', repo: r.repo }),
-      r.scheduler.add({ title: 'Second', description: '', repo: r.repo }),
-    ]);
+    const [a, b] = await Promise.all([r.scheduler.add({ title: 'First', description: '', repo: r.repo }), r.scheduler.add({ title: 'Second', description: '', repo: r.repo })]);
     const [ta, tb] = [await until(r, a.id, ['done', 'failed', 'blocked'], 60_000), await until(r, b.id, ['done', 'failed', 'blocked'], 60_000)];
     assert.equal(ta.status, 'done', String(ta.lastError));
     assert.equal(tb.status, 'done', String(tb.lastError));
@@ -439,7 +471,10 @@ describe('Scheduler: isolation', () => {
     assert.equal(t.status, 'done', String(t.lastError));
     for (const f of [host, `${host}2`, `${host}3`, `${host}4`, path.join(t.worktree!, 'pwned')]) assert.equal(fs.existsSync(f), false, `${f} must not exist`);
     const subjects = gitOut(r.repo, 'log', '--reverse', '--format=%s', `main..${t.branch}`).trim().split('\n');
-    assert.deepEqual(subjects, ['spec (manager)', 'qa (qa)', 'impl (worker)'].map((p) => `borg: task ${t.id} ${p}: ${normalized}`));
+    assert.deepEqual(
+      subjects,
+      ['spec (manager)', 'qa (qa)', 'impl (worker)'].map((p) => `borg: task ${t.id} ${p}: ${normalized}`),
+    );
     const input = JSON.parse(r.h.stateDirs.readFile(r.tasks.runs(t.id)[0].agent!, 'input.json')!) as { prompt: string };
     assert.ok(input.prompt.includes(normalized) && input.prompt.includes(description), 'the prompt carries the text as it is');
   });
@@ -462,7 +497,14 @@ describe('Scheduler: dispatch latency', () => {
       try {
         return await realRun(cwd, args, o);
       } finally {
-        spans.push({ what: `git ${args.filter((x) => !x.startsWith('-')).slice(0, 2).join(' ')}`, start, end: Date.now() });
+        spans.push({
+          what: `git ${args
+            .filter((x) => !x.startsWith('-'))
+            .slice(0, 2)
+            .join(' ')}`,
+          start,
+          end: Date.now(),
+        });
       }
     };
     for (const m of ['imageExists', 'list'] as const) {
@@ -501,7 +543,13 @@ describe('Scheduler: dispatch latency', () => {
 describe('Scheduler: the real Claude Code image', () => {
   it('a task phase run in borg-agent-claude without a key gets the CLI\'s genuine "Not logged in" and is blocked', { timeout: 180_000 }, async () => {
     const image = 'borg-agent-claude:latest';
-    const present = await new Docker().getImage(image).inspect().then(() => true, () => false);
+    const present = await new Docker()
+      .getImage(image)
+      .inspect()
+      .then(
+        () => true,
+        () => false,
+      );
     assert.ok(present, `${image} is built by scripts/setup.sh (node scripts/build-claude-image.mjs)`);
     const r = await rig({ task: { maxAttempts: 1 } });
     r.h.settings.image = image;

@@ -57,7 +57,7 @@ describe('Activation, launch and the Agents view', function () {
     const { ctx } = await api();
     const name = `${prefix}-worker-0`;
     const item = await until('the tree item', () => {
-      const c = ctx.agentsView.getChildren().find((c) => "name" in c && c.name === name);
+      const c = ctx.agentsView.getChildren().find((c) => 'name' in c && c.name === name);
       return c && ctx.agentsView.getTreeItem(c);
     });
     assert.equal(item.label, name);

@@ -18,7 +18,7 @@ async function treeItem(name: string, want: (item: vscode.TreeItem) => boolean):
   const { ctx } = await api();
   return until(`the tree item of ${name}`, async () => {
     await ctx.refresh();
-    const c = ctx.agentsView.getChildren().find((c) => "name" in c && c.name === name);
+    const c = ctx.agentsView.getChildren().find((c) => 'name' in c && c.name === name);
     const item = c && ctx.agentsView.getTreeItem(c);
     return item && want(item) && item;
   });

@@ -35,10 +35,14 @@ async function task(id: number): Promise<Task> {
 async function settled(id: number, statuses: TaskStatus[], ms = 40_000): Promise<Task> {
   const { ctx } = await api();
   try {
-    return await until(`task ${id} to be ${statuses.join(' or ')}`, () => {
-      const t = ctx.scheduler.tasks.get(id);
-      return t && statuses.includes(t.status) && t;
-    }, ms);
+    return await until(
+      `task ${id} to be ${statuses.join(' or ')}`,
+      () => {
+        const t = ctx.scheduler.tasks.get(id);
+        return t && statuses.includes(t.status) && t;
+      },
+      ms,
+    );
   } catch (e) {
     const t = ctx.scheduler.tasks.get(id);
     throw new Error(`${(e as Error).message}; it is ${t?.status} (${t?.lastError ?? 'no error'})`);
@@ -118,15 +122,24 @@ describe('Tasks: the pipeline from the VS Code UI', function () {
     assert.equal(doneTask.branch, `borg/task-${t.id}`);
     assert.equal(doneTask.baseBranch, 'main');
     const subjects = git(repo, 'log', '--reverse', '--format=%s', `main..borg/task-${t.id}`).trim().split('\n');
-    assert.deepEqual(subjects, ['spec (manager)', 'qa (qa)', 'impl (worker)'].map((p) => `borg: task ${t.id} ${p}: Add the done marker`));
-    assert.deepEqual(ctx.scheduler.tasks.runs(t.id).map((r) => `${r.phase}:${r.outcome}`), ['spec:ok', 'qa:ok', 'impl:ok', 'test:ok']);
+    assert.deepEqual(
+      subjects,
+      ['spec (manager)', 'qa (qa)', 'impl (worker)'].map((p) => `borg: task ${t.id} ${p}: Add the done marker`),
+    );
+    assert.deepEqual(
+      ctx.scheduler.tasks.runs(t.id).map((r) => `${r.phase}:${r.outcome}`),
+      ['spec:ok', 'qa:ok', 'impl:ok', 'test:ok'],
+    );
   });
 
   it('runs two tasks at once, each in its own worktree', async () => {
     const [a, b] = pair;
     pair = [await settled(a.id, ['done', 'failed', 'blocked']), await settled(b.id, ['done', 'failed', 'blocked'])];
     assert.ok(together, 'both tasks had a phase running at the same time');
-    assert.deepEqual(pair.map((t) => t.status), ['done', 'done']);
+    assert.deepEqual(
+      pair.map((t) => t.status),
+      ['done', 'done'],
+    );
     assert.notEqual(pair[0].worktree, pair[1].worktree);
     for (const t of pair) {
       assert.equal(fs.readFileSync(path.join(t.worktree!, 'done', `task-${t.id}`), 'utf8').trim(), 'ok');
@@ -151,7 +164,10 @@ describe('Tasks: the pipeline from the VS Code UI', function () {
     assert.equal(failing.attempt, 2);
     assert.match(failing.lastError ?? '', /borg\.testCommand \(sh run-tests\.sh\) exited with 1 in \S+-test-\d+:\n[\s\S]*done\/task-\d+ is missing/);
     const { ctx } = await api();
-    assert.deepEqual(ctx.scheduler.tasks.runs(failing.id).map((r) => `${r.phase}${r.attempt}:${r.outcome}`), ['spec0:ok', 'qa0:ok', 'impl0:ok', 'test0:failed', 'impl1:ok', 'test1:failed']);
+    assert.deepEqual(
+      ctx.scheduler.tasks.runs(failing.id).map((r) => `${r.phase}${r.attempt}:${r.outcome}`),
+      ['spec0:ok', 'qa0:ok', 'impl0:ok', 'test0:failed', 'impl1:ok', 'test1:failed'],
+    );
   });
 
   it('cancel during a phase stops the agent container and keeps the worktree', async () => {
@@ -171,7 +187,10 @@ describe('Tasks: the pipeline from the VS Code UI', function () {
     assert.equal(ctx.pipeline.agents.get(agent)?.state, 'stopped');
     assert.equal(ctx.scheduler.tasks.runs(t.id).at(-1)?.outcome, 'cancelled');
     assert.ok(cancelled.worktree && fs.existsSync(cancelled.worktree), 'the worktree stays');
-    assert.deepEqual(ctx.scheduler.activeIds.filter((id) => id === t.id), []);
+    assert.deepEqual(
+      ctx.scheduler.activeIds.filter((id) => id === t.id),
+      [],
+    );
   });
 
   it('groups the Tasks view by status with counts, and shows #id title, phase and attempt per task', async () => {
@@ -180,7 +199,10 @@ describe('Tasks: the pipeline from the VS Code UI', function () {
     const groups = roots.filter(isGroup);
     assert.equal(groups.length, roots.length, 'the root rows are groups');
     const byLabel = new Map(groups.map((g) => [String(ctx.tasksView.getTreeItem(g).label), g]));
-    assert.deepEqual([...byLabel.keys()].filter((l) => ['Failed', 'Done', 'Cancelled'].includes(l)), ['Failed', 'Done', 'Cancelled']);
+    assert.deepEqual(
+      [...byLabel.keys()].filter((l) => ['Failed', 'Done', 'Cancelled'].includes(l)),
+      ['Failed', 'Done', 'Cancelled'],
+    );
     const done = byLabel.get('Done')!;
     assert.equal(ctx.tasksView.getTreeItem(done).description, String(ctx.scheduler.tasks.list().filter((t) => t.status === 'done').length));
     const item = ctx.tasksView.getTreeItem(done.tasks.find((t) => t.id === doneTask.id)!);

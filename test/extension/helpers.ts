@@ -39,5 +39,12 @@ export async function usePrefix(): Promise<void> {
 /** Force-removes every container the suite created. */
 export async function removeSuiteContainers(): Promise<void> {
   const left = await docker.listContainers({ all: true, filters: { name: [`^/${prefix}-`] } });
-  await Promise.all(left.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
+  await Promise.all(
+    left.map((c) =>
+      docker
+        .getContainer(c.Id)
+        .remove({ force: true })
+        .catch(() => undefined),
+    ),
+  );
 }

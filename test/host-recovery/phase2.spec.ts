@@ -9,7 +9,14 @@ describe('Recovery after the extension host was killed (SIGKILL)', function () {
 
   after(async () => {
     const left = await docker.listContainers({ all: true, filters: { name: [`^/${marker.prefix}-`] } });
-    await Promise.all(left.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
+    await Promise.all(
+      left.map((c) =>
+        docker
+          .getContainer(c.Id)
+          .remove({ force: true })
+          .catch(() => undefined),
+      ),
+    );
   });
 
   it('finds the database the killed host wrote intact', async () => {
@@ -24,7 +31,10 @@ describe('Recovery after the extension host was killed (SIGKILL)', function () {
     await ctx.refresh();
     for (const name of marker.names) {
       await until(`${name} adopted`, () => ctx.pipeline.agents.get(name)?.state === 'running');
-      assert.ok(ctx.store.listEvents(name).some((e) => e.kind === 'adopted'), `${name} has an adopted event`);
+      assert.ok(
+        ctx.store.listEvents(name).some((e) => e.kind === 'adopted'),
+        `${name} has an adopted event`,
+      );
     }
     assert.equal(ctx.pipeline.runningCount, 2);
     await until('status bar 2/4', () => ctx.statusBar.text === '$(server-process) 2/4 agents');

@@ -13,7 +13,13 @@ describe('summarise', () => {
   it('shows the first text part of an assistant message, past tool calls', () => {
     const line = json({
       type: 'assistant',
-      message: { content: [{ type: 'tool_use', name: 'Bash' }, { type: 'text', text: 'Running the tests' }, { type: 'text', text: 'second' }] },
+      message: {
+        content: [
+          { type: 'tool_use', name: 'Bash' },
+          { type: 'text', text: 'Running the tests' },
+          { type: 'text', text: 'second' },
+        ],
+      },
     });
     assert.equal(summarise(line), 'Running the tests');
   });
@@ -75,24 +81,18 @@ describe('summarise', () => {
 
   it('cuts long assistant text too', () => {
     const text = 'word '.repeat(60);
-    const out = summarise(json({ type: 'assistant', message: { content: [{ type: 'text', text } ] } }));
+    const out = summarise(json({ type: 'assistant', message: { content: [{ type: 'text', text }] } }));
     assert.equal(out.length, 120);
     assert.equal(out, `${text.slice(0, 119)}…`);
   });
 
-  it(
-    'keeps a multi-line assistant message to one line',
-    () => {
-      const out = summarise(json({ type: 'assistant', message: { content: [{ type: 'text', text: 'Plan:\n1. read\n2. fix' }] } }));
-      assert.ok(!/[\r\n]/.test(out), JSON.stringify(out));
-    },
-  );
+  it('keeps a multi-line assistant message to one line', () => {
+    const out = summarise(json({ type: 'assistant', message: { content: [{ type: 'text', text: 'Plan:\n1. read\n2. fix' }] } }));
+    assert.ok(!/[\r\n]/.test(out), JSON.stringify(out));
+  });
 
-  it(
-    'does not split a surrogate pair when cutting',
-    () => {
-      const out = summarise(`${'x'.repeat(118)}😀${'y'.repeat(10)}`);
-      assert.doesNotMatch(out, /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/);
-    },
-  );
+  it('does not split a surrogate pair when cutting', () => {
+    const out = summarise(`${'x'.repeat(118)}😀${'y'.repeat(10)}`);
+    assert.doesNotMatch(out, /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/);
+  });
 });

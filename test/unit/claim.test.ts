@@ -24,7 +24,11 @@ describe('judge (the claim table)', () => {
     { when: 'a container created moments ago (another launch is about to start it)', info: inState(n(0), 'created', { createdAt: Date.now() - 1000 }), verdict: { action: 'skip', reason: 'live' } },
     { when: 'exited 0', info: container(n(0), { exitCode: 0, oomKilled: false }), verdict: { action: 'reclaim' } },
     { when: 'exited 0 with OOMKilled (a child was OOM-killed, the main process exited 0)', info: container(n(0), { exitCode: 0, oomKilled: true }), verdict: { action: 'skip', reason: 'oom-killed' } },
-    { when: 'exited 0 with OOMKilled unknown (from a list, never reclaimed on a guess)', info: container(n(0), { exitCode: 0, oomKilled: undefined, inspected: false }), verdict: { action: 'skip', reason: 'oom-unknown' } },
+    {
+      when: 'exited 0 with OOMKilled unknown (from a list, never reclaimed on a guess)',
+      info: container(n(0), { exitCode: 0, oomKilled: undefined, inspected: false }),
+      verdict: { action: 'skip', reason: 'oom-unknown' },
+    },
     { when: 'exited 137 with OOMKilled', info: container(n(0), { exitCode: 137, oomKilled: true }), verdict: { action: 'skip', reason: 'oom-killed' } },
     { when: 'exited 137 without OOMKilled (killed)', info: container(n(0), { exitCode: 137, oomKilled: false }), verdict: { action: 'skip', reason: 'crashed' } },
     { when: 'exited 137 with OOM unknown (from a list)', info: container(n(0), { exitCode: 137, oomKilled: undefined }), verdict: { action: 'skip', reason: 'crashed' } },
@@ -105,7 +109,10 @@ describe('claimName', () => {
     const { result, candidates } = await claimOk(engine);
     assert.equal(result.name, n(2));
     assert.deepEqual(candidates, [n(0), n(1), n(2)], 'candidates are never taken ahead');
-    assert.deepEqual(asked, Array.from({ length: PROBE_CANDIDATES }, (_, i) => n(i)));
+    assert.deepEqual(
+      asked,
+      Array.from({ length: PROBE_CANDIDATES }, (_, i) => n(i)),
+    );
     assert.deepEqual(engine.callsOf('list'), []);
     assert.equal(most, PROBE_CANDIDATES - 1);
   });
@@ -115,7 +122,10 @@ describe('claimName', () => {
     const names = [n(0), 'borg-dev-x', n(9)];
     const { result } = await claimOk(engine, { nextCandidate: () => names.shift()! });
     assert.equal(result.name, n(9));
-    assert.deepEqual(result.skipped.map((s) => s.reason), ['live', 'live']);
+    assert.deepEqual(
+      result.skipped.map((s) => s.reason),
+      ['live', 'live'],
+    );
     assert.ok(engine.callsOf('inspect').some((c) => c.nameOrId === 'borg-dev-x'));
   });
 
@@ -192,13 +202,7 @@ describe('claimName', () => {
   });
 
   it('records every passed-over name with its reason, in order', async () => {
-    const engine = new FakeEngine(
-      inState(n(0), 'running'),
-      container(n(1), { exitCode: 2 }),
-      container(n(2), { managed: false }),
-      container(n(3), { workspace: 'ws-other' }),
-      inState(n(4), 'dead'),
-    );
+    const engine = new FakeEngine(inState(n(0), 'running'), container(n(1), { exitCode: 2 }), container(n(2), { managed: false }), container(n(3), { workspace: 'ws-other' }), inState(n(4), 'dead'));
     const { result } = await claimOk(engine);
     assert.equal(result.name, n(5));
     assert.deepEqual(result.skipped, [
@@ -298,7 +302,10 @@ describe('claimName', () => {
     );
     const { result } = await claimOk(engine);
     const afterList = engine.calls.slice(engine.calls.findIndex((c) => c.op === 'list') + 1);
-    assert.deepEqual(afterList.filter((c) => c.op === 'inspect'), [n(k + 6), n(k + 7)].map((nameOrId) => ({ op: 'inspect', nameOrId })));
+    assert.deepEqual(
+      afterList.filter((c) => c.op === 'inspect'),
+      [n(k + 6), n(k + 7)].map((nameOrId) => ({ op: 'inspect', nameOrId })),
+    );
     assert.deepEqual(result.skipped.slice(-3), [
       { name: n(k + 5), reason: 'crashed' },
       { name: n(k + 6), reason: 'oom-killed' },
@@ -325,7 +332,10 @@ describe('claimName', () => {
     const { result } = await claimOk(engine);
     assert.equal(result.name, n(free));
     assert.equal(most, INSPECT_BATCH);
-    assert.deepEqual(asked.slice(k), Array.from({ length: 2 * INSPECT_BATCH + 1 }, (_, i) => n(k + i)).filter((x) => x !== n(free)));
+    assert.deepEqual(
+      asked.slice(k),
+      Array.from({ length: 2 * INSPECT_BATCH + 1 }, (_, i) => n(k + i)).filter((x) => x !== n(free)),
+    );
   });
 
   it('creates directly (not reclaimed) when the inspected container is gone meanwhile', async () => {

@@ -10,8 +10,19 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import {
-  DbLock, describeHolder, holderAlive, LINUX_PROC, LockHolder, lockFileOf, lockHolder, lockText, parseHolder,
-  parseStatStartTime, ProcReader, WINDOW_COMMAND, windowLockDescription,
+  DbLock,
+  describeHolder,
+  holderAlive,
+  LINUX_PROC,
+  LockHolder,
+  lockFileOf,
+  lockHolder,
+  lockText,
+  parseHolder,
+  parseStatStartTime,
+  ProcReader,
+  WINDOW_COMMAND,
+  windowLockDescription,
 } from '../../src/core/dbLock';
 import { RefusedError } from '../../src/core/errors';
 import { Store } from '../../src/core/store';
@@ -40,7 +51,11 @@ async function deadPid(): Promise<number> {
 }
 
 const me = (): LockHolder => ({
-  pid: process.pid, command: 'run', startTime: LINUX_PROC.startTime(process.pid), bootId: LINUX_PROC.bootId(), host: os.hostname(),
+  pid: process.pid,
+  command: 'run',
+  startTime: LINUX_PROC.startTime(process.pid),
+  bootId: LINUX_PROC.bootId(),
+  host: os.hostname(),
 });
 
 describe('reading /proc', { skip: !onLinux && 'Linux only' }, () => {
@@ -169,12 +184,19 @@ describe('two windows with no folder open', () => {
     const home = workspaceHome(borgHomeOf(dir), workspaceId(workspaceKeyOf(undefined)));
     assert.deepEqual(workspaceHome(borgHomeOf(dir), workspaceId(workspaceKeyOf(undefined, undefined))), home);
     // The first window: another process holding the lock, as a window does.
-    const first = spawn(process.execPath, ['-e', `
+    const first = spawn(
+      process.execPath,
+      [
+        '-e',
+        `
       const { DbLock, WINDOW_COMMAND, windowLockDescription } = require(${JSON.stringify(DB_LOCK_JS)});
       const r = DbLock.tryAcquire(${JSON.stringify(home.db)}, WINDOW_COMMAND, { description: windowLockDescription(undefined) });
       console.log(r.lock ? 'held' : 'refused');
       process.stdin.resume();
-      process.stdin.on('end', () => { r.lock && r.lock.release(); process.exit(0); });`], { stdio: ['pipe', 'pipe', 'inherit'] });
+      process.stdin.on('end', () => { r.lock && r.lock.release(); process.exit(0); });`,
+      ],
+      { stdio: ['pipe', 'pipe', 'inherit'] },
+    );
     children.push(first);
     const said = await new Promise<string>((res) => first.stdout!.once('data', (d) => res(String(d).trim())));
     assert.equal(said, 'held');
@@ -185,7 +207,10 @@ describe('two windows with no folder open', () => {
     const heldBy = describeHolder(second.lock ? me() : second.holder);
     assert.match(heldBy, new RegExp(`^VS Code window with no folder open \\(pid ${first.pid}, since `));
     const ro = await Store.open(home.db, { readOnly: true, heldBy });
-    assert.throws(() => ro.addEvent('x', null), (e: unknown) => e instanceof RefusedError && e.message.startsWith(`read-only: ${heldBy} holds the database ${home.db}`));
+    assert.throws(
+      () => ro.addEvent('x', null),
+      (e: unknown) => e instanceof RefusedError && e.message.startsWith(`read-only: ${heldBy} holds the database ${home.db}`),
+    );
     await ro.close();
     first.stdin!.end();
     await new Promise((res) => first.on('exit', res));

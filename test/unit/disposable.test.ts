@@ -71,9 +71,16 @@ describe('Disposable', () => {
     const boom = new Error('boom');
     const owner = new Owner();
     owner.own(recorder(log, 'first'));
-    owner.own({ dispose: () => { throw boom; } });
+    owner.own({
+      dispose: () => {
+        throw boom;
+      },
+    });
     owner.own(recorder(log, 'third'));
-    assert.throws(() => owner.dispose(), (e) => e === boom);
+    assert.throws(
+      () => owner.dispose(),
+      (e) => e === boom,
+    );
     assert.deepEqual(log, ['third', 'first']);
     assert.equal(owner.isDisposed, true);
   });
@@ -82,8 +89,16 @@ describe('Disposable', () => {
     const a = new Error('a');
     const b = new Error('b');
     const owner = new Owner();
-    owner.own({ dispose: () => { throw a; } });
-    owner.own({ dispose: () => { throw b; } });
+    owner.own({
+      dispose: () => {
+        throw a;
+      },
+    });
+    owner.own({
+      dispose: () => {
+        throw b;
+      },
+    });
     assert.throws(
       () => owner.dispose(),
       (e: unknown) => e instanceof AggregateError && e.errors.length === 2 && e.errors[0] === b && e.errors[1] === a,

@@ -96,7 +96,12 @@ describe('parseDockerEndpoint', () => {
     try {
       assert.throws(
         () => parseDockerEndpoint('tcp://h', TLS()),
-        (e: unknown) => e instanceof InvalidInputError && e.message.includes(path.join(certDir, 'key.pem')) && /is missing/.test(e.message) && /DOCKER_CERT_PATH/.test(e.message) && /DOCKER_TLS_VERIFY/.test(e.message),
+        (e: unknown) =>
+          e instanceof InvalidInputError &&
+          e.message.includes(path.join(certDir, 'key.pem')) &&
+          /is missing/.test(e.message) &&
+          /DOCKER_CERT_PATH/.test(e.message) &&
+          /DOCKER_TLS_VERIFY/.test(e.message),
       );
     } finally {
       fs.writeFileSync(path.join(certDir, 'key.pem'), 'key.pem contents');
@@ -104,24 +109,46 @@ describe('parseDockerEndpoint', () => {
   });
 
   it('http:// with DOCKER_TLS_VERIFY is refused, saying what to write', () => {
-    assert.throws(() => parseDockerEndpoint('http://h:2375', TLS()), (e: unknown) => e instanceof InvalidInputError && /tcp:\/\/HOST:2376/.test(e.message) && /unset DOCKER_TLS_VERIFY/.test(e.message));
+    assert.throws(
+      () => parseDockerEndpoint('http://h:2375', TLS()),
+      (e: unknown) => e instanceof InvalidInputError && /tcp:\/\/HOST:2376/.test(e.message) && /unset DOCKER_TLS_VERIFY/.test(e.message),
+    );
   });
 
   it('bad addresses are InvalidInputErrors that say what to write and where the address came from', () => {
-    for (const [bad, source] of [['ssh://me@host', 'borg.dockerHost'], ['npipe:////./pipe/docker_engine', 'borg.dockerHost'], ['tcp://', 'borg.dockerHost'], ['tcp://h:99999', 'borg.dockerHost'], ['tcp://h:2375/path', 'borg.dockerHost'], ['unix://relative.sock', 'borg.dockerHost'], ['not an address', 'borg.dockerHost']]) {
+    for (const [bad, source] of [
+      ['ssh://me@host', 'borg.dockerHost'],
+      ['npipe:////./pipe/docker_engine', 'borg.dockerHost'],
+      ['tcp://', 'borg.dockerHost'],
+      ['tcp://h:99999', 'borg.dockerHost'],
+      ['tcp://h:2375/path', 'borg.dockerHost'],
+      ['unix://relative.sock', 'borg.dockerHost'],
+      ['not an address', 'borg.dockerHost'],
+    ]) {
       assert.throws(
         () => parseDockerEndpoint(bad, {}),
         (e: unknown) => e instanceof InvalidInputError && e.message.includes(`"${bad}" (${source})`) && /Write unix:\/\/\/var\/run\/docker\.sock, tcp:\/\/HOST:2375/.test(e.message),
         bad,
       );
     }
-    assert.throws(() => parseDockerEndpoint(undefined, { DOCKER_HOST: 'ftp://h' }), (e: unknown) => e instanceof InvalidInputError && /\(DOCKER_HOST\)/.test(e.message));
+    assert.throws(
+      () => parseDockerEndpoint(undefined, { DOCKER_HOST: 'ftp://h' }),
+      (e: unknown) => e instanceof InvalidInputError && /\(DOCKER_HOST\)/.test(e.message),
+    );
   });
 });
 
 describe('modemOptions', () => {
-  it('sets every connection field, so docker-modem\'s own reading of DOCKER_* cannot fill one in', () => {
-    assert.deepEqual(modemOptions(parseDockerEndpoint('unix:///x.sock', {})), { socketPath: '/x.sock', host: undefined, port: undefined, ca: undefined, cert: undefined, key: undefined, protocol: 'http' });
+  it("sets every connection field, so docker-modem's own reading of DOCKER_* cannot fill one in", () => {
+    assert.deepEqual(modemOptions(parseDockerEndpoint('unix:///x.sock', {})), {
+      socketPath: '/x.sock',
+      host: undefined,
+      port: undefined,
+      ca: undefined,
+      cert: undefined,
+      key: undefined,
+      protocol: 'http',
+    });
     assert.deepEqual(modemOptions(parseDockerEndpoint('tcp://h', {})), { socketPath: undefined, host: 'h', port: 2375, ca: undefined, cert: undefined, key: undefined, protocol: 'http' });
     const tls = modemOptions(parseDockerEndpoint('tcp://h', TLS()));
     assert.equal(tls.protocol, 'https');
@@ -134,7 +161,8 @@ describe('modemOptions', () => {
 
 describe('isLoopbackHost / isPlainRemote', () => {
   it('127.0.0.0/8, ::1 and localhost are loopback; other addresses are not', () => {
-    for (const h of ['127.0.0.1', '127.1.2.3', '127.255.255.255', '::1', '[::1]', '0:0:0:0:0:0:0:1', '::ffff:127.0.0.1', 'localhost', 'LOCALHOST', 'docker.localhost', 'localhost.']) assert.equal(isLoopbackHost(h), true, h);
+    for (const h of ['127.0.0.1', '127.1.2.3', '127.255.255.255', '::1', '[::1]', '0:0:0:0:0:0:0:1', '::ffff:127.0.0.1', 'localhost', 'LOCALHOST', 'docker.localhost', 'localhost.'])
+      assert.equal(isLoopbackHost(h), true, h);
     for (const h of ['10.0.0.5', '128.0.0.1', '127.0.0.256', '0.0.0.0', '::', '::2', 'localhost.example.com', 'mylocalhost', 'example.com', '192.168.1.1']) assert.equal(isLoopbackHost(h), false, h);
   });
 

@@ -1,14 +1,6 @@
 import { describe, it } from 'node:test';
 import * as assert from 'node:assert/strict';
-import {
-  BorgError,
-  DockerUnreachableError,
-  ImageMissingError,
-  InvalidInputError,
-  NameConflictError,
-  PipelineStoppedError,
-  RefusedError,
-} from '../../src/core/errors';
+import { BorgError, DockerUnreachableError, ImageMissingError, InvalidInputError, NameConflictError, PipelineStoppedError, RefusedError } from '../../src/core/errors';
 
 describe('errors', () => {
   for (const make of [

@@ -12,9 +12,7 @@ export const WS = 'ws-0123456789ab';
 export function container(name: string, overrides: Partial<ContainerInfo> = {}): ContainerInfo {
   const managed = overrides.managed ?? true;
   const workspace = 'workspace' in overrides ? overrides.workspace : WS;
-  const labels: Record<string, string> = managed
-    ? { [LABEL_MANAGED]: 'true', [LABEL_PERSONA]: 'dev', ...(workspace !== undefined ? { [LABEL_WORKSPACE]: workspace } : {}) }
-    : {};
+  const labels: Record<string, string> = managed ? { [LABEL_MANAGED]: 'true', [LABEL_PERSONA]: 'dev', ...(workspace !== undefined ? { [LABEL_WORKSPACE]: workspace } : {}) } : {};
   return {
     id: `id-${name}`,
     name,
@@ -39,9 +37,7 @@ export function inState(name: string, status: ContainerStatus, extra: Partial<Co
 }
 
 export type EngineCall =
-  | { op: 'list'; filter: { managedOnly?: boolean; workspace?: string; namePrefix?: string } }
-  | { op: 'inspect'; nameOrId: string }
-  | { op: 'remove'; id: string; force: boolean };
+  { op: 'list'; filter: { managedOnly?: boolean; workspace?: string; namePrefix?: string } } | { op: 'inspect'; nameOrId: string } | { op: 'remove'; id: string; force: boolean };
 
 /**
  * An in-memory Docker for the claim step. Containers are kept by name with their full (inspect)

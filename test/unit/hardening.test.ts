@@ -29,8 +29,14 @@ describe('hardening settings', () => {
 
   it('HostConfig drops every capability, forbids new privileges, limits pids, memory (no swap), CPUs and sets Init', () => {
     assert.deepEqual(hardenedHostConfig({ ...DEFAULT_HARDENING, network: 'none' }), {
-      CapDrop: ['ALL'], SecurityOpt: ['no-new-privileges'], PidsLimit: 512, Memory: 4096 * 1024 * 1024, MemorySwap: 4096 * 1024 * 1024,
-      NanoCpus: 2e9, Init: true, NetworkMode: 'none',
+      CapDrop: ['ALL'],
+      SecurityOpt: ['no-new-privileges'],
+      PidsLimit: 512,
+      Memory: 4096 * 1024 * 1024,
+      MemorySwap: 4096 * 1024 * 1024,
+      NanoCpus: 2e9,
+      Init: true,
+      NetworkMode: 'none',
     });
     assert.equal(hardenedHostConfig(DEFAULT_HARDENING, 8 * 1024 * 1024).MemorySwap, 8 * 1024 * 1024);
     assert.match(describeLimits(DEFAULT_HARDENING), /^pids 512 · memory 4096 MiB · cpus 2 · network bridge/);

@@ -25,7 +25,10 @@ describe('adoptLegacyDatabase', () => {
     const bytes = fs.readFileSync(old);
     assert.equal(adoptLegacyDatabase(old, to), true);
     const s = await Store.open(to, { readOnly: true });
-    assert.deepEqual(new TaskStore(s).list().map((t) => t.title), ['kept']);
+    assert.deepEqual(
+      new TaskStore(s).list().map((t) => t.title),
+      ['kept'],
+    );
     await s.close();
     assert.deepEqual(fs.readFileSync(old), bytes, 'the old file stays as it was');
     assert.match(fs.readFileSync(adoptedNoteOf(old), 'utf8'), new RegExp(to.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));

@@ -1,13 +1,7 @@
 import { describe, it } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { BorgError, InvalidInputError } from '../../src/core/errors';
-import {
-  ContainerSeq,
-  containerName,
-  MAX_CONTAINER_NAME_LENGTH,
-  MAX_SEQ,
-  validateNamePart,
-} from '../../src/core/names';
+import { ContainerSeq, containerName, MAX_CONTAINER_NAME_LENGTH, MAX_SEQ, validateNamePart } from '../../src/core/names';
 
 const BAD_PARTS = ['', '-x', '_x', '.x', 'a b', 'ä', 'a/b', 'a:b', 'x\n'];
 const GOOD_PARTS = ['a', 'Z', '9', 'borg', 'my-borg', 'a_b.c-d', 'Agent01'];
@@ -122,8 +116,7 @@ describe('containerName', () => {
     const prefix = 'p'.repeat(MAX_CONTAINER_NAME_LENGTH - '-d-0'.length);
     assert.throws(
       () => containerName(prefix, 'd', 10),
-      (e: unknown) =>
-        e instanceof InvalidInputError && e.message.includes(String(MAX_CONTAINER_NAME_LENGTH)) && e.message.includes('borg.containerPrefix'),
+      (e: unknown) => e instanceof InvalidInputError && e.message.includes(String(MAX_CONTAINER_NAME_LENGTH)) && e.message.includes('borg.containerPrefix'),
     );
   });
 
@@ -133,4 +126,3 @@ describe('containerName', () => {
     assert.throws(() => containerName(prefix, 'dev', MAX_SEQ), InvalidInputError);
   });
 });
-

@@ -234,7 +234,10 @@ describe('verbs resolve the real container and its workspace', () => {
     const old = r.engine.add({ name: 'u-worker-5', status: 'exited', exitCode: 0, labels: agentLabels('worker', WS) });
     const res = await r.pipeline.reclaim(old.info.id.slice(0, 5));
     assert.equal(res.name, 'u-worker-5');
-    assert.deepEqual([...r.engine.containers.values()].map((c) => c.info.name), ['u-worker-5']);
+    assert.deepEqual(
+      [...r.engine.containers.values()].map((c) => c.info.name),
+      ['u-worker-5'],
+    );
     await r.pipeline.shutdown('detach');
   });
 

@@ -118,14 +118,11 @@ describe('Slots', () => {
     assert.equal(slots.limit, 1);
   });
 
-  it(
-    'raises a limit below 1 given to the constructor to 1, as setLimit does',
-    async () => {
-      const slots = new Slots(0);
-      assert.equal(slots.limit, 1);
-      assert.equal(await settled(slots.acquire()), 'resolved');
-    },
-  );
+  it('raises a limit below 1 given to the constructor to 1, as setLimit does', async () => {
+    const slots = new Slots(0);
+    assert.equal(slots.limit, 1);
+    assert.equal(await settled(slots.acquire()), 'resolved');
+  });
 
   it('rejects every queued acquire with the given error', async () => {
     const slots = new Slots(1);

@@ -121,25 +121,22 @@ describe('Store.open', () => {
     assert.equal(again.getContainer('borg-dev-0')?.id, 'id-borg-dev-0');
   });
 
-  it(
-    'moves aside a database whose pages are damaged (quick_check reports errors)',
-    async () => {
-      const s = await openStore();
-      for (let i = 0; i < 20; i++) s.upsertContainer(row(`borg-dev-${i}`));
-      await s.close();
-      const bytes = fs.readFileSync(file);
-      const SQL = await initSqlJs();
-      const probe = new SQL.Database(bytes);
-      const pageSize = Number(probe.exec('PRAGMA page_size')[0].values[0][0]);
-      const indexPage = Number(probe.exec("SELECT rootpage FROM sqlite_master WHERE name = 'sqlite_autoindex_containers_1'")[0].values[0][0]);
-      probe.close();
-      bytes.fill(0x41, (indexPage - 1) * pageSize, indexPage * pageSize); // the containers table's primary-key index
-      fs.writeFileSync(file, bytes);
-      const damaged = await openStore();
-      assert.ok(damaged.recoveredFrom, 'recoveredFrom is set');
-      assert.doesNotThrow(() => damaged.getContainer('borg-dev-0'));
-    },
-  );
+  it('moves aside a database whose pages are damaged (quick_check reports errors)', async () => {
+    const s = await openStore();
+    for (let i = 0; i < 20; i++) s.upsertContainer(row(`borg-dev-${i}`));
+    await s.close();
+    const bytes = fs.readFileSync(file);
+    const SQL = await initSqlJs();
+    const probe = new SQL.Database(bytes);
+    const pageSize = Number(probe.exec('PRAGMA page_size')[0].values[0][0]);
+    const indexPage = Number(probe.exec("SELECT rootpage FROM sqlite_master WHERE name = 'sqlite_autoindex_containers_1'")[0].values[0][0]);
+    probe.close();
+    bytes.fill(0x41, (indexPage - 1) * pageSize, indexPage * pageSize); // the containers table's primary-key index
+    fs.writeFileSync(file, bytes);
+    const damaged = await openStore();
+    assert.ok(damaged.recoveredFrom, 'recoveredFrom is set');
+    assert.doesNotThrow(() => damaged.getContainer('borg-dev-0'));
+  });
 
   it('refuses a database with a newer schema version, leaving the file untouched', async () => {
     await (await openStore()).close();
@@ -152,11 +149,7 @@ describe('Store.open', () => {
 
     await assert.rejects(
       Store.open(file),
-      (e: unknown) =>
-        e instanceof BorgError &&
-        e.message.includes(`schema version ${SCHEMA_VERSION + 1}`) &&
-        e.message.includes('newer') &&
-        e.message.includes('Update the extension'),
+      (e: unknown) => e instanceof BorgError && e.message.includes(`schema version ${SCHEMA_VERSION + 1}`) && e.message.includes('newer') && e.message.includes('Update the extension'),
     );
     assert.deepEqual(fs.readFileSync(file), newer);
     assert.deepEqual(fs.readdirSync(dir), ['borg.db'], 'nothing moved aside');
@@ -170,9 +163,20 @@ describe('Store containers', () => {
     s.upsertContainer(row('borg-dev-0', { state: 'oom-killed', exitCode: 137, oomKilled: true, createdAt: 1234 }));
     const got = s.getContainer('borg-dev-0');
     assert.ok(got);
-    assert.deepEqual({ ...got, updatedAt: 0 }, {
-      name: 'borg-dev-0', id: 'id-borg-dev-0', persona: 'dev', state: 'oom-killed', exitCode: 137, oomKilled: true, workspace: null, createdAt: 1234, updatedAt: 0,
-    });
+    assert.deepEqual(
+      { ...got, updatedAt: 0 },
+      {
+        name: 'borg-dev-0',
+        id: 'id-borg-dev-0',
+        persona: 'dev',
+        state: 'oom-killed',
+        exitCode: 137,
+        oomKilled: true,
+        workspace: null,
+        createdAt: 1234,
+        updatedAt: 0,
+      },
+    );
     assert.ok(got.updatedAt >= before && got.updatedAt <= Date.now());
   });
 
@@ -204,7 +208,10 @@ describe('Store containers', () => {
     s.upsertContainer(row('c', { createdAt: 200 }));
     s.upsertContainer(row('b', { createdAt: 100 }));
     s.upsertContainer(row('a', { createdAt: 200 }));
-    assert.deepEqual(s.listContainers().map((r) => r.name), ['b', 'a', 'c']);
+    assert.deepEqual(
+      s.listContainers().map((r) => r.name),
+      ['b', 'a', 'c'],
+    );
   });
 
   it('keeps the row of a reclaimed name, with the new id and state', async () => {
@@ -269,7 +276,10 @@ describe('Store events', () => {
     const before = Date.now();
     for (const kind of ['one', 'two', 'three']) s.addEvent(kind, 'borg-dev-0');
     const events = s.listEvents();
-    assert.deepEqual(events.map((e) => e.kind), ['one', 'two', 'three']);
+    assert.deepEqual(
+      events.map((e) => e.kind),
+      ['one', 'two', 'three'],
+    );
     assert.ok(events[0].id < events[1].id && events[1].id < events[2].id);
     assert.ok(events.every((e) => e.at >= before && e.at <= Date.now()));
   });
@@ -280,7 +290,10 @@ describe('Store events', () => {
     s.addEvent('b', 'borg-dev-1');
     s.addEvent('c', 'borg-dev-0');
     s.addEvent('d', null);
-    assert.deepEqual(s.listEvents('borg-dev-0').map((e) => e.kind), ['a', 'c']);
+    assert.deepEqual(
+      s.listEvents('borg-dev-0').map((e) => e.kind),
+      ['a', 'c'],
+    );
     assert.equal(s.listEvents().length, 4);
   });
 });
@@ -301,7 +314,10 @@ describe('Store.flush', () => {
     s.upsertContainer(row('kept'));
     await s.flush();
     s.upsertContainer(row('unflushed'));
-    assert.deepEqual((await onDisk()).containers.map((r) => r.name), ['kept']);
+    assert.deepEqual(
+      (await onDisk()).containers.map((r) => r.name),
+      ['kept'],
+    );
   });
 
   it('leaves no temp file behind', async () => {
@@ -352,8 +368,17 @@ describe('Store.flush', () => {
     assert.equal(s.isDirty, false);
     assert.deepEqual(leftovers(), []);
     const disk = await onDisk();
-    assert.deepEqual(disk.containers.map((r) => [r.name, r.state]), [['borg-dev-0', 'exited'], ['borg-dev-1', 'running']]);
-    assert.deepEqual(disk.events.map((e) => e.kind), ['started']);
+    assert.deepEqual(
+      disk.containers.map((r) => [r.name, r.state]),
+      [
+        ['borg-dev-0', 'exited'],
+        ['borg-dev-1', 'running'],
+      ],
+    );
+    assert.deepEqual(
+      disk.events.map((e) => e.kind),
+      ['started'],
+    );
   });
 });
 
@@ -381,32 +406,31 @@ describe('Store.close', () => {
     assert.throws(() => s.addEvent('late', null), BorgError);
   });
 
-  it(
-    'refuses reads after close with a BorgError',
-    async () => {
-      const s = await Store.open(file);
-      await s.close();
-      assert.throws(() => s.getContainer('x'), BorgError);
-      assert.throws(() => s.listContainers(), BorgError);
-      assert.throws(() => s.listEvents(), BorgError);
-    },
-  );
+  it('refuses reads after close with a BorgError', async () => {
+    const s = await Store.open(file);
+    await s.close();
+    assert.throws(() => s.getContainer('x'), BorgError);
+    assert.throws(() => s.listContainers(), BorgError);
+    assert.throws(() => s.listEvents(), BorgError);
+  });
 
-  it(
-    'does not silently lose a write made while close() is flushing',
-    async () => {
-      const s = await Store.open(file);
-      const closing = s.close();
-      await new Promise((r) => setImmediate(r)); // the close's write has taken its snapshot by now
-      let accepted = true;
-      try {
-        s.upsertContainer(row('late'));
-      } catch (e) {
-        assert.ok(e instanceof BorgError);
-        accepted = false;
-      }
-      await closing;
-      if (accepted) assert.deepEqual((await onDisk()).containers.map((r) => r.name), ['late'], 'an accepted write must reach the disk');
-    },
-  );
+  it('does not silently lose a write made while close() is flushing', async () => {
+    const s = await Store.open(file);
+    const closing = s.close();
+    await new Promise((r) => setImmediate(r)); // the close's write has taken its snapshot by now
+    let accepted = true;
+    try {
+      s.upsertContainer(row('late'));
+    } catch (e) {
+      assert.ok(e instanceof BorgError);
+      accepted = false;
+    }
+    await closing;
+    if (accepted)
+      assert.deepEqual(
+        (await onDisk()).containers.map((r) => r.name),
+        ['late'],
+        'an accepted write must reach the disk',
+      );
+  });
 });

@@ -32,10 +32,13 @@ async function holderWith(): Promise<Store> {
 
 /** The folder's entries with their bytes and mtimes, to prove nothing was touched. */
 function snapshot(): Array<[string, string, number]> {
-  return fs.readdirSync(dir).sort().map((n) => {
-    const p = path.join(dir, n);
-    return [n, fs.readFileSync(p).toString('base64'), fs.statSync(p).mtimeMs];
-  });
+  return fs
+    .readdirSync(dir)
+    .sort()
+    .map((n) => {
+      const p = path.join(dir, n);
+      return [n, fs.readFileSync(p).toString('base64'), fs.statSync(p).mtimeMs];
+    });
 }
 
 describe('Store read-only', () => {
@@ -44,7 +47,10 @@ describe('Store read-only', () => {
     const ro = await Store.open(file, { readOnly: true, heldBy: 'VS Code window "proj" (pid 1)' });
     assert.equal(ro.readOnly, true);
     assert.equal(ro.getContainer('borg-dev-1')?.id, 'abc');
-    assert.deepEqual(new TaskStore(ro).list().map((t) => t.title), ['first']);
+    assert.deepEqual(
+      new TaskStore(ro).list().map((t) => t.title),
+      ['first'],
+    );
     await ro.close();
     await holder.close();
   });
@@ -98,7 +104,10 @@ describe('Store read-only', () => {
     await holder.flush();
     assert.equal(new TaskStore(ro).list().length, 1, 'an in-memory copy until reloaded');
     await ro.reload();
-    assert.deepEqual(new TaskStore(ro).list().map((t) => t.title), ['first', 'second']);
+    assert.deepEqual(
+      new TaskStore(ro).list().map((t) => t.title),
+      ['first', 'second'],
+    );
     await ro.close();
     await holder.close();
   });

@@ -23,7 +23,17 @@ function apiError(code: string | undefined, status: number | undefined, type: st
 
 /** The result line the CLI prints after an API failure (it says "success" with is_error true). */
 function apiResult(status: number | undefined, type: string | undefined, text: string) {
-  return JSON.stringify({ type: 'result', subtype: 'success', is_error: true, result: text, session_id: 's', total_cost_usd: 0, terminal_reason: 'api_error', ...(status !== undefined ? { api_error_status: status } : {}), ...(type !== undefined ? { api_error_type: type } : {}) });
+  return JSON.stringify({
+    type: 'result',
+    subtype: 'success',
+    is_error: true,
+    result: text,
+    session_id: 's',
+    total_cost_usd: 0,
+    terminal_reason: 'api_error',
+    ...(status !== undefined ? { api_error_status: status } : {}),
+    ...(type !== undefined ? { api_error_type: type } : {}),
+  });
 }
 
 describe('foldLine', () => {
@@ -63,7 +73,15 @@ describe('foldLine', () => {
 
 describe('blockSignal: structured fields only', () => {
   it('free text about rate limits, billing, 401 or quotas in a result or assistant text does not block', () => {
-    for (const text of ['fixed the rate limit bug', 'billing module refactored', 'handle HTTP 401 in the client', 'quota exceeded test passes', 'Not logged in · Please run /login', 'invalid api key message reworded', 'usage limit, overloaded_error, 429']) {
+    for (const text of [
+      'fixed the rate limit bug',
+      'billing module refactored',
+      'handle HTTP 401 in the client',
+      'quota exceeded test passes',
+      'Not logged in · Please run /login',
+      'invalid api key message reworded',
+      'usage limit, overloaded_error, 429',
+    ]) {
       const assistant = JSON.stringify({ type: 'assistant', message: { role: 'assistant', content: [{ type: 'text', text }] }, session_id: 's' });
       for (const isError of [true, false]) {
         const result = JSON.stringify({ type: 'result', subtype: isError ? 'error_during_execution' : 'success', is_error: isError, result: text });
@@ -106,7 +124,7 @@ describe('blockSignal: structured fields only', () => {
     assert.equal(blockSignal(fold(apiError(undefined, undefined, 'billing_error')))?.kind, 'quota');
   });
 
-  it('the result line\'s api_error_status blocks when the result is an error', () => {
+  it("the result line's api_error_status blocks when the result is an error", () => {
     assert.equal(blockSignal(fold(apiResult(401, undefined, 'Invalid API key')))?.kind, 'auth');
     assert.equal(blockSignal(fold(apiResult(429, undefined, 'Request rejected')))?.kind, 'quota');
     assert.equal(blockSignal(fold(apiResult(undefined, 'rate_limit_error', 'Request rejected')))?.kind, 'quota');

@@ -93,7 +93,10 @@ describe('chooseCheckout', () => {
     const first = await chooseCheckout(git, repo, root, 1);
     await git.addWorktree(repo, first.worktree, 'other-branch', 'main');
     fs.rmSync(first.worktree, { recursive: true, force: true });
-    assert.ok((await git.listWorktrees(repo)).some((w) => w.path === first.worktree), 'git still lists it');
+    assert.ok(
+      (await git.listWorktrees(repo)).some((w) => w.path === first.worktree),
+      'git still lists it',
+    );
     const c = await chooseCheckout(git, repo, root, 1);
     assert.equal(c.worktree, `${first.worktree}-2`);
   });

@@ -9,9 +9,21 @@ import { Phase, Task, TASK_STATUSES, TaskStatus } from '../../src/core/taskStore
 /** A task in `status` with its worktree and branch made (as after its first dispatch) unless `bare`. */
 function task(status: TaskStatus, bare = false): Task {
   return {
-    id: 7, title: 'Add a flag', description: '', repo: '/repo', status, phase: 'impl', attempt: 1, maxAttempts: 3, lastError: null,
-    worktree: bare ? null : '/wt/task-7', branch: bare ? null : 'borg/task-7', baseBranch: bare ? null : 'main',
-    createdAt: 1, updatedAt: 2, dispatchedAt: null,
+    id: 7,
+    title: 'Add a flag',
+    description: '',
+    repo: '/repo',
+    status,
+    phase: 'impl',
+    attempt: 1,
+    maxAttempts: 3,
+    lastError: null,
+    worktree: bare ? null : '/wt/task-7',
+    branch: bare ? null : 'borg/task-7',
+    baseBranch: bare ? null : 'main',
+    createdAt: 1,
+    updatedAt: 2,
+    dispatchedAt: null,
   } as Task;
 }
 
@@ -35,7 +47,10 @@ describe('taskVerbs (status × verb)', () => {
       assert.deepEqual(taskVerbs(task(status)), EXPECTED[status]);
     });
     it(`${status} without worktree or branch yet → no diff, worktree or merge`, () => {
-      assert.deepEqual(taskVerbs(task(status, true)), EXPECTED[status].filter((v) => !['diff', 'openWorktree', 'merge'].includes(v)));
+      assert.deepEqual(
+        taskVerbs(task(status, true)),
+        EXPECTED[status].filter((v) => !['diff', 'openWorktree', 'merge'].includes(v)),
+      );
     });
   }
 
@@ -52,14 +67,21 @@ describe('checkTaskVerb agrees with taskVerbs', () => {
         const fits = taskVerbs(t).includes(verb);
         it(`${verb} on a ${status} task${bare ? ' without branch' : ''}: ${fits ? 'allowed' : 'refused'}`, () => {
           if (fits) checkTaskVerb(verb, t);
-          else assert.throws(() => checkTaskVerb(verb, t), (e: unknown) => e instanceof RefusedError && e.message.startsWith('Task 7 '));
+          else
+            assert.throws(
+              () => checkTaskVerb(verb, t),
+              (e: unknown) => e instanceof RefusedError && e.message.startsWith('Task 7 '),
+            );
         });
       }
     }
   }
 
   it('says which statuses fit', () => {
-    assert.throws(() => checkTaskVerb('cancel', task('failed')), /^RefusedError: Task 7 is failed; you can cancel a task that is backlog, spec, qa, impl, test, retry or blocked\. There is nothing to cancel\.$/);
+    assert.throws(
+      () => checkTaskVerb('cancel', task('failed')),
+      /^RefusedError: Task 7 is failed; you can cancel a task that is backlog, spec, qa, impl, test, retry or blocked\. There is nothing to cancel\.$/,
+    );
     assert.throws(() => checkTaskVerb('merge', task('impl')), /Task 7 is impl; you can merge a task that is done\./);
     assert.throws(() => checkTaskVerb('retry', task('done')), /you can retry a task that is retry, blocked, failed or cancelled/);
   });
@@ -81,23 +103,30 @@ const NEXT: Record<Phase, Partial<Task>> = {
 function expected(attempt: number, maxAttempts: number, phase: Phase, outcome: RunOutcome): Partial<Task> {
   const retryPhase: Phase = phase === 'test' ? 'impl' : phase;
   switch (outcome) {
-    case 'ok': return NEXT[phase];
-    case 'cancelled': return { status: 'cancelled' };
-    case 'interrupted': return phase === 'test' ? { status: 'retry', phase: 'test' } : { status: phase };
-    case 'lost': return phase === 'test' ? { status: 'retry', phase: 'test', lastError: 'E' } : { status: phase, phase, lastError: 'E' };
-    case 'blocked': return { status: 'blocked', phase, lastError: 'E' };
-    case 'altered': return { status: 'failed', phase, lastError: 'E' };
+    case 'ok':
+      return NEXT[phase];
+    case 'cancelled':
+      return { status: 'cancelled' };
+    case 'interrupted':
+      return phase === 'test' ? { status: 'retry', phase: 'test' } : { status: phase };
+    case 'lost':
+      return phase === 'test' ? { status: 'retry', phase: 'test', lastError: 'E' } : { status: phase, phase, lastError: 'E' };
+    case 'blocked':
+      return { status: 'blocked', phase, lastError: 'E' };
+    case 'altered':
+      return { status: 'failed', phase, lastError: 'E' };
     case 'failed':
-      return attempt + 1 >= maxAttempts
-        ? { status: 'failed', phase: retryPhase, attempt: attempt + 1, lastError: 'E' }
-        : { status: 'retry', phase: retryPhase, attempt: attempt + 1, lastError: 'E' };
+      return attempt + 1 >= maxAttempts ? { status: 'failed', phase: retryPhase, attempt: attempt + 1, lastError: 'E' } : { status: 'retry', phase: retryPhase, attempt: attempt + 1, lastError: 'E' };
   }
 }
 
 describe('nextAfter (phase × outcome)', () => {
   for (const phase of PHASES) {
     for (const outcome of RUN_OUTCOMES) {
-      for (const [attempt, label] of [[0, 'first attempt'], [2, 'last attempt']] as const) {
+      for (const [attempt, label] of [
+        [0, 'first attempt'],
+        [2, 'last attempt'],
+      ] as const) {
         it(`${phase} ${outcome} on the ${label}`, () => {
           assert.deepEqual(nextAfter({ attempt, maxAttempts: 3 }, phase, outcome, 'E'), expected(attempt, 3, phase, outcome));
         });
@@ -139,8 +168,14 @@ describe("package.json's Tasks menus read the task table", () => {
   };
   const items = pkg.contributes.menus['view/item/context'].filter((m) => m.when.startsWith('view == borg.tasks'));
   const VERB_OF: Record<string, TaskVerb> = {
-    'borg.showTask': 'show', 'borg.showDiff': 'diff', 'borg.openWorktree': 'openWorktree', 'borg.mergeTask': 'merge',
-    'borg.cancelTask': 'cancel', 'borg.retryTask': 'retry', 'borg.setApiKey': 'setApiKey', 'borg.deleteTask': 'delete',
+    'borg.showTask': 'show',
+    'borg.showDiff': 'diff',
+    'borg.openWorktree': 'openWorktree',
+    'borg.mergeTask': 'merge',
+    'borg.cancelTask': 'cancel',
+    'borg.retryTask': 'retry',
+    'borg.setApiKey': 'setApiKey',
+    'borg.deleteTask': 'delete',
   };
 
   it('shows each command only where its verb is in the contextValue (Show Diff inline only beside Merge)', () => {

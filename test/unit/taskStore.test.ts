@@ -40,7 +40,10 @@ describe('TaskStore', () => {
     const order = tasks.dispatchable().map((t) => t.title);
     assert.deepEqual(order.slice(0, 4), ['retry', 'impl', 'newer impl', 'qa']);
     assert.equal(order[0], 'retry');
-    assert.deepEqual(order.filter((t) => t.includes('impl')), ['impl', 'newer impl']);
+    assert.deepEqual(
+      order.filter((t) => t.includes('impl')),
+      ['impl', 'newer impl'],
+    );
     assert.ok(order.indexOf('qa') < order.indexOf('spec'));
     assert.ok(order.indexOf('spec') < order.indexOf('backlog'));
     for (const s of ['done', 'failed', 'blocked']) assert.ok(!order.includes(s), `${s} is not dispatched`);
@@ -64,13 +67,30 @@ describe('validateTaskText', () => {
   });
 
   it('refuses an empty or too long title with a message that says what to do', () => {
-    assert.throws(() => validateTaskText('  ', ''), (e) => e instanceof InvalidInputError && /needs a title/.test(e.message));
+    assert.throws(
+      () => validateTaskText('  ', ''),
+      (e) => e instanceof InvalidInputError && /needs a title/.test(e.message),
+    );
     assert.throws(() => validateTaskText('x'.repeat(201), ''), /keep it under 200/);
   });
 });
 
 describe('phaseToRun', () => {
-  const base = { id: 1, title: 't', description: '', repo: '/r', baseBranch: null, branch: null, worktree: null, attempt: 0, maxAttempts: 5, lastError: null, createdAt: 0, updatedAt: 0, dispatchedAt: null };
+  const base = {
+    id: 1,
+    title: 't',
+    description: '',
+    repo: '/r',
+    baseBranch: null,
+    branch: null,
+    worktree: null,
+    attempt: 0,
+    maxAttempts: 5,
+    lastError: null,
+    createdAt: 0,
+    updatedAt: 0,
+    dispatchedAt: null,
+  };
   it('runs spec for a backlog task and the recorded phase for retry/blocked', () => {
     assert.equal(phaseToRun({ ...base, status: 'backlog', phase: 'spec' }), 'spec');
     assert.equal(phaseToRun({ ...base, status: 'retry', phase: 'impl' }), 'impl');

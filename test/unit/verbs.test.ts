@@ -62,7 +62,11 @@ describe('verbsFor (the verb table)', () => {
   it('lists verbs in the fixed VERBS order', () => {
     for (const c of everyContainer()) {
       const v = verbsFor(c);
-      assert.deepEqual(v, [...v].sort((a, b) => VERBS.indexOf(a) - VERBS.indexOf(b)), describeC(c));
+      assert.deepEqual(
+        v,
+        [...v].sort((a, b) => VERBS.indexOf(a) - VERBS.indexOf(b)),
+        describeC(c),
+      );
     }
   });
 });
@@ -73,7 +77,11 @@ describe('checkVerb agrees with verbsFor', () => {
       const fits = verbsFor(c).includes(verb);
       it(`${verb} on ${c.managed ? '' : 'a foreign '}${describeC(c)}: ${fits ? 'allowed' : 'refused'}`, () => {
         if (fits) checkVerb(verb, c, NAME);
-        else assert.throws(() => checkVerb(verb, c, NAME), (e: unknown) => e instanceof RefusedError && e.message.includes(NAME));
+        else
+          assert.throws(
+            () => checkVerb(verb, c, NAME),
+            (e: unknown) => e instanceof RefusedError && e.message.includes(NAME),
+          );
       });
     }
   }

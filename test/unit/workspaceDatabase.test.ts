@@ -31,8 +31,14 @@ describe('openWorkspaceDatabase', () => {
     assert.equal(second.lock, undefined);
     assert.equal(second.holder?.pid, process.pid);
     assert.equal(second.store.readOnly, true);
-    assert.deepEqual(new TaskStore(second.store).list().map((t) => t.title), ['one']);
-    assert.throws(() => second.store.addEvent('x', null), (e: unknown) => e instanceof RefusedError && /^read-only: VS Code window "proj" \(pid \d+/.test(e.message));
+    assert.deepEqual(
+      new TaskStore(second.store).list().map((t) => t.title),
+      ['one'],
+    );
+    assert.throws(
+      () => second.store.addEvent('x', null),
+      (e: unknown) => e instanceof RefusedError && /^read-only: VS Code window "proj" \(pid \d+/.test(e.message),
+    );
     await second.store.close();
     await first.store.close();
     first.lock.release();
@@ -50,7 +56,10 @@ describe('openWorkspaceDatabase', () => {
     await s.close();
     const o = await openWorkspaceDatabase({ ...window('proj'), legacy: [path.join(dir, 'none.sqlite'), old] });
     assert.equal(o.adoptedFrom, old);
-    assert.deepEqual(new TaskStore(o.store).list().map((t) => t.title), ['old']);
+    assert.deepEqual(
+      new TaskStore(o.store).list().map((t) => t.title),
+      ['old'],
+    );
     await o.store.close();
     o.lock?.release();
   });
