@@ -154,6 +154,7 @@ export function pipelineSettings(opt: Opts, extra: Partial<PipelineSettings> = {
     prefix: String(opt.prefix ?? DEFAULT_SETTINGS.prefix),
     image: String(opt.image ?? DEFAULT_SETTINGS.image),
     hardening,
+    allowInsecureDockerHost: opt['allow-insecure-docker-host'] === true,
     ...extra,
   };
 }

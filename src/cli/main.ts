@@ -44,6 +44,7 @@ tasks (spec → qa → impl → test, one git worktree and branch borg/task-<id>
 
 limits (every container Borg creates; no capabilities, no-new-privileges, never root):
   --pids-limit N (512)  --memory-mb N (4096, no swap)  --cpus N (2)  --network bridge|none (bridge)
+  --allow-insecure-docker-host   send ANTHROPIC_API_KEY even to a plain-HTTP daemon on another machine
 
 global options:
   --db PATH          database file (default <home>/borg.sqlite)
@@ -57,7 +58,8 @@ global options:
   <home> is the workspace's home, <BORG_HOME or ~/.borg>/workspaces/<workspace id>/, shared with
   the VS Code extension on the same folder (one writer at a time: <db>.lock)
 
-Docker is reached through DOCKER_HOST or the local socket. ANTHROPIC_API_KEY, when set, is
+Docker is reached through DOCKER_HOST (tcp:// uses TLS with DOCKER_TLS_VERIFY and DOCKER_CERT_PATH)
+or the local socket. ANTHROPIC_API_KEY, when set, is
 passed to agents on stdin (never env or labels).
 exit codes: 0 ok, 1 refused (reason on stderr), 2 usage; borg run: see above`;
 
@@ -88,17 +90,18 @@ const OPTIONS: ParseArgsConfig['options'] = {
   network: { type: 'string' },
   'test-image': { type: 'string' },
   'test-network': { type: 'string' },
+  'allow-insecure-docker-host': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 };
 
 /** The confinement flags of every command that creates containers (see core/hardening.ts). */
-const LIMIT_OPTIONS = ['pids-limit', 'memory-mb', 'cpus', 'network'];
+const LIMIT_OPTIONS = ['pids-limit', 'memory-mb', 'cpus', 'network', 'allow-insecure-docker-host'];
 
 /** The options each command takes besides the global ones. */
 const COMMAND_OPTIONS: Record<string, string[]> = {
   launch: ['image', 'input', 'json', ...LIMIT_OPTIONS],
   ls: ['json'],
-  hardline: [],
+  hardline: ['allow-insecure-docker-host'],
   reclaim: ['image', 'json', ...LIMIT_OPTIONS],
   rm: ['keep-state'],
   image: ['force'],
@@ -216,10 +219,12 @@ const COMMANDS: Record<'launch' | 'ls' | 'hardline' | 'reclaim' | 'rm', Command>
     return 0;
   },
   async hardline(p, args, _opt, io) {
-    const name = one(args, 'hardline <name>');
+    const given = one(args, 'hardline <name>');
+    // An id or id prefix resolves to the container's real name, which its output events carry.
+    const name = (await p.engine.inspect(given))?.name ?? given;
     const sub = p.onDidOutput((e) => e.agent === name && io.out(e.line));
     try {
-      const agent = await p.hardline(name);
+      const agent = await p.hardline(given);
       io.err(`[borg] ${name} is running again; its output follows (Ctrl+C detaches, the container keeps running)`);
       const detach = () => agent.detach();
       process.once('SIGINT', detach);
@@ -240,8 +245,7 @@ const COMMANDS: Record<'launch' | 'ls' | 'hardline' | 'reclaim' | 'rm', Command>
     return 0;
   },
   async rm(p, args, opt, io) {
-    const name = one(args, 'rm <name>');
-    await p.removeAgent(name, { keepState: opt['keep-state'] === true });
+    const name = await p.removeAgent(one(args, 'rm <name>'), { keepState: opt['keep-state'] === true });
     io.out(`removed ${name}${opt['keep-state'] ? ' (state dir kept)' : ''}`);
     return 0;
   },

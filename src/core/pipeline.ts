@@ -1,4 +1,5 @@
 import { Agent, AgentState } from './agent';
+import { AgentInput, INPUT_FILE, readAgentInput, withDeadline } from './agentInput';
 import { claimName, MAX_CLAIM_CANDIDATES, SkipReason } from './claim';
 import { Disposable } from './disposable';
 import { ContainerInfo, Engine, errorText } from './engine';
@@ -91,7 +92,7 @@ export interface PipelineOptions {
  * input.json for that name (never in the agent-writable state dir).
  */
 export interface LaunchOptions {
-  input?: Record<string, unknown>;
+  input?: Partial<AgentInput>;
   /** false: no stdin at all (a test container runs its command and ignores input). Default true. */
   stdin?: boolean;
   env?: string[];
@@ -145,15 +146,6 @@ export interface RecoveryReport {
   lost: string[];
   /** Containers created but never started (their launch died), removed. */
   removed: string[];
-}
-
-/**
- * The input sent on stdin, with the watchdog's `deadline` (ISO time) and `timeoutSeconds` when
- * it is on: the images Borg ships end themselves there even when no Borg process follows them.
- */
-function withDeadline(input: Record<string, unknown>, timeoutSeconds: number, startedAt = Date.now()): Record<string, unknown> {
-  if (!(timeoutSeconds > 0)) return { ...input, deadline: null, timeoutSeconds: 0 };
-  return { ...input, deadline: new Date(startedAt + timeoutSeconds * 1000).toISOString(), timeoutSeconds };
 }
 
 /** How shutdown treats running agents: `detach` leaves containers running, `stop` stops them. */
@@ -301,7 +293,7 @@ export class Pipeline extends Disposable {
       async (release) => {
         const img = await this.o.engine.image(image);
         if (!img) throw new ImageMissingError(image);
-        const input = { persona, ...(opts.input ?? {}) };
+        const input: AgentInput = { ...opts.input, persona };
         const claim = await claimName({
           engine: this.o.engine,
           namePrefix: `${settings.prefix}-${persona}-`,
@@ -336,15 +328,14 @@ export class Pipeline extends Disposable {
   private async hardlineNow(nameOrId: string): Promise<Agent> {
     const info = await this.ours('hardline', nameOrId);
     const name = info.name;
-    const raw = this.o.stateDirs.readFile(name, 'input.json');
-    if (raw === undefined) {
-      throw new RefusedError(`${name} has no input.json in Borg's records (${this.o.stateDirs.hostDir(name)}), so its input cannot be sent again.`);
+    const input = readAgentInput(this.o.stateDirs.readFile(name, INPUT_FILE), info.persona);
+    if (!input) {
+      throw new RefusedError(`${name} has no readable ${INPUT_FILE} in Borg's records (${this.o.stateDirs.hostDir(name)}), so its input cannot be sent again.`);
     }
-    const input = JSON.parse(raw) as Record<string, unknown>;
     // Let the agent resume the crashed session (Claude Code: --resume <session_id>), whose history is in the state dir.
     const session = this.sessionOf(info.id);
     if (session) input.resumeSessionId = session;
-    const persona = info.persona ?? String(input.persona ?? 'agent');
+    const persona = info.persona ?? input.persona;
     const settings = this.o.settings();
     return this.withSlot(
       settings,
@@ -387,8 +378,8 @@ export class Pipeline extends Disposable {
     const persona = info.persona ?? 'agent';
     const settings = this.o.settings();
     const image = opts.image ?? info.image;
-    const previous = this.o.stateDirs.readFile(name, 'input.json');
-    const input = { ...(previous ? (JSON.parse(previous) as Record<string, unknown>) : { persona }), ...(opts.input ?? {}) };
+    const previous = readAgentInput(this.o.stateDirs.readFile(name, INPUT_FILE), persona);
+    const input: AgentInput = { ...(previous ?? { persona }), ...opts.input, persona };
     return this.withSlot(
       settings,
       async (release) => {
@@ -425,9 +416,10 @@ export class Pipeline extends Disposable {
 
   /**
    * Removes a stopped agent's container (logs and filesystem go with it) and, unless
-   * `keepState`, its state dir. @throws RefusedError when not ours or still running.
+   * `keepState`, its state dir; returns the container's real name. @throws RefusedError when not
+   * ours, another workspace's, or still running.
    */
-  async removeAgent(nameOrId: string, opts: { keepState: boolean }): Promise<void> {
+  async removeAgent(nameOrId: string, opts: { keepState: boolean }): Promise<string> {
     const info = await this.ours('remove', nameOrId);
     const name = info.name;
     await this.o.engine.remove(info.id);
@@ -435,6 +427,7 @@ export class Pipeline extends Disposable {
     this.o.store.setContainerState(name, 'removed');
     this.o.store.addEvent('removed', name, { id: info.id, keptState: opts.keepState });
     this.scheduleRefresh();
+    return name;
   }
 
   /** The last `tail` lines of a container's output. @throws RefusedError when it is not ours or unknown. */
@@ -492,7 +485,7 @@ export class Pipeline extends Disposable {
    */
   private async withSlot<T>(settings: PipelineSettings, fn: (release: () => void) => Promise<T>, persona = 'agent', signal?: AbortSignal): Promise<T> {
     this.slots.setLimit(settings.maxParallelAgents);
-    this.assertSecretsMayTravel(settings);
+    await this.assertSecretsMayTravel(settings);
     const entry: QueuedLaunch = { persona, queuedAt: Date.now() };
     this.waiting.add(entry);
     this.changed.fire();
@@ -528,12 +521,14 @@ export class Pipeline extends Disposable {
    * HTTP to another machine unless the user allowed it (`borg.allowInsecureDockerHost`).
    * @throws RefusedError naming the endpoint and both ways out.
    */
-  private assertSecretsMayTravel(settings: PipelineSettings): void {
+  private async assertSecretsMayTravel(settings: PipelineSettings): Promise<void> {
     if (!this.o.secrets || !this.o.engine.insecureRemote || settings.allowInsecureDockerHost) return;
+    const secrets = await this.o.secrets().catch(() => ({}));
+    if (Object.keys(secrets).length === 0) return; // nothing secret would travel
     throw new RefusedError(
       `Docker is reached over plain HTTP at ${this.o.engine.endpoint}, another machine: Borg does not send API keys over it. ` +
         'Use TLS (a tcp:// address with DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH), an ssh tunnel to the socket, ' +
-        'or, on a network you trust, set borg.allowInsecureDockerHost.',
+        'or, on a network you trust, set borg.allowInsecureDockerHost (borg: --allow-insecure-docker-host).',
     );
   }
 
@@ -542,7 +537,7 @@ export class Pipeline extends Disposable {
    * running as a non-root uid (ownership.ts) that owns its state dir and `opts.writable`, with
    * the state dir mounted; then writes Borg's own input.json for the name.
    */
-  private async createContainer(name: string, persona: string, image: string, imageUser: string, input: Record<string, unknown>, opts: LaunchOptions, settings: PipelineSettings): Promise<string> {
+  private async createContainer(name: string, persona: string, image: string, imageUser: string, input: AgentInput, opts: LaunchOptions, settings: PipelineSettings): Promise<string> {
     const owner = containerOwner(imageUser);
     const dir = this.o.stateDirs.ensure(name, owner);
     for (const w of opts.writable ?? []) chownTree(w, owner);
@@ -569,7 +564,7 @@ export class Pipeline extends Disposable {
       workdir: opts.workdir,
     });
     // Only once the name is ours: a create that lost the name (409) must not touch the winner's input.
-    this.o.stateDirs.writeFile(name, 'input.json', JSON.stringify(input, null, 2));
+    this.o.stateDirs.writeFile(name, INPUT_FILE, JSON.stringify(input, null, 2));
     return id;
   }
 
@@ -583,7 +578,7 @@ export class Pipeline extends Disposable {
     name: string;
     id: string;
     persona: string;
-    input: Record<string, unknown>;
+    input: AgentInput;
     release: () => void;
     settings: PipelineSettings;
     opts: LaunchOptions;

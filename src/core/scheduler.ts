@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Agent } from './agent';
+import { INPUT_FILE, readAgentInput, taskInput } from './agentInput';
 import { AgentGit, GitMetadataAlteredError, PreparedCheckout, TaskCheckout, TrustedCheckout, WORKTREE_MOUNT } from './agentGit';
 import { Disposable, toDisposable } from './disposable';
 import { DockerUnreachableError, InterruptedError, PipelineStoppedError, RefusedError } from './errors';
@@ -205,14 +206,9 @@ export class Scheduler extends Disposable {
     const taken: number[] = [];
     for (const agent of this.o.pipeline.agents.values()) {
       if (agent.state !== 'running') continue;
-      let input: { taskId?: unknown; phase?: unknown };
-      try {
-        input = JSON.parse(this.o.pipeline.stateDirs.readFile(agent.name, 'input.json') ?? '{}') as typeof input;
-      } catch {
-        continue;
-      }
-      const task = typeof input.taskId === 'number' ? this.o.tasks.get(input.taskId) : undefined;
-      if (!task || this.active.has(task.id) || task.status !== input.phase || !task.worktree) continue;
+      const input = readAgentInput(this.o.pipeline.stateDirs.readFile(agent.name, INPUT_FILE));
+      const task = input?.taskId !== undefined ? this.o.tasks.get(input.taskId) : undefined;
+      if (!task || this.active.has(task.id) || task.status !== input?.phase || !task.worktree) continue;
       const run: ActiveRun = { phase: task.status as Phase, adopted: agent, cancelled: false, abort: new AbortController(), done: Promise.resolve() };
       this.active.set(task.id, run);
       run.done = this.runPhase(task, run).finally(() => {
@@ -377,7 +373,7 @@ export class Scheduler extends Disposable {
         const prepared = await this.agentGit.prepare(checkout);
         trusted = prepared.trusted;
         launch = await this.o.pipeline.launch(persona, {
-          input: { taskId: t.id, phase, persona, prompt, systemPrompt, model: settings.model || null, allowedTools: settings.allowedTools, workdir: WORKTREE_MOUNT, resumeSessionId: null },
+          input: taskInput({ taskId: t.id, phase, persona, prompt, systemPrompt, model: settings.model, allowedTools: settings.allowedTools, workdir: WORKTREE_MOUNT }),
           signal: run.abort.signal,
           binds: prepared.binds,
           writable: prepared.writable,

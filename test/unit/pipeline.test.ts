@@ -228,6 +228,32 @@ describe('how runs end', () => {
   });
 });
 
+describe('secrets and the Docker endpoint', () => {
+  it('refuses a launch that would send secrets over plain HTTP to another machine, unless allowed', async () => {
+    for (const allowed of [false, true]) {
+      const r = await rig({ allowInsecureDockerHost: allowed });
+      r.engine.insecureRemote = true;
+      const p = new Pipeline({ engine: r.engine, store: r.store, stateDirs: r.stateDirs, workspaceId: WS, settings: () => r.settings, secrets: async () => ({ ANTHROPIC_API_KEY: 'sk-test' }) });
+      if (!allowed) {
+        await assert.rejects(p.launch('worker'), (e: unknown) => e instanceof RefusedError && /plain HTTP .* does not send API keys.*allowInsecureDockerHost/.test(e.message));
+        assert.equal(r.engine.containers.size, 0, 'refused before anything was created');
+      } else {
+        const { name } = await p.launch('worker');
+        assert.match(r.engine.get(name).stdin, /sk-test/);
+        await p.shutdown('detach');
+      }
+    }
+  });
+
+  it('without secrets to send, a plain remote daemon is fine', async () => {
+    const r = await rig();
+    r.engine.insecureRemote = true;
+    const p = new Pipeline({ engine: r.engine, store: r.store, stateDirs: r.stateDirs, workspaceId: WS, settings: () => r.settings, secrets: async () => ({}) });
+    await p.launch('worker');
+    await p.shutdown('detach');
+  });
+});
+
 describe('verbs resolve the real container and its workspace', () => {
   it('reclaim by id prefix reuses the real name (never one named after the prefix)', async () => {
     const r = await rig();

@@ -1,0 +1,80 @@
+import type { Phase } from './taskStore';
+
+/** Borg's own record of what a container was sent (in `<state root>/.host/<name>/`, never mounted). */
+export const INPUT_FILE = 'input.json';
+
+/**
+ * The one JSON object every agent reads on stdin (README, "Agent protocol"), and Borg's record
+ * of it: built here for task phases, read back here for hardline, reclaim and recovery. The
+ * `secrets` field is added on stdin only, never recorded.
+ */
+export interface AgentInput {
+  persona: string;
+  /** Set for task phases: recovery takes the phase back from these. */
+  taskId?: number;
+  phase?: Phase;
+  prompt?: string;
+  systemPrompt?: string;
+  /** '' or null: the agent's default model. */
+  model?: string | null;
+  allowedTools?: string[];
+  /** Where the task's worktree is mounted. */
+  workdir?: string;
+  /** The session a hardline resumes (Claude Code `--resume`). */
+  resumeSessionId?: string | null;
+  /** When the watchdog ends this run (ISO time), null without one; refreshed on every start. */
+  deadline?: string | null;
+  /** The watchdog's budget, seconds from this start (0: none). */
+  timeoutSeconds?: number;
+  /** Fields a user passes with `borg launch --input` (the demo agent's `sleepSeconds`, `exitCode`, `mode`). */
+  [extra: string]: unknown;
+}
+
+const PHASES: readonly string[] = ['spec', 'qa', 'impl', 'test'];
+
+/** The input of a task phase's agent. */
+export function taskInput(t: { taskId: number; phase: Phase; persona: string; prompt: string; systemPrompt: string; model: string; allowedTools: string[]; workdir: string }): AgentInput {
+  return {
+    taskId: t.taskId,
+    phase: t.phase,
+    persona: t.persona,
+    prompt: t.prompt,
+    systemPrompt: t.systemPrompt,
+    model: t.model || null,
+    allowedTools: t.allowedTools,
+    workdir: t.workdir,
+    resumeSessionId: null,
+  };
+}
+
+/**
+ * `input` with the watchdog's `deadline` (ISO time, `startedAt` + the budget) and
+ * `timeoutSeconds`: the images Borg ships end themselves there even when no Borg process
+ * follows them. `timeoutSeconds` 0 records "no deadline".
+ */
+export function withDeadline(input: AgentInput, timeoutSeconds: number, startedAt = Date.now()): AgentInput {
+  if (!(timeoutSeconds > 0)) return { ...input, deadline: null, timeoutSeconds: 0 };
+  return { ...input, deadline: new Date(startedAt + timeoutSeconds * 1000).toISOString(), timeoutSeconds };
+}
+
+/**
+ * Reads a recorded input (the text of {@link INPUT_FILE}). Returns undefined when there is none
+ * or it is not a JSON object; fields of the wrong type are dropped (a `taskId` that is no
+ * positive integer, a `phase` that is no phase), so a damaged record never names another task.
+ * A missing persona becomes `fallbackPersona`.
+ */
+export function readAgentInput(text: string | undefined, fallbackPersona = 'agent'): AgentInput | undefined {
+  if (text === undefined) return undefined;
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) return undefined;
+  const o = { ...(raw as Record<string, unknown>) };
+  const input: AgentInput = { ...o, persona: typeof o.persona === 'string' && o.persona ? o.persona : fallbackPersona };
+  if (!(typeof o.taskId === 'number' && Number.isInteger(o.taskId) && o.taskId > 0)) delete input.taskId;
+  if (!(typeof o.phase === 'string' && PHASES.includes(o.phase))) delete input.phase;
+  return input;
+}
