@@ -6,6 +6,7 @@
  * down and force-removes every container whose name starts with a harness prefix, also when
  * the test failed.
  */
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -349,4 +350,16 @@ function readOrUndefined(file: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** A git repository in `dir` with one commit on `main` (README.md, run-tests.sh running tests/*.sh). */
+export function makeRepo(dir: string): string {
+  fs.mkdirSync(dir, { recursive: true });
+  const git = (...args: string[]) => execFileSync('git', args, { cwd: dir, stdio: 'pipe' });
+  git('init', '-q', '-b', 'main');
+  fs.writeFileSync(path.join(dir, 'run-tests.sh'), '#!/bin/sh\nfor f in tests/*.sh; do\n  [ -e "$f" ] || continue\n  sh "$f" || exit 1\ndone\necho "all tests passed"\n');
+  fs.writeFileSync(path.join(dir, 'README.md'), '# test repo\n');
+  git('add', '-A');
+  git('-c', 'user.name=Test', '-c', 'user.email=test@localhost', 'commit', '-q', '-m', 'initial');
+  return dir;
 }

@@ -16,24 +16,12 @@ import { DEFAULT_TASK_SETTINGS, Scheduler, TaskSettings } from '../../src/core/s
 import { Store } from '../../src/core/store';
 import { Task, TaskStatus, TaskStore } from '../../src/core/taskStore';
 import { repoFolderName } from '../../src/core/taskCheckout';
-import { cleanupAll, DEMO_IMAGE, deriveImage, docker, Harness, harness, inspectOrUndefined, removeDerivedImages, waitFor, withTimeout } from './helpers';
+import { cleanupAll, DEMO_IMAGE, makeRepo, deriveImage, docker, Harness, harness, inspectOrUndefined, removeDerivedImages, waitFor, withTimeout } from './helpers';
 
 afterEach(cleanupAll);
 after(cleanupAll);
 
 const PROMPTS = path.join(__dirname, '..', '..', '..', 'media', 'prompts');
-
-/** A git repository with `run-tests.sh` (runs `sh` on each tests/*.sh) and one commit on main. */
-export function makeRepo(dir: string): string {
-  fs.mkdirSync(dir, { recursive: true });
-  const git = (...args: string[]) => execFileSync('git', args, { cwd: dir, stdio: 'pipe' });
-  git('init', '-q', '-b', 'main');
-  fs.writeFileSync(path.join(dir, 'run-tests.sh'), '#!/bin/sh\nfor f in tests/*.sh; do\n  [ -e "$f" ] || continue\n  sh "$f" || exit 1\ndone\necho "all tests passed"\n');
-  fs.writeFileSync(path.join(dir, 'README.md'), '# test repo\n');
-  git('add', '-A');
-  git('-c', 'user.name=Test', '-c', 'user.email=test@localhost', 'commit', '-q', '-m', 'initial');
-  return dir;
-}
 
 interface Rig {
   h: Harness;

@@ -25,6 +25,7 @@ describe('Shutdown', function () {
     assert.equal(ctx.pipeline.isStopped, true);
     assert.equal(ctx.pipeline.agents.get(name)?.state, 'detached');
     assert.ok(fs.existsSync(dbFile), `${dbFile} exists`);
+    assert.equal(fs.existsSync(`${dbFile}.lock`), false, 'the database lock is released at the end of the shutdown');
     const SQL = await initSqlJs();
     const db = new SQL.Database(fs.readFileSync(dbFile));
     const rows = db.exec('SELECT name, persona, state FROM containers WHERE name = ?', [name]);
