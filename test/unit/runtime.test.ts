@@ -1,0 +1,97 @@
+import { strict as assert } from 'node:assert';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { after, describe, it } from 'node:test';
+import { Git } from '../../src/core/git';
+import { agentLabels, LABEL_PHASE, LABEL_TASK } from '../../src/core/labels';
+import { DEFAULT_SETTINGS } from '../../src/core/pipeline';
+import { Prompts } from '../../src/core/prompts';
+import { Runtime } from '../../src/core/runtime';
+import { DEFAULT_TASK_SETTINGS } from '../../src/core/scheduler';
+import { StateDirs } from '../../src/core/stateDirs';
+import { Store } from '../../src/core/store';
+import { FakeDocker } from './fakeDocker';
+
+const WS = 'ws-unit-runtime';
+const dirs: string[] = [];
+after(() => {
+  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+});
+
+async function runtime(kind: 'long' | 'oneShot' = 'long') {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'borg-rt-'));
+  dirs.push(dir);
+  const engine = new FakeDocker();
+  const store = await Store.open(path.join(dir, 'borg.sqlite'));
+  const rt = new Runtime({
+    kind,
+    engine,
+    store,
+    stateDirs: new StateDirs(path.join(dir, 'agents')),
+    workspaceId: WS,
+    settings: () => ({ ...DEFAULT_SETTINGS, prefix: 'u', image: 'img' }),
+    taskSettings: () => DEFAULT_TASK_SETTINGS,
+    git: new Git(),
+    prompts: new Prompts(path.join(__dirname, '..', '..', '..', 'media', 'prompts')),
+    worktreeRoot: path.join(dir, 'worktrees'),
+  });
+  return { dir, engine, store, rt };
+}
+
+describe('Runtime: one start, one shutdown', () => {
+  it('start(): recovery first, orphaned test containers killed, a task left in test reruns its test phase, then dispatch opens', async () => {
+    const r = await runtime();
+    const t = r.rt.tasks.add({ title: 'Mid-test', description: '', repo: r.dir, maxAttempts: 5 });
+    r.rt.tasks.update(t.id, { status: 'test', phase: 'test', attempt: 1 });
+    const test = r.engine.add({ name: 'u-test-0', status: 'running', labels: agentLabels('test', WS, { [LABEL_TASK]: String(t.id), [LABEL_PHASE]: 'test' }) });
+    r.rt.scheduler.pause(); // look at the state start() leaves, before anything is dispatched
+    assert.equal(r.rt.scheduler.isStarted, false);
+    const report = await r.rt.start();
+    assert.deepEqual(report.adopted, ['u-test-0']);
+    assert.deepEqual(report.retest, [t.id]);
+    assert.deepEqual(test.stops, [0], 'the orphaned test container was stopped at once');
+    assert.deepEqual(
+      (({ status, phase, attempt }) => ({ status, phase, attempt }))(r.rt.tasks.get(t.id)!),
+      { status: 'retry', phase: 'test', attempt: 1 },
+      'the test phase runs again, no attempt spent',
+    );
+    assert.equal(r.rt.scheduler.isStarted, true);
+    assert.equal(await r.rt.start(), report, 'a second start returns the first report');
+    await r.rt.shutdown('detach');
+    assert.equal(r.store.isDirty, false);
+  });
+
+  it('a start that finds Docker down fails, dispatches nothing, and the next start tries again', async () => {
+    const r = await runtime();
+    r.engine.down = true;
+    await assert.rejects(r.rt.start(), /not reachable/);
+    assert.equal(r.rt.scheduler.isStarted, false);
+    r.engine.down = false;
+    r.rt.scheduler.pause();
+    await r.rt.start();
+    assert.equal(r.rt.scheduler.isStarted, true);
+    await r.rt.shutdown('detach');
+  });
+
+  it('a one-shot runtime neither adopts nor dispatches; its launches do not wait for agents it did not start', async () => {
+    const r = await runtime('oneShot');
+    r.engine.add({ name: 'u-worker-0', status: 'running', labels: agentLabels('worker', WS) });
+    await r.rt.start();
+    assert.equal(r.rt.pipeline.agents.size, 0, 'nothing adopted');
+    assert.equal(r.rt.scheduler.isStarted, false);
+    const { name } = await r.rt.pipeline.launch('worker');
+    assert.equal(name, 'u-worker-1');
+    await r.rt.shutdown('detach');
+    assert.equal(r.engine.get('u-worker-0').info.status, 'running');
+  });
+
+  it('shutdown is idempotent and closes the store', async () => {
+    const r = await runtime();
+    const a = r.rt.shutdown('stop');
+    const b = r.rt.shutdown('detach');
+    assert.equal(a, b);
+    await a;
+    assert.equal(r.rt.pipeline.isStopped, true);
+  });
+});
