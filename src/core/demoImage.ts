@@ -19,7 +19,7 @@ const HASH_LABEL = 'borg.demo.hash';
  * Claude Code's `--output-format stream-json` (system init, assistant progress, result), sleeps
  * and exits. Input fields: `sleepSeconds` (default $BORG_DEMO_SLEEP or 60), `exitCode` (default 0),
  * `mode`: "oom" (allocates until the memory limit kills it; refuses without a limit) or
- * "ignore-term" (ignores SIGTERM, for watchdog tests). Appends one line per run to
+ * "ignore-term" (ignores SIGTERM and its deadline, for watchdog tests). Appends one line per run to
  * `runs.log` in its state dir. With `BORG_TIMEOUT_SECONDS` (the watchdog's budget, counted from
  * its own start: right also after a hardline restarts it) or `BORG_DEADLINE_EPOCH` (whole seconds
  * since the epoch; the earlier of the two wins) in its environment it checks the clock before every second of work: once the deadline has passed it
@@ -50,7 +50,8 @@ persona=\${BORG_PERSONA:-agent}
 session="demo-$(hostname)-$$"
 state=/home/agent/state
 [ -d "$state" ] && echo "$(date -u +%Y-%m-%dT%H:%M:%SZ) start $persona" >> "$state/runs.log"
-if [ "$mode" = "ignore-term" ]; then trap '' TERM; else trap 'echo "{\\"type\\":\\"result\\",\\"subtype\\":\\"error_during_execution\\",\\"is_error\\":true,\\"result\\":\\"stopped\\",\\"session_id\\":\\"$session\\"}"; exit 143' TERM; fi
+# ignore-term plays a broken agent: it ignores SIGTERM and its own deadline (only the watchdog's kill ends it).
+if [ "$mode" = "ignore-term" ]; then trap '' TERM; deadline=''; else trap 'echo "{\\"type\\":\\"result\\",\\"subtype\\":\\"error_during_execution\\",\\"is_error\\":true,\\"result\\":\\"stopped\\",\\"session_id\\":\\"$session\\"}"; exit 143' TERM; fi
 echo "{\\"type\\":\\"system\\",\\"subtype\\":\\"init\\",\\"session_id\\":\\"$session\\",\\"persona\\":\\"$persona\\"}"
 check_deadline() {
   [ -n "$deadline" ] || return 0
