@@ -34,12 +34,16 @@ export const LOG_CAP_BYTES = 16 * 1024 * 1024;
  */
 export type AgentState = 'running' | 'exited' | 'crashed' | 'oom-killed' | 'timed-out' | 'stopped' | 'detached' | 'lost' | 'failed';
 
-/** Why an agent is `lost`. */
-export type LostReason = 'docker' | 'removed';
+/**
+ * Why an agent is `lost`: Docker became unreachable, the container was removed outside Borg, or
+ * it was stopped or killed from outside (`docker stop`/`kill`, the daemon shutting down: Docker
+ * recorded a `kill` event Borg did not cause).
+ */
+export type LostReason = 'docker' | 'removed' | 'killed';
 
 /** Everything an {@link Agent} needs; the Pipeline builds it. */
 export interface AgentOptions {
-  engine: Pick<Engine, 'wait' | 'inspect' | 'stop' | 'kill' | 'demux'>;
+  engine: Pick<Engine, 'wait' | 'inspect' | 'stop' | 'kill' | 'demux' | 'containerEvents'>;
   stateDirs: StateDirs;
   name: string;
   id: string;
@@ -179,6 +183,12 @@ export class Agent extends Disposable {
       // OOMKilled is this run's: Docker resets it when a container starts, and a child process
       // OOM-killed while the main process exits 0 still sets it (measured on dockerd 20.10).
       this.oomKilled = info.oomKilled === true;
+      if (code !== 0 && !this.endReason && !this.oomKilled && (await this.killedFromOutside())) {
+        this.state = 'lost';
+        this.lostReason = 'killed';
+        this.error = `The container was stopped outside Borg (docker stop or kill, or the Docker daemon stopping) and exited with ${code}.`;
+        return;
+      }
       this.state = this.endReason ?? (this.oomKilled ? 'oom-killed' : code === 0 ? 'exited' : 'crashed');
     } catch (e) {
       if (this.follow.signal.aborted) {
@@ -216,6 +226,21 @@ export class Agent extends Disposable {
     this.lastLine = summarise(line);
     this.o.onOutput?.(this, line);
     this.o.onChange(this);
+  }
+
+  /**
+   * True when Docker recorded a `kill` for this run that Borg did not send (measured on dockerd
+   * 20.10: a daemon stopping sends SIGTERM to its containers while its API still answers, so
+   * the run looks like an exit 143). A daemon already gone counts too.
+   */
+  private async killedFromOutside(): Promise<boolean> {
+    try {
+      const events = await this.o.engine.containerEvents(this.o.id, this.startedAt - 1_000);
+      return events.some((e) => e.action === 'kill' && e.at >= this.startedAt - 1_000);
+    } catch (e) {
+      if (e instanceof DockerUnreachableError) throw e; // lost: Docker went away
+      return false; // no events to read: judge by the exit code
+    }
   }
 
   private onTimeout(): void {

@@ -38,6 +38,14 @@ export interface ContainerInfo {
   inspected: boolean;
 }
 
+/** One event Docker recorded for a container (`kill` with its `signal`, `oom`, `die`, `destroy`, …). */
+export interface ContainerEvent {
+  action: string;
+  /** ms since the epoch. */
+  at: number;
+  attributes: Record<string, string>;
+}
+
 /** What `create` needs. `binds` are `host:container[:ro]` strings. */
 export interface CreateSpec {
   name: string;
@@ -86,6 +94,7 @@ export interface Engine {
   attach(id: string, opts: { stdin: boolean; signal?: AbortSignal }): Promise<Duplex>;
   demux(stream: Readable): { stdout: PassThrough; stderr: PassThrough };
   logs(id: string, tail?: number): Promise<string>;
+  containerEvents(id: string, sinceMs: number): Promise<ContainerEvent[]>;
   image(ref: string): Promise<{ labels: Record<string, string>; user: string } | undefined>;
 }
 
@@ -315,6 +324,32 @@ export class DockerEngine implements Engine {
   async logs(id: string, tail = 500): Promise<string> {
     const buf = (await this.call(() => this.docker.getContainer(id).logs({ stdout: true, stderr: true, tail, follow: false }))) as unknown as Buffer;
     return demuxBuffer(buf);
+  }
+
+  /**
+   * The events Docker recorded for container `id` from `sinceMs` until now — Engine API
+   * `GET /events` with `since` and `until` (answered at once, not followed). A `kill` event is
+   * how a stop or kill from outside (`docker stop`, `docker kill`, the daemon shutting down) is
+   * told apart from an agent that exited non-zero by itself: a process in the container cannot
+   * make the daemon record one.
+   */
+  async containerEvents(id: string, sinceMs: number): Promise<ContainerEvent[]> {
+    const stamp = (ms: number) => `${Math.floor(ms / 1000)}.${String(Math.floor(ms % 1000)).padStart(3, '0')}000000`;
+    const opts = { since: stamp(sinceMs), until: stamp(Date.now()), filters: { type: ['container'], container: [id] } };
+    const stream = await this.call(() => this.docker.getEvents(opts as unknown as Docker.GetEventsOptions) as unknown as Promise<Readable>);
+    let text = '';
+    for await (const chunk of stream) text += String(chunk);
+    const out: ContainerEvent[] = [];
+    for (const line of text.split('\n')) {
+      if (!line.trim()) continue;
+      try {
+        const e = JSON.parse(line) as { Action?: string; status?: string; timeNano?: number; time?: number; Actor?: { Attributes?: Record<string, string> } };
+        out.push({ action: e.Action ?? e.status ?? '', at: e.timeNano ? Math.floor(e.timeNano / 1e6) : (e.time ?? 0) * 1000, attributes: e.Actor?.Attributes ?? {} });
+      } catch {
+        // not an event line
+      }
+    }
+    return out;
   }
 
   /** Follows the container's output from `since` (s since the epoch) on; the stream is multiplexed. */

@@ -561,6 +561,7 @@ type RunVerdict = { outcome: RunOutcome; error?: string };
 
 /** A run that ended without finishing: `lost` when its container was removed outside Borg, else interrupted. */
 function lostOrInterrupted(agent: Agent): RunVerdict {
+  if (agent.state === 'lost' && agent.lostReason === 'killed') return { outcome: 'interrupted', error: agent.error };
   if (agent.state === 'lost' && agent.lostReason === 'removed') {
     return { outcome: 'lost', error: `${agent.name} was removed outside Borg while it ran; the ${agent.persona === TEST_PERSONA ? 'test' : agent.persona} phase runs again.` };
   }

@@ -12,6 +12,8 @@ export interface FakeContainer {
   /** Grace (s) of every stop call, in order. */
   stops: number[];
   starts: number;
+  /** Events as Docker records them (kill on stop/kill, oom). */
+  events: Array<{ action: string; at: number; attributes: Record<string, string> }>;
   stream?: Duplex;
   exit?: (code: number) => void;
   exited?: Promise<number>;
@@ -100,6 +102,7 @@ export class FakeDocker implements Engine {
       stdin: '',
       stops: [],
       starts: running ? 1 : 0,
+      events: [],
     };
     this.containers.set(id, c);
     if (running) this.run(c);
@@ -149,6 +152,7 @@ export class FakeDocker implements Engine {
       stdin: '',
       stops: [],
       starts: 0,
+      events: [],
     });
     return id;
   }
@@ -172,13 +176,19 @@ export class FakeDocker implements Engine {
     this.check();
     const c = this.byId(id);
     c.stops.push(graceSeconds);
-    if (c.info.status === 'running') c.exit?.(this.ignoreSigterm ? 137 : 143);
+    if (c.info.status === 'running') {
+      c.events.push({ action: 'kill', at: Date.now(), attributes: { signal: '15' } });
+      c.exit?.(this.ignoreSigterm ? 137 : 143);
+    }
   }
 
   async kill(id: string): Promise<void> {
     this.check();
     const c = this.byId(id);
-    if (c.info.status === 'running') c.exit?.(137);
+    if (c.info.status === 'running') {
+      c.events.push({ action: 'kill', at: Date.now(), attributes: { signal: '9' } });
+      c.exit?.(137);
+    }
   }
 
   async remove(id: string, opts: { force?: boolean } = {}): Promise<void> {
@@ -235,6 +245,11 @@ export class FakeDocker implements Engine {
       stderr.end();
     });
     return { stdout, stderr };
+  }
+
+  async containerEvents(id: string, sinceMs: number): Promise<Array<{ action: string; at: number; attributes: Record<string, string> }>> {
+    this.check();
+    return (this.containers.get(id)?.events ?? []).filter((e) => e.at >= sinceMs);
   }
 
   async logs(): Promise<string> {
