@@ -1,7 +1,7 @@
 /**
  * Docker going away mid-run, against a real second dockerd the test starts itself (its own
- * socket, data-root and exec-root; containers on network "none"), so the suite's daemon is never
- * touched: two running task phases go back to the queue with no attempt spent when the daemon
+ * network namespace, socket, data-root and exec-root; containers on network "none"), so the
+ * suite's daemon is never touched: two running task phases go back to the queue with no attempt spent when the daemon
  * stops, and run to the end once it is back.
  */
 import * as assert from 'node:assert/strict';
@@ -29,24 +29,11 @@ class SecondDaemon {
 
   async start(): Promise<DockerEngine> {
     const log = fs.openSync(path.join(this.dir, 'dockerd.log'), 'a');
-    this.child = spawn(
-      'dockerd',
-      [
-        '--host',
-        `unix://${this.socket}`,
-        '--data-root',
-        path.join(this.dir, 'root'),
-        '--exec-root',
-        path.join(this.dir, 'exec'),
-        '--pidfile',
-        path.join(this.dir, 'dockerd.pid'),
-        '--bridge',
-        'none',
-        '--iptables=false',
-        '--ip-masq=false',
-      ],
-      { stdio: ['ignore', log, log], detached: true },
-    );
+    // Its own network namespace (unshare execs dockerd in it): its docker0 and iptables rules
+    // never touch the suite's daemon (measured: a second daemon in the same namespace started
+    // with --bridge none deletes the first one's docker0).
+    const args = ['--host', `unix://${this.socket}`, '--data-root', path.join(this.dir, 'root'), '--exec-root', path.join(this.dir, 'exec'), '--pidfile', path.join(this.dir, 'dockerd.pid')];
+    this.child = spawn('unshare', ['--net', 'dockerd', ...args, '--iptables=false', '--ip-masq=false'], { stdio: ['ignore', log, log], detached: true });
     const child = this.child;
     this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
     const engine = new DockerEngine(`unix://${this.socket}`);
