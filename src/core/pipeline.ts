@@ -484,16 +484,17 @@ export class Pipeline extends Disposable {
    * agent `fn` starts. While it waits, the launch is listed in `queued`.
    */
   private async withSlot<T>(settings: PipelineSettings, fn: (release: () => void) => Promise<T>, persona = 'agent', signal?: AbortSignal): Promise<T> {
+    // The Stop All generation is taken before the first await: a Stop All issued from here on refuses this launch.
+    const generation = this.stopAllGeneration;
     this.slots.setLimit(settings.maxParallelAgents);
-    await this.assertSecretsMayTravel(settings);
     const entry: QueuedLaunch = { persona, queuedAt: Date.now() };
     this.waiting.add(entry);
     this.changed.fire();
-    const generation = this.stopAllGeneration;
     const cancelled = () => new InterruptedError('Cancelled before it started.');
     let release: () => void;
     try {
       if (signal?.aborted) throw cancelled();
+      await this.assertSecretsMayTravel(settings);
       // Adopt what is already running before adding to it (a failed recovery surfaces in the launch itself).
       if (this.o.adoptBeforeLaunch) await this.recover().catch(() => undefined);
       else await this.recovering?.catch(() => undefined);
