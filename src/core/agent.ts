@@ -28,8 +28,8 @@ export const LOG_CAP_BYTES = 16 * 1024 * 1024;
  * - `exited` (0), `crashed` (non-zero), `oom-killed` (Docker's `State.OOMKilled`, any exit code);
  * - `timed-out` (the watchdog stopped it), `stopped` (Stop Agent, Stop All or shutdown stopped it);
  * - `detached` (no longer followed; the container runs on);
- * - `lost`: the run ended without an answer from the container — Docker became unreachable
- *   (`lostReason: 'docker'`) or the container was removed outside Borg (`'removed'`);
+ * - `lost`: the run was ended from outside — Docker became unreachable (`lostReason: 'docker'`),
+ *   the container was removed (`'removed'`) or stopped or killed (`'killed'`) outside Borg;
  * - `failed`: following it failed for another reason (`error` says why).
  */
 export type AgentState = 'running' | 'exited' | 'crashed' | 'oom-killed' | 'timed-out' | 'stopped' | 'detached' | 'lost' | 'failed';
