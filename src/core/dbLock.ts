@@ -321,3 +321,28 @@ function takeOver(file: string, staleText: string): boolean {
 function sleepSync(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
+
+/**
+ * The hand-over file of a database: a window that opened it read-only writes it to ask the
+ * holding window (another VS Code window, or a code-server window whose tab was closed but whose
+ * extension host lingers) to let go. The holder watches for it ({@link handoverRequested}), runs
+ * its shutdown and releases the lock; the asking window then reloads as the writer.
+ */
+export function handoverFileOf(db: string): string {
+  return `${lockFileOf(db)}.handover`;
+}
+
+/** Asks the holder of `db`'s lock to hand it over (see {@link handoverFileOf}). */
+export function requestHandover(db: string, by: string): void {
+  fs.writeFileSync(handoverFileOf(db), `${process.pid}\n${by}\n${new Date().toISOString()}\n`, { mode: 0o644 });
+}
+
+/** True (and the request is consumed) when someone asked the holder of `db`'s lock to hand it over. */
+export function handoverRequested(db: string): boolean {
+  try {
+    fs.unlinkSync(handoverFileOf(db));
+    return true;
+  } catch {
+    return false;
+  }
+}

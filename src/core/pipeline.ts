@@ -232,6 +232,11 @@ export class Pipeline extends Disposable {
     return this.slots.limit;
   }
 
+  /** Why this Pipeline changes nothing (another process holds the database), or undefined. */
+  get readOnlyReason(): string | undefined {
+    return this.o.readOnly;
+  }
+
   /** True once {@link stop} ran: no new work is accepted. */
   get isStopped(): boolean {
     return this.stopped;

@@ -1,6 +1,6 @@
 import * as vscode from 'vscode';
 import { buildDemoImage, DEMO_IMAGE } from '../core/demoImage';
-import { BorgError, DockerUnreachableError, ImageMissingError } from '../core/errors';
+import { BorgError, DockerUnreachableError, ImageMissingError, RefusedError } from '../core/errors';
 import { LaunchResult, PERSONAS } from '../core/pipeline';
 import type { ContainerInfo } from '../core/engine';
 import { checkVerb, stateWords, Verb } from '../core/verbs';
@@ -102,8 +102,18 @@ export async function reclaim(ctx: BorgContext, arg?: unknown): Promise<LaunchRe
  */
 export async function stopAll(ctx: BorgContext): Promise<void> {
   const n = ctx.pipeline.runningCount + ctx.pipeline.queuedCount;
-  await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Borg: stopping ${n} agent${n === 1 ? '' : 's'}…` }, () => ctx.runtime.stopAll());
-  void ctx.refresh();
+  if (ctx.pipeline.readOnlyReason) {
+    showError(ctx, 'Stop All failed', new RefusedError(ctx.pipeline.readOnlyReason));
+    return;
+  }
+  try {
+    await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Borg: stopping ${n} agent${n === 1 ? '' : 's'}…` }, () => ctx.runtime.stopAll());
+  } catch (e) {
+    showError(ctx, 'Stop All failed', e);
+    return;
+  } finally {
+    void ctx.refresh();
+  }
   void vscode.window.showInformationMessage('Borg: all agents stopped. Tasks are paused: no phase starts until you resume.', 'Resume Tasks').then((pick) => {
     if (pick) resume(ctx);
   });

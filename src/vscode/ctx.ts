@@ -9,7 +9,7 @@ import { Runtime } from '../core/runtime';
 import type { Scheduler } from '../core/scheduler';
 import { StateDirs } from '../core/stateDirs';
 import { Store } from '../core/store';
-import { DbLock, describeHolder, WINDOW_COMMAND, windowLockDescription } from '../core/dbLock';
+import { DbLock, describeHolder, handoverRequested, holderAlive, lockHolder, requestHandover, WINDOW_COMMAND, windowLockDescription } from '../core/dbLock';
 import { borgHomeOf, workspaceHome, workspaceId, workspaceKeyOf } from '../core/workspace';
 import { openWorkspaceDatabase, OpenedDatabase } from '../core/workspaceDatabase';
 import { AgentsView } from './agentsView';
@@ -119,7 +119,9 @@ export class BorgContext extends Disposable {
       : undefined;
     if (readOnly) {
       log.warn(readOnly);
-      void vscode.window.showWarningMessage(readOnly);
+      void vscode.window.showWarningMessage(readOnly, TAKE_OVER).then((pick) => {
+        if (pick) void takeOver(home.db, log);
+      });
     } else {
       store.autoFlush(500, (e) => log.error(`writing the database: ${(e as Error).message}`)); // a crashed host loses at most 0.5 s
     }
@@ -154,7 +156,31 @@ export class BorgContext extends Disposable {
       log: (line) => log.info(line),
     });
     log.info(`Borg Pipeline: workspace ${wsId} (${key}), database ${store.file}${readOnly ? ' (read-only)' : ''}, Docker at ${engine.endpoint}`);
-    return new BorgContext(extension, log, engine, runtime, secrets, opened.lock);
+    const ctx = new BorgContext(extension, log, engine, runtime, secrets, opened.lock);
+    if (opened.lock) ctx.watchHandover(home.db);
+    ctx.register(
+      vscode.commands.registerCommand('borg.takeOver', () =>
+        opened.lock ? void vscode.window.showInformationMessage(`This window already holds the Borg database ${home.db}.`) : takeOver(home.db, log),
+      ),
+    );
+    void vscode.commands.executeCommand('setContext', 'borg.readOnly', readOnly !== undefined);
+    return ctx;
+  }
+
+  /**
+   * The writer's side of a hand-over (dbLock.ts): another window on this folder asked for the
+   * database, so this one shuts its runtime down (agents detached), releases the lock and says so.
+   */
+  private watchHandover(db: string): void {
+    const timer = setInterval(() => {
+      if (!handoverRequested(db)) return;
+      clearInterval(timer);
+      this.log.warn('another window on this folder took over Borg: shutting down here (agents keep running)');
+      void vscode.window.showWarningMessage('Another VS Code window took over Borg for this folder; agents keep running there. Reload this window to take Borg back.');
+      void this.shutdown();
+    }, 1_000);
+    timer.unref?.();
+    this.register({ dispose: () => clearInterval(timer) });
   }
 
   /**
@@ -184,6 +210,38 @@ export class BorgContext extends Disposable {
     })();
     return this.shuttingDown;
   }
+}
+
+/** The button of the read-only warning. */
+const TAKE_OVER = 'Take Over';
+
+/**
+ * Borg: Take Over — a read-only window asks the window holding the database to let go (it
+ * detaches its agents, flushes and releases the lock), then reloads as the writer. A `borg run`
+ * holder is not asked: stop it instead.
+ */
+async function takeOver(db: string, log: vscode.LogOutputChannel): Promise<void> {
+  const found = lockHolder(db);
+  const holder = found && holderAlive(found) ? found : undefined; // a dead holder's lock is taken over on reload
+  if (holder && holder.command !== WINDOW_COMMAND) {
+    void vscode.window.showWarningMessage(`${describeHolder(holder)} holds the Borg database: stop it (Ctrl+C or kill ${holder.pid}), then reload this window.`);
+    return;
+  }
+  if (holder) requestHandover(db, windowLockDescription(vscode.workspace.name));
+  const released = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'Borg: asking the other window to hand over…' }, async () => {
+    for (let i = 0; i < 75; i++) {
+      const now = lockHolder(db);
+      if (!now || !holderAlive(now)) return true;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    return false;
+  });
+  if (!released) {
+    void vscode.window.showWarningMessage('The other window did not hand Borg over within 15 s. Close it, then reload this window.');
+    return;
+  }
+  log.info('the other window handed the database over: reloading to take it');
+  await vscode.commands.executeCommand('workbench.action.reloadWindow');
 }
 
 /**

@@ -51,6 +51,12 @@ export class StatusBar extends Disposable {
     const waiting = p.queuedCount + this.queuedTasks;
     const queued = waiting > 0 ? ` · ${waiting} queued` : '';
     const paused = this.scheduler?.paused ? ' · paused' : '';
+    if (p.readOnlyReason) {
+      this.item.text = `$(lock) ${p.containers.filter((c) => c.status === 'running').length}/${p.maxParallel} agents · read-only`;
+      this.item.tooltip = `${p.readOnlyReason} Borg: Take Over asks that window to hand over.`;
+      this.item.backgroundColor = new vscode.ThemeColor('statusBarItem.warningBackground');
+      return;
+    }
     // Containers of this workspace started elsewhere (an earlier window, the CLI) count too.
     const live = p.containers.filter((c) => c.status === 'running').length;
     this.item.text = `$(${paused ? 'debug-pause' : 'server-process'}) ${Math.max(p.runningCount, live)}/${p.maxParallel} agents${queued}${paused}`;
