@@ -12,6 +12,8 @@ import * as path from 'node:path';
 import {
   DbLock,
   describeHolder,
+  handoverFileOf,
+  handoverRequested,
   holderAlive,
   LINUX_PROC,
   LockHolder,
@@ -21,6 +23,7 @@ import {
   parseHolder,
   parseStatStartTime,
   ProcReader,
+  requestHandover,
   WINDOW_COMMAND,
   windowLockDescription,
 } from '../../src/core/dbLock';
@@ -215,5 +218,21 @@ describe('two windows with no folder open', () => {
     first.stdin!.end();
     await new Promise((res) => first.on('exit', res));
     assert.equal(fs.existsSync(lockFileOf(home.db)), false, 'released when the first window ends');
+  });
+});
+
+describe('hand-over of a database between windows', () => {
+  it('a request is seen once by the holder, and only after it was made', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'borg-handover-'));
+    try {
+      const db = path.join(dir, 'borg.sqlite');
+      assert.equal(handoverRequested(db), false, 'no request yet');
+      requestHandover(db, 'VS Code window "w"');
+      assert.match(fs.readFileSync(handoverFileOf(db), 'utf8'), /VS Code window "w"/);
+      assert.equal(handoverRequested(db), true);
+      assert.equal(handoverRequested(db), false, 'consumed');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
