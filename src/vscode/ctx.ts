@@ -3,7 +3,7 @@ import * as vscode from 'vscode';
 import { Disposable } from '../core/disposable';
 import { DockerEngine } from '../core/engine';
 import { Git } from '../core/git';
-import type { Pipeline } from '../core/pipeline';
+import type { Pipeline, ShutdownMode } from '../core/pipeline';
 import { Prompts } from '../core/prompts';
 import { Runtime } from '../core/runtime';
 import type { Scheduler } from '../core/scheduler';
@@ -115,7 +115,7 @@ export class BorgContext extends Disposable {
     const opened = await openForWindow(home.db, vscode.workspace.name, [path.join(storage.fsPath, DB_FILE)]);
     const store = opened.store;
     const readOnly = opened.holder
-      ? `This window is read-only: ${describeHolder(opened.holder)} holds the Borg database ${home.db}. Close that window (or stop that borg run), then reload this one.`
+      ? `This window is read-only: ${describeHolder(opened.holder)} holds the Borg database ${home.db}. Take Over (another window), or stop that borg run and reload this one.`
       : undefined;
     if (readOnly) {
       log.warn(readOnly);
@@ -177,7 +177,7 @@ export class BorgContext extends Disposable {
       clearInterval(timer);
       this.log.warn('another window on this folder took over Borg: shutting down here (agents keep running)');
       void vscode.window.showWarningMessage('Another VS Code window took over Borg for this folder; agents keep running there. Reload this window to take Borg back.');
-      void this.shutdown();
+      void this.shutdown('detach'); // the agents go on under the window that takes over
     }, 1_000);
     timer.unref?.();
     this.register({ dispose: () => clearInterval(timer) });
@@ -200,11 +200,12 @@ export class BorgContext extends Disposable {
 
   /**
    * The shutdown sequence (deactivate): stop scheduling, join every agent (detached or stopped
-   * per `borg.onShutdown`), flush the database atomically, close it, dispose. Idempotent.
+   * per `borg.onShutdown`, or as `mode` says), flush the database atomically, close it, release
+   * its lock, dispose. Idempotent.
    */
-  shutdown(): Promise<void> {
+  shutdown(mode: ShutdownMode = this.config.onShutdown): Promise<void> {
     this.shuttingDown ??= (async () => {
-      await this.runtime.shutdown(this.config.onShutdown);
+      await this.runtime.shutdown(mode);
       this.lock?.release(); // after the last write: a window reloading waits for this
       this.dispose();
     })();
