@@ -446,10 +446,10 @@ export class Pipeline extends Disposable {
    * Inspects `nameOrId` (a name, an id or an id prefix, as Docker resolves them) and checks
    * that `verb` fits it and that it is this workspace's (`borg.workspace` label): another
    * folder's agents are that window's, or that `--workspace`'s, to manage.
-   * @throws RefusedError; PipelineStoppedError / RefusedError (read-only) for the verbs that change things.
+   * @throws RefusedError (also when read-only); PipelineStoppedError.
    */
-  private async ours(verb: 'hardline' | 'reclaim' | 'stop' | 'remove' | 'logs', nameOrId: string): Promise<ContainerInfo> {
-    if (verb !== 'logs') this.assertRunning();
+  private async ours(verb: 'hardline' | 'reclaim' | 'stop' | 'remove', nameOrId: string): Promise<ContainerInfo> {
+    this.assertRunning();
     const info = await this.o.engine.inspect(nameOrId);
     checkVerb(verb, info, nameOrId);
     if (info.workspace !== this.o.workspaceId) {
@@ -597,10 +597,12 @@ export class Pipeline extends Disposable {
       await this.o.engine.start(a.id);
     } catch (e) {
       stream.destroy();
-      // Never started: remove it now if Docker answers (recovery removes it otherwise), so no
-      // 'created' container is left behind by a launch that failed.
-      if (e instanceof DockerUnreachableError) await this.o.engine.remove(a.id, { force: true }).catch(() => undefined);
-      this.o.store.upsertContainer({ name: a.name, id: a.id, persona: a.persona, state: 'start-failed', exitCode: null, oomKilled: false, workspace: this.o.workspaceId });
+      // Docker went away before the start: nothing to diagnose in it. Remove it if Docker answers
+      // again, else record it as never started and recovery removes it. Any other start failure
+      // is kept for diagnosis.
+      const unreachable = e instanceof DockerUnreachableError;
+      if (unreachable) await this.o.engine.remove(a.id, { force: true }).catch(() => undefined);
+      this.o.store.upsertContainer({ name: a.name, id: a.id, persona: a.persona, state: unreachable ? 'created' : 'start-failed', exitCode: null, oomKilled: false, workspace: this.o.workspaceId });
       this.o.store.addEvent('start-failed', a.name, { error: errorText(e) });
       if (e instanceof BorgError) throw e;
       throw new BorgError(`Starting ${a.name} failed: ${errorText(e)}. The container is kept for diagnosis (Show Logs, Remove Agent).`, { cause: e });
@@ -782,8 +784,9 @@ export class Pipeline extends Disposable {
         this.o.store.setContainerState(c.name, state, { exitCode, oomKilled });
         this.o.store.addEvent('collected', c.name, { id: c.id, exitCode, oomKilled, finishedAt: info?.finishedAt });
         report.collected.push(c.name);
-      } else if (c.status === 'created' && row?.state !== 'running') {
-        // Created and never started: its launch died (Docker went down, the host quit). Only the
+      } else if (c.status === 'created' && (!row || (row.id === c.id && row.state === 'created'))) {
+        // Created and never started: its launch died (the host quit before recording it, or Docker
+        // went down before the start). A start that failed otherwise stays for diagnosis. Only the
         // database's lock holder launches in this workspace, and recovery runs before its launches.
         await this.o.engine.remove(c.id, { force: true });
         this.o.store.setContainerState(c.name, 'removed');

@@ -64,7 +64,6 @@ export class Runtime extends Disposable {
   readonly scheduler: Scheduler;
   readonly tasks: TaskStore;
   private starting: Promise<StartReport> | undefined;
-  private startReport: StartReport | undefined;
   private shuttingDown: Promise<void> | undefined;
 
   constructor(private readonly o: RuntimeOptions) {
@@ -96,22 +95,8 @@ export class Runtime extends Disposable {
     );
   }
 
-  get engine(): Engine {
-    return this.o.engine;
-  }
-
   get store(): Store {
     return this.o.store;
-  }
-
-  /** The reason this runtime changes nothing, or undefined. */
-  get readOnly(): string | undefined {
-    return this.o.readOnly;
-  }
-
-  /** True once {@link start} succeeded. */
-  get started(): boolean {
-    return this.startReport !== undefined;
   }
 
   /**
@@ -121,20 +106,10 @@ export class Runtime extends Disposable {
    *   extension does on every refresh).
    */
   start(): Promise<StartReport> {
-    if (this.startReport) return Promise.resolve(this.startReport);
-    if (!this.starting) {
-      const run = this.startNow().then(
-        (r) => {
-          this.startReport = r;
-          return r;
-        },
-        (e: unknown) => {
-          this.starting = undefined;
-          throw e;
-        },
-      );
-      this.starting = run;
-    }
+    this.starting ??= this.startNow().catch((e: unknown) => {
+      this.starting = undefined; // Docker down: the next call tries again
+      throw e;
+    });
     return this.starting;
   }
 

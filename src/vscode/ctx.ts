@@ -250,11 +250,10 @@ async function takeOver(db: string, log: vscode.LogOutputChannel): Promise<void>
  * window holds it (the same folder reloading), else read-only with the holder named.
  */
 async function openForWindow(db: string, workspaceName: string | undefined, legacy: string[]): Promise<OpenedDatabase> {
+  // Only the lock file is read while waiting; the database is opened once.
   const end = Date.now() + RELOAD_WAIT_MS;
-  for (;;) {
-    const opened = await openWorkspaceDatabase({ db, command: WINDOW_COMMAND, description: windowLockDescription(workspaceName), legacy });
-    if (!opened.holder || opened.holder.command !== WINDOW_COMMAND || Date.now() >= end) return opened;
-    await opened.store.close(); // read-only: writes nothing
+  for (let h = lockHolder(db); h && h.command === WINDOW_COMMAND && holderAlive(h) && Date.now() < end; h = lockHolder(db)) {
     await new Promise((r) => setTimeout(r, 200));
   }
+  return openWorkspaceDatabase({ db, command: WINDOW_COMMAND, description: windowLockDescription(workspaceName), legacy });
 }

@@ -185,6 +185,23 @@ describe('how runs end', () => {
     assert.equal(agent.state, 'stopped');
   });
 
+  it('an agent that exits 143 by itself (no kill event from Docker) is a crash: it cannot pass for an interruption', async () => {
+    const r = await rig();
+    const { name, agent } = await r.pipeline.launch('worker');
+    r.engine.exit(name, 143);
+    await agent.done;
+    assert.equal(agent.state, 'crashed');
+  });
+
+  it('a stop from outside Borg (Docker records a kill it did not send) ends the agent as lost (killed)', async () => {
+    const r = await rig();
+    const { id, agent } = await r.pipeline.launch('worker');
+    await r.engine.stop(id, 10); // as `docker stop` or a stopping daemon would
+    await agent.done;
+    assert.equal(agent.state, 'lost');
+    assert.equal(agent.lostReason, 'killed');
+  });
+
   it('Docker going away mid-run ends the agent as lost (docker), not crashed', async () => {
     const r = await rig();
     const { agent } = await r.pipeline.launch('worker');
