@@ -169,7 +169,6 @@ export class DbLock {
       host: proc.hostname(),
       description: opts.description,
     });
-    let tookOverFrom: LockHolder | undefined;
     for (let round = 0; round < 20; round++) {
       try {
         const fd = fs.openSync(file, 'wx', 0o644);
@@ -178,7 +177,7 @@ export class DbLock {
         } finally {
           fs.closeSync(fd);
         }
-        return { lock: new DbLock(file, content), tookOverFrom };
+        return { lock: new DbLock(file, content) };
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
       }
@@ -194,7 +193,7 @@ export class DbLock {
       } else if (holderAlive(holder, proc)) {
         return { holder };
       }
-      if (takeOver(file, seen.text)) tookOverFrom = holder ?? { pid: 0, command: '(unreadable lock file)' };
+      if (takeOver(file, seen.text, content)) return { lock: new DbLock(file, content), tookOverFrom: holder ?? { pid: 0, command: '(unreadable lock file)' } };
     }
     const last = readLock(file);
     return { holder: (last && parseHolder(last.text)) ?? { pid: 0, command: '(unreadable lock file)' } };
@@ -284,12 +283,14 @@ function readLock(file: string): { text: string; mtimeMs: number } | undefined {
 }
 
 /**
- * Removes a stale lock whose text is `staleText`. Two processes may find the same stale lock at
- * once: a second O_EXCL file, `<lock>.takeover`, lets one of them re-read and remove it, so
- * neither removes a fresh lock the other just made. A takeover file older than 10 s is itself
- * stale (its owner died in these few lines) and is removed.
+ * Replaces a stale lock whose text is `staleText` with `content` (this process's lock); true when
+ * it did. Two processes may find the same stale lock at once: a second O_EXCL file,
+ * `<lock>.takeover`, lets one of them re-read and replace it, so neither replaces a fresh lock
+ * the other just made; the replacement is one rename, so no third process finds the lock file
+ * missing and creates its own meanwhile. A takeover file older than 10 s is itself stale (its
+ * owner died in these few lines) and is removed.
  */
-function takeOver(file: string, staleText: string): boolean {
+function takeOver(file: string, staleText: string, content: string): boolean {
   const guard = `${file}.takeover`;
   try {
     fs.closeSync(fs.openSync(guard, 'wx', 0o644));
@@ -305,7 +306,11 @@ function takeOver(file: string, staleText: string): boolean {
   }
   try {
     if (readLock(file)?.text !== staleText) return false; // taken over (or released) by someone else meanwhile
-    fs.unlinkSync(file);
+    // Replace it with our own lock in one rename: never a moment without a lock file, in which a
+    // process that did not take it over could create one (and the taker would lose to it).
+    const tmp = `${file}.${process.pid}.tmp`;
+    fs.writeFileSync(tmp, content, { mode: 0o644 });
+    fs.renameSync(tmp, file);
     return true;
   } catch {
     return false;
