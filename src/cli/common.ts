@@ -11,7 +11,9 @@ import { DEFAULT_SETTINGS, PipelineSettings } from '../core/pipeline';
 import { StateDirs } from '../core/stateDirs';
 import type { Store } from '../core/store';
 import { adoptLegacyDatabase } from '../core/legacyDatabase';
-import { borgHomeOf, DB_FILE, WorkspaceHome, workspaceHome, workspaceId, workspaceKeyOf } from '../core/workspace';
+import { borgHomeOf, DB_FILE, gatewayRootOf, WorkspaceHome, workspaceHome, workspaceId, workspaceKeyOf } from '../core/workspace';
+import { GatewaySettings, REPLAY_PREFIX } from '../core/gateway/gateway';
+import { RawGatewaySettings, readGatewaySettings } from '../core/gateway/settings';
 import { AcquireResult, DbLock, describeHolder, lockFileOf, WINDOW_COMMAND } from './lock';
 
 /** A command-line mistake: the message and the usage go to stderr, exit code 2. */
@@ -105,10 +107,41 @@ export function intOption(opt: Opts, name: string, min: number, max: number): nu
   return n;
 }
 
-/** Agent secrets from the environment, sent to agents on stdin only (as the extension does from SecretStorage). */
-export async function envSecrets(): Promise<Record<string, string>> {
-  const key = process.env.ANTHROPIC_API_KEY?.trim();
-  return key ? { ANTHROPIC_API_KEY: key } : {};
+/** The Anthropic key from ANTHROPIC_API_KEY, read by the gateway per request (it never reaches a container). */
+export function envApiKey(): Promise<string | undefined> {
+  return Promise.resolve(process.env.ANTHROPIC_API_KEY?.trim() || undefined);
+}
+
+/** The CLI flag of each gateway setting. */
+const GATEWAY_FLAGS: Record<keyof RawGatewaySettings, string> = {
+  modelUpstream: '--model-upstream',
+  gatewayRecord: '--gateway-record',
+  egressAllow: '--egress-allow',
+  maxCostUsdPerTask: '--max-cost-usd-per-task',
+  maxCostUsdPerDay: '--max-cost-usd-per-day',
+};
+
+/**
+ * Gateway settings from `--model-upstream URL|replay:FILE`, `--gateway-record FILE`,
+ * `--egress-allow a.com,*.b.org`, `--max-cost-usd-per-task N`, `--max-cost-usd-per-day N`
+ * (core/gateway/settings.ts).
+ * @throws UsageError for a value that breaks its rule, naming the flag.
+ */
+export function gatewaySettings(opt: Opts): GatewaySettings {
+  const egress = typeof opt['egress-allow'] === 'string' ? (opt['egress-allow'] as string).split(',').map((s) => s.trim()).filter((s) => s !== '') : undefined;
+  const { settings, problems } = readGatewaySettings(
+    {
+      modelUpstream: opt['model-upstream'],
+      gatewayRecord: opt['gateway-record'] === undefined ? undefined : path.resolve(String(opt['gateway-record'])),
+      egressAllow: egress,
+      maxCostUsdPerTask: opt['max-cost-usd-per-task'],
+      maxCostUsdPerDay: opt['max-cost-usd-per-day'],
+    },
+    (k) => GATEWAY_FLAGS[k],
+  );
+  if (problems.length) throw new UsageError(problems.join('\n'));
+  const upstream = settings.upstream.startsWith(REPLAY_PREFIX) ? REPLAY_PREFIX + path.resolve(settings.upstream.slice(REPLAY_PREFIX.length)) : settings.upstream;
+  return { ...settings, upstream };
 }
 
 /**
@@ -119,13 +152,15 @@ export function makeRuntime(
   engine: Engine,
   store: Store,
   paths: CliPaths,
-  o: { kind: 'long' | 'oneShot'; settings: () => PipelineSettings; taskSettings?: () => TaskSettings; log?: (line: string) => void },
+  o: { kind: 'long' | 'oneShot'; settings: () => PipelineSettings; taskSettings?: () => TaskSettings; gatewaySettings?: () => GatewaySettings; log?: (line: string) => void },
 ): Runtime {
   return new Runtime({
     kind: o.kind,
     engine,
     store,
-    secrets: envSecrets,
+    apiKey: envApiKey,
+    gatewaySettings: o.gatewaySettings,
+    gatewayRoot: gatewayRootOf(paths.db),
     stateDirs: new StateDirs(paths.stateDir),
     workspaceId: paths.workspaceId,
     settings: o.settings,
@@ -154,7 +189,6 @@ export function pipelineSettings(opt: Opts, extra: Partial<PipelineSettings> = {
     prefix: String(opt.prefix ?? DEFAULT_SETTINGS.prefix),
     image: String(opt.image ?? DEFAULT_SETTINGS.image),
     hardening,
-    allowInsecureDockerHost: opt['allow-insecure-docker-host'] === true,
     ...extra,
   };
 }

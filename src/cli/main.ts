@@ -5,7 +5,7 @@ import { BorgError } from '../core/errors';
 import { Pipeline } from '../core/pipeline';
 import { Store } from '../core/store';
 import { needsInspect, stateWords } from '../core/verbs';
-import { CliIo, lockForCommand, makeRuntime, Opts, pipelineSettings, resolvePaths, UsageError } from './common';
+import { CliIo, gatewaySettings, lockForCommand, makeRuntime, Opts, pipelineSettings, resolvePaths, UsageError } from './common';
 import { runCmd } from './run';
 import { tasksCmd } from './tasks';
 
@@ -43,8 +43,18 @@ tasks (spec → qa → impl → test, one git worktree and branch borg/task-<id>
                                  phase is skipped). --max-attempts applies to every unfinished task.
 
 limits (every container Borg creates; no capabilities, no-new-privileges, never root):
-  --pids-limit N (512)  --memory-mb N (4096, no swap)  --cpus N (2)  --network bridge|none (bridge)
-  --allow-insecure-docker-host   send ANTHROPIC_API_KEY even to a plain-HTTP daemon on another machine
+  --pids-limit N (512)  --memory-mb N (4096, no swap)  --cpus N (2)
+  --network gateway|bridge|none (gateway: agents reach only Borg's model gateway; bridge: Docker's
+                                 network too; none: nothing, no model)
+
+model gateway (launch, reclaim, hardline, run; the key stays in this process, agents get a token):
+  --model-upstream URL|replay:FILE  where model requests go (https://api.anthropic.com); replay:FILE
+                                    serves a recording instead of a model
+  --gateway-record FILE             append every model exchange to FILE (request bodies included)
+  --max-cost-usd-per-task N (5)     past it, the task's next request is refused: blocked "budget"
+  --max-cost-usd-per-day N (50)     the same for all runs since local midnight (0: no cap)
+  --egress-allow HOST,...           hosts agents may reach through the gateway's CONNECT proxy
+                                    (example.com, *.example.com, .example.com, host:port)
 
 global options:
   --db PATH          database file (default <home>/borg.sqlite)
@@ -59,8 +69,8 @@ global options:
   the VS Code extension on the same folder (one writer at a time: <db>.lock)
 
 Docker is reached through DOCKER_HOST (tcp:// uses TLS with DOCKER_TLS_VERIFY and DOCKER_CERT_PATH)
-or the local socket. ANTHROPIC_API_KEY, when set, is
-passed to agents on stdin (never env or labels).
+or the local socket. ANTHROPIC_API_KEY, when set, is the key the gateway sends the model; it never
+enters a container (agents get a per-run token on stdin, worthless outside the gateway).
 exit codes: 0 ok, 1 refused (reason on stderr), 2 usage; borg run: see above`;
 
 const GLOBAL = ['state-dir', 'prefix', 'db', 'workspace', 'worktrees', 'prompts', 'help'];
@@ -90,18 +100,23 @@ const OPTIONS: ParseArgsConfig['options'] = {
   network: { type: 'string' },
   'test-image': { type: 'string' },
   'test-network': { type: 'string' },
-  'allow-insecure-docker-host': { type: 'boolean' },
+  'model-upstream': { type: 'string' },
+  'gateway-record': { type: 'string' },
+  'egress-allow': { type: 'string' },
+  'max-cost-usd-per-task': { type: 'string' },
+  'max-cost-usd-per-day': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 };
 
 /** The confinement flags of every command that creates containers (see core/hardening.ts). */
-const LIMIT_OPTIONS = ['pids-limit', 'memory-mb', 'cpus', 'network', 'allow-insecure-docker-host'];
+const GATEWAY_OPTIONS = ['model-upstream', 'gateway-record', 'egress-allow', 'max-cost-usd-per-task', 'max-cost-usd-per-day'];
+const LIMIT_OPTIONS = ['pids-limit', 'memory-mb', 'cpus', 'network', ...GATEWAY_OPTIONS];
 
 /** The options each command takes besides the global ones. */
 const COMMAND_OPTIONS: Record<string, string[]> = {
   launch: ['image', 'input', 'json', ...LIMIT_OPTIONS],
   ls: ['json'],
-  hardline: ['allow-insecure-docker-host'],
+  hardline: [...GATEWAY_OPTIONS],
   reclaim: ['image', 'json', ...LIMIT_OPTIONS],
   rm: ['keep-state'],
   image: ['force'],
@@ -274,7 +289,8 @@ async function withPipeline(cmd: string, opt: Opts, io: CliIo, fn: (p: Pipeline)
   try {
     const store = await Store.open(paths.db);
     if (store.recoveredFrom) io.err(`[borg] the database could not be read; moved to ${store.recoveredFrom}`);
-    const runtime = makeRuntime(new DockerEngine(), store, paths, { kind: 'oneShot', settings: () => pipelineSettings(opt) });
+    const gateway = gatewaySettings(opt);
+    const runtime = makeRuntime(new DockerEngine(), store, paths, { kind: 'oneShot', settings: () => pipelineSettings(opt), gatewaySettings: () => gateway });
     try {
       return await fn(runtime.pipeline);
     } finally {

@@ -1,10 +1,11 @@
-import { checkSetting, HARDENING_RULES, NetworkMode } from '../core/hardening';
+import { checkSetting, TEST_NETWORK_RULE, TestNetworkMode } from '../core/hardening';
 import * as fs from 'node:fs';
 import { DockerEngine } from '../core/engine';
 import { DEFAULT_TASK_SETTINGS, Scheduler, TaskSettings } from '../core/scheduler';
 import { Store } from '../core/store';
 import { Task, TaskRun, TaskStatus, TaskStore } from '../core/taskStore';
-import { CliIo, CliPaths, firstLine, formatDuration, intOption, makeRuntime, Opts, pipelineSettings, resolvePaths, takeOrRefuse, UsageError } from './common';
+import { CliIo, CliPaths, firstLine, formatDuration, gatewaySettings, intOption, makeRuntime, Opts, pipelineSettings, resolvePaths, takeOrRefuse, UsageError } from './common';
+import type { GatewaySettings } from '../core/gateway/gateway';
 import { DbLock } from './lock';
 import { inboxDirOf, serveInbox } from './tasks';
 
@@ -32,13 +33,14 @@ export async function runCmd(args: string[], opt: Opts, io: CliIo): Promise<numb
   const maxAttempts = intOption(opt, 'max-attempts', 1, 50);
   const testCommand = typeof opt['test-command'] === 'string' ? (opt['test-command'] as string) : DEFAULT_TASK_SETTINGS.testCommand;
   const testImage = typeof opt['test-image'] === 'string' ? (opt['test-image'] as string) : DEFAULT_TASK_SETTINGS.testImage;
-  const network = checkSetting<NetworkMode>({ ...HARDENING_RULES.network, setting: '--test-network' }, opt['test-network'], DEFAULT_TASK_SETTINGS.testNetwork);
+  const network = checkSetting<TestNetworkMode>({ ...TEST_NETWORK_RULE, setting: '--test-network' }, opt['test-network'], DEFAULT_TASK_SETTINGS.testNetwork);
   if (network.problem) throw new UsageError(network.problem);
   const untilIdle = opt['until-idle'] === true;
+  const gateway = gatewaySettings(opt);
   const paths = resolvePaths(opt, io);
   const lock = takeOrRefuse(DbLock.tryAcquire(paths.db, 'run'), paths.db, 'run', io);
   try {
-    return await runLocked(paths, opt, io, { maxAgents, maxAttempts, testCommand, testImage, testNetwork: network.value, untilIdle, lock });
+    return await runLocked(paths, opt, io, { maxAgents, maxAttempts, testCommand, testImage, testNetwork: network.value, untilIdle, lock, gateway });
   } finally {
     lock.release();
   }
@@ -49,9 +51,10 @@ interface RunOptions {
   maxAttempts?: number;
   testCommand: string;
   testImage: string;
-  testNetwork: NetworkMode;
+  testNetwork: TestNetworkMode;
   untilIdle: boolean;
   lock: DbLock;
+  gateway: GatewaySettings;
 }
 
 async function runLocked(paths: CliPaths, opt: Opts, io: CliIo, o: RunOptions): Promise<number> {
@@ -67,7 +70,7 @@ async function runLocked(paths: CliPaths, opt: Opts, io: CliIo, o: RunOptions): 
     ...(o.maxAttempts ? { maxAttempts: o.maxAttempts } : {}),
   };
   // The same runtime as the extension's: recover → take back running phases → dispatch; one shutdown sequence.
-  const runtime = makeRuntime(engine, store, paths, { kind: 'long', settings: () => settings, taskSettings: () => taskSettings, log: (line) => io.err(`[borg] ${line}`) });
+  const runtime = makeRuntime(engine, store, paths, { kind: 'long', settings: () => settings, taskSettings: () => taskSettings, gatewaySettings: () => o.gateway, log: (line) => io.err(`[borg] ${line}`) });
   const { pipeline, scheduler, tasks } = runtime;
   const closeAll = () => runtime.shutdown('detach');
 
@@ -105,7 +108,9 @@ async function runLocked(paths: CliPaths, opt: Opts, io: CliIo, o: RunOptions): 
   const watched = new Set<number>([...tasks.dispatchable(), ...tasks.list().filter((t) => t.status === 'test')].map((t) => t.id));
   const progress: Progress = io.isTTY ? new LiveProgress(tasks, scheduler, watched, io) : new LineProgress(tasks, watched, io);
   io.err(
-    `[borg] run: database ${paths.db}, image ${settings.image}, up to ${settings.maxParallelAgents} agents, ` +
+    `[borg] run: database ${paths.db}, image ${settings.image}, up to ${settings.maxParallelAgents} agents, network ${settings.hardening.network}, ` +
+      `model ${runtime.gateway?.upstreamLabel ?? 'none'}${runtime.gateway?.replay ? ' (a replay, not a model)' : ''}, ` +
+      `budget $${o.gateway.maxCostUsdPerTask || '∞'} per task and $${o.gateway.maxCostUsdPerDay || '∞'} per day, ` +
       `test command ${taskSettings.testCommand ? JSON.stringify(taskSettings.testCommand) : '(none: test phase skipped)'}, worktrees in ${paths.worktrees}. ` +
       `${o.untilIdle ? 'Runs until no task is left to run; ' : ''}Ctrl+C stops (running agents are detached).`,
   );

@@ -1,3 +1,4 @@
+import type { RunRef } from './gateway/upstream';
 import * as readline from 'node:readline';
 import type { Duplex } from 'node:stream';
 import { Disposable, toDisposable } from './disposable';
@@ -56,6 +57,8 @@ export interface AgentOptions {
   graceSeconds: number;
   /** When the container started (ms since the epoch); an adopted agent's watchdog counts from here. Default: now. */
   startedAt?: number;
+  /** The run's gateway token holder (gateway/gateway.ts), when the container reaches the model through the gateway. */
+  gatewayRun?: RunRef;
   /** Called on every change of state or last line. */
   onChange: (agent: Agent) => void;
   /** Called for every output line (stdout and stderr), without the newline. */
@@ -86,6 +89,8 @@ export class Agent extends Disposable {
   lostReason: LostReason | undefined;
   error: string | undefined;
   readonly startedAt: number;
+  /** This run as the gateway meters it (tokens and cost, refusals), if it uses the gateway. */
+  readonly gatewayRun: RunRef | undefined;
   finishedAt: number | undefined;
   readonly done: Promise<void>;
 
@@ -96,6 +101,7 @@ export class Agent extends Disposable {
   constructor(private readonly o: AgentOptions) {
     super();
     this.startedAt = o.startedAt ?? Date.now();
+    this.gatewayRun = o.gatewayRun;
     this.register(toDisposable(() => this.follow.abort()));
     this.done = this.run().catch((e: unknown) => {
       // Only a bug gets here (run() turns every failure into a state); the agent still ends.

@@ -6,7 +6,8 @@ export const INPUT_FILE = 'input.json';
 /**
  * The one JSON object every agent reads on stdin (README, "Agent protocol"), and Borg's record
  * of it: built here for task phases, read back here for hardline, reclaim and recovery. The
- * `secrets` field is added on stdin only, never recorded.
+ * `gateway` field (`{token}`: the run's model-gateway token, new on every start) is added on
+ * stdin only, never recorded. No API key is ever part of it.
  */
 export interface AgentInput {
   persona: string;

@@ -5,10 +5,19 @@ import { InvalidInputError } from './errors';
 /**
  * How every container Borg creates is confined (agents and test containers alike). Docker's
  * defaults give a container 14 capabilities, setuid escalation, unlimited processes, memory
- * and CPU, and the default bridge network; Borg's defaults take all of that away except the
- * network, which agents still need to reach their model until they get a gateway.
+ * and CPU, and the default bridge network; Borg's defaults take all of that away: by default
+ * (`gateway`) an agent has no network at all, and reaches its model only through the gateway's
+ * socket mounted into it (gateway/gateway.ts).
+ *
+ * Network modes: `gateway` — Docker network `none` (loopback only) plus the gateway socket: the
+ * model, and hosts listed in `borg.egressAllow` through its CONNECT proxy, are the only
+ * destinations; `bridge` — Docker's default bridge network (anything the host can reach) plus the
+ * gateway for the model, for images that need more; `none` — no network and no gateway (no model).
  */
-export type NetworkMode = 'bridge' | 'none';
+export type NetworkMode = 'gateway' | 'bridge' | 'none';
+
+/** The modes a test container may have: it runs no model, so no gateway. */
+export type TestNetworkMode = Exclude<NetworkMode, 'gateway'>;
 
 export interface HardeningSettings {
   /** Most processes (and threads) in the container: a fork bomb stops here (`PidsLimit`). */
@@ -17,11 +26,11 @@ export interface HardeningSettings {
   memoryMb: number;
   /** CPUs the container may use (`NanoCpus` = cpus × 1e9). */
   cpus: number;
-  /** `bridge` (Docker's default network) or `none` (no network at all). */
+  /** `gateway` (default: only the model gateway), `bridge` (Docker's default network, plus the gateway) or `none` (nothing). */
   network: NetworkMode;
 }
 
-export const DEFAULT_HARDENING: HardeningSettings = { pidsLimit: 512, memoryMb: 4096, cpus: 2, network: 'bridge' };
+export const DEFAULT_HARDENING: HardeningSettings = { pidsLimit: 512, memoryMb: 4096, cpus: 2, network: 'gateway' };
 
 /** A setting's rule: a number in a range (whole where `integer`), or one of `values`. */
 export type SettingRule = { kind: 'number'; setting: string; min: number; max: number; integer: boolean; unit?: string } | { kind: 'enum'; setting: string; values: readonly string[] };
@@ -31,8 +40,11 @@ export const HARDENING_RULES: Record<keyof HardeningSettings, SettingRule> = {
   pidsLimit: { kind: 'number', setting: 'borg.pidsLimit', min: 16, max: 1_000_000, integer: true },
   memoryMb: { kind: 'number', setting: 'borg.memoryMb', min: 16, max: 1_048_576, integer: true, unit: 'MiB' },
   cpus: { kind: 'number', setting: 'borg.cpus', min: 0.01, max: 1024, integer: false },
-  network: { kind: 'enum', setting: 'borg.network', values: ['bridge', 'none'] },
+  network: { kind: 'enum', setting: 'borg.network', values: ['gateway', 'bridge', 'none'] },
 };
+
+/** The rule of `borg.testNetwork` (the CLI's `--test-network`): a test container runs no model, so `gateway` is not offered. */
+export const TEST_NETWORK_RULE: SettingRule = { kind: 'enum', setting: 'borg.testNetwork', values: ['none', 'bridge'] };
 
 /**
  * Checks `value` against `rule`. Returns the value to use and, for a bad one, `problem` (the
@@ -76,7 +88,7 @@ export function readHardening(
   return { settings: { pidsLimit: pick('pidsLimit'), memoryMb: pick('memoryMb'), cpus: pick('cpus'), network: pick('network') }, problems, warnings };
 }
 
-/** The limits as one line, for the `borg.limits` label and the tree's tooltip: `pids 512 · memory 4096 MiB · cpus 2 · network bridge`. */
+/** The limits as one line, for the `borg.limits` label and the tree's tooltip: `pids 512 · memory 4096 MiB · cpus 2 · network gateway`. */
 export function describeLimits(h: HardeningSettings, memoryBytes?: number): string {
   const mem = memoryBytes ? `${Math.round((memoryBytes / 1024 / 1024) * 10) / 10} MiB` : `${h.memoryMb} MiB`;
   return `pids ${h.pidsLimit} · memory ${mem} · cpus ${h.cpus} · network ${h.network} · no capabilities · no-new-privileges`;
@@ -100,7 +112,8 @@ export function hardenedHostConfig(h: HardeningSettings, memoryBytes?: number): 
     MemorySwap: memory,
     NanoCpus: Math.round(h.cpus * 1e9),
     Init: true,
-    NetworkMode: h.network,
+    // `gateway`: no network; the gateway's socket is a bind mount (pipeline.ts).
+    NetworkMode: h.network === 'gateway' ? 'none' : h.network,
   };
 }
 

@@ -13,6 +13,9 @@ export const LABEL_PHASE = 'borg.phase';
 /** The confinement the container was created with, as one line (see hardening.ts `describeLimits`). */
 export const LABEL_LIMITS = 'borg.limits';
 
+/** `true` when the container was made with the model gateway's folder and socket (gateway/gateway.ts): its starts get a run token. */
+export const LABEL_GATEWAY = 'borg.gateway';
+
 /**
  * The watchdog's budget in whole seconds, counted from Docker's `State.StartedAt` ("0": none).
  * A budget rather than a time, so the deadline stays right when a hardline starts the same

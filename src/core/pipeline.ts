@@ -7,7 +7,9 @@ import type { Duplex } from 'node:stream';
 import { BorgError, DockerUnreachableError, ImageMissingError, InterruptedError, PipelineStoppedError, RefusedError } from './errors';
 import { Emitter } from './event';
 import { DEFAULT_HARDENING, describeLimits, HardeningSettings, NetworkMode } from './hardening';
-import { agentLabels, LABEL_LIMITS, LABEL_TIMEOUT, timeoutOf } from './labels';
+import { GATEWAY_MOUNT, GATEWAY_SOCKET_IN_CONTAINER, type Gateway } from './gateway/gateway';
+import type { RunRef } from './gateway/upstream';
+import { agentLabels, LABEL_GATEWAY, LABEL_LIMITS, LABEL_PHASE, LABEL_TASK, LABEL_TIMEOUT, timeoutOf } from './labels';
 import { containerOwner, ownerSpec, chownTree } from './ownership';
 import { containerName, ContainerSeq, validateNamePart } from './names';
 import { Slots } from './slots';
@@ -27,11 +29,6 @@ export interface PipelineSettings {
   agentTimeoutSeconds: number;
   /** Grace between SIGTERM and SIGKILL in seconds (default 10); at shutdown at most {@link SHUTDOWN_GRACE_SECONDS}. */
   stopGraceSeconds: number;
-  /**
-   * Send agents their secrets even when Docker is reached over plain HTTP on another machine
-   * (`borg.allowInsecureDockerHost`, default false: such a launch is refused while secrets are set).
-   */
-  allowInsecureDockerHost?: boolean;
   /** How every container is confined: capabilities, pids, memory, CPUs, network (hardening.ts). */
   hardening: HardeningSettings;
 }
@@ -66,11 +63,11 @@ export interface PipelineOptions {
   workspaceId: string;
   settings: () => PipelineSettings;
   /**
-   * Secrets for agents (e.g. ANTHROPIC_API_KEY), read at each start. They reach the container
-   * only inside the stdin JSON (`secrets`), never env, labels, command line, logs, input.json
-   * or the DB.
+   * The model gateway (gateway/gateway.ts), owned by the Runtime. An agent whose network is not
+   * `none` gets its folder mounted at /run/borg-gateway (read-only) and a run token on stdin;
+   * no key ever goes to a container. Without it, agents have no way to a model.
    */
-  secrets?: () => Promise<Record<string, string>>;
+  gateway?: Gateway;
   /**
    * Every launch first waits for {@link Pipeline.recover} (running it if needed), so adopted
    * agents count against the slots. The extension and `borg run` set it; one-shot CLI commands
@@ -100,6 +97,8 @@ export interface LaunchOptions {
   memoryBytes?: number;
   /** Overrides `hardening.network` for this launch (the test container's `borg.testNetwork`). */
   network?: NetworkMode;
+  /** false: no gateway for this container (the test container runs no model). Default true. */
+  gateway?: boolean;
   /** Overrides the watchdog (`agentTimeoutSeconds`) for this launch; 0 = off. */
   timeoutSeconds?: number;
   /** Overrides the image setting for this launch. */
@@ -308,7 +307,8 @@ export class Pipeline extends Disposable {
           create: (name) => this.createContainer(name, persona, image, img.user, input, opts, settings),
         });
         const { name, created: id } = claim;
-        const agent = await this.startAndFollow({ name, id, persona, input, release, settings, opts, event: claim.reclaimed ? 'reclaimed' : 'launched', detail: { image, skipped: claim.skipped } });
+        const gateway = this.usesGateway(opts.network ?? settings.hardening.network, opts);
+        const agent = await this.startAndFollow({ name, id, persona, input, release, settings, opts, gateway, event: claim.reclaimed ? 'reclaimed' : 'launched', detail: { image, skipped: claim.skipped } });
         return { name, id, agent, reclaimed: claim.reclaimed, stateDir: this.o.stateDirs.dir(name), skipped: claim.skipped };
       },
       persona,
@@ -357,6 +357,8 @@ export class Pipeline extends Disposable {
           release,
           settings,
           opts: { timeoutSeconds },
+          gateway: fresh.labels?.[LABEL_GATEWAY] === 'true' && !!this.o.gateway,
+          labels: fresh.labels,
           event: 'hardline',
           detail: { previousExitCode: fresh.exitCode ?? null, resumedSession: session ?? null },
         });
@@ -392,7 +394,8 @@ export class Pipeline extends Disposable {
         if (!img) throw new ImageMissingError(image);
         await this.o.engine.remove(info.id);
         const id = await this.createContainer(name, persona, image, img.user, input, opts, settings);
-        const agent = await this.startAndFollow({ name, id, persona, input, release, settings, opts, event: 'reclaimed', detail: { image, previousId: info.id } });
+        const gateway = this.usesGateway(opts.network ?? settings.hardening.network, opts);
+        const agent = await this.startAndFollow({ name, id, persona, input, release, settings, opts, gateway, event: 'reclaimed', detail: { image, previousId: info.id } });
         return { name, id, agent, reclaimed: true, stateDir: this.o.stateDirs.dir(name), skipped: [] };
       },
       persona,
@@ -499,7 +502,6 @@ export class Pipeline extends Disposable {
     let release: () => void;
     try {
       if (signal?.aborted) throw cancelled();
-      await this.assertSecretsMayTravel(settings);
       // Adopt what is already running before adding to it (a failed recovery surfaces in the launch itself).
       if (this.o.adoptBeforeLaunch) await this.recover().catch(() => undefined);
       else await this.recovering?.catch(() => undefined);
@@ -523,19 +525,21 @@ export class Pipeline extends Disposable {
   }
 
   /**
-   * Secrets reach the container on the attach stream, through the daemon: never over plain
-   * HTTP to another machine unless the user allowed it (`borg.allowInsecureDockerHost`).
-   * @throws RefusedError naming the endpoint and both ways out.
+   * Whether a container with `network` reaches the model through the gateway: every agent whose
+   * network is not `none`, unless the launch opts out (test containers).
+   * @throws RefusedError when Docker is not on this machine: the gateway's socket can only be
+   *   mounted into a local daemon's containers (README, "Remote Docker hosts").
    */
-  private async assertSecretsMayTravel(settings: PipelineSettings): Promise<void> {
-    if (!this.o.secrets || !this.o.engine.insecureRemote || settings.allowInsecureDockerHost) return;
-    const secrets = await this.o.secrets().catch(() => ({}));
-    if (Object.keys(secrets).length === 0) return; // nothing secret would travel
-    throw new RefusedError(
-      `Docker is reached over plain HTTP at ${this.o.engine.endpoint}, another machine: Borg does not send API keys over it. ` +
-        'Use TLS (a tcp:// address with DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH), an ssh tunnel to the socket, ' +
-        'or, on a network you trust, set borg.allowInsecureDockerHost (borg: --allow-insecure-docker-host).',
-    );
+  private usesGateway(network: NetworkMode, opts: LaunchOptions): boolean {
+    if (!this.o.gateway || opts.gateway === false || network === 'none') return false;
+    const endpoint = this.o.engine.endpoint;
+    if (!endpoint.startsWith('unix://') && !endpoint.startsWith('npipe://')) {
+      throw new RefusedError(
+        `Docker is at ${endpoint}, not on this machine, so agents there cannot reach Borg's model gateway (a socket on this machine). ` +
+          'Use a local Docker, or set borg.network to none (agents without a model). See the README, "Remote Docker hosts".',
+      );
+    }
+    return true;
   }
 
   /**
@@ -549,6 +553,7 @@ export class Pipeline extends Disposable {
     for (const w of opts.writable ?? []) chownTree(w, owner);
     const hardening: HardeningSettings = { ...settings.hardening, ...(opts.network ? { network: opts.network } : {}) };
     const timeoutSeconds = opts.timeoutSeconds ?? settings.agentTimeoutSeconds;
+    const gateway = this.usesGateway(hardening.network, opts) ? this.o.gateway : undefined;
     const id = await this.o.engine.create({
       name,
       image,
@@ -556,11 +561,12 @@ export class Pipeline extends Disposable {
         ...opts.labels,
         [LABEL_LIMITS]: describeLimits(hardening, opts.memoryBytes),
         [LABEL_TIMEOUT]: String(timeoutSeconds),
+        [LABEL_GATEWAY]: gateway ? 'true' : 'false',
       }),
       // The images Borg ships end themselves BORG_TIMEOUT_SECONDS after their start, so an agent
       // nobody follows (detached, a one-shot `borg launch`) still ends.
-      env: [`BORG_PERSONA=${persona}`, `BORG_TIMEOUT_SECONDS=${timeoutSeconds}`, ...(opts.env ?? [])],
-      binds: [`${dir}:${STATE_MOUNT}`, ...(opts.binds ?? [])],
+      env: [`BORG_PERSONA=${persona}`, `BORG_TIMEOUT_SECONDS=${timeoutSeconds}`, ...(gateway ? [`BORG_GATEWAY_SOCKET=${GATEWAY_SOCKET_IN_CONTAINER}`] : []), ...(opts.env ?? [])],
+      binds: [`${dir}:${STATE_MOUNT}`, ...(gateway ? [`${gateway.folderOf(name)}:${GATEWAY_MOUNT}:ro`] : []), ...(opts.binds ?? [])],
       openStdin: opts.stdin !== false,
       hardening,
       memoryBytes: opts.memoryBytes,
@@ -578,7 +584,8 @@ export class Pipeline extends Disposable {
    * Attaches before start (so no output and no stdin is missed), starts the container, sends
    * `input` as one JSON line followed by EOF (StdinOnce closes the agent's stdin then), records
    * it and hands it to a tracked {@link Agent} that owns the slot's `release`. The input carries
-   * `deadline` (ISO time) and `timeoutSeconds` when the watchdog is on.
+   * `deadline` (ISO time) and `timeoutSeconds` when the watchdog is on, and, for a container
+   * made with the gateway (label `borg.gateway`), a new run token (`gateway.token`).
    */
   private async startAndFollow(a: {
     name: string;
@@ -590,13 +597,23 @@ export class Pipeline extends Disposable {
     opts: LaunchOptions;
     event: string;
     detail: Record<string, unknown>;
+    /** The container was made with the gateway (its `borg.gateway` label). */
+    gateway: boolean;
+    labels?: Record<string, string>;
   }): Promise<Agent> {
     const withStdin = a.opts.stdin !== false;
     const stream = await this.o.engine.attach(a.id, { stdin: withStdin });
+    const startedAt = Date.now();
+    const labels = a.labels ?? a.opts.labels ?? {};
+    const taskId = labels[LABEL_TASK] && /^\d+$/.test(labels[LABEL_TASK]) ? Number(labels[LABEL_TASK]) : undefined;
+    const gatewayRun: RunRef | undefined = a.gateway && this.o.gateway ? { agent: a.name, persona: a.persona, taskId, phase: labels[LABEL_PHASE], startedAt } : undefined;
+    let token: string | undefined;
     try {
+      if (gatewayRun) token = await this.o.gateway!.open(gatewayRun);
       await this.o.engine.start(a.id);
     } catch (e) {
       stream.destroy();
+      if (gatewayRun) this.o.gateway!.revoke(a.name);
       // Docker went away before the start: nothing to diagnose in it. Remove it if Docker answers
       // again, else record it as never started and recovery removes it. Any other start failure
       // is kept for diagnosis.
@@ -608,21 +625,19 @@ export class Pipeline extends Disposable {
       throw new BorgError(`Starting ${a.name} failed: ${errorText(e)}. The container is kept for diagnosis (Show Logs, Remove Agent).`, { cause: e });
     }
     const timeoutSeconds = a.opts.timeoutSeconds ?? a.settings.agentTimeoutSeconds;
-    const startedAt = Date.now();
     if (withStdin) {
-      const secrets = (await this.o.secrets?.().catch(() => ({}))) ?? {};
       const input = withDeadline(a.input, timeoutSeconds, startedAt);
-      const stdin = Object.keys(secrets).length > 0 ? { ...input, secrets } : input;
-      stream.end(JSON.stringify(stdin) + '\n');
+      // The token goes on stdin only (never input.json, env, labels or the database); it is worth nothing outside the gateway.
+      stream.end(JSON.stringify(token ? { ...input, gateway: { token } } : input) + '\n');
     }
     this.o.store.upsertContainer({ name: a.name, id: a.id, persona: a.persona, state: 'running', exitCode: null, oomKilled: false, workspace: this.o.workspaceId });
     this.o.store.addEvent(a.event, a.name, { id: a.id, ...a.detail });
-    const agent = this.follow(a.name, a.id, a.persona, stream, a.release, { ...a.settings, agentTimeoutSeconds: timeoutSeconds }, startedAt);
+    const agent = this.follow(a.name, a.id, a.persona, stream, a.release, { ...a.settings, agentTimeoutSeconds: timeoutSeconds }, startedAt, gatewayRun);
     this.scheduleRefresh();
     return agent;
   }
 
-  private follow(name: string, id: string, persona: string, stream: Duplex, release: () => void, settings: PipelineSettings, startedAt?: number): Agent {
+  private follow(name: string, id: string, persona: string, stream: Duplex, release: () => void, settings: PipelineSettings, startedAt?: number, gatewayRun?: RunRef): Agent {
     this.agentsByName.get(name)?.dispose(); // a finished agent of an earlier run under this name
     const agent = new Agent({
       engine: this.o.engine,
@@ -634,6 +649,7 @@ export class Pipeline extends Disposable {
       timeoutMs: settings.agentTimeoutSeconds * 1000,
       graceSeconds: settings.stopGraceSeconds,
       startedAt,
+      gatewayRun,
       onChange: () => this.changed.fire(),
       onOutput: (_a, line) => this.output.fire({ agent: name, line }),
     });
@@ -660,6 +676,9 @@ export class Pipeline extends Disposable {
 
   private record(agent: Agent): void {
     const final: AgentState = agent.state;
+    // A detached agent keeps its token: the next gateway of this workspace serves it again.
+    const run = agent.gatewayRun;
+    if (run && final !== 'detached' && this.o.gateway?.runOf(agent.name)?.startedAt === run.startedAt) this.o.gateway.revoke(agent.name);
     try {
       this.o.store.setContainerState(agent.name, final, { exitCode: agent.exitCode ?? null, oomKilled: agent.oomKilled });
       this.o.store.addEvent(final, agent.name, {
@@ -761,6 +780,8 @@ export class Pipeline extends Disposable {
     const report: RecoveryReport = { adopted: [], collected: [], lost: [], removed: [] };
     const settings = this.o.settings();
     const list = await this.o.engine.list({ workspace: this.o.workspaceId });
+    // Serve the runs an earlier gateway handed tokens to, before their agents are adopted.
+    await this.o.gateway?.start();
     const byName = new Map(list.map((c) => [c.name, c]));
     for (const c of list) {
       if (this.agentsByName.get(c.name)?.state === 'running') continue;
@@ -772,7 +793,7 @@ export class Pipeline extends Disposable {
         const stream = await this.o.engine.attach(c.id, { stdin: false });
         const startedAt = info.startedAt ? Date.parse(info.startedAt) : Date.now();
         const timeoutSeconds = timeoutOf(info.labels) ?? settings.agentTimeoutSeconds;
-        this.follow(c.name, c.id, persona, stream, this.slots.take(), { ...settings, agentTimeoutSeconds: timeoutSeconds }, startedAt);
+        this.follow(c.name, c.id, persona, stream, this.slots.take(), { ...settings, agentTimeoutSeconds: timeoutSeconds }, startedAt, this.o.gateway?.runOf(c.name));
         this.o.store.upsertContainer({ name: c.name, id: c.id, persona, state: 'running', exitCode: null, oomKilled: false, workspace: this.o.workspaceId, createdAt: row?.createdAt });
         this.o.store.addEvent('adopted', c.name, { id: c.id, startedAt: info.startedAt });
         report.adopted.push(c.name);
@@ -803,6 +824,8 @@ export class Pipeline extends Disposable {
       this.o.store.addEvent('lost', row.name, { id: row.id, replacedBy: c?.id ?? null });
       report.lost.push(row.name);
     }
+    // Tokens of runs whose containers no longer run are revoked.
+    this.o.gateway?.retain(new Set([...this.agentsByName.values()].filter((a) => a.state === 'running').map((a) => a.name)));
     if (report.adopted.length + report.collected.length + report.lost.length + report.removed.length > 0) await this.o.store.flush().catch(() => undefined);
     this.scheduleRefresh();
     return report;

@@ -1,5 +1,6 @@
 import { Disposable } from './disposable';
 import type { Engine } from './engine';
+import { DEFAULT_GATEWAY_SETTINGS, Gateway, GatewaySettings } from './gateway/gateway';
 import type { Git } from './git';
 import { Pipeline, PipelineSettings, RecoveryReport, ShutdownMode } from './pipeline';
 import type { Prompts } from './prompts';
@@ -21,8 +22,15 @@ export interface RuntimeOptions {
   prompts: Prompts;
   /** Folder holding the task worktrees. */
   worktreeRoot: string;
-  /** Agent secrets, read at each start (SecretStorage, or ANTHROPIC_API_KEY for the CLI). */
-  secrets?: () => Promise<Record<string, string>>;
+  /**
+   * The real Anthropic key, read per model request by the gateway (SecretStorage, or
+   * ANTHROPIC_API_KEY for the CLI). It never reaches a container.
+   */
+  apiKey?: () => Promise<string | undefined>;
+  /** The gateway's settings, read per request (default {@link DEFAULT_GATEWAY_SETTINGS}). */
+  gatewaySettings?: () => GatewaySettings;
+  /** The gateway's folder: one socket folder per agent (workspace.ts `gatewayRootOf`). */
+  gatewayRoot: string;
   /**
    * `long` (the extension, `borg run`): recovery adopts the running agents and dispatch follows.
    * `oneShot` (`borg launch`, `reclaim`, `rm`, `hardline`): no recovery, no dispatch; launches do
@@ -60,6 +68,8 @@ export interface StartReport extends RecoveryReport {
  * disposed by its own {@link shutdown}.
  */
 export class Runtime extends Disposable {
+  /** The model gateway; undefined in a read-only runtime (the database's holder serves its agents). */
+  readonly gateway: Gateway | undefined;
   readonly pipeline: Pipeline;
   readonly scheduler: Scheduler;
   readonly tasks: TaskStore;
@@ -69,6 +79,17 @@ export class Runtime extends Disposable {
   constructor(private readonly o: RuntimeOptions) {
     super();
     this.tasks = new TaskStore(o.store);
+    this.gateway = o.readOnly
+      ? undefined
+      : this.register(
+          new Gateway({
+            store: o.store,
+            root: o.gatewayRoot,
+            settings: o.gatewaySettings ?? (() => DEFAULT_GATEWAY_SETTINGS),
+            apiKey: o.apiKey ?? (() => Promise.resolve(undefined)),
+            log: o.log,
+          }),
+        );
     this.pipeline = this.register(
       new Pipeline({
         engine: o.engine,
@@ -76,7 +97,7 @@ export class Runtime extends Disposable {
         stateDirs: o.stateDirs,
         workspaceId: o.workspaceId,
         settings: o.settings,
-        secrets: o.secrets,
+        gateway: this.gateway,
         adoptBeforeLaunch: o.kind === 'long',
         readOnly: o.readOnly,
         seqStart: o.seqStart,
@@ -90,6 +111,7 @@ export class Runtime extends Disposable {
         prompts: o.prompts,
         worktreeRoot: o.worktreeRoot,
         settings: o.taskSettings,
+        gateway: this.gateway,
         safetyIntervalMs: o.safetyIntervalMs,
       }),
     );
@@ -171,6 +193,8 @@ export class Runtime extends Disposable {
       this.scheduler.stop();
       await this.pipeline.shutdown(mode);
       await this.scheduler.join();
+      // Detached agents' runs stay recorded: the next gateway of this workspace serves them.
+      await this.gateway?.close();
       await this.o.store.close().catch((e: unknown) => this.o.log?.(`closing the database failed: ${(e as Error).message}`));
       this.dispose();
     })();

@@ -7,12 +7,15 @@ import { Disposable, toDisposable } from './disposable';
 import { DockerUnreachableError, InterruptedError, PipelineStoppedError, RefusedError } from './errors';
 import { Emitter } from './event';
 import type { Git } from './git';
-import type { NetworkMode } from './hardening';
+import type { Gateway } from './gateway/gateway';
+import type { TestNetworkMode } from './hardening';
 import { LABEL_PHASE, LABEL_TASK } from './labels';
 import { LaunchResult, Pipeline } from './pipeline';
 import type { Prompts } from './prompts';
-import { blockingReason } from './streamJson';
-import { Phase, Task, TaskStore } from './taskStore';
+import type { RunRefusal } from './gateway/ledger';
+import { blockingReason, blockSignal } from './streamJson';
+import { toolsFor, PersonaTools } from './personaTools';
+import { BlockedReason, Phase, Task, TaskStore } from './taskStore';
 import { chooseCheckout } from './taskCheckout';
 import { checkTaskVerb, nextAfter, RunOutcome } from './taskLife';
 import { readWorktreeText } from './worktreeFiles';
@@ -29,18 +32,30 @@ export interface TaskSettings {
   /** Image of the test container; '' = the agent image. */
   testImage: string;
   /** Network of the test container (default `none`). */
-  testNetwork: NetworkMode;
+  testNetwork: TestNetworkMode;
   /** Attempts per task before it fails (default 5). */
   maxAttempts: number;
   /** Branch tasks start from; empty: the branch checked out in the repository. */
   baseBranch: string;
   /** Model name passed to agents ('' = the agent's default). */
   model: string;
-  /** Tools agents may use ([] = the agent's default). */
+  /** Tools every persona may use besides its own (`borg.allowedTools`). */
   allowedTools: string[];
+  /** Each persona's tools, replacing Borg's defaults for that persona (`borg.personaTools`; personaTools.ts). */
+  personaTools: PersonaTools;
 }
 
-export const DEFAULT_TASK_SETTINGS: TaskSettings = { testCommand: '', testTimeoutSeconds: 600, testImage: '', testNetwork: 'none', maxAttempts: 5, baseBranch: '', model: '', allowedTools: [] };
+export const DEFAULT_TASK_SETTINGS: TaskSettings = {
+  testCommand: '',
+  testTimeoutSeconds: 600,
+  testImage: '',
+  testNetwork: 'none',
+  maxAttempts: 5,
+  baseBranch: '',
+  model: '',
+  allowedTools: [],
+  personaTools: {},
+};
 
 /** Which persona runs which phase; `test` runs in a test container named `<prefix>-test-<n>`. */
 export const PERSONA_OF: Record<Exclude<Phase, 'test'>, string> = { spec: 'manager', qa: 'qa', impl: 'worker' };
@@ -66,6 +81,8 @@ export interface SchedulerOptions {
   /** Folder holding one worktree per task (`task-<id>`). */
   worktreeRoot: string;
   settings: () => TaskSettings;
+  /** The model gateway: a run's tokens, cost and refusals come from it (never from what the agent prints about itself). */
+  gateway?: Gateway;
   /** Safety-net dispatch interval, ms (dispatch is event-driven; this only catches missed events). */
   safetyIntervalMs?: number;
 }
@@ -262,7 +279,7 @@ export class Scheduler extends Disposable {
   retry(id: number): Task {
     const task = this.require(id);
     checkTaskVerb('retry', task);
-    const t = this.o.tasks.update(id, { status: 'retry', attempt: task.status === 'failed' ? 0 : task.attempt });
+    const t = this.o.tasks.update(id, { status: 'retry', attempt: task.status === 'failed' ? 0 : task.attempt, blockedReason: null, retryAt: null });
     this.changed.fire();
     this.dispatch();
     return t;
@@ -271,7 +288,7 @@ export class Scheduler extends Disposable {
   /** Puts every blocked task back in the queue (after an API key was set). Returns how many. */
   unblockAll(): number {
     const blocked = this.o.tasks.list().filter((t) => t.status === 'blocked');
-    for (const t of blocked) this.o.tasks.update(t.id, { status: 'retry' });
+    for (const t of blocked) this.o.tasks.update(t.id, { status: 'retry', blockedReason: null, retryAt: null });
     if (blocked.length) {
       this.changed.fire();
       this.dispatch();
@@ -340,7 +357,7 @@ export class Scheduler extends Disposable {
         this.o.tasks.update(t.id, notStarted());
       } else {
         // Not the task's fault (image missing, Docker down, not a repository): wait for the user.
-        this.o.tasks.update(t.id, { status: 'blocked', lastError: e instanceof Error ? e.message : String(e) });
+        this.o.tasks.update(t.id, { status: 'blocked', blockedReason: 'other', retryAt: null, lastError: e instanceof Error ? e.message : String(e) });
       }
       this.changed.fire();
     }
@@ -373,7 +390,7 @@ export class Scheduler extends Disposable {
         const prepared = await this.agentGit.prepare(checkout);
         trusted = prepared.trusted;
         launch = await this.o.pipeline.launch(persona, {
-          input: taskInput({ taskId: t.id, phase, persona, prompt, systemPrompt, model: settings.model, allowedTools: settings.allowedTools, workdir: WORKTREE_MOUNT }),
+          input: taskInput({ taskId: t.id, phase, persona, prompt, systemPrompt, model: settings.model, allowedTools: toolsFor(persona, settings.personaTools, settings.allowedTools), workdir: WORKTREE_MOUNT }),
           signal: run.abort.signal,
           binds: prepared.binds,
           writable: prepared.writable,
@@ -392,7 +409,9 @@ export class Scheduler extends Disposable {
     // worktree, and commit through the trusted admin dir (never the worktree's own .git).
     // A detached agent is still running and still writing: the host leaves its worktree alone
     // (no walk, no rename, no commit) until whoever adopts it sees it end.
-    let verdict = judgeRun(agent, run.cancelled);
+    // What the gateway metered and refused is the host's own record; the agent's stream is only its word.
+    const metered = agent.gatewayRun && this.o.gateway ? this.o.gateway.usageOf(agent.gatewayRun) : undefined;
+    let verdict = judgeRun(agent, run.cancelled, agent.gatewayRun ? this.o.gateway?.lastRefusal(agent.gatewayRun) : undefined);
     let commit: string | undefined;
     const altered = agent.state === 'detached' ? undefined : await this.agentGit.check(checkout, trusted);
     if (agent.state === 'detached') {
@@ -401,7 +420,7 @@ export class Scheduler extends Disposable {
       verdict = { outcome: 'altered', error: alteredMessage(altered, worktree) };
     } else if (verdict.outcome === 'interrupted' || verdict.outcome === 'lost') {
       // Stopped, or Docker went away: the work so far stays uncommitted in the worktree for the phase's next run.
-      if (agent.lostReason === 'docker') this.backoffUntil = Date.now() + DOCKER_BACKOFF_MS;
+      if (agent.lostReason === 'docker' || verdict.unreachable) this.backoffUntil = Date.now() + DOCKER_BACKOFF_MS;
     } else {
       try {
         trusted ??= await this.agentGit.trust(checkout);
@@ -415,9 +434,9 @@ export class Scheduler extends Disposable {
       exitCode: agent.exitCode ?? null,
       durationMs: Date.now() - started,
       sessionId: agent.stream.sessionId ?? null,
-      costUsd: agent.stream.result?.costUsd ?? null,
-      inputTokens: agent.stream.result?.inputTokens ?? null,
-      outputTokens: agent.stream.result?.outputTokens ?? null,
+      costUsd: metered ? metered.costUsd : (agent.stream.result?.costUsd ?? null),
+      inputTokens: metered ? metered.inputTokens : (agent.stream.result?.inputTokens ?? null),
+      outputTokens: metered ? metered.outputTokens : (agent.stream.result?.outputTokens ?? null),
       output: agent.stream.result?.text ?? agent.lastLine ?? null,
       streamFile: this.o.pipeline.stateDirs.hostFile(launch.name, 'agent.log'),
       error: verdict.error ?? null,
@@ -455,6 +474,7 @@ export class Scheduler extends Disposable {
         cmd: [settings.testCommand],
         workdir: WORKTREE_MOUNT,
         network: settings.testNetwork,
+        gateway: false,
         timeoutSeconds: settings.testTimeoutSeconds,
         binds: prepared.binds,
         writable: prepared.writable,
@@ -515,7 +535,7 @@ export class Scheduler extends Disposable {
 
   /** Moves the task after a run by the task-life table (taskLife.ts `nextAfter`); true when the phase succeeded. */
   private apply(t: Task, phase: Phase, v: RunVerdict): boolean {
-    const next = nextAfter(t, phase, v.outcome, v.error);
+    const next = nextAfter(t, phase, v.outcome, v.error, v.blockedReason ? { reason: v.blockedReason, retryAt: v.retryAt } : undefined);
     // An agent phase that succeeded moves on in runPhase (which also starts the test phase at once).
     if (v.outcome === 'ok' && phase !== 'test') return true;
     this.o.tasks.update(t.id, next);
@@ -557,7 +577,7 @@ export class Scheduler extends Disposable {
 }
 
 /** `altered`: the agent altered git metadata (agentGit.ts); the task fails at once, nothing of it is committed. */
-type RunVerdict = { outcome: RunOutcome; error?: string };
+type RunVerdict = { outcome: RunOutcome; error?: string; blockedReason?: BlockedReason; retryAt?: number; unreachable?: boolean };
 
 /** A run that ended without finishing: `lost` when its container was removed outside Borg, else interrupted. */
 function lostOrInterrupted(agent: Agent): RunVerdict {
@@ -587,17 +607,32 @@ export function phaseToRun(t: Task): Phase {
 
 /**
  * Judges a finished agent run: cancelled; interrupted (detached or stopped, Docker gone); lost
- * (removed outside Borg); blocked
- * (authentication or quota, see streamJson.ts); ok (exit 0 with a non-error `result` line);
- * otherwise failed with a clear error — including "exited 0 without a result line".
+ * (removed outside Borg); then the gateway's record of the run's last request, when it refused
+ * it or the upstream failed it (`refusal`, see gateway/ledger.ts): auth, quota and budget block
+ * the task with that reason, an unreachable upstream puts it back in the queue (interrupted, no
+ * attempt spent); then the stream's structured signals (streamJson.ts: runs without the gateway);
+ * ok (exit 0 with a non-error `result` line); otherwise failed with a clear error — including
+ * "exited 0 without a result line".
  */
-export function judgeRun(agent: Agent, cancelled: boolean): RunVerdict {
+export function judgeRun(agent: Agent, cancelled: boolean, refusal?: RunRefusal): RunVerdict {
   if (cancelled) return { outcome: 'cancelled' };
   // Ended by someone, not by its own doing: detached or stopped (shutdown, Stop Agent, Stop All),
   // Docker gone, or removed outside Borg. No attempt is spent.
   if (agent.state === 'detached' || agent.state === 'stopped' || agent.state === 'lost') return lostOrInterrupted(agent);
+  if (refusal && refusal.refusal !== 'refused') {
+    if (refusal.refusal === 'unreachable') return { outcome: 'interrupted', unreachable: true, error: `${refusal.message.replace(/^borg gateway: /, '')}` };
+    const retry = refusal.retryAt ? ` The upstream said to retry after ${new Date(refusal.retryAt).toISOString()}.` : '';
+    const todo: Record<string, string> = {
+      auth: 'Set API Key, then Retry.',
+      quota: 'Wait for the rate limit or quota to reset, then Retry.',
+      budget: 'Raise the cap (borg.maxCostUsdPerTask / borg.maxCostUsdPerDay), then Retry.',
+    };
+    const message = refusal.message.replace(/^borg gateway: /, '');
+    return { outcome: 'blocked', blockedReason: refusal.refusal as BlockedReason, retryAt: refusal.retryAt, error: `${message}${/Retry/.test(message) ? '' : ` ${todo[refusal.refusal]}`}${retry}` };
+  }
+  const signal = blockSignal(agent.stream);
   const blocked = blockingReason(agent.stream);
-  if (blocked) return { outcome: 'blocked', error: blocked };
+  if (blocked) return { outcome: 'blocked', error: blocked, blockedReason: signal?.kind === 'auth' ? 'auth' : 'quota' };
   const result = agent.stream.result;
   if (agent.state === 'exited' && result && !result.isError) return { outcome: 'ok' };
   if (agent.state === 'exited' && !result)

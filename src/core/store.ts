@@ -93,6 +93,40 @@ const MIGRATIONS: string[] = [
      finished_at INTEGER
    );
    CREATE INDEX task_runs_task ON task_runs(task_id);`,
+  // v4: the model gateway (gateway/ledger.ts): one row per model request an agent made through
+  // it (tokens, cost in USD, refusals), the runs that hold a gateway token (only its SHA-256),
+  // and why a task is blocked (auth, quota, budget, other) with the upstream's retry time.
+  `CREATE TABLE model_usage (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     at INTEGER NOT NULL,
+     agent TEXT NOT NULL,
+     run_started_at INTEGER NOT NULL,
+     task_id INTEGER,
+     phase TEXT,
+     model TEXT,
+     status INTEGER NOT NULL,
+     input_tokens INTEGER NOT NULL DEFAULT 0,
+     output_tokens INTEGER NOT NULL DEFAULT 0,
+     cache_creation_tokens INTEGER NOT NULL DEFAULT 0,
+     cache_read_tokens INTEGER NOT NULL DEFAULT 0,
+     cost_usd REAL NOT NULL DEFAULT 0,
+     refusal TEXT,
+     retry_at INTEGER,
+     message TEXT
+   );
+   CREATE INDEX model_usage_task ON model_usage(task_id);
+   CREATE INDEX model_usage_at ON model_usage(at);
+   CREATE INDEX model_usage_agent ON model_usage(agent, run_started_at);
+   CREATE TABLE gateway_runs (
+     agent TEXT PRIMARY KEY,
+     token_sha256 TEXT NOT NULL,
+     persona TEXT NOT NULL,
+     task_id INTEGER,
+     phase TEXT,
+     started_at INTEGER NOT NULL
+   );
+   ALTER TABLE tasks ADD COLUMN blocked_reason TEXT;
+   ALTER TABLE tasks ADD COLUMN retry_at INTEGER;`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -1,5 +1,5 @@
 import { RefusedError } from './errors';
-import type { Phase, Task, TaskStatus } from './taskStore';
+import type { BlockedReason, Phase, Task, TaskStatus } from './taskStore';
 
 /**
  * A task's life as two pure tables: which command fits which task ({@link taskVerbs},
@@ -35,7 +35,7 @@ import type { Phase, Task, TaskStatus } from './taskStore';
  * |-------------|--------------------------------------------------|----------------------------------------------|---------|
  * | ok          | next phase: spec → qa → impl → test               | done (lastError cleared)                     | kept    |
  * | failed      | retry, same phase (failed on the last attempt)    | retry, phase impl (failed on the last attempt) | +1     |
- * | blocked     | blocked, same phase (authentication, quota, no image…) | blocked, phase test                     | kept    |
+ * | blocked     | blocked, same phase, with its reason: auth, quota (+ retry time), budget, other | blocked, phase test | kept |
  * | cancelled   | cancelled                                        | cancelled                                    | kept    |
  * | interrupted | again: status = the phase                         | again: retry, phase test (`test` is no dispatch status) | kept |
  * | lost        | again, lastError says the container was removed  | again: retry, phase test, lastError says so  | kept    |
@@ -125,21 +125,23 @@ const NEXT_PHASE: Record<Exclude<Phase, 'test'>, Phase> = { spec: 'qa', qa: 'imp
  * the Scheduler applies them with `TaskStore.update`). `error` becomes `lastError` where the
  * table keeps one. Pure.
  */
-export function nextAfter(t: Pick<Task, 'attempt' | 'maxAttempts'>, phase: Phase, outcome: RunOutcome, error?: string): Partial<Task> {
+export function nextAfter(t: Pick<Task, 'attempt' | 'maxAttempts'>, phase: Phase, outcome: RunOutcome, error?: string, blocked?: { reason: BlockedReason; retryAt?: number }): Partial<Task> {
   switch (outcome) {
     case 'ok':
       return phase === 'test' ? { status: 'done', lastError: null } : { status: NEXT_PHASE[phase], phase: NEXT_PHASE[phase] };
     case 'cancelled':
       return { status: 'cancelled' };
-    case 'interrupted':
-      // `test` is no dispatch status: resume it through `retry`, spending no attempt.
-      return phase === 'test' ? { status: 'retry', phase: 'test' } : { status: phase };
+    case 'interrupted': {
+      // `test` is no dispatch status: resume it through `retry`, spending no attempt. An error (the model upstream unreachable) is kept.
+      const why = error ? { lastError: error } : {};
+      return phase === 'test' ? { status: 'retry', phase: 'test', ...why } : { status: phase, ...why };
+    }
     case 'lost': {
       const lastError = error ?? `The ${phase} phase's container was removed outside Borg while it ran; the phase runs again (no attempt spent).`;
       return phase === 'test' ? { status: 'retry', phase: 'test', lastError } : { status: phase, phase, lastError };
     }
     case 'blocked':
-      return { status: 'blocked', phase, lastError: error ?? null };
+      return { status: 'blocked', phase, lastError: error ?? null, blockedReason: blocked?.reason ?? 'other', retryAt: blocked?.retryAt ?? null };
     case 'altered':
       // A hostile or broken agent: no retry runs in that worktree until the user looked at it.
       return { status: 'failed', phase, lastError: error ?? null };

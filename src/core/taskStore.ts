@@ -9,6 +9,13 @@ import type { Store } from './store';
 export type TaskStatus = 'backlog' | 'spec' | 'qa' | 'impl' | 'test' | 'done' | 'retry' | 'blocked' | 'failed' | 'cancelled';
 export type Phase = 'spec' | 'qa' | 'impl' | 'test';
 
+/**
+ * Why a task is blocked: `auth` (no key, or the model refused it), `quota` (rate limit or
+ * overload; `retryAt` says until when), `budget` (a cost cap of the gateway), `other` (no image,
+ * a git error, … : the last error says).
+ */
+export type BlockedReason = 'auth' | 'quota' | 'budget' | 'other';
+
 export const TASK_STATUSES: TaskStatus[] = ['backlog', 'spec', 'qa', 'impl', 'test', 'retry', 'blocked', 'done', 'failed', 'cancelled'];
 
 /**
@@ -36,6 +43,10 @@ export interface Task {
   attempt: number;
   maxAttempts: number;
   lastError: string | null;
+  /** Set while blocked (see {@link BlockedReason}). */
+  blockedReason: BlockedReason | null;
+  /** For a quota block: when the upstream said to try again (ms since the epoch). */
+  retryAt: number | null;
   createdAt: number;
   updatedAt: number;
   dispatchedAt: number | null;
@@ -93,13 +104,15 @@ export class TaskStore {
   }
 
   /** Updates the given fields (and updated_at). */
-  update(id: number, fields: Partial<Pick<Task, 'status' | 'phase' | 'attempt' | 'maxAttempts' | 'lastError' | 'branch' | 'worktree' | 'baseBranch' | 'dispatchedAt'>>): Task {
+  update(id: number, fields: Partial<Pick<Task, 'status' | 'phase' | 'attempt' | 'maxAttempts' | 'lastError' | 'blockedReason' | 'retryAt' | 'branch' | 'worktree' | 'baseBranch' | 'dispatchedAt'>>): Task {
     const cols: Record<string, string> = {
       status: 'status',
       phase: 'phase',
       attempt: 'attempt',
       maxAttempts: 'max_attempts',
       lastError: 'last_error',
+      blockedReason: 'blocked_reason',
+      retryAt: 'retry_at',
       branch: 'branch',
       worktree: 'worktree',
       baseBranch: 'base_branch',
@@ -202,6 +215,8 @@ function toTask(r: Record<string, unknown>): Task {
     attempt: Number(r.attempt),
     maxAttempts: Number(r.max_attempts),
     lastError: (r.last_error as string) ?? null,
+    blockedReason: (r.blocked_reason as BlockedReason) ?? null,
+    retryAt: r.retry_at === null || r.retry_at === undefined ? null : Number(r.retry_at),
     createdAt: Number(r.created_at),
     updatedAt: Number(r.updated_at),
     dispatchedAt: r.dispatched_at === null || r.dispatched_at === undefined ? null : Number(r.dispatched_at),

@@ -74,6 +74,13 @@ export interface WorkspaceHome {
   stateDir: string;
   /** `<root>/worktrees`: the task worktrees root (taskCheckout.ts). */
   worktrees: string;
+  /** `<root>/gateway`: the model gateway's per-agent socket folders (gateway/gateway.ts). */
+  gateway: string;
+}
+
+/** The gateway folder that goes with the database `db`: `gateway` beside it. */
+export function gatewayRootOf(db: string): string {
+  return path.join(path.dirname(path.resolve(db)), 'gateway');
 }
 
 /** File name of the database in a workspace home. */
@@ -87,5 +94,5 @@ export const DB_FILE = 'borg.sqlite';
 export function workspaceHome(borgHome: string, id: string): WorkspaceHome {
   if (!/^[0-9a-f]{16}$/.test(id)) throw new InvalidInputError(`"${id}" is not a workspace id (16 hex digits from workspaceId()).`);
   const root = path.join(path.resolve(borgHome), 'workspaces', id);
-  return { root, db: path.join(root, DB_FILE), stateDir: path.join(root, 'agents'), worktrees: path.join(root, 'worktrees') };
+  return { root, db: path.join(root, DB_FILE), stateDir: path.join(root, 'agents'), worktrees: path.join(root, 'worktrees'), gateway: gatewayRootOf(path.join(root, DB_FILE)) };
 }

@@ -4,9 +4,9 @@ import * as vscode from 'vscode';
 const ANTHROPIC_KEY = 'borg.anthropicApiKey';
 
 /**
- * Agent secrets in VS Code's SecretStorage (the OS keychain where there is one). They reach an
- * agent only inside its stdin JSON (see Pipeline's `secrets` option) — never env, labels, the
- * command line, logs, input.json or the DB.
+ * The Anthropic API key in VS Code's SecretStorage (the OS keychain where there is one). Only the
+ * model gateway reads it, per request (core/gateway/gateway.ts); it never reaches a container,
+ * env, labels, the command line, logs, input.json or the DB.
  */
 export class ApiKeys {
   constructor(private readonly storage: vscode.SecretStorage) {}
@@ -21,9 +21,8 @@ export class ApiKeys {
     return !!(await this.storage.get(ANTHROPIC_KEY));
   }
 
-  /** The secrets every agent receives on stdin: `{ ANTHROPIC_API_KEY }` when set. */
-  async forAgents(): Promise<Record<string, string>> {
-    const key = await this.storage.get(ANTHROPIC_KEY);
-    return key ? { ANTHROPIC_API_KEY: key } : {};
+  /** The key the gateway sends the model, or undefined when none is set. */
+  async anthropicKey(): Promise<string | undefined> {
+    return (await this.storage.get(ANTHROPIC_KEY)) || undefined;
   }
 }

@@ -1,31 +1,36 @@
 import * as vscode from 'vscode';
-import { checkSetting, HARDENING_RULES, readHardening, SettingRule } from '../core/hardening';
+import { checkSetting, readHardening, TEST_NETWORK_RULE } from '../core/hardening';
 import { DEFAULT_SETTINGS, PipelineSettings, ShutdownMode } from '../core/pipeline';
 import { DEFAULT_TASK_SETTINGS, TaskSettings } from '../core/scheduler';
+import type { GatewaySettings } from '../core/gateway/gateway';
+import { readGatewaySettings } from '../core/gateway/settings';
+import { readPersonaTools } from '../core/personaTools';
 
 /** Typed reads of the `borg.*` settings. Values out of range fall back to their defaults, clamped where a range is given. */
 export interface BorgConfig extends PipelineSettings, TaskSettings {
   onShutdown: ShutdownMode;
   /** Empty: DOCKER_HOST or the local socket. */
   dockerHost: string;
-  /**
-   * `borg.allowInsecureDockerHost`: send the agents' API key even to a daemon reached over plain
-   * HTTP on a non-loopback host (`DockerEngine.insecureRemote`). Default false.
-   */
-  allowInsecureDockerHost: boolean;
   /** `borg.home`: the folder of the workspace homes ('' = $BORG_HOME or ~/.borg); read at activation. */
   home: string;
+  /** The model gateway's settings (`borg.modelUpstream`, `borg.gatewayRecord`, `borg.egressAllow`, `borg.maxCostUsdPer*`). */
+  gateway: GatewaySettings;
   /** One line per bad setting: what it must be and the default used instead (shown once per change). */
   warnings: string[];
 }
-
-/** `borg.testNetwork`: the test container's network. */
-const TEST_NETWORK_RULE: SettingRule = { ...HARDENING_RULES.network, setting: 'borg.testNetwork' };
 
 export function readConfig(): BorgConfig {
   const c = vscode.workspace.getConfiguration('borg');
   const hardening = readHardening({ pidsLimit: c.get('pidsLimit'), memoryMb: c.get('memoryMb'), cpus: c.get('cpus'), network: c.get('network') });
   const testNetwork = checkSetting(TEST_NETWORK_RULE, c.get('testNetwork'), DEFAULT_TASK_SETTINGS.testNetwork);
+  const gateway = readGatewaySettings({
+    modelUpstream: c.get('modelUpstream'),
+    gatewayRecord: c.get('gatewayRecord'),
+    egressAllow: c.get('egressAllow'),
+    maxCostUsdPerTask: c.get('maxCostUsdPerTask'),
+    maxCostUsdPerDay: c.get('maxCostUsdPerDay'),
+  });
+  const personaTools = readPersonaTools(c.get('personaTools'));
   return {
     prefix: c.get<string>('containerPrefix', DEFAULT_SETTINGS.prefix).trim(),
     image: c.get<string>('agentImage', DEFAULT_SETTINGS.image).trim() || DEFAULT_SETTINGS.image,
@@ -35,8 +40,8 @@ export function readConfig(): BorgConfig {
     hardening: hardening.settings,
     onShutdown: c.get<string>('onShutdown') === 'stop' ? 'stop' : 'detach',
     dockerHost: c.get<string>('dockerHost', '').trim(),
-    allowInsecureDockerHost: c.get<unknown>('allowInsecureDockerHost') === true,
     home: c.get<string>('home', '').trim(),
+    gateway: gateway.settings,
     testCommand: c.get<string>('testCommand', DEFAULT_TASK_SETTINGS.testCommand).trim(),
     testTimeoutSeconds: clampInt(c.get('testTimeoutSeconds'), 1, 86_400, DEFAULT_TASK_SETTINGS.testTimeoutSeconds),
     testImage: c.get<string>('testImage', '').trim(),
@@ -45,7 +50,8 @@ export function readConfig(): BorgConfig {
     baseBranch: c.get<string>('baseBranch', '').trim(),
     model: c.get<string>('model', '').trim(),
     allowedTools: (c.get<unknown>('allowedTools') instanceof Array ? (c.get<unknown[]>('allowedTools') ?? []) : []).filter((x): x is string => typeof x === 'string'),
-    warnings: [...hardening.warnings, ...(testNetwork.warning ? [testNetwork.warning] : [])],
+    personaTools: personaTools.tools,
+    warnings: [...hardening.warnings, ...(testNetwork.warning ? [testNetwork.warning] : []), ...gateway.warnings, ...personaTools.problems],
   };
 }
 

@@ -316,7 +316,7 @@ describe('Tasks: the pipeline from the VS Code UI', function () {
     assert.equal((await task(t.id)).status, 'blocked', 'a settings change does not unblock');
     assert.equal(await vscode.commands.executeCommand('borg.setApiKey', 'sk-ant-test-0000'), 1);
     assert.equal(await ctx.secrets.hasAnthropicKey(), true);
-    assert.deepEqual(await ctx.secrets.forAgents(), { ANTHROPIC_API_KEY: 'sk-ant-test-0000' });
+    assert.equal(await ctx.secrets.anthropicKey(), 'sk-ant-test-0000');
     await until('the task to run again', () => ctx.scheduler.activeIds.includes(t.id), 5_000);
     assert.equal((await task(t.id)).status, 'spec'); // it finishes in the background
   });

@@ -10,8 +10,8 @@ import { InvalidInputError } from '../../src/core/errors';
 import { containerOwner, FALLBACK_AGENT_OWNER } from '../../src/core/ownership';
 
 describe('hardening settings', () => {
-  it('defaults: pids 512, 4096 MiB, 2 CPUs, bridge', () => {
-    assert.deepEqual(readHardening({}), { settings: { pidsLimit: 512, memoryMb: 4096, cpus: 2, network: 'bridge' }, problems: [], warnings: [] });
+  it('defaults: pids 512, 4096 MiB, 2 CPUs, network gateway', () => {
+    assert.deepEqual(readHardening({}), { settings: { pidsLimit: 512, memoryMb: 4096, cpus: 2, network: 'gateway' }, problems: [], warnings: [] });
   });
 
   it('a bad value gets one clear warning naming the setting and the default used', () => {
@@ -19,11 +19,11 @@ describe('hardening settings', () => {
     assert.equal(r.settings.pidsLimit, 512);
     assert.equal(r.settings.memoryMb, 4096);
     assert.equal(r.settings.cpus, 0.5);
-    assert.equal(r.settings.network, 'bridge', 'network "host" would share the host\'s network stack');
+    assert.equal(r.settings.network, 'gateway', 'network "host" would share the host\'s network stack');
     assert.deepEqual(r.warnings, [
       'borg.pidsLimit is -3; it must be a whole number from 16 to 1000000. Using the default, 512.',
       'borg.memoryMb is "lots"; it must be a whole number from 16 to 1048576 MiB. Using the default, 4096.',
-      'borg.network is "host"; it must be one of bridge, none. Using bridge.',
+      'borg.network is "host"; it must be one of gateway, bridge, none. Using gateway.',
     ]);
   });
 
@@ -39,7 +39,9 @@ describe('hardening settings', () => {
       NetworkMode: 'none',
     });
     assert.equal(hardenedHostConfig(DEFAULT_HARDENING, 8 * 1024 * 1024).MemorySwap, 8 * 1024 * 1024);
-    assert.match(describeLimits(DEFAULT_HARDENING), /^pids 512 · memory 4096 MiB · cpus 2 · network bridge/);
+    assert.match(describeLimits(DEFAULT_HARDENING), /^pids 512 · memory 4096 MiB · cpus 2 · network gateway/);
+    assert.equal(hardenedHostConfig(DEFAULT_HARDENING).NetworkMode, 'none', 'gateway: no Docker network, only the mounted socket');
+    assert.equal(hardenedHostConfig({ ...DEFAULT_HARDENING, network: 'bridge' }).NetworkMode, 'bridge');
   });
 });
 

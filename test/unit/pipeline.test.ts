@@ -9,6 +9,7 @@ import { DEFAULT_SETTINGS, FINISHED_AGENTS_KEPT, Pipeline, PipelineSettings, SHU
 import { StateDirs } from '../../src/core/stateDirs';
 import { Store } from '../../src/core/store';
 import { FakeDocker } from './fakeDocker';
+import { DEFAULT_GATEWAY_SETTINGS, Gateway } from '../../src/core/gateway/gateway';
 
 const WS = 'ws-unit-pipeline';
 const dirs: string[] = [];
@@ -245,29 +246,49 @@ describe('how runs end', () => {
   });
 });
 
-describe('secrets and the Docker endpoint', () => {
-  it('refuses a launch that would send secrets over plain HTTP to another machine, unless allowed', async () => {
-    for (const allowed of [false, true]) {
-      const r = await rig({ allowInsecureDockerHost: allowed });
-      r.engine.insecureRemote = true;
-      const p = new Pipeline({ engine: r.engine, store: r.store, stateDirs: r.stateDirs, workspaceId: WS, settings: () => r.settings, secrets: async () => ({ ANTHROPIC_API_KEY: 'sk-test' }) });
-      if (!allowed) {
-        await assert.rejects(p.launch('worker'), (e: unknown) => e instanceof RefusedError && /plain HTTP .* does not send API keys.*allowInsecureDockerHost/.test(e.message));
-        assert.equal(r.engine.containers.size, 0, 'refused before anything was created');
-      } else {
-        const { name } = await p.launch('worker');
-        assert.match(r.engine.get(name).stdin, /sk-test/);
-        await p.shutdown('detach');
-      }
-    }
+describe('the model gateway and the Docker endpoint', () => {
+  /** A Pipeline with a real Gateway (its sockets in the rig's folder) over the fake engine. */
+  async function withGateway(network: 'gateway' | 'bridge' | 'none') {
+    const r = await rig({ hardening: { ...DEFAULT_SETTINGS.hardening, network } });
+    const gateway = new Gateway({ store: r.store, root: path.join(r.dir, 'gw'), settings: () => DEFAULT_GATEWAY_SETTINGS, apiKey: async () => 'sk-ant-never-sent' });
+    const p = new Pipeline({ engine: r.engine, store: r.store, stateDirs: r.stateDirs, workspaceId: WS, settings: () => r.settings, gateway });
+    return { ...r, gateway, p };
+  }
+
+  it('gives a gateway agent its folder read-only, the socket env, network none and a run token on stdin — never the key', async () => {
+    const r = await withGateway('gateway');
+    const { name, agent } = await r.p.launch('worker');
+    const c = r.engine.get(name);
+    assert.equal(c.spec.hardening?.network, 'gateway');
+    assert.ok(c.spec.binds?.some((b) => b.endsWith(':/run/borg-gateway:ro')), c.spec.binds?.join(' '));
+    assert.ok(c.spec.env?.includes('BORG_GATEWAY_SOCKET=/run/borg-gateway/gateway.sock'));
+    assert.equal(c.spec.labels?.['borg.gateway'], 'true');
+    const stdin = JSON.parse(c.stdin) as { gateway?: { token?: string } };
+    assert.match(stdin.gateway?.token ?? '', /^borg-gw-[A-Za-z0-9_-]{43}$/);
+    assert.doesNotMatch(c.stdin + JSON.stringify(c.spec), /sk-ant-never-sent/);
+    assert.doesNotMatch(r.stateDirs.readFile(name, 'input.json') ?? '', /borg-gw-/, 'the token is not recorded');
+    assert.equal(r.gateway.runOf(name)?.startedAt, agent.gatewayRun?.startedAt);
+    r.engine.exit(name, 0);
+    await agent.done;
+    assert.equal(r.gateway.runOf(name), undefined, 'the token is revoked when the run ends');
+    await r.p.shutdown('detach');
+    await r.gateway.close();
   });
 
-  it('without secrets to send, a plain remote daemon is fine', async () => {
-    const r = await rig();
-    r.engine.insecureRemote = true;
-    const p = new Pipeline({ engine: r.engine, store: r.store, stateDirs: r.stateDirs, workspaceId: WS, settings: () => r.settings, secrets: async () => ({}) });
-    await p.launch('worker');
-    await p.shutdown('detach');
+  it('a none agent gets no gateway; a remote Docker refuses gateway and bridge agents', async () => {
+    const none = await withGateway('none');
+    const { name } = await none.p.launch('worker');
+    assert.equal(none.engine.get(name).spec.labels?.['borg.gateway'], 'false');
+    assert.ok(!none.engine.get(name).spec.binds?.some((b) => b.includes('/run/borg-gateway')));
+    await none.p.shutdown('detach');
+    await none.gateway.close();
+    for (const network of ['gateway', 'bridge'] as const) {
+      const r = await withGateway(network);
+      Object.defineProperty(r.engine, 'endpoint', { value: 'tcp://10.0.0.5:2376' });
+      await assert.rejects(r.p.launch('worker'), (e: unknown) => e instanceof RefusedError && /not on this machine/.test(e.message));
+      await r.p.shutdown('detach');
+      await r.gateway.close();
+    }
   });
 });
 

@@ -35,6 +35,7 @@ async function runtime(kind: 'long' | 'oneShot' = 'long') {
     git: new Git(),
     prompts: new Prompts(path.join(__dirname, '..', '..', '..', 'media', 'prompts')),
     worktreeRoot: path.join(dir, 'worktrees'),
+    gatewayRoot: path.join(dir, 'gateway'),
   });
   return { dir, engine, store, rt };
 }

@@ -108,11 +108,11 @@ function expected(attempt: number, maxAttempts: number, phase: Phase, outcome: R
     case 'cancelled':
       return { status: 'cancelled' };
     case 'interrupted':
-      return phase === 'test' ? { status: 'retry', phase: 'test' } : { status: phase };
+      return phase === 'test' ? { status: 'retry', phase: 'test', lastError: 'E' } : { status: phase, lastError: 'E' };
     case 'lost':
       return phase === 'test' ? { status: 'retry', phase: 'test', lastError: 'E' } : { status: phase, phase, lastError: 'E' };
     case 'blocked':
-      return { status: 'blocked', phase, lastError: 'E' };
+      return { status: 'blocked', phase, lastError: 'E', blockedReason: 'other', retryAt: null };
     case 'altered':
       return { status: 'failed', phase, lastError: 'E' };
     case 'failed':
@@ -133,6 +133,11 @@ describe('nextAfter (phase × outcome)', () => {
       }
     }
   }
+
+  it('blocked keeps its reason and the upstream\'s retry time', () => {
+    assert.deepEqual(nextAfter({ attempt: 0, maxAttempts: 5 }, 'impl', 'blocked', 'B', { reason: 'budget' }), { status: 'blocked', phase: 'impl', lastError: 'B', blockedReason: 'budget', retryAt: null });
+    assert.deepEqual(nextAfter({ attempt: 0, maxAttempts: 5 }, 'spec', 'blocked', 'Q', { reason: 'quota', retryAt: 42 }), { status: 'blocked', phase: 'spec', lastError: 'Q', blockedReason: 'quota', retryAt: 42 });
+  });
 
   it('a failed test sends the task back to impl, spending an attempt', () => {
     assert.deepEqual(nextAfter({ attempt: 0, maxAttempts: 5 }, 'test', 'failed', 'boom'), { status: 'retry', phase: 'impl', attempt: 1, lastError: 'boom' });

@@ -87,6 +87,8 @@ describe('phaseToRun', () => {
     attempt: 0,
     maxAttempts: 5,
     lastError: null,
+    blockedReason: null,
+    retryAt: null,
     createdAt: 0,
     updatedAt: 0,
     dispatchedAt: null,

@@ -68,7 +68,7 @@ describe('workspaceHome', () => {
     const id = workspaceId(workspaceKeyOf(dir));
     const h = workspaceHome(dir, id);
     const root = path.join(dir, 'workspaces', id);
-    assert.deepEqual(h, { root, db: path.join(root, 'borg.sqlite'), stateDir: path.join(root, 'agents'), worktrees: path.join(root, 'worktrees') });
+    assert.deepEqual(h, { root, db: path.join(root, 'borg.sqlite'), stateDir: path.join(root, 'agents'), worktrees: path.join(root, 'worktrees'), gateway: path.join(root, 'gateway') });
     assert.equal(fs.existsSync(root), false, 'nothing is created');
   });
 
