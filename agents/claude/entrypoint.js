@@ -3,7 +3,7 @@
 //
 // Protocol: stdin carries ONE JSON object, then EOF:
 //   {taskId, phase, persona, prompt, systemPrompt, model, allowedTools, workdir,
-//    resumeSessionId, secrets: {ANTHROPIC_API_KEY, ...}}   (all optional except prompt)
+//    resumeSessionId, secrets: {ANTHROPIC_API_KEY, ...}, gateway: {token}}   (all optional except prompt)
 // It runs `claude --print --output-format stream-json --verbose [...]` with the prompt on the
 // child's stdin, passes stdout/stderr through unchanged and exits with the child's code.
 // Secrets go only into the child's environment and are never printed. Input that is not a JSON
@@ -13,12 +13,19 @@
 // (ISO-8601). At the deadline claude gets SIGTERM, SIGKILL 10 s later,
 // and the entrypoint exits 124 (timeout(1)'s code) with a note on stderr — also when no Borg
 // process follows the container any more.
+// Model gateway: when BORG_GATEWAY_SOCKET names a UNIX socket (the host's gateway, bind-mounted
+// read-only; the container has no network), a TCP forwarder on 127.0.0.1:<random port> pipes each
+// connection to a new connection on that socket (retrying ENOENT/ECONNREFUSED every 250 ms for up
+// to 30 s while the gateway restarts), and claude gets ANTHROPIC_BASE_URL and HTTP(S)_PROXY
+// pointing at it, the input's gateway.token as ANTHROPIC_API_KEY, NO_PROXY for loopback,
+// CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1 and CLAUDE_CODE_MAX_RETRIES=0 (over secrets and env).
 //
 // Plain CommonJS for the image's Node 18 (Debian bookworm's nodejs); no dependencies.
 'use strict';
 
 const { spawn, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
+const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
 
@@ -38,6 +45,14 @@ const STARTED_AT = Date.now();
 const DEADLINE_KILL_GRACE_MS = 10_000;
 /** setTimeout's longest delay (2^31 - 1 ms, ≈ 24.8 days); longer waits are chained. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
+/** The host gateway's UNIX socket (bind-mounted read-only); unset or empty: no gateway. */
+const GATEWAY_SOCKET = process.env.BORG_GATEWAY_SOCKET || '';
+/** Between attempts to reach a gateway socket that is missing or refuses (the host's gateway restarting). */
+const GATEWAY_RETRY_MS = 250;
+/** How long one connection waits for the gateway socket before it is dropped. */
+const GATEWAY_RECONNECT_MS = 30_000;
+/** Socket errors that mean "the gateway is not there (yet)": retried. Any other error drops the connection at once. */
+const GATEWAY_RETRYABLE = new Set(['ENOENT', 'ECONNREFUSED']);
 
 /** Prints one stream-json result line and exits with `code`. */
 function fail(code, message) {
@@ -74,6 +89,11 @@ function problem(input) {
   if (s != null) {
     if (typeof s !== 'object' || Array.isArray(s)) return '"secrets" must be an object';
     for (const [k, v] of Object.entries(s)) if (typeof v !== 'string') return `secret "${k}" must be a string`;
+  }
+  const g = input.gateway;
+  if (g != null) {
+    if (typeof g !== 'object' || Array.isArray(g)) return '"gateway" must be an object';
+    if (typeof g.token !== 'string' || g.token === '') return '"gateway.token" must be a non-empty string';
   }
   return undefined;
 }
@@ -156,6 +176,70 @@ function chooseHome() {
   return tmp;
 }
 
+/**
+ * Pipes one accepted connection (paused since accept, so no byte is read before there is somewhere
+ * to put it) to a new connection on the gateway socket. A missing or refusing socket is retried
+ * every GATEWAY_RETRY_MS for up to GATEWAY_RECONNECT_MS; then, or on any other error, the client
+ * connection is destroyed. Both sides allow half-open connections, so a client that ends its
+ * request still gets the whole (streamed) response, and vice versa.
+ */
+function forward(client, socketPath) {
+  client.setNoDelay(true);
+  const giveUpAt = Date.now() + GATEWAY_RECONNECT_MS;
+  let retry;
+  let upstream;
+  let gone = false;
+  client.on('error', () => undefined); // 'close' follows and ends the other side
+  client.on('close', (hadError) => {
+    gone = true;
+    clearTimeout(retry);
+    // A clean close means both directions ended through the pipes; anything else cuts the other side too.
+    if (upstream && (hadError || !upstream.writableEnded)) upstream.destroy();
+  });
+  const attempt = () => {
+    if (gone) return;
+    const up = net.connect({ path: socketPath, allowHalfOpen: true });
+    upstream = up;
+    const failed = (e) => {
+      up.destroy();
+      if (gone) return;
+      if (GATEWAY_RETRYABLE.has(e.code) && Date.now() + GATEWAY_RETRY_MS <= giveUpAt) {
+        retry = setTimeout(attempt, GATEWAY_RETRY_MS);
+        return;
+      }
+      const why = GATEWAY_RETRYABLE.has(e.code) ? `still ${e.code} after ${GATEWAY_RECONNECT_MS / 1000} s` : e.message;
+      warn(`model gateway ${socketPath}: ${why}; dropping a connection`);
+      client.destroy();
+    };
+    up.once('error', failed);
+    up.once('connect', () => {
+      up.removeListener('error', failed);
+      up.on('error', () => undefined); // 'close' follows
+      up.on('close', (hadError) => {
+        if (hadError || !client.writableEnded) client.destroy();
+      });
+      up.setNoDelay(true); // a no-op on a UNIX socket; kept in case the gateway moves to TCP
+      if (gone) return void up.destroy();
+      up.pipe(client);
+      client.pipe(up); // resumes the client: what it sent meanwhile waited in its socket
+    });
+  };
+  attempt();
+}
+
+/** Starts the forwarder on 127.0.0.1 (a random port); resolves to the port. */
+function startForwarder(socketPath) {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true }, (client) => forward(client, socketPath));
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      server.removeListener('error', reject);
+      server.on('error', (e) => warn(`model gateway forwarder: ${e.message}`));
+      resolve(server.address().port);
+    });
+  });
+}
+
 /** `git config --global --add safe.directory '*'` once per HOME; env-only fallback when that fails. */
 function trustAllRepos(env) {
   const have = spawnSync('git', ['config', '--global', '--get-all', 'safe.directory'], { env, encoding: 'utf8' });
@@ -212,6 +296,35 @@ async function main() {
   }
 
   trustAllRepos(env);
+
+  if (GATEWAY_SOCKET) {
+    const dir = path.dirname(GATEWAY_SOCKET);
+    if (!isDir(dir)) {
+      warn(`BORG_GATEWAY_SOCKET=${GATEWAY_SOCKET}: ${dir} does not exist (the gateway folder is not mounted); running claude without the model gateway`);
+    } else {
+      let port;
+      try {
+        port = await startForwarder(GATEWAY_SOCKET);
+      } catch (e) {
+        return fail(1, `cannot start the model gateway forwarder on 127.0.0.1: ${e.message}`);
+      }
+      const url = `http://127.0.0.1:${port}`;
+      Object.assign(env, {
+        ANTHROPIC_BASE_URL: url,
+        HTTPS_PROXY: url,
+        HTTP_PROXY: url,
+        NO_PROXY: '127.0.0.1,localhost',
+        // Lower-case twins, which curl, git and others read first: the same values, so none points elsewhere.
+        https_proxy: url,
+        http_proxy: url,
+        no_proxy: '127.0.0.1,localhost',
+        CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
+        // The gateway decides about retries; the CLI must not retry behind it.
+        CLAUDE_CODE_MAX_RETRIES: '0',
+      });
+      if (input.gateway) env.ANTHROPIC_API_KEY = input.gateway.token;
+    }
+  }
 
   const args = ['--print', '--output-format', 'stream-json', '--verbose'];
   if (input.model) args.push('--model', input.model);
