@@ -248,7 +248,9 @@ export class Gateway extends Disposable {
 
   private async listen(run: RunRef, tokenSha256: string): Promise<void> {
     const file = path.join(this.folderOf(run.agent), SOCKET_FILE);
-    fs.rmSync(file, { force: true }); // a socket left by an earlier gateway (this process holds the workspace's lock)
+    // Bound under a temporary name, opened to the agent's uid, then renamed into place: an agent's
+    // forwarder that is retrying (a window reload) never finds a socket it may not connect to.
+    const bound = `${file}.${randomBytes(4).toString('hex')}`;
     const sockets = new Set<net.Socket>();
     const server = net.createServer((socket) => {
       sockets.add(socket);
@@ -259,13 +261,14 @@ export class Gateway extends Disposable {
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(file, () => {
+      server.listen(bound, () => {
         server.off('error', reject);
         resolve();
       });
     });
     // The agent runs as another uid (ownership.ts); the token, not the file mode, guards the socket.
-    fs.chmodSync(file, 0o666);
+    fs.chmodSync(bound, 0o666);
+    fs.renameSync(bound, file); // replaces a socket left by an earlier gateway (this process holds the workspace's lock)
     this.served.set(run.agent, { run, tokenSha256, server, sockets });
   }
 
@@ -291,10 +294,16 @@ export class Gateway extends Disposable {
   private async onRequest(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const served = this.served.get(this.agentOf.get(req.socket) ?? '');
     try {
+      // Read first (bounded), so an answer never races the agent still sending its body.
+      const body = await readBody(req, MAX_REQUEST_BYTES);
+      if (!body) {
+        res.shouldKeepAlive = false;
+        return apiError(res, 413, 'request_too_large', `borg gateway: the request is larger than ${MAX_REQUEST_BYTES / 1024 / 1024} MiB.`);
+      }
       if (!served) return apiError(res, 401, 'authentication_error', 'borg gateway: this run has ended; its token is revoked.');
       if (/^[a-z]+:\/\//i.test(req.url ?? '')) return this.refuseProxyRequest(req, res, served);
       if (!tokenMatches(req, served.tokenSha256)) return apiError(res, 401, 'authentication_error', 'borg gateway: not this run\'s token.');
-      await this.forward(req, res, served.run);
+      await this.forward(req, body, res, served.run);
     } catch (e) {
       this.o.log?.(`gateway: ${served?.run.agent ?? '?'}: ${(e as Error).message}`);
       if (!res.headersSent) apiError(res, 502, 'api_error', `borg gateway: ${(e as Error).message}`);
@@ -302,13 +311,11 @@ export class Gateway extends Disposable {
     }
   }
 
-  private async forward(req: http.IncomingMessage, res: http.ServerResponse, run: RunRef): Promise<void> {
+  private async forward(req: http.IncomingMessage, body: Buffer, res: http.ServerResponse, run: RunRef): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://gateway');
     if (req.method !== 'POST' || !FORWARDED_PATHS.has(url.pathname)) {
       return this.refuse(res, run, 403, 'permission_error', 'refused', `borg gateway: ${req.method} ${url.pathname} is not forwarded; agents may call POST /v1/messages only.`);
     }
-    const body = await readBody(req, MAX_REQUEST_BYTES);
-    if (!body) return apiError(res, 413, 'request_too_large', `borg gateway: the request is larger than ${MAX_REQUEST_BYTES / 1024 / 1024} MiB.`);
     const settings = this.o.settings();
     const counting = url.pathname === '/v1/messages/count_tokens';
     if (!counting) {
@@ -488,16 +495,22 @@ function tokenMatches(req: http.IncomingMessage, sha: string): boolean {
   return timingSafeEqual(Buffer.from(sha256(token), 'hex'), Buffer.from(sha, 'hex'));
 }
 
-/** The whole body, or undefined when it is larger than `limit` bytes (the rest is discarded). */
-async function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer | undefined> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) return undefined;
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks);
+/**
+ * The whole body, or undefined when it is larger than `limit` bytes (the rest is read and
+ * discarded, so the answer does not race the upload). Events, not `for await`: the async
+ * iterator destroys the request, and with it a kept-alive connection, when it finishes.
+ */
+function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer | undefined> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= limit) chunks.push(chunk);
+    });
+    req.on('end', () => resolve(size <= limit ? Buffer.concat(chunks) : undefined));
+    req.on('error', reject);
+  });
 }
 
 /** The `model` of a JSON request body, if it has one. */
