@@ -128,7 +128,13 @@ const GATEWAY_FLAGS: Record<keyof RawGatewaySettings, string> = {
  * @throws UsageError for a value that breaks its rule, naming the flag.
  */
 export function gatewaySettings(opt: Opts): GatewaySettings {
-  const egress = typeof opt['egress-allow'] === 'string' ? (opt['egress-allow'] as string).split(',').map((s) => s.trim()).filter((s) => s !== '') : undefined;
+  const egress =
+    typeof opt['egress-allow'] === 'string'
+      ? (opt['egress-allow'] as string)
+          .split(',')
+          .map((s) => s.trim())
+          .filter((s) => s !== '')
+      : undefined;
   const { settings, problems } = readGatewaySettings(
     {
       modelUpstream: opt['model-upstream'],

@@ -70,7 +70,13 @@ async function runLocked(paths: CliPaths, opt: Opts, io: CliIo, o: RunOptions): 
     ...(o.maxAttempts ? { maxAttempts: o.maxAttempts } : {}),
   };
   // The same runtime as the extension's: recover → take back running phases → dispatch; one shutdown sequence.
-  const runtime = makeRuntime(engine, store, paths, { kind: 'long', settings: () => settings, taskSettings: () => taskSettings, gatewaySettings: () => o.gateway, log: (line) => io.err(`[borg] ${line}`) });
+  const runtime = makeRuntime(engine, store, paths, {
+    kind: 'long',
+    settings: () => settings,
+    taskSettings: () => taskSettings,
+    gatewaySettings: () => o.gateway,
+    log: (line) => io.err(`[borg] ${line}`),
+  });
   const { pipeline, scheduler, tasks } = runtime;
   const closeAll = () => runtime.shutdown('detach');
 

@@ -308,7 +308,18 @@ export class Pipeline extends Disposable {
         });
         const { name, created: id } = claim;
         const gateway = this.usesGateway(opts.network ?? settings.hardening.network, opts);
-        const agent = await this.startAndFollow({ name, id, persona, input, release, settings, opts, gateway, event: claim.reclaimed ? 'reclaimed' : 'launched', detail: { image, skipped: claim.skipped } });
+        const agent = await this.startAndFollow({
+          name,
+          id,
+          persona,
+          input,
+          release,
+          settings,
+          opts,
+          gateway,
+          event: claim.reclaimed ? 'reclaimed' : 'launched',
+          detail: { image, skipped: claim.skipped },
+        });
         return { name, id, agent, reclaimed: claim.reclaimed, stateDir: this.o.stateDirs.dir(name), skipped: claim.skipped };
       },
       persona,

@@ -390,7 +390,16 @@ export class Scheduler extends Disposable {
         const prepared = await this.agentGit.prepare(checkout);
         trusted = prepared.trusted;
         launch = await this.o.pipeline.launch(persona, {
-          input: taskInput({ taskId: t.id, phase, persona, prompt, systemPrompt, model: settings.model, allowedTools: toolsFor(persona, settings.personaTools, settings.allowedTools), workdir: WORKTREE_MOUNT }),
+          input: taskInput({
+            taskId: t.id,
+            phase,
+            persona,
+            prompt,
+            systemPrompt,
+            model: settings.model,
+            allowedTools: toolsFor(persona, settings.personaTools, settings.allowedTools),
+            workdir: WORKTREE_MOUNT,
+          }),
           signal: run.abort.signal,
           binds: prepared.binds,
           writable: prepared.writable,

@@ -104,7 +104,10 @@ export class TaskStore {
   }
 
   /** Updates the given fields (and updated_at). */
-  update(id: number, fields: Partial<Pick<Task, 'status' | 'phase' | 'attempt' | 'maxAttempts' | 'lastError' | 'blockedReason' | 'retryAt' | 'branch' | 'worktree' | 'baseBranch' | 'dispatchedAt'>>): Task {
+  update(
+    id: number,
+    fields: Partial<Pick<Task, 'status' | 'phase' | 'attempt' | 'maxAttempts' | 'lastError' | 'blockedReason' | 'retryAt' | 'branch' | 'worktree' | 'baseBranch' | 'dispatchedAt'>>,
+  ): Task {
     const cols: Record<string, string> = {
       status: 'status',
       phase: 'phase',

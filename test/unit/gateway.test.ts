@@ -347,7 +347,10 @@ describe('Gateway: egress through its CONNECT proxy', () => {
     assert.equal(await echoed, 'ping');
     allowed.socket.destroy();
     const events = r.store.listEvents(run.agent).map((e) => `${e.kind} ${JSON.parse(e.detail ?? '{}').host}`);
-    assert.deepEqual(events.filter((e) => e.startsWith('egress')), ['egress-refused evil.example.com', 'egress-refused 127.0.0.1', 'egress-allowed 127.0.0.1']);
+    assert.deepEqual(
+      events.filter((e) => e.startsWith('egress')),
+      ['egress-refused evil.example.com', 'egress-refused 127.0.0.1', 'egress-allowed 127.0.0.1'],
+    );
   });
 
   it('refuses plain-HTTP proxy requests', async () => {

@@ -260,7 +260,10 @@ describe('the model gateway and the Docker endpoint', () => {
     const { name, agent } = await r.p.launch('worker');
     const c = r.engine.get(name);
     assert.equal(c.spec.hardening?.network, 'gateway');
-    assert.ok(c.spec.binds?.some((b) => b.endsWith(':/run/borg-gateway:ro')), c.spec.binds?.join(' '));
+    assert.ok(
+      c.spec.binds?.some((b) => b.endsWith(':/run/borg-gateway:ro')),
+      c.spec.binds?.join(' '),
+    );
     assert.ok(c.spec.env?.includes('BORG_GATEWAY_SOCKET=/run/borg-gateway/gateway.sock'));
     assert.equal(c.spec.labels?.['borg.gateway'], 'true');
     const stdin = JSON.parse(c.stdin) as { gateway?: { token?: string } };

@@ -134,9 +134,21 @@ describe('nextAfter (phase × outcome)', () => {
     }
   }
 
-  it('blocked keeps its reason and the upstream\'s retry time', () => {
-    assert.deepEqual(nextAfter({ attempt: 0, maxAttempts: 5 }, 'impl', 'blocked', 'B', { reason: 'budget' }), { status: 'blocked', phase: 'impl', lastError: 'B', blockedReason: 'budget', retryAt: null });
-    assert.deepEqual(nextAfter({ attempt: 0, maxAttempts: 5 }, 'spec', 'blocked', 'Q', { reason: 'quota', retryAt: 42 }), { status: 'blocked', phase: 'spec', lastError: 'Q', blockedReason: 'quota', retryAt: 42 });
+  it("blocked keeps its reason and the upstream's retry time", () => {
+    assert.deepEqual(nextAfter({ attempt: 0, maxAttempts: 5 }, 'impl', 'blocked', 'B', { reason: 'budget' }), {
+      status: 'blocked',
+      phase: 'impl',
+      lastError: 'B',
+      blockedReason: 'budget',
+      retryAt: null,
+    });
+    assert.deepEqual(nextAfter({ attempt: 0, maxAttempts: 5 }, 'spec', 'blocked', 'Q', { reason: 'quota', retryAt: 42 }), {
+      status: 'blocked',
+      phase: 'spec',
+      lastError: 'Q',
+      blockedReason: 'quota',
+      retryAt: 42,
+    });
   });
 
   it('a failed test sends the task back to impl, spending an attempt', () => {

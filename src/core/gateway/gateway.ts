@@ -284,7 +284,9 @@ export class Gateway extends Disposable {
   private upstreamFor(settings: GatewaySettings): Upstream {
     const key = `${settings.upstream}\n${settings.record}`;
     if (this.upstream && key === this.upstreamKey) return this.upstream;
-    const inner: Upstream = settings.upstream.startsWith(REPLAY_PREFIX) ? new ReplayUpstream(settings.upstream.slice(REPLAY_PREFIX.length)) : new HttpUpstream(settings.upstream || DEFAULT_MODEL_UPSTREAM);
+    const inner: Upstream = settings.upstream.startsWith(REPLAY_PREFIX)
+      ? new ReplayUpstream(settings.upstream.slice(REPLAY_PREFIX.length))
+      : new HttpUpstream(settings.upstream || DEFAULT_MODEL_UPSTREAM);
     this.upstream?.dispose?.();
     this.upstream = settings.record ? new RecordingUpstream(inner, settings.record) : inner;
     this.upstreamKey = key;
@@ -302,7 +304,7 @@ export class Gateway extends Disposable {
       }
       if (!served) return apiError(res, 401, 'authentication_error', 'borg gateway: this run has ended; its token is revoked.');
       if (/^[a-z]+:\/\//i.test(req.url ?? '')) return this.refuseProxyRequest(req, res, served);
-      if (!tokenMatches(req, served.tokenSha256)) return apiError(res, 401, 'authentication_error', 'borg gateway: not this run\'s token.');
+      if (!tokenMatches(req, served.tokenSha256)) return apiError(res, 401, 'authentication_error', "borg gateway: not this run's token.");
       await this.forward(req, body, res, served.run);
     } catch (e) {
       this.o.log?.(`gateway: ${served?.run.agent ?? '?'}: ${(e as Error).message}`);

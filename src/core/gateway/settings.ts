@@ -27,7 +27,10 @@ export const COST_RULES: Record<'maxCostUsdPerTask' | 'maxCostUsdPerDay', Settin
  * - `egressAllow`: host patterns (egress.ts).
  * - `maxCostUsdPerTask`, `maxCostUsdPerDay`: USD, 0 = no cap.
  */
-export function readGatewaySettings(raw: RawGatewaySettings, nameOf: (key: keyof RawGatewaySettings) => string = (k) => `borg.${k}`): { settings: GatewaySettings; problems: string[]; warnings: string[] } {
+export function readGatewaySettings(
+  raw: RawGatewaySettings,
+  nameOf: (key: keyof RawGatewaySettings) => string = (k) => `borg.${k}`,
+): { settings: GatewaySettings; problems: string[]; warnings: string[] } {
   const problems: string[] = [];
   const warnings: string[] = [];
   const d = DEFAULT_GATEWAY_SETTINGS;
