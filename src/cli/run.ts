@@ -222,7 +222,8 @@ function summarize(final: Map<number, Task>, watched: Set<number>, io: CliIo): n
 function reconcileTasks(tasks: TaskStore, maxAttempts: number | undefined, io: CliIo): void {
   const all = tasks.list();
   const blocked = all.filter((t) => t.status === 'blocked');
-  for (const t of blocked) tasks.update(t.id, { status: 'retry' });
+  // A new run may bring a key, or a raised --max-cost-usd-*: each blocked task tries again (the gateway refuses it again if still over).
+  for (const t of blocked) tasks.update(t.id, { status: 'retry', blockedReason: null, retryAt: null });
   if (blocked.length) io.err(`[borg] ${blocked.map((t) => `task ${t.id}`).join(', ')} ${blocked.length === 1 ? 'was' : 'were'} blocked: trying again`);
   if (maxAttempts)
     setMaxAttempts(

@@ -285,9 +285,12 @@ export class Scheduler extends Disposable {
     return t;
   }
 
-  /** Puts every blocked task back in the queue (after an API key was set). Returns how many. */
+  /**
+   * Puts blocked tasks back in the queue (after an API key was set): every one but those blocked
+   * on a budget, which wait for a raised cap and their own Retry. Returns how many.
+   */
   unblockAll(): number {
-    const blocked = this.o.tasks.list().filter((t) => t.status === 'blocked');
+    const blocked = this.o.tasks.list().filter((t) => t.status === 'blocked' && t.blockedReason !== 'budget');
     for (const t of blocked) this.o.tasks.update(t.id, { status: 'retry', blockedReason: null, retryAt: null });
     if (blocked.length) {
       this.changed.fire();

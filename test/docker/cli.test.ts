@@ -160,8 +160,8 @@ describe('borg: usage', () => {
     const cases: Array<[string[], RegExp]> = [
       [['launch', 'worker', '--pids-limit', '3'], /--pids-limit is "3"; it must be a whole number from 16 to 1000000\./],
       [['launch', 'worker', '--memory-mb', 'lots'], /--memory-mb is "lots"; it must be a whole number from 16 to 1048576 MiB\./],
-      [['launch', 'worker', '--network', 'host'], /--network is "host"; it must be one of bridge, none\./],
-      [['run', '--test-network', 'host'], /--test-network is "host"; it must be one of bridge, none\./],
+      [['launch', 'worker', '--network', 'host'], /--network is "host"; it must be one of gateway, bridge, none\./],
+      [['run', '--test-network', 'host'], /--test-network is "host"; it must be one of none, bridge\./],
     ];
     for (const [args, want] of cases) {
       const r = await cli([...args, ...e.globals]);
@@ -317,7 +317,7 @@ describe('borg run', () => {
     assert.match(r.stdout, new RegExp(`task 1 qa .* — spec ok \\(${e.prefix}-manager-\\d+, exit 0, `));
     assert.match(r.stdout, new RegExp(`task 1 done .* — test ok \\(${e.prefix}-test-\\d+, exit 0, `), 'the test phase ran in a test container');
     assert.match(lines[lines.length - 1], /^borg run: idle — 1 done, 0 failed, 0 blocked, 0 cancelled$/);
-    assert.match(r.stderr, /\[borg\] run: database .*up to 2 agents, test command "sh run-tests.sh"/);
+    assert.match(r.stderr, /\[borg\] run: database .*up to 2 agents, network gateway, model https:\/\/api\.anthropic\.com, budget \$5 per task and \$50 per day, test command "sh run-tests.sh"/);
     const { tasks, ts } = await readTasks(e.db);
     assert.equal(tasks[0].status, 'done');
     assert.deepEqual(
