@@ -231,4 +231,43 @@ describe('SseDecoder', () => {
     assert.deepEqual(events, [{ event: 'message', data: 'ok' }]);
     assert.equal(d.dropped, 1);
   });
+
+  /** The events of `body` fed in `size`-byte chunks to a decoder that ignores `skip` and `ping`. */
+  const decodeIgnoring = (body: string, size: number, maxEventBytes = MAX_EVENT_BYTES) => {
+    const events: SseEvent[] = [];
+    const d = new SseDecoder(
+      (e) => events.push(e),
+      maxEventBytes,
+      (name) => name === 'skip' || name === 'ping',
+    );
+    const buf = Buffer.from(body, 'utf8');
+    for (let i = 0; i < buf.length; i += size) d.push(buf.subarray(i, i + size));
+    d.end();
+    return { events, dropped: d.dropped };
+  };
+
+  it('skips ignored events, in any chunking and with any line ends', () => {
+    const body = 'event: skip\ndata: {"a":1}\n\nevent: keep\ndata: ü1\ndata: 2\n\nevent: ping\ndata\n\n: c\nevent: keep\r\ndata: 3\r\n\r\nevent: skip\rdata: x\r\rdata: 4\n\n';
+    const want = [
+      { event: 'keep', data: 'ü1\n2' },
+      { event: 'keep', data: '3' },
+      { event: 'message', data: '4' },
+    ];
+    for (const size of [1, 2, 3, 7, 1000]) assert.deepEqual(decodeIgnoring(body, size), { events: want, dropped: 0 }, `chunks of ${size}`);
+  });
+
+  it('delivers an ignored name whose data came first, and one renamed before its data', () => {
+    assert.deepEqual(decodeIgnoring('data: 1\nevent: skip\n\nevent: skip\nevent: keep\ndata: 2\n\n', 5).events, [
+      { event: 'skip', data: '1' },
+      { event: 'keep', data: '2' },
+    ]);
+  });
+
+  it('counts an ignored event renamed after its data as dropped', () => {
+    assert.deepEqual(decodeIgnoring('event: skip\ndata: 1\nevent: keep\n\ndata: ok\n\n', 4), { events: [{ event: 'message', data: 'ok' }], dropped: 1 });
+  });
+
+  it('still counts an oversize ignored event as dropped', () => {
+    assert.deepEqual(decodeIgnoring('event: skip\ndata: 0123456789\n\ndata: ok\n\n', 3, 12), { events: [{ event: 'message', data: 'ok' }], dropped: 1 });
+  });
 });

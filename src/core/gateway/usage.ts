@@ -42,6 +42,10 @@ const MAX_MODEL_CHARS = 200;
 const MAX_REASON_CHARS = 100;
 const MAX_ERROR_CHARS = 2000;
 
+/** `data`, the field of an event's data lines, as bytes. */
+const DATA = Buffer.from('data', 'latin1');
+const COLON = 0x3a;
+
 /**
  * Splits a `text/event-stream` body into events as chunks arrive
  * (https://html.spec.whatwg.org/multipage/server-sent-events.html#event-stream-interpretation):
@@ -49,6 +53,14 @@ const MAX_ERROR_CHARS = 2000;
  * too: lines are decoded whole); `:` lines are comments; a blank line ends an event. It holds only
  * the current event: one over `maxEventBytes` bytes is dropped whole (counted in {@link dropped}).
  * Unlike a browser, {@link end} also delivers a last event that no blank line closed.
+ *
+ * Events the caller does not want (`ignore`) are skipped without decoding their data: an event is
+ * ignored when an `event:` line naming an ignored type comes before its first `data:` line (the
+ * Messages API always sends `event:` first). Should a later `event:` line rename an ignored event
+ * whose data was skipped to a wanted type, that event is lost and counted in {@link dropped}.
+ *
+ * Lines are found with `Buffer.indexOf` (memchr), and a line that lies within one chunk is read
+ * from the chunk itself: only a line split across chunks is copied.
  */
 export class SseDecoder {
   private lineParts: Buffer[] = [];
@@ -59,42 +71,57 @@ export class SseDecoder {
   private firstLine = true;
   private eventName = '';
   private data: string[] = [];
+  private ignoring = false;
+  private skippedData = false;
+  private lost = false;
   private droppedEvents = 0;
 
   /**
    * @param onEvent called with each complete event, in order; what it throws propagates out of {@link push}.
    * @param maxEventBytes the most bytes (lines and line ends not counted) one event may take.
+   * @param ignore event names (`event:` values) whose events are neither decoded nor delivered.
    */
   constructor(
     private readonly onEvent: (e: SseEvent) => void,
     private readonly maxEventBytes = MAX_EVENT_BYTES,
+    private readonly ignore?: (eventName: string) => boolean,
   ) {}
 
-  /** How many events were dropped for being over `maxEventBytes`. */
+  /** How many events were dropped for being over `maxEventBytes` (or lost to a rename, see the class comment). */
   get dropped(): number {
     return this.droppedEvents;
   }
 
   /** Feeds the next chunk of the body. */
   push(chunk: Buffer): void {
+    const n = chunk.length;
     let start = 0;
-    for (let i = 0; i < chunk.length; i++) {
-      const b = chunk[i];
-      if (this.skipLf) {
-        this.skipLf = false;
-        if (b === LF) {
-          start = i + 1;
-          continue;
-        }
-      }
-      if (b === LF || b === CR) {
-        this.append(chunk.subarray(start, i));
+    if (this.skipLf && n > 0) {
+      this.skipLf = false;
+      if (chunk[0] === LF) start = 1;
+    }
+    let cr = chunk.indexOf(CR, start);
+    while (start < n) {
+      const lf = chunk.indexOf(LF, start);
+      if (cr >= 0 && cr < start) cr = chunk.indexOf(CR, start);
+      const eol = lf < 0 ? cr : cr < 0 ? lf : Math.min(lf, cr);
+      if (eol < 0) break;
+      if (this.lineParts.length === 0 && !this.oversize) {
+        // The whole line is in this chunk: read it from there.
+        this.count(eol - start);
+        this.endLine(this.oversize ? undefined : chunk.subarray(start, eol));
+      } else {
+        this.append(chunk.subarray(start, eol));
         this.endLine();
-        this.skipLf = b === CR;
-        start = i + 1;
+      }
+      start = eol + 1;
+      if (chunk[eol] === CR) {
+        if (start < n) {
+          if (chunk[start] === LF) start++;
+        } else this.skipLf = true;
       }
     }
-    this.append(chunk.subarray(start));
+    if (start < n) this.append(chunk.subarray(start));
   }
 
   /** The body ended: delivers what is pending (a last line without a line end, an event without a blank line). */
@@ -103,29 +130,40 @@ export class SseDecoder {
     this.dispatch();
   }
 
-  private append(part: Buffer): void {
-    if (part.length === 0) return;
-    this.lineBytes += part.length;
-    this.eventBytes += part.length;
-    if (this.oversize) return;
-    if (this.eventBytes > this.maxEventBytes) {
+  /** Counts `bytes` more of the current line and event; past `maxEventBytes` the event is dropped. */
+  private count(bytes: number): void {
+    this.lineBytes += bytes;
+    this.eventBytes += bytes;
+    if (!this.oversize && this.eventBytes > this.maxEventBytes) {
       this.oversize = true;
       this.lineParts = [];
       this.data = [];
-      return;
     }
+  }
+
+  /** Keeps part of a line that may go on in the next chunk. */
+  private append(part: Buffer): void {
+    if (part.length === 0) return;
+    this.count(part.length);
+    if (this.oversize) return;
     // A copy: a slice would keep the whole chunk it came from alive.
     this.lineParts.push(Buffer.from(part));
   }
 
-  private endLine(): void {
+  /** The current line ended: `whole` is all of it when it lay in one chunk, else it is in {@link lineParts}. */
+  private endLine(whole?: Buffer): void {
     const empty = this.lineBytes === 0;
     const parts = this.lineParts;
-    this.lineParts = [];
+    if (parts.length) this.lineParts = [];
     this.lineBytes = 0;
     if (empty) return this.dispatch();
     if (this.oversize) return;
-    let line = parts.length === 1 ? parts[0].toString('utf8') : Buffer.concat(parts).toString('utf8');
+    const bytes = whole ?? (parts.length === 1 ? parts[0] : Buffer.concat(parts));
+    if (this.ignoring && isDataLine(bytes)) {
+      this.skippedData = true;
+      return;
+    }
+    let line = bytes.toString('utf8');
     if (this.firstLine) {
       this.firstLine = false;
       if (line.charCodeAt(0) === 0xfeff) line = line.slice(1);
@@ -135,20 +173,38 @@ export class SseDecoder {
     const field = colon < 0 ? line : line.slice(0, colon);
     let value = colon < 0 ? '' : line.slice(colon + 1);
     if (value.startsWith(' ')) value = value.slice(1);
-    if (field === 'event') this.eventName = value;
-    else if (field === 'data') this.data.push(value);
+    if (field === 'event') {
+      this.eventName = value;
+      if (this.ignore && this.data.length === 0 && !this.skippedData) this.ignoring = this.ignore(value);
+      else if (this.ignoring && !this.ignore?.(value)) this.lost = true;
+    } else if (field === 'data') this.data.push(value);
   }
 
   private dispatch(): void {
-    const event: SseEvent | undefined = !this.oversize && this.data.length > 0 ? { event: this.eventName || 'message', data: this.data.join('\n') } : undefined;
-    if (this.oversize) this.droppedEvents++;
+    const deliver = !this.oversize && !this.lost && !this.ignoring && this.data.length > 0;
+    const event: SseEvent | undefined = deliver ? { event: this.eventName || 'message', data: this.data.join('\n') } : undefined;
+    if (this.oversize || this.lost) this.droppedEvents++;
     this.eventName = '';
     this.data = [];
     this.eventBytes = 0;
     this.oversize = false;
+    this.ignoring = false;
+    this.skippedData = false;
+    this.lost = false;
     if (event) this.onEvent(event);
   }
 }
+
+/** The line is a `data` field: `data`, or `data:` and a value. */
+function isDataLine(line: Buffer): boolean {
+  return line.length >= 4 && line[0] === DATA[0] && line[1] === DATA[1] && line[2] === DATA[2] && line[3] === DATA[3] && (line.length === 4 || line[4] === COLON);
+}
+
+/**
+ * The stream's events that carry no usage, model, stop reason or error (the text and tool input
+ * the model writes, nearly all of a response's bytes): the meter skips them undecoded.
+ */
+const UNMETERED_EVENTS: ReadonlySet<string> = new Set(['content_block_start', 'content_block_delta', 'content_block_stop', 'ping', 'message_stop']);
 
 /** How many bytes of an oversize JSON body are kept from its start (for `type` and `model`) and its end (for `usage`). */
 const JSON_HEAD_BYTES = 16 * 1024;
@@ -204,7 +260,11 @@ export class UsageMeter {
       chunk = chunk.subarray(i);
     }
     if (this.mode === 'sse') {
-      this.sse ??= new SseDecoder((e) => this.onEvent(e));
+      this.sse ??= new SseDecoder(
+        (e) => this.onEvent(e),
+        MAX_EVENT_BYTES,
+        (name) => UNMETERED_EVENTS.has(name),
+      );
       this.sse.push(chunk);
     } else this.pushJson(chunk);
   }
