@@ -211,7 +211,9 @@ const COMMANDS: Record<'launch' | 'ls' | 'hardline' | 'reclaim' | 'rm', Command>
     io.out(opt.json ? JSON.stringify({ name: r.name, id: r.id, reclaimed: r.reclaimed, stateDir: r.stateDir }) : `${r.name} ${r.id}`);
     if (r.agent.gatewayRun) {
       // This process, and with it the gateway it started, ends now; the agent's forwarder waits 30 s per request for the next one.
-      io.err(`[borg] ${r.name} reaches its model through this workspace's gateway, which \`borg run\` or the VS Code window on this folder serves: start one of them (its model requests wait 30 s for it, then fail).`);
+      io.err(
+        `[borg] ${r.name} reaches its model through this workspace's gateway, which \`borg run\` or the VS Code window on this folder serves: start one of them (its model requests wait 30 s for it, then fail).`,
+      );
     }
     return 0;
   },

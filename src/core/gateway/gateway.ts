@@ -1,5 +1,4 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { once } from 'node:events';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
@@ -360,7 +359,12 @@ export class Gateway extends Disposable {
     try {
       for await (const chunk of answer.body) {
         meter.push(chunk);
-        if (!res.write(chunk)) await Promise.race([once(res, 'drain'), once(res, 'close')]);
+        // Chunks from one read of the upstream go out in one write (uncorked on the next tick).
+        if (!res.writableCorked) {
+          res.cork();
+          process.nextTick(() => res.uncork());
+        }
+        if (!res.write(chunk)) await drained(res);
         if (res.destroyed) break;
       }
       complete = !res.destroyed;
@@ -530,6 +534,19 @@ function apiError(res: http.ServerResponse, status: number, type: string, messag
   if (res.headersSent) return void res.destroy();
   res.writeHead(status, { 'content-type': 'application/json', 'x-should-retry': 'false' });
   res.end(JSON.stringify({ type: 'error', error: { type, message } }));
+}
+
+/** Resolves when `res` drained or closed, removing both listeners either way. */
+function drained(res: http.ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
 }
 
 function sleep(ms: number): Promise<void> {
