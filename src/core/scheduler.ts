@@ -199,6 +199,7 @@ export class Scheduler extends Disposable {
   /** Starts runs for ready tasks while fewer than `maxParallelAgents` runs are active. Synchronous; runs proceed in the background. */
   dispatch(): void {
     if (!this.started || this.pausedFlag || this.stopped || this.isDisposed || Date.now() < this.backoffUntil) return;
+    this.resumeQuotaBlocks();
     const max = this.o.pipeline.maxParallel;
     for (const task of this.o.tasks.dispatchable()) {
       if (this.active.size >= max) break;
@@ -283,6 +284,20 @@ export class Scheduler extends Disposable {
     this.changed.fire();
     this.dispatch();
     return t;
+  }
+
+  /**
+   * A task blocked on a rate limit or quota with the upstream's retry time goes back in the
+   * queue once that time passed (checked at every dispatch, and by the safety timer); one
+   * without a retry time waits for Retry.
+   */
+  private resumeQuotaBlocks(): void {
+    const now = Date.now();
+    for (const t of this.o.tasks.list()) {
+      if (t.status !== 'blocked' || t.blockedReason !== 'quota' || t.retryAt === null || t.retryAt > now) continue;
+      this.o.tasks.update(t.id, { status: 'retry', blockedReason: null, retryAt: null });
+      this.o.tasks.store.addEvent('task-quota-resumed', null, { taskId: t.id });
+    }
   }
 
   /**

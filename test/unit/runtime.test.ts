@@ -63,6 +63,33 @@ describe('Runtime: one start, one shutdown', () => {
     assert.equal(r.store.isDirty, false);
   });
 
+  it('a task blocked on quota goes back in the queue once the retry time passed; budget and auth blocks wait for Retry', async () => {
+    const r = await runtime();
+    const add = (title: string) => r.rt.tasks.add({ title, description: '', repo: r.dir, maxAttempts: 5 });
+    const due = add('Quota, retry time passed');
+    const later = add('Quota, retry time ahead');
+    const budget = add('Budget');
+    r.rt.tasks.update(due.id, { status: 'blocked', phase: 'qa', blockedReason: 'quota', retryAt: Date.now() - 1 });
+    r.rt.tasks.update(later.id, { status: 'blocked', phase: 'qa', blockedReason: 'quota', retryAt: Date.now() + 3_600_000 });
+    r.rt.tasks.update(budget.id, { status: 'blocked', phase: 'qa', blockedReason: 'budget' });
+    r.rt.scheduler.pause();
+    await r.rt.start();
+    r.rt.scheduler.resume(); // dispatches
+    r.rt.scheduler.pause();
+    await r.rt.scheduler.join();
+    const resumed = r.store
+      .listEvents()
+      .filter((e) => e.kind === 'task-quota-resumed')
+      .map((e) => (JSON.parse(e.detail ?? '{}') as { taskId: number }).taskId);
+    assert.deepEqual(resumed, [due.id], 'only the task past its retry time went back in the queue');
+    assert.notEqual(r.rt.tasks.get(due.id)!.blockedReason, 'quota', 'it was dispatched again (here it blocks on the folder being no repository)');
+    assert.equal(r.rt.tasks.get(later.id)!.status, 'blocked');
+    assert.equal(r.rt.tasks.get(budget.id)!.status, 'blocked');
+    assert.equal(r.rt.scheduler.unblockAll(), 1, 'Set API Key unblocks the quota block, not the budget one');
+    assert.equal(r.rt.tasks.get(budget.id)!.status, 'blocked');
+    await r.rt.shutdown('detach');
+  });
+
   it('a start that finds Docker down fails, dispatches nothing, and the next start tries again', async () => {
     const r = await runtime();
     r.engine.down = true;
