@@ -23,61 +23,13 @@ import { STATE_MOUNT } from '../../src/core/stateDirs';
 import { blockSignal, emptySummary, foldLine } from '../../src/core/streamJson';
 import { scriptedUpstreamDir, UPSTREAM_BIN, UPSTREAM_MOUNT } from './scriptedUpstream';
 import { cleanupAll, docker, fileLines, harness, Harness, waitFor, withTimeout } from './helpers';
+import { demux, ensureClaudeImage, jsonLines } from './claudeImageHelpers';
 
 const IMAGE = 'borg-agent-claude:latest';
-const ROOT = path.resolve(__dirname, '..', '..', '..');
-const BUILD_SCRIPT = path.join(ROOT, 'scripts', 'build-claude-image.mjs');
 const AGENT_UID = 1000;
 
 afterEach(cleanupAll);
 after(cleanupAll);
-
-/** Parsed stream-json lines (other lines are skipped). */
-function jsonLines(lines: string[]): Array<Record<string, unknown>> {
-  const out: Array<Record<string, unknown>> = [];
-  for (const l of lines) {
-    try {
-      const v = JSON.parse(l);
-      if (v && typeof v === 'object') out.push(v as Record<string, unknown>);
-    } catch {
-      /* not JSON (e.g. a borg-agent warning on stderr) */
-    }
-  }
-  return out;
-}
-
-/** Runs the build script (skips quickly when the image is current). Pins the version of an existing image so no registry is needed. */
-async function ensureImage(): Promise<void> {
-  let version: string | undefined;
-  try {
-    version = (await docker.getImage(IMAGE).inspect()).Config?.Labels?.['borg.claude.version'];
-  } catch (e) {
-    if ((e as { statusCode?: number }).statusCode !== 404) throw e;
-  }
-  const args = [BUILD_SCRIPT, ...(version ? ['--claude-version', version] : [])];
-  const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d) => (stdout += d));
-  child.stderr.on('data', (d) => (stderr += d));
-  const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
-  if (code !== 0) throw new Error(`build-claude-image.mjs exited ${code}:\n${stderr}`);
-  assert.equal(stdout.trim(), IMAGE);
-  console.error(stderr.trim().split('\n').pop());
-}
-
-/** Splits a non-TTY container log buffer (8-byte frame headers) into stdout and stderr. */
-function demux(buf: Buffer): { stdout: string; stderr: string } {
-  const parts: Buffer[][] = [[], [], []];
-  let i = 0;
-  while (i + 8 <= buf.length) {
-    const kind = buf[i];
-    const len = buf.readUInt32BE(i + 4);
-    parts[kind === 2 ? 2 : 1].push(buf.subarray(i + 8, i + 8 + len));
-    i += 8 + len;
-  }
-  return { stdout: Buffer.concat(parts[1]).toString('utf8'), stderr: Buffer.concat(parts[2]).toString('utf8') };
-}
 
 let rawSeq = 0;
 
@@ -146,7 +98,7 @@ process.stdin.on('end', () => {
 }
 
 describe('Claude Code agent image (borg-agent-claude:latest)', () => {
-  before(ensureImage, { timeout: 15 * 60_000 });
+  before(ensureClaudeImage, { timeout: 15 * 60_000 });
 
   it('is a Debian image running borg-agent as agent (uid 1000) with HOME in the state dir', async () => {
     const info = await docker.getImage(IMAGE).inspect();

@@ -20,10 +20,9 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { cleanupAll, docker, harness, Harness, sleep, waitFor, withTimeout } from './helpers';
+import { demux, ensureClaudeImage, jsonLines } from './claudeImageHelpers';
 
 const IMAGE = 'borg-agent-claude:latest';
-const ROOT = path.resolve(__dirname, '..', '..', '..');
-const BUILD_SCRIPT = path.join(ROOT, 'scripts', 'build-claude-image.mjs');
 const GATEWAY_MOUNT = '/run/borg-gateway';
 const GATEWAY_SOCKET = `${GATEWAY_MOUNT}/gateway.sock`;
 const STAND_IN_MOUNT = '/opt/fake';
@@ -32,54 +31,7 @@ const STAND_IN_ENV = `BORG_CLAUDE_BIN=${STAND_IN_MOUNT}/claude`;
 afterEach(cleanupAll);
 after(cleanupAll);
 
-/** Runs the build script (skips quickly when the image is current). Pins the version of an existing image so no registry is needed. */
-async function ensureImage(): Promise<void> {
-  let version: string | undefined;
-  try {
-    version = (await docker.getImage(IMAGE).inspect()).Config?.Labels?.['borg.claude.version'];
-  } catch (e) {
-    if ((e as { statusCode?: number }).statusCode !== 404) throw e;
-  }
-  const args = [BUILD_SCRIPT, ...(version ? ['--claude-version', version] : [])];
-  const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d) => (stdout += d));
-  child.stderr.on('data', (d) => (stderr += d));
-  const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
-  if (code !== 0) throw new Error(`build-claude-image.mjs exited ${code}:\n${stderr}`);
-  assert.equal(stdout.trim(), IMAGE);
-  console.error(stderr.trim().split('\n').pop());
-}
-
-/** Splits a non-TTY container log buffer (8-byte frame headers) into stdout and stderr. */
-function demux(buf: Buffer): { stdout: string; stderr: string } {
-  const parts: Buffer[][] = [[], [], []];
-  let i = 0;
-  while (i + 8 <= buf.length) {
-    const kind = buf[i];
-    const len = buf.readUInt32BE(i + 4);
-    parts[kind === 2 ? 2 : 1].push(buf.subarray(i + 8, i + 8 + len));
-    i += 8 + len;
-  }
-  return { stdout: Buffer.concat(parts[1]).toString('utf8'), stderr: Buffer.concat(parts[2]).toString('utf8') };
-}
-
 type Line = Record<string, unknown>;
-
-/** Parsed JSON lines (other lines are skipped). */
-function jsonLines(text: string): Line[] {
-  const out: Line[] = [];
-  for (const l of text.split('\n')) {
-    try {
-      const v = JSON.parse(l);
-      if (v && typeof v === 'object') out.push(v as Line);
-    } catch {
-      /* not JSON */
-    }
-  }
-  return out;
-}
 
 interface Result {
   code: number;
@@ -120,7 +72,7 @@ async function start(h: Harness, opts: { stdin: string; env?: string[]; binds?: 
     try {
       const { StatusCode } = (await withTimeout(c.wait(), opts.waitMs ?? 60_000, 'the container to exit')) as { StatusCode: number };
       const { stdout, stderr } = demux((await c.logs({ stdout: true, stderr: true, follow: false })) as unknown as Buffer);
-      const lines = jsonLines(stdout);
+      const lines = jsonLines(stdout.split('\n'));
       const line = (type: string) => {
         const l = lines.find((x) => x.type === type);
         assert.ok(l, `no "${type}" line from the stand-in (exit ${StatusCode}):\n${stdout}\n${stderr}`);
@@ -270,7 +222,7 @@ function answeringGateway(): { server: http.Server; seen: Seen[] } {
 const binds = (fake: string, gw?: string) => [`${fake}:${STAND_IN_MOUNT}:ro`, ...(gw ? [`${gw}:${GATEWAY_MOUNT}:ro`] : [])];
 
 describe('the model gateway forwarder in borg-agent (network none, host gateway on a UNIX socket)', () => {
-  before(ensureImage, { timeout: 15 * 60_000 });
+  before(ensureClaudeImage, { timeout: 15 * 60_000 });
 
   it('forwards a request to the host socket with the token as x-api-key and brings the answer back; claude gets the gateway env over secrets and container env', { timeout: 120_000 }, async () => {
     const h = await harness();
