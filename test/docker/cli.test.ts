@@ -162,6 +162,10 @@ describe('borg: usage', () => {
       [['launch', 'worker', '--memory-mb', 'lots'], /--memory-mb is "lots"; it must be a whole number from 16 to 1048576 MiB\./],
       [['launch', 'worker', '--network', 'host'], /--network is "host"; it must be one of gateway, bridge, none\./],
       [['run', '--test-network', 'host'], /--test-network is "host"; it must be one of none, bridge\./],
+      [['run', '--max-cost-usd-per-task', 'lots'], /--max-cost-usd-per-task is "lots"; it must be a number from 0 to 100000 USD\./],
+      [['run', '--max-cost-usd-per-day=-1'], /--max-cost-usd-per-day is "-1"; it must be a number from 0 to 1000000 USD\./],
+      [['run', '--model-upstream', 'ftp://example.com'], /--model-upstream is "ftp:\/\/example\.com"; it must be an http:\/\/ or https:\/\/ URL, or replay:<file>/],
+      [['launch', 'worker', '--egress-allow', 'ok.example.com,not a host'], /--egress-allow: "not a host" is not a host pattern/],
     ];
     for (const [args, want] of cases) {
       const r = await cli([...args, ...e.globals]);

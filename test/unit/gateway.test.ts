@@ -383,6 +383,27 @@ describe('Gateway: runs outlive a window reload, replay answers from a recording
     );
   });
 
+  it('borg.gatewayRecord writes what passed (never the key or token); replaying that file answers the same', async () => {
+    const up = await upstream(sseAnswer);
+    const r = await rig({ upstream: up.url });
+    const file = path.join(r.dir, 'session.jsonl');
+    r.set({ record: file });
+    const run = runRef({ persona: 'qa', phase: 'qa' });
+    const token = await r.gateway.open(run);
+    const live = await call(r.socketOf(run.agent), { token });
+    assert.equal(live.status, 200);
+    const text = fs.readFileSync(file, 'utf8');
+    assert.match(text, /"messages"/, 'the request body is in the recording (and only there)');
+    assert.ok(!text.includes(KEY) && !text.includes(token), 'neither the key nor the token is recorded');
+    assert.equal(fs.statSync(file).mode & 0o777, 0o600);
+    r.set({ upstream: `replay:${file}`, record: '' });
+    const again = runRef({ persona: 'qa', phase: 'qa' });
+    const t2 = await r.gateway.open(again);
+    const replayed = await call(r.socketOf(again.agent), { token: t2 });
+    assert.equal(replayed.body, live.body);
+    assert.equal(up.seen.length, 1, 'the replay did not touch the upstream');
+  });
+
   it('replay:<file> answers a run from the recorded run of its persona, with no key and no network', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'borg-rec-'));
     dirs.push(dir);
