@@ -1,7 +1,9 @@
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { formatUsd, usageLong } from '../core/costText';
 import { BorgError, RefusedError } from '../core/errors';
+import { Ledger } from '../core/gateway/ledger';
 import { Git } from '../core/git';
 import { DEFAULT_TASK_SETTINGS } from '../core/scheduler';
 import { Store } from '../core/store';
@@ -196,36 +198,49 @@ async function openForReading(db: string): Promise<TaskStore> {
   return new TaskStore(await Store.open(db, { readOnly: true, heldBy: holder ? describeHolder(holder) : undefined }));
 }
 
+/**
+ * `tasks ls`: one row per task with what its runs spent on the model (USD, the gateway's ledger);
+ * a blocked task's status says why (`blocked:quota`). `--json`: `{tasks: [Task & {spentUsd}]}`.
+ */
 async function ls(opt: Opts, io: CliIo): Promise<number> {
   const { db } = resolvePaths(opt, io);
-  const tasks = (await openForReading(db)).list();
+  const store = await openForReading(db);
+  const ledger = new Ledger(store.store);
+  const tasks = store.list().map((t) => ({ ...t, spentUsd: ledger.spentByTask(t.id) }));
   if (opt.json) {
     io.out(JSON.stringify({ tasks }));
     return 0;
   }
   const holder = lockHolder(db);
   if (holder?.command === 'run' && holderAlive(holder)) io.err(`[borg] ${describeHolder(holder)} is working on these tasks`);
-  const rows = tasks.map((t) => [String(t.id), t.status, t.phase, `${t.attempt}/${t.maxAttempts}`, t.title]);
-  io.out(table([['ID', 'STATUS', 'PHASE', 'ATTEMPT', 'TITLE'], ...rows]));
+  const status = (t: Task) => (t.status === 'blocked' ? `blocked:${t.blockedReason ?? 'other'}` : t.status);
+  const rows = tasks.map((t) => [String(t.id), status(t), t.phase, `${t.attempt}/${t.maxAttempts}`, formatUsd(t.spentUsd), t.title]);
+  io.out(table([['ID', 'STATUS', 'PHASE', 'ATTEMPT', 'COST', 'TITLE'], ...rows]));
   return 0;
 }
 
+/** `tasks show <id>`: the task and its runs; `--json`: `{task, runs, spentUsd}` (USD, every run, as the gateway metered them). */
 async function show(id: number, opt: Opts, io: CliIo): Promise<number> {
   const { db } = resolvePaths(opt, io);
   const store = await openForReading(db);
   const task = store.get(id);
   if (!task) throw new RefusedError(`There is no task ${id} in ${db}. See borg tasks ls.`);
   const runs = store.runs(id);
+  const spentUsd = new Ledger(store.store).spentByTask(id);
   if (opt.json) {
-    io.out(JSON.stringify({ task, runs }));
+    io.out(JSON.stringify({ task, runs, spentUsd }));
     return 0;
   }
-  io.out(describeTask(task, runs));
+  io.out(describeTask(task, runs, spentUsd));
   return 0;
 }
 
-/** The human form of `tasks show`: the task, then its runs oldest first. */
-export function describeTask(t: Task, runs: TaskRun[]): string {
+/**
+ * The human form of `tasks show`: the task (a blocked one with its reason and retry time, and
+ * `spentUsd`, what the gateway metered for all its runs), then its runs oldest first, each with
+ * its tokens and cost (`in 1,234 · out 567 tok · $0.0123`), then the runs' total.
+ */
+export function describeTask(t: Task, runs: TaskRun[], spentUsd = 0): string {
   const when = (ms: number | null) =>
     ms
       ? new Date(ms)
@@ -236,6 +251,8 @@ export function describeTask(t: Task, runs: TaskRun[]): string {
   const lines = [
     `task ${t.id}: ${t.title}`,
     `  status    ${t.status} (phase ${t.phase}), attempt ${t.attempt}/${t.maxAttempts}`,
+    ...(t.status === 'blocked' ? [`  blocked   ${t.blockedReason ?? 'other'}${t.retryAt ? `, retry after ${when(t.retryAt)}` : ''}`] : []),
+    `  spent     ${formatUsd(spentUsd)} on the model (all runs)`,
     `  repo      ${t.repo}`,
     `  branch    ${t.branch ?? '-'} (from ${t.baseBranch ?? '-'})`,
     `  worktree  ${t.worktree ?? '-'}`,
@@ -260,9 +277,15 @@ export function describeTask(t: Task, runs: TaskRun[]): string {
     r.exitCode === null ? '-' : String(r.exitCode),
     formatDuration(r.durationMs),
     r.commitSha ? r.commitSha.slice(0, 10) : '-',
+    usageLong(r),
     r.error ? firstLine(r.error, 80) : '',
   ]);
-  if (rows.length) lines.push(table([['STARTED', 'PHASE', 'ATTEMPT', 'AGENT', 'OUTCOME', 'EXIT', 'TIME', 'COMMIT', 'ERROR'], ...rows], '  '));
+  if (rows.length) lines.push(table([['STARTED', 'PHASE', 'ATTEMPT', 'AGENT', 'OUTCOME', 'EXIT', 'TIME', 'COMMIT', 'USAGE', 'ERROR'], ...rows], '  '));
+  const used = runs.filter((r) => r.inputTokens !== null || r.outputTokens !== null || r.costUsd !== null);
+  if (used.length) {
+    const sum = (k: 'inputTokens' | 'outputTokens' | 'costUsd') => used.reduce((n, r) => n + (r[k] ?? 0), 0);
+    lines.push(`  total     ${usageLong({ inputTokens: sum('inputTokens'), outputTokens: sum('outputTokens'), costUsd: sum('costUsd') })} (${used.length} run${used.length === 1 ? '' : 's'})`);
+  }
   return lines.join('\n');
 }
 

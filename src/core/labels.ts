@@ -31,6 +31,18 @@ export function timeoutOf(labels: Record<string, string> | undefined): number | 
   return Number(v);
 }
 
+/**
+ * The network a container was created with: `network <mode>` in its `borg.limits` line
+ * (hardening.ts `describeLimits`), else `gateway` when its `borg.gateway` label says it got the
+ * gateway's socket; undefined when neither says (created before Borg recorded it). Any mode
+ * Docker accepts may show (`host`, a user network), not only Borg's three.
+ */
+export function networkOf(labels: Record<string, string> | undefined): string | undefined {
+  const m = /(?:^|· )network (\S+)/.exec(labels?.[LABEL_LIMITS] ?? '');
+  if (m) return m[1];
+  return labels?.[LABEL_GATEWAY] === 'true' ? 'gateway' : undefined;
+}
+
 /** The labels for a new container of `persona` in `workspaceId`, plus `extra` (task, phase, limits). */
 export function agentLabels(persona: string, workspaceId: string, extra: Record<string, string> = {}): Record<string, string> {
   return { ...extra, [LABEL_MANAGED]: 'true', [LABEL_PERSONA]: persona, [LABEL_WORKSPACE]: workspaceId };

@@ -1,6 +1,7 @@
-import { LABEL_LIMITS, LABEL_PHASE, LABEL_TASK } from '../core/labels';
+import { LABEL_LIMITS, LABEL_PHASE, LABEL_TASK, networkOf } from '../core/labels';
 import * as vscode from 'vscode';
 import type { Agent } from '../core/agent';
+import { MeteredUsage, usageLong, usageShort } from '../core/costText';
 import type { ContainerInfo } from '../core/engine';
 import type { QueuedLaunch } from '../core/pipeline';
 import { isOomKilled, verbsFor } from '../core/verbs';
@@ -58,8 +59,20 @@ export function lookOf(c: ContainerInfo): AgentLook {
   }
 }
 
-/** A tree item for one labelled container; `agent` adds the live last output line. */
-export function agentItem(c: ContainerInfo, agent: Agent | undefined, now = Date.now()): vscode.TreeItem {
+/** What the model gateway knows of one agent's current run, for its row. */
+export interface AgentMeter {
+  /** The run's metered totals (tokens; USD), when it reaches the model through the gateway. */
+  usage?: MeteredUsage & { requests: number };
+  /** The gateway's upstream label (`replay of demo.jsonl`) when the model is a recording, not a model. */
+  replayOf?: string;
+}
+
+/**
+ * A tree item for one labelled container; `agent` adds the live last output line, `meter` the
+ * run's metered cost and tokens (`worker · running · up 2m · $0.0312 · 12.3k tok · …`) once it
+ * made a model request through the gateway.
+ */
+export function agentItem(c: ContainerInfo, agent: Agent | undefined, meter: AgentMeter = {}, now = Date.now()): vscode.TreeItem {
   const look = lookOf(c);
   const item = new vscode.TreeItem(c.name, vscode.TreeItemCollapsibleState.None);
   item.id = c.name;
@@ -67,7 +80,9 @@ export function agentItem(c: ContainerInfo, agent: Agent | undefined, now = Date
   item.contextValue = look.contextValue;
   const since = c.status === 'running' && agent ? `up ${ago(now - agent.startedAt)}` : `${ago(now - c.createdAt)} ago`;
   const last = c.status === 'running' && agent?.lastLine ? ` · ${agent.lastLine}` : '';
-  item.description = `${c.persona ?? '?'} · ${look.words} · ${since}${last}`;
+  const used = meter.usage && meter.usage.requests > 0 ? meter.usage : undefined;
+  const cost = used ? ` · ${usageShort(used)}` : '';
+  item.description = `${c.persona ?? '?'} · ${look.words} · ${since}${cost}${last}`;
   const tip = new vscode.MarkdownString(undefined, true);
   tip.appendMarkdown(`$(${look.icon.id.replace('~spin', '')}) **${c.name}** — ${look.words}\n\n`);
   tip.appendMarkdown(`Persona: \`${c.persona ?? '?'}\`  \nImage: \`${c.image}\`  \nId: \`${c.id.slice(0, 12)}\``);
@@ -75,9 +90,32 @@ export function agentItem(c: ContainerInfo, agent: Agent | undefined, now = Date
   if (task) tip.appendMarkdown(`  \nTask: #${escapeMd(task)} · ${escapeMd(c.labels[LABEL_PHASE] ?? '?')}`);
   const limits = c.labels[LABEL_LIMITS];
   tip.appendMarkdown(`  \nLimits: ${limits ? escapeMd(limits) : 'none recorded (created before Borg confined its containers)'}`);
+  tip.appendMarkdown(`  \n${networkLine(networkOf(c.labels))}`);
+  if (meter.replayOf) tip.appendMarkdown(`  \nModel: ${escapeMd(meter.replayOf)} (not a model)`);
+  if (used) tip.appendMarkdown(`  \nModel use: ${escapeMd(`${used.requests} request${used.requests === 1 ? '' : 's'} · ${usageLong(used)}`)}`);
   if (agent?.lastLine) tip.appendMarkdown(`  \nLast output: ${escapeMd(agent.lastLine)}`);
   item.tooltip = tip;
   return item;
+}
+
+/**
+ * The tooltip's network line, from the container's `borg.limits` / `borg.gateway` labels
+ * (hardening.ts: `gateway` = no network but the gateway's socket; `bridge` = Docker's default
+ * network; `none` = nothing).
+ */
+export function networkLine(network: string | undefined): string {
+  switch (network) {
+    case 'gateway':
+      return "Network: gateway (no network; the model only through Borg's gateway)";
+    case 'none':
+      return 'Network: none (no network, no model)';
+    case 'bridge':
+      return '$(warning) network bridge: this agent can reach anything the host can';
+    case undefined:
+      return 'Network: not recorded (created before Borg recorded it)';
+    default:
+      return `$(warning) network ${escapeMd(network)}: not one of Borg's modes (gateway, bridge, none)`;
+  }
 }
 
 /** A tree item for a launch waiting for a slot (`position` 0 = next). */

@@ -57,9 +57,9 @@ export class BorgContext extends Disposable {
     this.config = readConfig();
     this.warnAboutSettings();
     this.register(log);
-    this.agentsView = this.register(new AgentsView(pipeline));
-    this.tasksView = this.register(new TasksView(scheduler));
-    this.statusBar = this.register(new StatusBar(pipeline, scheduler));
+    this.agentsView = this.register(new AgentsView(pipeline, runtime.gateway));
+    this.tasksView = this.register(new TasksView(scheduler, runtime.gateway, () => this.config.gateway.maxCostUsdPerTask));
+    this.statusBar = this.register(new StatusBar(pipeline, scheduler, runtime.gateway, () => this.config.gateway.maxCostUsdPerDay));
     this.register(pipeline.onDidOutput(({ agent, line }) => log.info(`[${agent}] ${line}`)));
     this.register(
       onDidChangeConfig(() => {

@@ -26,7 +26,11 @@ export interface TaskInput {
 /** Registers the task commands, the detail panels and the `borg-git:` / `borg-worktree:` documents the diffs read. */
 export function registerTaskCommands(ctx: BorgContext): vscode.Disposable[] {
   const git = new Git();
-  const details = new TaskDetails(ctx.scheduler, ctx.extension.extensionUri);
+  const details = new TaskDetails(ctx.scheduler, ctx.extension.extensionUri, {
+    gateway: ctx.runtime.gateway,
+    agent: (name) => ctx.pipeline.agents.get(name),
+    taskCapUsd: () => ctx.config.gateway.maxCostUsdPerTask,
+  });
   const drafts = new TaskDrafts();
   return [
     details,

@@ -1,10 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import * as vscode from 'vscode';
+import type { Agent } from '../core/agent';
+import { blockedLine, formatCount, formatUsd, spendOfCap } from '../core/costText';
 import { Debouncer } from './debouncer';
 import { Disposable } from '../core/disposable';
+import type { Gateway } from '../core/gateway/gateway';
 import type { Scheduler } from '../core/scheduler';
 import { taskVerbs } from '../core/taskLife';
 import type { Task, TaskRun } from '../core/taskStore';
+import { KeyedThrottle } from './keyedThrottle';
 import { attemptWords } from './taskItems';
 
 /** What the panel's buttons may ask for, and the command each runs (with the task id, or the agent's name). */
@@ -19,11 +23,27 @@ const MESSAGE_COMMANDS: Record<string, string> = {
   setApiKey: 'borg.setApiKey',
 };
 
+/** What the panels read of the model gateway (gateway/gateway.ts). */
+export type DetailMeter = Pick<Gateway, 'onDidMeter' | 'usageOf' | 'spentByTask' | 'replay' | 'upstreamLabel'>;
+
+/** Where the panels get the gateway's metering from; all optional (a read-only window has no gateway). */
+export interface TaskDetailsMetering {
+  gateway?: DetailMeter;
+  /** The tracked agent of a name (Pipeline `agents`): a running run's live usage comes from its gateway run. */
+  agent?: (name: string) => Agent | undefined;
+  /** `borg.maxCostUsdPerTask` now (USD; 0 = no cap). */
+  taskCapUsd?: () => number;
+}
+
+/** How often (ms) at most a panel repaints while its task's agent streams model responses. */
+const METER_REPAINT_MS = 500;
+
 /**
  * The task detail panels: one webview panel per task, reused when shown again, updated live
- * from the Scheduler's changes (debounced) and closed when its task is deleted. The HTML is
- * built here with every piece of task text escaped; the page's script only forwards button
- * clicks as messages and swaps in updated HTML.
+ * from the Scheduler's changes (debounced) and the gateway's metering of the task's runs (at
+ * most every {@link METER_REPAINT_MS}), and closed when its task is deleted. The HTML is built
+ * here with every piece of task text escaped; the page's script only forwards button clicks as
+ * messages and swaps in updated HTML.
  */
 export class TaskDetails extends Disposable {
   private readonly panels = new Map<number, vscode.WebviewPanel>();
@@ -31,6 +51,7 @@ export class TaskDetails extends Disposable {
   constructor(
     private readonly scheduler: Scheduler,
     private readonly extensionUri: vscode.Uri,
+    private readonly metering: TaskDetailsMetering = {},
     debounceMs = 150,
   ) {
     super();
@@ -40,6 +61,12 @@ export class TaskDetails extends Disposable {
       }),
     );
     this.register(scheduler.onDidChange(() => repaint.trigger()));
+    const gateway = metering.gateway;
+    if (gateway) {
+      // A hidden panel is repainted when it is shown again (onDidChangeViewState).
+      const metered = this.register(new KeyedThrottle<number>(METER_REPAINT_MS, (ids) => ids.filter((id) => this.panels.get(id)?.visible).forEach((id) => this.update(id))));
+      this.register(gateway.onDidMeter((e) => e.run.taskId !== undefined && this.panels.has(e.run.taskId) && metered.trigger(e.run.taskId)));
+    }
     this.register({ dispose: () => [...this.panels.values()].forEach((p) => p.dispose()) });
   }
 
@@ -80,13 +107,44 @@ export class TaskDetails extends Disposable {
       return;
     }
     panel.title = panelTitle(task);
-    if (panel.visible) void panel.webview.postMessage({ type: 'update', html: taskBody(task, this.scheduler.tasks.runs(id), this.isActive(id)) });
+    if (panel.visible) void panel.webview.postMessage({ type: 'update', html: taskBody(task, this.runsOf(id), this.isActive(id), this.spendOf(id)) });
     else panel.webview.html = this.page(panel.webview, task);
+  }
+
+  /**
+   * The task's runs; a run still going gets the tokens and cost its gateway run metered so far
+   * (the run's own columns are filled when it ends).
+   */
+  private runsOf(id: number): TaskRun[] {
+    const runs = this.scheduler.tasks.runs(id);
+    const { gateway, agent } = this.metering;
+    if (!gateway || !agent) return runs;
+    return runs.map((r) => {
+      const run = r.outcome === 'running' && r.agent ? agent(r.agent)?.gatewayRun : undefined;
+      if (!run) return r;
+      try {
+        const u = gateway.usageOf(run);
+        return { ...r, costUsd: u.costUsd, inputTokens: u.inputTokens, outputTokens: u.outputTokens };
+      } catch {
+        return r; // the store closed (shutdown)
+      }
+    });
+  }
+
+  /** The task's spend so far (all runs, from the gateway's ledger) against its cap; undefined without a gateway. */
+  private spendOf(id: number): PanelSpend | undefined {
+    const g = this.metering.gateway;
+    if (!g) return undefined;
+    try {
+      return { spentUsd: g.spentByTask(id), capUsd: this.metering.taskCapUsd?.() ?? 0, replayOf: g.replay ? g.upstreamLabel : undefined };
+    } catch {
+      return undefined;
+    }
   }
 
   private page(webview: vscode.Webview, task: Task): string {
     const media = vscode.Uri.joinPath(this.extensionUri, 'media');
-    return taskPage(task, this.scheduler.tasks.runs(task.id), this.isActive(task.id), {
+    return taskPage(task, this.runsOf(task.id), this.isActive(task.id), this.spendOf(task.id), {
       cspSource: webview.cspSource,
       nonce: randomBytes(16).toString('base64'),
       styleUri: webview.asWebviewUri(vscode.Uri.joinPath(media, 'taskDetail.css')).toString(),
@@ -122,7 +180,7 @@ export function panelTitle(task: Task): string {
  * one script only with this page's nonce — so markup that slipped into task text could not run.
  * (The CSP holds no task text: `cspSource` comes from VS Code.)
  */
-export function taskPage(task: Task, runs: TaskRun[], active: boolean, o: { cspSource: string; nonce: string; styleUri: string; scriptUri: string }): string {
+export function taskPage(task: Task, runs: TaskRun[], active: boolean, spend: PanelSpend | undefined, o: { cspSource: string; nonce: string; styleUri: string; scriptUri: string }): string {
   const csp = `default-src 'none'; style-src ${o.cspSource}; img-src ${o.cspSource}; font-src ${o.cspSource}; script-src 'nonce-${o.nonce}';`;
   return `<!DOCTYPE html>
 <html lang="en">
@@ -134,15 +192,28 @@ export function taskPage(task: Task, runs: TaskRun[], active: boolean, o: { cspS
 <title>${esc(panelTitle(task))}</title>
 </head>
 <body>
-<main id="root">${taskBody(task, runs, active)}</main>
+<main id="root">${taskBody(task, runs, active, spend)}</main>
 <script nonce="${esc(o.nonce)}" src="${esc(o.scriptUri)}"></script>
 </body>
 </html>`;
 }
 
-/** The page's content (also sent on its own for live updates). */
-export function taskBody(task: Task, runs: TaskRun[], active: boolean): string {
-  const status = `${task.status}${active ? ' · running' : ''}`;
+/** What the gateway metered for the task, for the page's header. */
+export interface PanelSpend {
+  /** USD, all the task's runs (gateway/ledger.ts `spentByTask`). */
+  spentUsd: number;
+  /** `borg.maxCostUsdPerTask` (USD; 0 = no cap). */
+  capUsd: number;
+  /** The upstream label when the model is a recording (`replay of demo.jsonl`). */
+  replayOf?: string;
+}
+
+/**
+ * The page's content (also sent on its own for live updates). A blocked task's status says why
+ * (`blocked: quota, retry after 14:05:00`); `spend` adds the task's spend against its cap.
+ */
+export function taskBody(task: Task, runs: TaskRun[], active: boolean, spend?: PanelSpend, now = Date.now()): string {
+  const status = task.status === 'blocked' ? blockedLine(task.blockedReason, task.retryAt, now) : `${task.status}${active ? ' · running' : ''}`;
   const facts: Array<[string, string]> = [
     ['Status', `<span class="status status-${esc(task.status)}">${esc(status)}</span>`],
     ['Phase', `${esc(task.phase)} · ${esc(attemptWords(task))}`],
@@ -154,6 +225,12 @@ export function taskBody(task: Task, runs: TaskRun[], active: boolean): string {
     ['Repository', `<code>${esc(task.repo)}</code>`],
     ['Created', esc(when(task.createdAt))],
   ];
+  if (spend) {
+    const over = spend.capUsd > 0 && spend.spentUsd >= spend.capUsd;
+    const cap = spend.capUsd > 0 ? ' <span class="muted">(borg.maxCostUsdPerTask)</span>' : '';
+    facts.push(['Spend', `<span class="spend${over ? ' over' : ''}">${esc(spendOfCap(spend.spentUsd, spend.capUsd))}</span>${cap}`]);
+    if (spend.replayOf) facts.push(['Model', `${esc(spend.replayOf)} <span class="muted">(not a model)</span>`]);
+  }
   return `<header>
 <h1><span class="id">#${task.id}</span> ${esc(task.title)}</h1>
 <nav class="actions">${actions(task).join('')}</nav>
@@ -194,7 +271,7 @@ function runTable(runs: TaskRun[], active: boolean): string {
     return `<tr>
 <td>${esc(r.phase)}</td><td class="num">${r.attempt + 1}</td><td>${agent}</td>
 <td><span class="outcome outcome-${esc(outcome)}"${title ? ` title="${esc(title.slice(0, 2000))}"` : ''}>${esc(outcome)}</span></td>
-<td class="num">${r.exitCode ?? '—'}</td><td class="num">${duration(r)}</td><td class="num">${r.costUsd === null ? '—' : `$${r.costUsd.toFixed(4)}`}</td>
+<td class="num">${r.exitCode ?? '—'}</td><td class="num">${duration(r)}</td><td class="num">${r.costUsd === null ? '—' : esc(formatUsd(r.costUsd))}</td>
 <td class="num">${tokens(r)}</td><td>${esc(when(r.startedAt))}</td>
 </tr>`;
   });
@@ -213,7 +290,7 @@ function duration(r: TaskRun): string {
 
 function tokens(r: TaskRun): string {
   if (r.inputTokens === null && r.outputTokens === null) return '—';
-  return `${(r.inputTokens ?? 0).toLocaleString('en-US')} / ${(r.outputTokens ?? 0).toLocaleString('en-US')}`;
+  return `${formatCount(r.inputTokens ?? 0)} / ${formatCount(r.outputTokens ?? 0)}`;
 }
 
 /** Local time as `YYYY-MM-DD HH:MM:SS`. */

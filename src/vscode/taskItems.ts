@@ -1,4 +1,5 @@
 import * as vscode from 'vscode';
+import { BLOCKED_WORDS, blockedLine, spendOfCap } from '../core/costText';
 import { taskVerbs } from '../core/taskLife';
 import type { Task, TaskStatus } from '../core/taskStore';
 
@@ -105,29 +106,45 @@ export function taskContextValue(t: Task): string {
     .join('')}`;
 }
 
-/** A task row: `#id title`, `phase · attempt n/m`, the status icon; selecting it opens the detail panel. */
+/**
+ * A task row: `#id title`, `phase · attempt n/m` (a blocked one first says why: `blocked · budget ·
+ * impl · attempt 1/3`), the status icon; selecting it opens the detail panel. The tooltip is left
+ * to {@link taskTooltip}, which the view builds on hover (`resolveTreeItem`), so the spend it
+ * shows is current without repainting the tree on every metered response.
+ */
 export function taskItem(t: Task, active: boolean): vscode.TreeItem {
   const item = new vscode.TreeItem(`#${t.id} ${t.title}`, vscode.TreeItemCollapsibleState.None);
   item.id = `borg.task.${t.id}`;
   const inPhase = t.status === 'spec' || t.status === 'qa' || t.status === 'impl' || t.status === 'test';
   item.iconPath = inPhase && !active ? WAITING : LOOK[t.status];
-  item.description = `${t.phase} · ${attemptWords(t)}`;
+  const blocked = t.status === 'blocked' ? `blocked · ${BLOCKED_WORDS[t.blockedReason ?? 'other'] ?? 'other'} · ` : '';
+  item.description = `${blocked}${t.phase} · ${attemptWords(t)}`;
   item.contextValue = taskContextValue(t);
   // No arguments: VS Code replaces a command with arguments at every repaint, and a click on a
   // row being repainted then fails ("Actual command not found"). The command reads the selection.
   item.command = { command: SHOW_SELECTED_TASK, title: 'Show Task' };
-  item.tooltip = taskTooltip(t, active);
   return item;
 }
 
-/** Title, status, branch and the last error. Task text goes in with appendText, which escapes Markdown and `$(icon)` syntax. */
-function taskTooltip(t: Task, active: boolean): vscode.MarkdownString {
+/** What the model gateway metered for a task, for its tooltip: spend (USD, all runs) and the cap (`borg.maxCostUsdPerTask`, 0 = none). */
+export interface TaskSpend {
+  spentUsd: number;
+  capUsd: number;
+}
+
+/**
+ * Title, status (a blocked task's reason and retry time), branch, spend and the last error. Task
+ * text goes in with appendText, which escapes Markdown and `$(icon)` syntax.
+ */
+export function taskTooltip(t: Task, active: boolean, spend?: TaskSpend, now = Date.now()): vscode.MarkdownString {
   const tip = new vscode.MarkdownString(undefined, true);
   tip.appendMarkdown('**');
   tip.appendText(`#${t.id} ${t.title}`);
   tip.appendMarkdown('**\n\n');
   tip.appendText(`${t.status}${active ? ' (running)' : ''} · ${t.phase} · ${attemptWords(t)}`);
+  if (t.status === 'blocked') tip.appendText(`\n${blockedLine(t.blockedReason, t.retryAt, now)}`);
   if (t.branch) tip.appendText(`\nBranch: ${t.branch}${t.baseBranch ? ` (from ${t.baseBranch})` : ''}`);
+  if (spend) tip.appendText(`\nModel spend: ${spendOfCap(spend.spentUsd, spend.capUsd)}${spend.capUsd > 0 ? ' (borg.maxCostUsdPerTask)' : ''}`);
   if (t.lastError) {
     tip.appendMarkdown('\n\n---\n\n**Last error**\n\n');
     tip.appendText(t.lastError.length > 600 ? `${t.lastError.slice(0, 600)}…` : t.lastError);

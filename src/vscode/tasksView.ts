@@ -1,9 +1,10 @@
 import * as vscode from 'vscode';
 import { Disposable } from '../core/disposable';
+import type { Gateway } from '../core/gateway/gateway';
 import type { Scheduler } from '../core/scheduler';
 import type { Task } from '../core/taskStore';
 import { Debouncer } from './debouncer';
-import { groupItem, groupTasks, TaskGroup, taskItem } from './taskItems';
+import { groupItem, groupTasks, TaskGroup, taskItem, TaskSpend, taskTooltip } from './taskItems';
 
 /** One row of the Tasks tree: a status group, or a task under it. */
 export type TasksNode = TaskGroup | Task;
@@ -22,8 +23,14 @@ export class TasksView extends Disposable implements vscode.TreeDataProvider<Tas
   /** What the tree showed last; a scheduler change that alters nothing visible repaints nothing. */
   private shown = '';
 
+  /**
+   * @param gateway the model gateway, whose metering a task's tooltip shows (none in a read-only window).
+   * @param taskCapUsd `borg.maxCostUsdPerTask` now (USD; 0 = no cap).
+   */
   constructor(
     private readonly scheduler: Scheduler,
+    private readonly gateway?: Pick<Gateway, 'spentByTask'>,
+    private readonly taskCapUsd: () => number = () => 0,
     debounceMs = 150,
   ) {
     super();
@@ -64,7 +71,7 @@ export class TasksView extends Disposable implements vscode.TreeDataProvider<Tas
 
   private signature(): string {
     const active = new Set(this.scheduler.activeIds);
-    return JSON.stringify(this.scheduler.tasks.list().map((t) => [t.id, t.title, t.status, t.phase, t.attempt, t.maxAttempts, t.branch, t.lastError, active.has(t.id)]));
+    return JSON.stringify(this.scheduler.tasks.list().map((t) => [t.id, t.title, t.status, t.phase, t.attempt, t.maxAttempts, t.branch, t.lastError, t.blockedReason, t.retryAt, active.has(t.id)]));
   }
 
   getChildren(element?: TasksNode): TasksNode[] {
@@ -74,6 +81,23 @@ export class TasksView extends Disposable implements vscode.TreeDataProvider<Tas
 
   getTreeItem(node: TasksNode): vscode.TreeItem {
     return isGroup(node) ? groupItem(node) : taskItem(node, this.scheduler.activeIds.includes(node.id));
+  }
+
+  /** On hover: a task row's tooltip, with the task as stored now and what it has spent so far. */
+  resolveTreeItem(item: vscode.TreeItem, node: TasksNode): vscode.TreeItem {
+    if (isGroup(node)) return item;
+    const t = this.scheduler.tasks.get(node.id) ?? node;
+    item.tooltip = taskTooltip(t, this.scheduler.activeIds.includes(t.id), this.spendOf(t.id));
+    return item;
+  }
+
+  private spendOf(id: number): TaskSpend | undefined {
+    if (!this.gateway) return undefined;
+    try {
+      return { spentUsd: this.gateway.spentByTask(id), capUsd: this.taskCapUsd() };
+    } catch {
+      return undefined; // the store closed (shutdown)
+    }
   }
 }
 

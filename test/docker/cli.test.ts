@@ -267,9 +267,9 @@ describe('borg tasks', () => {
         .split('\n')
         .map((l) => l.split(/\s{2,}/)),
       [
-        ['ID', 'STATUS', 'PHASE', 'ATTEMPT', 'TITLE'],
-        ['1', 'backlog', 'spec', '0/5', 'First task'],
-        ['2', 'backlog', 'spec', '0/3', 'Second "quoted" $(x)'],
+        ['ID', 'STATUS', 'PHASE', 'ATTEMPT', 'COST', 'TITLE'],
+        ['1', 'backlog', 'spec', '0/5', '$0.00', 'First task'],
+        ['2', 'backlog', 'spec', '0/3', '$0.00', 'Second "quoted" $(x)'],
       ],
     );
     const lsJson = JSON.parse((await cli(['tasks', 'ls', '--json', ...e.globals])).stdout) as { tasks: Task[] };
@@ -288,10 +288,11 @@ describe('borg tasks', () => {
     assert.match(show.stdout, /status {4}backlog \(phase spec\), attempt 0\/3/);
     assert.match(show.stdout, / {4}line one\n {4}line two/);
     assert.match(show.stdout, /runs: none yet/);
-    const showJson = JSON.parse((await cli(['tasks', 'show', '2', '--json', ...e.globals])).stdout) as { task: Task; runs: unknown[] };
-    assert.deepEqual(Object.keys(showJson), ['task', 'runs']);
+    const showJson = JSON.parse((await cli(['tasks', 'show', '2', '--json', ...e.globals])).stdout) as { task: Task; runs: unknown[]; spentUsd: number };
+    assert.deepEqual(Object.keys(showJson), ['task', 'runs', 'spentUsd']);
     assert.equal(showJson.task.id, 2);
     assert.deepEqual(showJson.runs, []);
+    assert.equal(showJson.spentUsd, 0);
 
     const missing = await cli(['tasks', 'show', '999', ...e.globals]);
     assert.equal(missing.code, 1);
@@ -306,6 +307,59 @@ describe('borg tasks', () => {
     assert.match(empty.stderr, /A task needs a title/);
     assert.equal((await readTasks(e.db)).tasks.length, 2, 'nothing else was added');
     assert.equal(fs.existsSync(`${e.db}.lock`), false, 'no lock left behind');
+  });
+});
+
+describe('borg tasks: model spend', () => {
+  it('show gives each run its tokens and cost, the task total and why it is blocked; ls a cost column; --json has them', async () => {
+    const e = env();
+    assert.equal((await cli(['tasks', 'add', '--repo', e.repo, '--title', 'Costly', ...e.globals])).code, 0);
+    // What a run leaves in the database: its task run with the metered totals, the gateway's
+    // ledger rows (model_usage, schema v4), and a budget block.
+    const { store, ts } = await readTasks(e.db);
+    const retryAt = Date.UTC(2030, 0, 2, 3, 4, 5);
+    const runId = ts.startRun({ taskId: 1, phase: 'spec', attempt: 0, agent: 'bt-manager-1' });
+    ts.finishRun(runId, { outcome: 'blocked', exitCode: 1, durationMs: 2_000, costUsd: 0.0123, inputTokens: 1234, outputTokens: 567, error: 'quota' });
+    const usage = 'INSERT INTO model_usage (at, agent, run_started_at, task_id, phase, model, status, input_tokens, output_tokens, cost_usd) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)';
+    store.execute(usage, [Date.now(), 'bt-manager-1', 1, 1, 'spec', 'claude-sonnet-4-5', 200, 1000, 500, 0.01]);
+    store.execute(usage, [Date.now(), 'bt-manager-1', 1, 1, 'spec', 'claude-sonnet-4-5', 200, 234, 67, 0.0023]);
+    store.execute(usage, [Date.now(), 'bt-other-1', 1, null, null, 'claude-sonnet-4-5', 200, 9, 9, 1.5]);
+    ts.update(1, { status: 'blocked', phase: 'spec', blockedReason: 'quota', retryAt, lastError: 'The model upstream answered 429' });
+    await store.close();
+
+    const show = await cli(['tasks', 'show', '1', ...e.globals]);
+    assert.equal(show.code, 0, show.stderr);
+    assert.match(show.stdout, /\n {2}status {4}blocked \(phase spec\), attempt 0\/5\n {2}blocked {3}quota, retry after 2030-01-02 03:04:05Z\n {2}spent {5}\$0\.0123 on the model \(all runs\)\n/);
+    assert.match(show.stdout, / {2}STARTED .*COMMIT +USAGE +ERROR\n/);
+    assert.match(show.stdout, /spec +0 +bt-manager-1 +blocked +1 +2\.0 s +- +in 1,234 · out 567 tok · \$0\.0123 +quota\n/);
+    assert.match(show.stdout, /\n {2}total {5}in 1,234 · out 567 tok · \$0\.0123 \(1 run\)\n$/);
+
+    const json = JSON.parse((await cli(['tasks', 'show', '1', '--json', ...e.globals])).stdout) as {
+      task: Task;
+      runs: Array<{ costUsd: number; inputTokens: number; outputTokens: number }>;
+      spentUsd: number;
+    };
+    assert.equal(json.task.blockedReason, 'quota');
+    assert.equal(json.task.retryAt, retryAt);
+    assert.equal(json.spentUsd, 0.0123);
+    assert.deepEqual(
+      json.runs.map((r) => [r.inputTokens, r.outputTokens, r.costUsd]),
+      [[1234, 567, 0.0123]],
+    );
+
+    const ls = await cli(['tasks', 'ls', ...e.globals]);
+    assert.deepEqual(
+      ls.stdout
+        .trim()
+        .split('\n')
+        .map((l) => l.split(/\s{2,}/)),
+      [
+        ['ID', 'STATUS', 'PHASE', 'ATTEMPT', 'COST', 'TITLE'],
+        ['1', 'blocked:quota', 'spec', '0/5', '$0.0123', 'Costly'],
+      ],
+    );
+    const lsJson = JSON.parse((await cli(['tasks', 'ls', '--json', ...e.globals])).stdout) as { tasks: Array<Task & { spentUsd: number }> };
+    assert.equal(lsJson.tasks[0].spentUsd, 0.0123);
   });
 });
 
@@ -365,7 +419,7 @@ describe('borg run', () => {
     await waitFor(async () => (await readTasks(e.db)).tasks[0]?.status === 'done', 5_000, 'the file to show done');
     const ls = await cli(['tasks', 'ls', ...e.globals]);
     assert.equal(ls.code, 0);
-    assert.match(ls.stdout, /1 +done +test +0\/5 +Handed over/);
+    assert.match(ls.stdout, /1 +done +test +0\/5 +\$0\.00 +Handed over/);
     assert.match(ls.stderr, new RegExp(`borg run \\(pid ${first.child.pid}.*is working on these tasks`));
     // Agent commands that write the database refuse while the run holds it.
     const launch = await cli(['launch', 'worker', ...e.globals]);

@@ -1,5 +1,7 @@
 import * as assert from 'node:assert/strict';
 import * as vscode from 'vscode';
+import type { ContainerInfo } from '../../src/core/engine';
+import { agentItem } from '../../src/vscode/agentItems';
 import { api, docker, EXTENSION_ID, prefix, setConfig, until, usePrefix } from './helpers';
 
 describe('Activation, launch and the Agents view', function () {
@@ -65,5 +67,30 @@ describe('Activation, launch and the Agents view', function () {
     assert.equal(item.contextValue, 'borg.agent;stop;logs;');
     assert.equal((item.iconPath as vscode.ThemeIcon).id, 'vm-running');
     await until('status bar 1/4', () => ctx.statusBar.text === '$(server-process) 1/4 agents');
+  });
+
+  it("an agent's row shows what the gateway metered, its network, and a replay for what it is", () => {
+    const now = Date.now();
+    const c: ContainerInfo = {
+      id: 'f'.repeat(64),
+      name: 'borg-worker-9',
+      status: 'exited',
+      exitCode: 0,
+      createdAt: now - 120_000,
+      image: 'borg-agent:demo',
+      labels: { 'borg.limits': 'pids 512 · memory 4096 MiB · cpus 2 · network bridge · no capabilities · no-new-privileges', 'borg.gateway': 'true' },
+      managed: true,
+      persona: 'worker',
+      inspected: true,
+    };
+    const item = agentItem(c, undefined, { usage: { requests: 3, inputTokens: 12_000, outputTokens: 345, costUsd: 0.0312 }, replayOf: 'replay of demo.jsonl' }, now);
+    assert.equal(item.description, 'worker · exited 0 · 2m ago · $0.0312 · 12.3k tok');
+    const tip = (item.tooltip as vscode.MarkdownString).value.replace(/\\/g, '');
+    assert.match(tip, /\$\(warning\) network bridge: this agent can reach anything the host can/);
+    assert.match(tip, /Model: replay of demo.jsonl \(not a model\)/);
+    assert.match(tip, /Model use: 3 requests · in 12,000 · out 345 tok · \$0.0312/);
+    const quiet = agentItem({ ...c, labels: { 'borg.gateway': 'true' } }, undefined, { usage: { requests: 0, inputTokens: 0, outputTokens: 0, costUsd: 0 } }, now);
+    assert.equal(quiet.description, 'worker · exited 0 · 2m ago', 'no model request yet: no cost');
+    assert.match((quiet.tooltip as vscode.MarkdownString).value, /Network: gateway \(no network; the model only through Borg's gateway\)/);
   });
 });

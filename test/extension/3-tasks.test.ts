@@ -211,11 +211,15 @@ describe('Tasks: the pipeline from the VS Code UI', function () {
     assert.equal(item.contextValue, 'borg.task;show;diff;openWorktree;merge;delete;', 'a done task offers merge, never cancel or retry');
     assert.equal((item.iconPath as vscode.ThemeIcon).id, 'pass');
     assert.equal(item.command?.command, 'borg.showSelectedTask');
-    const failed = ctx.tasksView.getTreeItem(byLabel.get('Failed')!.tasks[0]);
+    const failedTask = byLabel.get('Failed')!.tasks[0];
+    const failed = ctx.tasksView.getTreeItem(failedTask);
     assert.match(String(failed.label), /^#\d+ \[demo:worker-fails\] Make the test pass$/);
     assert.equal(failed.description, 'impl · attempt 2/2');
     assert.equal(failed.contextValue, 'borg.task;show;diff;openWorktree;retry;delete;', 'a failed task offers retry, not cancel (it runs nothing)');
-    const tip = (failed.tooltip as vscode.MarkdownString).value.replace(/&nbsp;/g, ' ').replace(/\\/g, '');
+    assert.equal(failed.tooltip, undefined, 'the tooltip is built on hover (resolveTreeItem)');
+    const resolved = ctx.tasksView.resolveTreeItem(failed, failedTask);
+    const tip = (resolved.tooltip as vscode.MarkdownString).value.replace(/&nbsp;/g, ' ').replace(/\\/g, '');
+    assert.match(tip, /Model spend: \$0\.00 of \$5\.00 \(borg\.maxCostUsdPerTask\)/);
     assert.match(tip, /Last error[\s\S]*done\/task-\d+ is missing/);
     const gone = ctx.tasksView.getTreeItem(byLabel.get('Cancelled')!.tasks.find((t) => t.id === cancelled.id)!);
     assert.match(String(gone.contextValue), /^borg\.task;show;.*retry;delete;$/);
@@ -311,6 +315,7 @@ describe('Tasks: the pipeline from the VS Code UI', function () {
     const blocked = await settled(t.id, ['blocked', 'done', 'failed']);
     assert.equal(blocked.status, 'blocked');
     assert.match(blocked.lastError ?? '', /borg-missing-image:never" is not present in Docker/);
+    assert.match(String(ctx.tasksView.getTreeItem(blocked).description), /^blocked · other · spec · attempt 1\/2$/, 'the row says why it is blocked');
     await setConfig('agentImage', undefined);
     await until('the image setting', () => ctx.config.image === DEMO_IMAGE);
     assert.equal((await task(t.id)).status, 'blocked', 'a settings change does not unblock');
@@ -357,5 +362,46 @@ describe('Tasks: the pipeline from the VS Code UI', function () {
     await until('the status bar to count it', () => ctx.statusBar.text.endsWith(' · 1 queued'), 5_000);
     for (const t of [second, first]) assert.equal(((await vscode.commands.executeCommand('borg.cancelTask', t.id)) as Task).status, 'cancelled');
     await until('the count to clear', () => !/queued/.test(ctx.statusBar.text), 10_000);
+  });
+
+  it("shows the model's spend: today's in the status bar, the task's in its tooltip and panel; a replay says so", async () => {
+    const { ctx } = await api();
+    const gateway = ctx.runtime.gateway;
+    assert.ok(gateway, 'this window holds the database, so it runs the gateway');
+    const t = await task(doneTask.id);
+    const at = Date.now();
+    // One metered request of the task, as the gateway's ledger records it (model_usage, schema v4).
+    ctx.store.execute('INSERT INTO model_usage (at, agent, run_started_at, task_id, phase, model, status, input_tokens, output_tokens, cost_usd) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)', [
+      at,
+      'borg-ui-test',
+      at,
+      t.id,
+      'impl',
+      'claude-sonnet-4-5',
+      200,
+      1000,
+      200,
+      0.4213,
+    ]);
+    try {
+      ctx.statusBar.refresh();
+      assert.equal(gateway.spentToday(), 0.4213);
+      assert.match(ctx.statusBar.text, /^\$\(server-process\) \d+\/\d+ agents · \$0\.42 today$/);
+      const tip = String(ctx.statusBar.item.tooltip);
+      assert.match(tip, /Model spend today: \$0\.42 of \$50\.00 \(borg\.maxCostUsdPerDay\)\. Model: https:\/\/api\.anthropic\.com\./);
+      const item = ctx.tasksView.resolveTreeItem(ctx.tasksView.getTreeItem(t), t);
+      assert.match((item.tooltip as vscode.MarkdownString).value.replace(/&nbsp;/g, ' '), /Model spend: \$0\.4213 of \$5\.00/);
+      const panel = (await vscode.commands.executeCommand('borg.showTask', t.id)) as vscode.WebviewPanel;
+      assert.match(panel.webview.html, /<dt>Spend<\/dt><dd><span class="spend">\$0\.4213 of \$5\.00<\/span>/);
+      panel.dispose();
+
+      await setConfig('modelUpstream', 'replay:/nonexistent/borg-demo.jsonl');
+      await until('the replay in the status bar', () => ctx.statusBar.text.endsWith(' · $0.42 today · replay'), 5_000);
+    } finally {
+      await setConfig('modelUpstream', undefined);
+      ctx.store.execute('DELETE FROM model_usage WHERE agent = ?', ['borg-ui-test']);
+      ctx.statusBar.refresh();
+    }
+    await until('the spend and replay to clear', () => !/today|replay/.test(ctx.statusBar.text), 5_000);
   });
 });

@@ -7,6 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { assertNoDockerSocket, DEFAULT_HARDENING, describeLimits, hardenedHostConfig, readHardening } from '../../src/core/hardening';
 import { InvalidInputError } from '../../src/core/errors';
+import { LABEL_GATEWAY, LABEL_LIMITS, networkOf } from '../../src/core/labels';
 import { containerOwner, FALLBACK_AGENT_OWNER } from '../../src/core/ownership';
 
 describe('hardening settings', () => {
@@ -42,6 +43,19 @@ describe('hardening settings', () => {
     assert.match(describeLimits(DEFAULT_HARDENING), /^pids 512 · memory 4096 MiB · cpus 2 · network gateway/);
     assert.equal(hardenedHostConfig(DEFAULT_HARDENING).NetworkMode, 'none', 'gateway: no Docker network, only the mounted socket');
     assert.equal(hardenedHostConfig({ ...DEFAULT_HARDENING, network: 'bridge' }).NetworkMode, 'bridge');
+  });
+});
+
+describe('the network a container was created with', () => {
+  it('is read back from its borg.limits label, else from borg.gateway', () => {
+    for (const network of ['gateway', 'bridge', 'none'] as const) {
+      assert.equal(networkOf({ [LABEL_LIMITS]: describeLimits({ ...DEFAULT_HARDENING, network }) }), network);
+    }
+    assert.equal(networkOf({ [LABEL_LIMITS]: 'pids 512 · memory 4096 MiB · cpus 2 · network bridge', [LABEL_GATEWAY]: 'true' }), 'bridge', 'the limits line wins');
+    assert.equal(networkOf({ [LABEL_GATEWAY]: 'true' }), 'gateway');
+    assert.equal(networkOf({ [LABEL_GATEWAY]: 'false' }), undefined);
+    assert.equal(networkOf({}), undefined, 'created before Borg recorded it');
+    assert.equal(networkOf(undefined), undefined);
   });
 });
 
