@@ -364,6 +364,23 @@ describe('Gateway: egress through its CONNECT proxy', () => {
 });
 
 describe('Gateway: runs outlive a window reload, replay answers from a recording', () => {
+  it('an agent folder whose socket path is just under the limit still opens: the socket is bound under its longer temporary name', async () => {
+    const up = await upstream(sseAnswer);
+    const run = runRef({ agent: `u-worker-with-a-long-name-${runSeq++}` }); // longer than a hashed folder name (18)
+    const base = fs.mkdtempSync(path.join(os.tmpdir(), 'borg-gw-'));
+    dirs.push(base);
+    // <dir>/gateway/<agent>/gateway.sock is 105 bytes (under the 107 limit); bound as gateway.sock.<8 hex> it would be 114.
+    const pad = 105 - Buffer.byteLength(path.join(base, 'p', 'gateway', run.agent, 'gateway.sock')) + 1;
+    assert.ok(pad > 0, base);
+    const dir = path.join(base, 'p'.repeat(pad));
+    fs.mkdirSync(dir);
+    assert.equal(Buffer.byteLength(path.join(dir, 'gateway', run.agent, 'gateway.sock')), 105);
+    const r = await rig({ upstream: up.url }, { dir });
+    const token = await r.gateway.open(run);
+    assert.ok(Buffer.byteLength(r.socketOf(run.agent)) <= 107, r.socketOf(run.agent));
+    assert.equal((await call(r.socketOf(run.agent), { token })).status, 200);
+  });
+
   it('a new gateway on the same database serves the runs the old one handed out; retain() drops the others', async () => {
     const up = await upstream(sseAnswer);
     const first = await rig({ upstream: up.url });

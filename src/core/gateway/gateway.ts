@@ -557,18 +557,20 @@ function sleep(ms: number): Promise<void> {
 const MAX_SOCKET_PATH = 107;
 /** Folder names of agents whose own name would make the socket path too long: `h-` + 16 hex digits. */
 const HASHED_FOLDER_LENGTH = 18;
+/** The longest name a socket has in its folder: bound as `gateway.sock.<8 hex digits>`, then renamed to `gateway.sock` (see `listen`). */
+const BOUND_SOCKET_FILE = `${SOCKET_FILE}.${'0'.repeat(8)}`;
 
 /**
  * Where the sockets go: `root`, unless even a hashed agent folder would pass the socket path
  * limit there; then a folder in the temp dir named by a hash of `root`.
  */
 export function socketRootFor(root: string): string {
-  if (Buffer.byteLength(path.join(root, 'x'.repeat(HASHED_FOLDER_LENGTH), SOCKET_FILE)) <= MAX_SOCKET_PATH) return root;
+  if (Buffer.byteLength(path.join(root, 'x'.repeat(HASHED_FOLDER_LENGTH), BOUND_SOCKET_FILE)) <= MAX_SOCKET_PATH) return root;
   return path.join(os.tmpdir(), `borg-gw-${sha256(root).slice(0, 16)}`);
 }
 
 /** An agent's folder under `root`: its container name, or a hash of it when the socket path would be too long. */
 function folderName(root: string, agent: string): string {
-  if (Buffer.byteLength(path.join(root, agent, SOCKET_FILE)) <= MAX_SOCKET_PATH) return agent;
+  if (Buffer.byteLength(path.join(root, agent, BOUND_SOCKET_FILE)) <= MAX_SOCKET_PATH) return agent;
   return `h-${sha256(agent).slice(0, 16)}`;
 }
