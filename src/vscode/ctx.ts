@@ -158,7 +158,8 @@ export class BorgContext extends Disposable {
       log: (line) => log.info(line),
     });
     log.info(`Borg Pipeline: workspace ${wsId} (${key}), database ${store.file}${readOnly ? ' (read-only)' : ''}, Docker at ${engine.endpoint}`);
-    if (runtime.gateway) log.info(`model gateway: ${runtime.gateway.upstreamLabel}${runtime.gateway.replay ? ' — a replay of recorded answers, not a model' : ''}; network ${config.hardening.network}`);
+    if (runtime.gateway)
+      log.info(`model gateway: ${runtime.gateway.upstreamLabel}${runtime.gateway.replay ? ' — a replay of recorded answers, not a model' : ''}; network ${config.hardening.network}`);
     const ctx = new BorgContext(extension, log, engine, runtime, secrets, opened.lock);
     if (opened.lock) ctx.watchHandover(home.db);
     ctx.register(
