@@ -12,7 +12,7 @@ import { StateDirs } from '../core/stateDirs';
 import type { Store } from '../core/store';
 import { adoptLegacyDatabase } from '../core/legacyDatabase';
 import { borgHomeOf, DB_FILE, gatewayRootOf, WorkspaceHome, workspaceHome, workspaceId, workspaceKeyOf } from '../core/workspace';
-import { GatewaySettings, REPLAY_PREFIX } from '../core/gateway/gateway';
+import type { GatewaySettings } from '../core/gateway/gateway';
 import { RawGatewaySettings, readGatewaySettings } from '../core/gateway/settings';
 import { AcquireResult, DbLock, describeHolder, lockFileOf, WINDOW_COMMAND } from './lock';
 
@@ -138,7 +138,7 @@ export function gatewaySettings(opt: Opts): GatewaySettings {
   const { settings, problems } = readGatewaySettings(
     {
       modelUpstream: opt['model-upstream'],
-      gatewayRecord: opt['gateway-record'] === undefined ? undefined : path.resolve(String(opt['gateway-record'])),
+      gatewayRecord: opt['gateway-record'],
       egressAllow: egress,
       maxCostUsdPerTask: opt['max-cost-usd-per-task'],
       maxCostUsdPerDay: opt['max-cost-usd-per-day'],
@@ -146,8 +146,7 @@ export function gatewaySettings(opt: Opts): GatewaySettings {
     (k) => GATEWAY_FLAGS[k],
   );
   if (problems.length) throw new UsageError(problems.join('\n'));
-  const upstream = settings.upstream.startsWith(REPLAY_PREFIX) ? REPLAY_PREFIX + path.resolve(settings.upstream.slice(REPLAY_PREFIX.length)) : settings.upstream;
-  return { ...settings, upstream };
+  return settings;
 }
 
 /**

@@ -292,6 +292,7 @@ export class Pipeline extends Disposable {
     validateNamePart('persona', persona);
     containerName(settings.prefix, persona, 0xffff_ffff); // the longest name this launch can make must fit
     const image = opts.image ?? settings.image;
+    const gateway = this.usesGateway(opts.network ?? settings.hardening.network, opts); // refused before it queues
     return this.withSlot(
       settings,
       async (release) => {
@@ -304,10 +305,9 @@ export class Pipeline extends Disposable {
           nextCandidate: () => containerName(settings.prefix, persona, this.seq.next()),
           workspaceId: this.o.workspaceId,
           maxCandidates: this.o.maxClaimCandidates ?? MAX_CLAIM_CANDIDATES,
-          create: (name) => this.createContainer(name, persona, image, img.user, input, opts, settings),
+          create: (name) => this.createContainer(name, persona, image, img.user, input, opts, settings, gateway),
         });
         const { name, created: id } = claim;
-        const gateway = this.usesGateway(opts.network ?? settings.hardening.network, opts);
         const agent = await this.startAndFollow({
           name,
           id,
@@ -398,14 +398,14 @@ export class Pipeline extends Disposable {
     const image = opts.image ?? info.image;
     const previous = readAgentInput(this.o.stateDirs.readFile(name, INPUT_FILE), persona);
     const input: AgentInput = { ...(previous ?? { persona }), ...opts.input, persona };
+    const gateway = this.usesGateway(opts.network ?? settings.hardening.network, opts);
     return this.withSlot(
       settings,
       async (release) => {
         const img = await this.o.engine.image(image);
         if (!img) throw new ImageMissingError(image);
         await this.o.engine.remove(info.id);
-        const id = await this.createContainer(name, persona, image, img.user, input, opts, settings);
-        const gateway = this.usesGateway(opts.network ?? settings.hardening.network, opts);
+        const id = await this.createContainer(name, persona, image, img.user, input, opts, settings, gateway);
         const agent = await this.startAndFollow({ name, id, persona, input, release, settings, opts, gateway, event: 'reclaimed', detail: { image, previousId: info.id } });
         return { name, id, agent, reclaimed: true, stateDir: this.o.stateDirs.dir(name), skipped: [] };
       },
@@ -556,15 +556,25 @@ export class Pipeline extends Disposable {
   /**
    * Creates (not starts) a confined container for `persona` under `name` (see hardening.ts),
    * running as a non-root uid (ownership.ts) that owns its state dir and `opts.writable`, with
-   * the state dir mounted; then writes Borg's own input.json for the name.
+   * the state dir mounted — and, with `viaGateway` (see {@link usesGateway}), the agent's gateway
+   * folder read-only and `BORG_GATEWAY_SOCKET`; then writes Borg's own input.json for the name.
    */
-  private async createContainer(name: string, persona: string, image: string, imageUser: string, input: AgentInput, opts: LaunchOptions, settings: PipelineSettings): Promise<string> {
+  private async createContainer(
+    name: string,
+    persona: string,
+    image: string,
+    imageUser: string,
+    input: AgentInput,
+    opts: LaunchOptions,
+    settings: PipelineSettings,
+    viaGateway: boolean,
+  ): Promise<string> {
     const owner = containerOwner(imageUser);
     const dir = this.o.stateDirs.ensure(name, owner);
     for (const w of opts.writable ?? []) chownTree(w, owner);
     const hardening: HardeningSettings = { ...settings.hardening, ...(opts.network ? { network: opts.network } : {}) };
     const timeoutSeconds = opts.timeoutSeconds ?? settings.agentTimeoutSeconds;
-    const gateway = this.usesGateway(hardening.network, opts) ? this.o.gateway : undefined;
+    const gateway = viaGateway ? this.o.gateway : undefined;
     const id = await this.o.engine.create({
       name,
       image,

@@ -1,3 +1,4 @@
+import * as os from 'node:os';
 import * as vscode from 'vscode';
 import { checkSetting, readHardening, TEST_NETWORK_RULE } from '../core/hardening';
 import { DEFAULT_SETTINGS, PipelineSettings, ShutdownMode } from '../core/pipeline';
@@ -23,13 +24,18 @@ export function readConfig(): BorgConfig {
   const c = vscode.workspace.getConfiguration('borg');
   const hardening = readHardening({ pidsLimit: c.get('pidsLimit'), memoryMb: c.get('memoryMb'), cpus: c.get('cpus'), network: c.get('network') });
   const testNetwork = checkSetting(TEST_NETWORK_RULE, c.get('testNetwork'), DEFAULT_TASK_SETTINGS.testNetwork);
-  const gateway = readGatewaySettings({
-    modelUpstream: c.get('modelUpstream'),
-    gatewayRecord: c.get('gatewayRecord'),
-    egressAllow: c.get('egressAllow'),
-    maxCostUsdPerTask: c.get('maxCostUsdPerTask'),
-    maxCostUsdPerDay: c.get('maxCostUsdPerDay'),
-  });
+  const gateway = readGatewaySettings(
+    {
+      modelUpstream: c.get('modelUpstream'),
+      gatewayRecord: c.get('gatewayRecord'),
+      egressAllow: c.get('egressAllow'),
+      maxCostUsdPerTask: c.get('maxCostUsdPerTask'),
+      maxCostUsdPerDay: c.get('maxCostUsdPerDay'),
+    },
+    undefined,
+    // Relative recording and replay files are the workspace folder's.
+    vscode.workspace.workspaceFolders?.[0]?.uri.fsPath ?? os.homedir(),
+  );
   const personaTools = readPersonaTools(c.get('personaTools'));
   return {
     prefix: c.get<string>('containerPrefix', DEFAULT_SETTINGS.prefix).trim(),

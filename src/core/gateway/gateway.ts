@@ -119,6 +119,8 @@ export class Gateway extends Disposable {
   private readonly http: http.Server;
   private upstreamKey = '';
   private upstream: Upstream | undefined;
+  /** Upstreams replaced by a settings change, disposed at {@link close}. */
+  private readonly retired: Upstream[] = [];
   private readonly metered = this.register(new Emitter<MeterEvent>());
   private readonly egress = this.register(new Emitter<EgressEvent>());
   /** Fires after each request the gateway answered (metered, or refused). */
@@ -234,7 +236,7 @@ export class Gateway extends Disposable {
    */
   async close(): Promise<void> {
     for (const agent of [...this.served.keys()]) this.closeServed(agent);
-    this.upstream?.dispose?.();
+    for (const u of [...this.retired.splice(0), this.upstream]) u?.dispose?.();
     this.upstream = undefined;
     this.http.closeAllConnections();
     await new Promise<void>((resolve) => this.http.close(() => resolve()));
@@ -286,7 +288,8 @@ export class Gateway extends Disposable {
     const inner: Upstream = settings.upstream.startsWith(REPLAY_PREFIX)
       ? new ReplayUpstream(settings.upstream.slice(REPLAY_PREFIX.length))
       : new HttpUpstream(settings.upstream || DEFAULT_MODEL_UPSTREAM);
-    this.upstream?.dispose?.();
+    // The old one may still be streaming answers: it is let go at close().
+    if (this.upstream) this.retired.push(this.upstream);
     this.upstream = settings.record ? new RecordingUpstream(inner, settings.record) : inner;
     this.upstreamKey = key;
     return this.upstream;

@@ -1,3 +1,4 @@
+import * as path from 'node:path';
 import { checkSetting, SettingRule } from '../hardening';
 import { readEgressAllow } from './egress';
 import { DEFAULT_GATEWAY_SETTINGS, GatewaySettings, REPLAY_PREFIX } from './gateway';
@@ -26,10 +27,14 @@ export const COST_RULES: Record<'maxCostUsdPerTask' | 'maxCostUsdPerDay', Settin
  * - `gatewayRecord`: a file path ('' = off).
  * - `egressAllow`: host patterns (egress.ts).
  * - `maxCostUsdPerTask`, `maxCostUsdPerDay`: USD, 0 = no cap.
+ * Relative files (the recording, a replay) are taken relative to `baseDir` (the workspace folder;
+ * the CLI's current folder), so the gateway never writes or reads beside whatever its process's
+ * working folder happens to be.
  */
 export function readGatewaySettings(
   raw: RawGatewaySettings,
   nameOf: (key: keyof RawGatewaySettings) => string = (k) => `borg.${k}`,
+  baseDir: string = process.cwd(),
 ): { settings: GatewaySettings; problems: string[]; warnings: string[] } {
   const problems: string[] = [];
   const warnings: string[] = [];
@@ -38,7 +43,8 @@ export function readGatewaySettings(
   let upstream = d.upstream;
   const u = typeof raw.modelUpstream === 'string' ? raw.modelUpstream.trim() : raw.modelUpstream;
   if (u !== undefined && u !== null && u !== '') {
-    if (typeof u === 'string' && (u.startsWith(REPLAY_PREFIX) ? u.length > REPLAY_PREFIX.length : isHttpUrl(u))) upstream = u;
+    if (typeof u === 'string' && u.startsWith(REPLAY_PREFIX) && u.length > REPLAY_PREFIX.length) upstream = REPLAY_PREFIX + path.resolve(baseDir, u.slice(REPLAY_PREFIX.length));
+    else if (typeof u === 'string' && isHttpUrl(u)) upstream = u;
     else {
       const p = `${nameOf('modelUpstream')} is ${JSON.stringify(u)}; it must be an http:// or https:// URL, or replay:<file> (a recording made with borg.gatewayRecord).`;
       problems.push(p);
@@ -46,7 +52,8 @@ export function readGatewaySettings(
     }
   }
 
-  const record = typeof raw.gatewayRecord === 'string' ? raw.gatewayRecord.trim() : '';
+  const recordRaw = typeof raw.gatewayRecord === 'string' ? raw.gatewayRecord.trim() : '';
+  const record = recordRaw ? path.resolve(baseDir, recordRaw) : '';
   if (raw.gatewayRecord !== undefined && raw.gatewayRecord !== null && typeof raw.gatewayRecord !== 'string') {
     const p = `${nameOf('gatewayRecord')} must be a file path.`;
     problems.push(p);
