@@ -23,7 +23,7 @@ import { STATE_MOUNT } from '../../src/core/stateDirs';
 import { blockSignal, emptySummary, foldLine } from '../../src/core/streamJson';
 import { scriptedUpstreamDir, UPSTREAM_BIN, UPSTREAM_MOUNT } from './scriptedUpstream';
 import { cleanupAll, docker, fileLines, harness, Harness, waitFor, withTimeout } from './helpers';
-import { demux, ensureClaudeImage, jsonLines } from './claudeImageHelpers';
+import { createRaw, demux, ensureClaudeImage, jsonLines } from './claudeImageHelpers';
 
 const IMAGE = 'borg-agent-claude:latest';
 const AGENT_UID = 1000;
@@ -42,17 +42,7 @@ async function runRaw(
   h: Harness,
   opts: { stdin: string; binds?: string[]; env?: string[]; waitMs?: number },
 ): Promise<{ code: number; stdout: string; stderr: string; lines: Array<Record<string, unknown>> }> {
-  const c = await docker.createContainer({
-    name: `${h.prefix}-raw-${rawSeq++}`,
-    Image: IMAGE,
-    Env: opts.env,
-    OpenStdin: true,
-    StdinOnce: true,
-    AttachStdin: true,
-    AttachStdout: true,
-    AttachStderr: true,
-    HostConfig: { AutoRemove: false, Binds: opts.binds },
-  });
+  const c = await createRaw(`${h.prefix}-raw-${rawSeq++}`, { env: opts.env, binds: opts.binds });
   const stream = (await c.attach({ stream: true, stdin: true, stdout: true, stderr: true, hijack: true })) as unknown as NodeJS.ReadWriteStream & { destroy(): void };
   stream.on('data', () => undefined); // output is read from the logs once it exited
   stream.on('error', () => undefined);

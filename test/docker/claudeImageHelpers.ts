@@ -2,6 +2,7 @@
  * Shared by the tests of the Claude image (claudeImage.test.ts, gatewayForwarder.test.ts): make
  * sure the image is current, and read what a raw container printed.
  */
+import type Docker from 'dockerode';
 import * as assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import * as path from 'node:path';
@@ -56,4 +57,23 @@ export function jsonLines(lines: string[]): Array<Record<string, unknown>> {
     }
   }
   return out;
+}
+
+/**
+ * Creates (not starts) a raw container of the Claude image named `name` with stdin open for one
+ * write (StdinOnce) and every stream attachable, `AutoRemove` off (name it with the harness
+ * prefix so cleanupAll removes it).
+ */
+export function createRaw(name: string, opts: { env?: string[]; binds?: string[]; network?: string }): Promise<Docker.Container> {
+  return docker.createContainer({
+    name,
+    Image: CLAUDE_IMAGE,
+    Env: opts.env,
+    OpenStdin: true,
+    StdinOnce: true,
+    AttachStdin: true,
+    AttachStdout: true,
+    AttachStderr: true,
+    HostConfig: { AutoRemove: false, Binds: opts.binds, ...(opts.network ? { NetworkMode: opts.network } : {}) },
+  });
 }

@@ -120,6 +120,14 @@ async function readTasks(db: string): Promise<{ tasks: Task[]; store: Store; ts:
   return { tasks: ts.list(), store, ts };
 }
 
+/** `borg tasks ls` output as rows of cells (columns are separated by two or more spaces). */
+function tableOf(stdout: string): string[][] {
+  return stdout
+    .trim()
+    .split('\n')
+    .map((l) => l.split(/\s{2,}/));
+}
+
 describe('borg: usage', () => {
   it('usage errors exit 2 with the usage on stderr', async () => {
     const e = env();
@@ -261,17 +269,11 @@ describe('borg tasks', () => {
 
     const ls = await cli(['tasks', 'ls', ...e.globals]);
     assert.equal(ls.code, 0);
-    assert.deepEqual(
-      ls.stdout
-        .trim()
-        .split('\n')
-        .map((l) => l.split(/\s{2,}/)),
-      [
-        ['ID', 'STATUS', 'PHASE', 'ATTEMPT', 'COST', 'TITLE'],
-        ['1', 'backlog', 'spec', '0/5', '$0.00', 'First task'],
-        ['2', 'backlog', 'spec', '0/3', '$0.00', 'Second "quoted" $(x)'],
-      ],
-    );
+    assert.deepEqual(tableOf(ls.stdout), [
+      ['ID', 'STATUS', 'PHASE', 'ATTEMPT', 'COST', 'TITLE'],
+      ['1', 'backlog', 'spec', '0/5', '$0.00', 'First task'],
+      ['2', 'backlog', 'spec', '0/3', '$0.00', 'Second "quoted" $(x)'],
+    ]);
     const lsJson = JSON.parse((await cli(['tasks', 'ls', '--json', ...e.globals])).stdout) as { tasks: Task[] };
     assert.deepEqual(Object.keys(lsJson), ['tasks']);
     assert.deepEqual(
@@ -348,16 +350,10 @@ describe('borg tasks: model spend', () => {
     );
 
     const ls = await cli(['tasks', 'ls', ...e.globals]);
-    assert.deepEqual(
-      ls.stdout
-        .trim()
-        .split('\n')
-        .map((l) => l.split(/\s{2,}/)),
-      [
-        ['ID', 'STATUS', 'PHASE', 'ATTEMPT', 'COST', 'TITLE'],
-        ['1', 'blocked:quota', 'spec', '0/5', '$0.0123', 'Costly'],
-      ],
-    );
+    assert.deepEqual(tableOf(ls.stdout), [
+      ['ID', 'STATUS', 'PHASE', 'ATTEMPT', 'COST', 'TITLE'],
+      ['1', 'blocked:quota', 'spec', '0/5', '$0.0123', 'Costly'],
+    ]);
     const lsJson = JSON.parse((await cli(['tasks', 'ls', '--json', ...e.globals])).stdout) as { tasks: Array<Task & { spentUsd: number }> };
     assert.equal(lsJson.tasks[0].spentUsd, 0.0123);
   });

@@ -20,9 +20,8 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { cleanupAll, docker, harness, Harness, sleep, waitFor, withTimeout } from './helpers';
-import { demux, ensureClaudeImage, jsonLines } from './claudeImageHelpers';
+import { createRaw, demux, ensureClaudeImage, jsonLines } from './claudeImageHelpers';
 
-const IMAGE = 'borg-agent-claude:latest';
 const GATEWAY_MOUNT = '/run/borg-gateway';
 const GATEWAY_SOCKET = `${GATEWAY_MOUNT}/gateway.sock`;
 const STAND_IN_MOUNT = '/opt/fake';
@@ -50,17 +49,7 @@ let seq = 0;
  * enough to wait for a marker); `done` resolves with the exit code and the demuxed logs.
  */
 async function start(h: Harness, opts: { stdin: string; env?: string[]; binds?: string[]; waitMs?: number }): Promise<{ output: () => string; done: Promise<Result> }> {
-  const c = await docker.createContainer({
-    name: `${h.prefix}-gw-${seq++}`,
-    Image: IMAGE,
-    Env: opts.env,
-    OpenStdin: true,
-    StdinOnce: true,
-    AttachStdin: true,
-    AttachStdout: true,
-    AttachStderr: true,
-    HostConfig: { AutoRemove: false, Binds: opts.binds, NetworkMode: 'none' },
-  });
+  const c = await createRaw(`${h.prefix}-gw-${seq++}`, { env: opts.env, binds: opts.binds, network: 'none' });
   const stream = (await c.attach({ stream: true, stdin: true, stdout: true, stderr: true, hijack: true })) as unknown as NodeJS.ReadWriteStream & { destroy(): void };
   let out = '';
   stream.on('data', (d: Buffer) => (out += d.toString('latin1')));

@@ -168,7 +168,25 @@ describe('RecordingUpstream', () => {
     fs.writeFileSync(file, 'old', { mode: 0o644 });
     new RecordingUpstream(fakeInner([]), file);
     assert.equal(fs.statSync(file).mode & 0o777, 0o600);
-    assert.equal(readLines(file).length, 1, 'an old file is replaced by a fresh header');
+    assert.equal(readLines(file).length, 1, 'a file that is no recording gets a fresh header');
+    const aside = fs.readdirSync(dir).filter((f) => f.startsWith('rec.jsonl.not-a-recording-'));
+    assert.equal(aside.length, 1, 'and is moved aside, not overwritten');
+    assert.equal(fs.readFileSync(path.join(dir, aside[0]), 'utf8'), 'old');
+  });
+
+  it('continues an existing recording (a window reload): earlier runs stay, new runs get the next ids', async () => {
+    const file = path.join(dir, 'rec.jsonl');
+    await collect((await new RecordingUpstream(fakeInner(['a']), file).send(request(run('borg-worker-1')), never)).body);
+    await collect((await new RecordingUpstream(fakeInner(['b']), file).send(request(run('borg-worker-2')), never)).body);
+    const lines = readLines(file);
+    assert.equal(lines.length, 3, 'one header, two exchanges');
+    assert.deepEqual(
+      lines.slice(1).map((l) => [l.run, (l.response as { chunks: string[] }).chunks]),
+      [
+        ['r1', ['a']],
+        ['r2', ['b']],
+      ],
+    );
   });
 
   it('passes chunks through as they arrive: the consumer sees chunk 1 before the inner yields chunk 2', async () => {

@@ -108,6 +108,26 @@ export function createRecordingFile(file: string, note = ''): void {
   fs.chmodSync(file, 0o600); // writeFileSync's mode applies only when it creates the file
 }
 
+/**
+ * Keeps recording into `file` when it already is a record file (a window reload, a second `borg
+ * run`: nothing recorded is lost) and returns its run ids; otherwise starts it (see
+ * {@link createRecordingFile}) — a file there that is not a recording is moved aside to
+ * `<file>.not-a-recording-<ms>` first, never overwritten.
+ */
+function continueOrCreate(file: string, note?: string): Set<string> {
+  if (fs.existsSync(file)) {
+    try {
+      const ids = new Set(readRecording(file).exchanges.map((e) => e.run));
+      fs.chmodSync(file, 0o600);
+      return ids;
+    } catch {
+      fs.renameSync(file, `${file}.not-a-recording-${Date.now()}`);
+    }
+  }
+  createRecordingFile(file, note);
+  return new Set();
+}
+
 /** Appends one exchange as one line (one write: a crash keeps every line written before). */
 export function appendExchange(file: string, exchange: RecordedExchange): void {
   fs.appendFileSync(file, JSON.stringify(exchange) + '\n', { mode: 0o600 });
@@ -273,8 +293,11 @@ export class RecordingUpstream implements Upstream {
   ) {
     this.replay = inner.replay;
     this.onWriteError = opts.onWriteError;
-    createRecordingFile(file, opts.note);
+    this.taken = continueOrCreate(file, opts.note);
   }
+
+  /** Run ids already in the file (a recording continued after a window reload): new runs get the next free ones. */
+  private readonly taken: Set<string>;
 
   get label(): string {
     return `${this.inner.label} (recording to ${path.basename(this.file)})`;
@@ -303,7 +326,11 @@ export class RecordingUpstream implements Upstream {
   private runId(run: RunRef): string {
     const key = runKey(run);
     let id = this.runIds.get(key);
-    if (!id) this.runIds.set(key, (id = `r${this.runIds.size + 1}`));
+    if (!id) {
+      let n = this.runIds.size + this.taken.size + 1;
+      while (this.taken.has(`r${n}`)) n++;
+      this.runIds.set(key, (id = `r${n}`));
+    }
     return id;
   }
 
