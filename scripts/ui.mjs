@@ -9,7 +9,7 @@
 //     [--task-detail FILE.png]
 // Exit 0; 1 when the task ends in another group (failed, blocked, cancelled) or the wait times
 // out (screenshots are taken all the same); 2 on usage errors.
-import { chromium } from 'playwright-core';
+import { launchChromium } from './chromium.mjs';
 import { parseArgs } from 'node:util';
 
 const { values: args } = parseArgs({
@@ -38,20 +38,7 @@ if (!args.url || (args['wait-task-status'] && !GROUPS[args['wait-task-status']])
 const started = Date.now();
 const log = (line) => console.log(`[ui] ${((Date.now() - started) / 1000).toFixed(0).padStart(4)}s ${line}`);
 
-const browser = await chromium.launch({
-  executablePath: '/usr/bin/chromium',
-  args: [
-    '--headless=new',
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-dev-shm-usage',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--disable-sync',
-    '--no-first-run',
-    '--disable-quic',
-  ],
-});
+const browser = await launchChromium();
 let exitCode = 0;
 try {
   const page = await browser.newPage({ viewport: { width: Number(args.width), height: Number(args.height) } });

@@ -68,14 +68,6 @@ export function spendOfCap(spentUsd: number, capUsd: number): string {
   return capUsd > 0 ? `${formatUsd(spentUsd)} of ${formatUsd(capUsd)}` : `${formatUsd(spentUsd)} (no cap)`;
 }
 
-/** The short words for why a task is blocked (taskStore.ts `BlockedReason`); `other` when none was recorded. */
-export const BLOCKED_WORDS: Record<BlockedReason, string> = {
-  auth: 'auth',
-  quota: 'quota',
-  budget: 'budget',
-  other: 'other',
-};
-
 /**
  * Why a blocked task waits, in one line: `blocked: budget`, `blocked: auth`,
  * `blocked: quota, retry after 14:05:00` (local time; with the date when not today),
@@ -83,7 +75,7 @@ export const BLOCKED_WORDS: Record<BlockedReason, string> = {
  * @param retryAt ms since the epoch (the upstream's retry time), or null.
  */
 export function blockedLine(reason: BlockedReason | null, retryAt: number | null, now = Date.now()): string {
-  const words = `blocked: ${BLOCKED_WORDS[reason ?? 'other'] ?? 'other'}`;
+  const words = `blocked: ${reason ?? 'other'}`;
   if (retryAt === null || !Number.isFinite(retryAt)) return words;
   return `${words}, ${retryAt <= now ? 'retry now' : `retry after ${localTime(retryAt, now)}`}`;
 }

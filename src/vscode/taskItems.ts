@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import { BLOCKED_WORDS, blockedLine, spendOfCap } from '../core/costText';
+import { blockedLine, spendOfCap } from '../core/costText';
 import { taskVerbs } from '../core/taskLife';
 import type { Task, TaskStatus } from '../core/taskStore';
 
@@ -117,7 +117,7 @@ export function taskItem(t: Task, active: boolean): vscode.TreeItem {
   item.id = `borg.task.${t.id}`;
   const inPhase = t.status === 'spec' || t.status === 'qa' || t.status === 'impl' || t.status === 'test';
   item.iconPath = inPhase && !active ? WAITING : LOOK[t.status];
-  const blocked = t.status === 'blocked' ? `blocked · ${BLOCKED_WORDS[t.blockedReason ?? 'other'] ?? 'other'} · ` : '';
+  const blocked = t.status === 'blocked' ? `blocked · ${t.blockedReason ?? 'other'} · ` : '';
   item.description = `${blocked}${t.phase} · ${attemptWords(t)}`;
   item.contextValue = taskContextValue(t);
   // No arguments: VS Code replaces a command with arguments at every repaint, and a click on a

@@ -11,7 +11,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, afterEach, describe, it } from 'node:test';
 import { readEgressAllow } from '../../src/core/gateway/egress';
-import { DEFAULT_GATEWAY_SETTINGS, Gateway, GatewaySettings, refusalOf } from '../../src/core/gateway/gateway';
+import { DEFAULT_GATEWAY_SETTINGS, Gateway, GatewaySettings, MAX_REQUEST_BYTES, refusalOf, upstreamLabelOf } from '../../src/core/gateway/gateway';
 import { scriptedRun, writeRecording } from '../../src/core/gateway/script';
 import type { RunRef } from '../../src/core/gateway/upstream';
 import { Store } from '../../src/core/store';
@@ -176,6 +176,17 @@ describe('Gateway: tokens, forwarding and metering', () => {
     await assert.rejects(call(r.socketOf(a.agent), { token: ta }), /ENOENT|ECONNREFUSED/);
   });
 
+  it('a body past 32 MiB gets 413 and goes nowhere (an agent cannot make the gateway buffer without bound)', async () => {
+    const up = await upstream(sseAnswer);
+    const r = await rig({ upstream: up.url });
+    const run = runRef();
+    const token = await r.gateway.open(run);
+    const res = await call(r.socketOf(run.agent), { token, body: 'x'.repeat(MAX_REQUEST_BYTES + 1) });
+    assert.equal(res.status, 413);
+    assert.match(res.body, /larger than 32 MiB/);
+    assert.equal(up.seen.length, 0);
+  });
+
   it('streams without buffering: the first event reaches the agent before the upstream has finished', async () => {
     let release!: () => void;
     const released = new Promise<void>((resolve) => (release = resolve));
@@ -283,6 +294,14 @@ describe('Gateway: budgets and upstream failures mark the run', () => {
     assert.match(res.body, /no Anthropic API key is set/);
     assert.equal(up.seen.length, 0);
     assert.equal(r.gateway.lastRefusal(run)?.refusal, 'auth');
+  });
+
+  it('upstreamLabelOf names the upstream as it names itself, without opening a recording or reading a replay', () => {
+    const base = { ...DEFAULT_GATEWAY_SETTINGS };
+    assert.equal(upstreamLabelOf(base), 'https://api.anthropic.com');
+    assert.equal(upstreamLabelOf({ ...base, upstream: 'replay:/nowhere/demo.jsonl' }), 'replay of demo.jsonl');
+    assert.equal(upstreamLabelOf({ ...base, record: '/nowhere/s.jsonl' }), 'https://api.anthropic.com (recording to s.jsonl)');
+    assert.equal(fs.existsSync('/nowhere'), false);
   });
 
   it('refusalOf reads retry-after as seconds or a date, else the latest rate-limit reset', () => {

@@ -11,8 +11,8 @@ import type { Store } from '../store';
 import { EgressRule, egressRuleFor, parseConnectTarget } from './egress';
 import { Ledger, Refusal, RunUsage, startOfLocalDay } from './ledger';
 import { costUsd, TokenUsage } from './pricing';
-import { RecordingUpstream, ReplayUpstream } from './recording';
-import { HttpUpstream, RunRef, Upstream, UpstreamResponse, UpstreamUnreachableError } from './upstream';
+import { RecordingUpstream, recordingLabel, ReplayUpstream, replayLabel } from './recording';
+import { HttpUpstream, httpLabel, RunRef, Upstream, UpstreamResponse, UpstreamUnreachableError } from './upstream';
 import { UsageMeter } from './usage';
 
 /** Where an agent container sees its gateway folder (read-only), and the socket in it. */
@@ -144,11 +144,7 @@ export class Gateway extends Disposable {
 
   /** What answers model requests now: `https://api.anthropic.com`, `replay of demo.jsonl (recording to …)`. */
   get upstreamLabel(): string {
-    try {
-      return this.upstreamFor(this.o.settings()).label;
-    } catch (e) {
-      return `(${(e as Error).message})`;
-    }
+    return upstreamLabelOf(this.o.settings());
   }
 
   /** true when the model is a recording (`replay:<file>`): the views label every run a replay. */
@@ -467,6 +463,23 @@ export class Gateway extends Disposable {
 }
 
 const ZERO_USAGE: TokenUsage = Object.freeze({ inputTokens: 0, outputTokens: 0, cacheCreationInputTokens: 0, cacheReadInputTokens: 0 });
+
+/**
+ * The label of the upstream `s` names, as that upstream labels itself, without making one: the
+ * views read it on every repaint, and making a replay reads its file and a recording opens its.
+ */
+export function upstreamLabelOf(s: GatewaySettings): string {
+  let inner: string;
+  if (s.upstream.startsWith(REPLAY_PREFIX)) inner = replayLabel(s.upstream.slice(REPLAY_PREFIX.length));
+  else {
+    try {
+      inner = httpLabel(new URL(s.upstream || DEFAULT_MODEL_UPSTREAM));
+    } catch {
+      inner = `(${s.upstream} is not a URL)`;
+    }
+  }
+  return s.record ? recordingLabel(inner, s.record) : inner;
+}
 
 /**
  * How an upstream status marks a run (the Anthropic API's errors,

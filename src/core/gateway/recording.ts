@@ -300,7 +300,7 @@ export class RecordingUpstream implements Upstream {
   private readonly taken: Set<string>;
 
   get label(): string {
-    return `${this.inner.label} (recording to ${path.basename(this.file)})`;
+    return recordingLabel(this.inner.label, this.file);
   }
 
   async send(req: UpstreamRequest, signal: AbortSignal): Promise<UpstreamResponse> {
@@ -342,6 +342,16 @@ export class RecordingUpstream implements Upstream {
       this.onWriteError(e);
     }
   }
+}
+
+/** The label of an upstream recorded to `file`: `https://api.anthropic.com (recording to session.jsonl)`. */
+export function recordingLabel(innerLabel: string, file: string): string {
+  return `${innerLabel} (recording to ${path.basename(file)})`;
+}
+
+/** The label of a replay of `file`: `replay of demo.jsonl`. */
+export function replayLabel(file: string): string {
+  return `replay of ${path.basename(file)}`;
 }
 
 /** Yields `body`'s chunks as they arrive and, once it ended, hands `done` their UTF-8 text. */
@@ -402,7 +412,7 @@ export class ReplayUpstream implements Upstream {
 
   /** @throws Error naming the file and line when it is missing or not a recording (see {@link readRecording}). */
   constructor(readonly file: string) {
-    this.label = `replay of ${path.basename(file)}`;
+    this.label = replayLabel(file);
     const byId = new Map<string, RecordedRun>();
     for (const ex of readRecording(file).exchanges) {
       let run = byId.get(ex.run);

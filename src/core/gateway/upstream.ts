@@ -64,6 +64,11 @@ export class UpstreamUnreachableError extends Error {
   }
 }
 
+/** The label of an http(s) upstream: origin and path without a trailing slash (`https://api.anthropic.com`). */
+export function httpLabel(base: URL): string {
+  return base.origin + base.pathname.replace(/\/$/, '');
+}
+
 /** How long (ms) the upstream may take to start answering before it counts as unreachable. */
 export const UPSTREAM_HEADERS_TIMEOUT_MS = 10 * 60_000;
 
@@ -83,7 +88,7 @@ export class HttpUpstream implements Upstream {
   }
 
   get label(): string {
-    return this.base.origin + this.base.pathname.replace(/\/$/, '');
+    return httpLabel(this.base);
   }
 
   send(req: UpstreamRequest, signal: AbortSignal): Promise<UpstreamResponse> {
