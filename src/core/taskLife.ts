@@ -185,7 +185,8 @@ export const ANNOUNCED: readonly TaskStatus[] = ['done', 'failed', 'blocked'];
  */
 export function notificationVerbs(t: TaskFacts): TaskVerb[] {
   const fits = new Set(taskVerbs(t));
-  const wanted: TaskVerb[] = t.status === 'done' ? ['diff', 'show'] : t.status === 'failed' ? ['retry', 'show'] : t.status === 'blocked' ? [...BLOCKED_ACTIONS[t.blockedReason ?? 'other'], 'show'] : [];
+  const wanted: TaskVerb[] =
+    t.status === 'done' ? ['diff', 'show'] : t.status === 'failed' ? ['retry', 'show'] : t.status === 'blocked' ? [...BLOCKED_ACTIONS[t.blockedReason ?? 'other'], 'show'] : [];
   return wanted.filter((v) => fits.has(v));
 }
 

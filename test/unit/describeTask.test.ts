@@ -74,7 +74,10 @@ describe('describeTask', () => {
 
   it('says why a blocked task waits and until when', () => {
     const text = describeTask(task({ status: 'blocked', blockedReason: 'quota', retryAt: Date.UTC(2025, 5, 14, 14, 5, 0) }), []);
-    assert.match(text, /\n {2}status {4}blocked \(phase impl\), attempt 1\/3\n {2}blocked {3}quota, retry after 2025-06-14 14:05:00Z\n {2}to do {5}wait for the rate limit[^\n]*\n {2}spent {5}\$0\.00 on the model/);
+    assert.match(
+      text,
+      /\n {2}status {4}blocked \(phase impl\), attempt 1\/3\n {2}blocked {3}quota, retry after 2025-06-14 14:05:00Z\n {2}to do {5}wait for the rate limit[^\n]*\n {2}spent {5}\$0\.00 on the model/,
+    );
     assert.match(describeTask(task({ status: 'blocked', blockedReason: 'budget' }), []), /\n {2}blocked {3}budget\n {2}to do {5}raise the cap \(Borg: Raise Budget…, or borg\.maxCostUsdPerTask/);
     assert.match(describeTask(task({ status: 'blocked' }), []), /\n {2}blocked {3}other\n {2}to do {5}fix what the last error names/);
     assert.match(describeTask(task(), []), /runs: none yet$/);

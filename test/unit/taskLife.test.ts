@@ -94,7 +94,10 @@ describe('a blocked task offers the cure of its reason', () => {
   it('a git error (reason other) offers Retry and Show Output, never Set API Key', () => {
     const t = blocked('other', 'git worktree failed in /repo: fatal: invalid reference: HEAD');
     assert.ok(!taskVerbs(t).includes('setApiKey'));
-    assert.throws(() => checkTaskVerb('setApiKey', t), /^RefusedError: Task 7 is blocked by an error outside the agent \(see the last error\); fix what the last error names \(Show Output has the whole log\), then Retry\.$/);
+    assert.throws(
+      () => checkTaskVerb('setApiKey', t),
+      /^RefusedError: Task 7 is blocked by an error outside the agent \(see the last error\); fix what the last error names \(Show Output has the whole log\), then Retry\.$/,
+    );
   });
 
   it('Raise Budget is refused on an auth block, with what to do instead', () => {
