@@ -8,7 +8,7 @@ import { DEMO_IMAGE } from '../../src/core/demoImage';
 import type { Task, TaskStatus } from '../../src/core/taskStore';
 import type { FileChange } from '../../src/vscode/gitDocuments';
 import { taskBody } from '../../src/vscode/taskDetail';
-import type { TaskNotice } from '../../src/vscode/taskNotifications';
+import { TaskNotice, TaskNotifications } from '../../src/vscode/taskNotifications';
 import { isGroup } from '../../src/vscode/tasksView';
 import { api, docker, setConfig, until, usePrefix } from './helpers';
 
@@ -413,6 +413,22 @@ describe('Tasks: the pipeline from the VS Code UI', function () {
     assert.deepEqual(failed.buttons, ['Retry', 'Details']);
     assert.equal(notices.filter((n) => n.taskId === cancelled.id).length, 0, "the user's cancel is not announced");
     assert.ok(!notices.some((n) => /Say "hi"/.test(n.message) && /\]\(/.test(n.message)), 'no title forms a link');
+  });
+
+  it('a window that opens after tasks ended announces none of them, but badges them', async () => {
+    const { ctx } = await api();
+    const tree: { badge?: vscode.ViewBadge } = {};
+    const late = new TaskNotifications(ctx.scheduler, tree, () => ({ notifyTaskEnded: true, badge: true }));
+    const heard: TaskNotice[] = [];
+    late.onDidNotify((n) => heard.push(n));
+    try {
+      ctx.scheduler.pause(); // two scheduler changes, no task moves
+      ctx.scheduler.resume();
+      assert.deepEqual(heard, []);
+      assert.equal(tree.badge?.value, ctx.scheduler.tasks.list().filter((t) => ['blocked', 'failed', 'done'].includes(t.status)).length);
+    } finally {
+      late.dispose();
+    }
   });
 
   it('badges the Tasks view with the tasks needing attention, unless borg.badge is off', async () => {
