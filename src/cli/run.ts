@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import { DockerEngine } from '../core/engine';
 import { DEFAULT_TASK_SETTINGS, Scheduler, TaskSettings } from '../core/scheduler';
 import { Store } from '../core/store';
+import { isSkippedTest } from '../core/taskLife';
 import { Task, TaskRun, TaskStatus, TaskStore } from '../core/taskStore';
 import { CliIo, CliPaths, firstLine, formatDuration, gatewaySettings, intOption, makeRuntime, Opts, pipelineSettings, resolvePaths, takeOrRefuse, UsageError } from './common';
 import type { GatewaySettings } from '../core/gateway/gateway';
@@ -295,6 +296,7 @@ interface Progress {
 function describeRuns(runs: TaskRun[]): string {
   return runs
     .map((r) => {
+      if (isSkippedTest(r)) return 'tests skipped (no test command)';
       const who = r.agent ?? 'no agent';
       const exit = r.exitCode === null ? '' : `, exit ${r.exitCode}`;
       return `${r.phase} ${r.outcome} (${who}${exit}, ${formatDuration(r.durationMs)})`;

@@ -6,6 +6,8 @@ import { BorgError, RefusedError } from '../core/errors';
 import { Ledger } from '../core/gateway/ledger';
 import { Git } from '../core/git';
 import { DEFAULT_TASK_SETTINGS } from '../core/scheduler';
+import { requireCommit } from '../core/taskCheckout';
+import { BLOCKED_ADVICE, isSkippedTest, progressWords } from '../core/taskLife';
 import { Store } from '../core/store';
 import { Task, TaskRun, TaskStore, validateTaskText } from '../core/taskStore';
 import { CliIo, firstLine, formatDuration, intOption, Opts, resolvePaths, takeOrRefuse, UsageError } from './common';
@@ -60,7 +62,9 @@ async function add(opt: Opts, io: CliIo): Promise<number> {
   if (typeof opt.title !== 'string') throw new UsageError('tasks add needs --title "what should change"');
   const maxAttempts = intOption(opt, 'max-attempts', 1, 50);
   const { title, description } = validateTaskText(opt.title, typeof opt.description === 'string' ? opt.description : '');
-  const repo = await new Git().toplevel(path.resolve(opt.repo));
+  const git = new Git();
+  const repo = await git.toplevel(path.resolve(opt.repo));
+  await requireCommit(git, repo);
   const { db } = resolvePaths(opt, io);
   const request: InboxRequest = { op: 'add', title, description, repo, maxAttempts };
   for (;;) {
@@ -214,7 +218,8 @@ async function ls(opt: Opts, io: CliIo): Promise<number> {
   const holder = lockHolder(db);
   if (holder?.command === 'run' && holderAlive(holder)) io.err(`[borg] ${describeHolder(holder)} is working on these tasks`);
   const status = (t: Task) => (t.status === 'blocked' ? `blocked:${t.blockedReason ?? 'other'}` : t.status);
-  const rows = tasks.map((t) => [String(t.id), status(t), t.phase, `${t.attempt}/${t.maxAttempts}`, formatUsd(t.spentUsd), t.title]);
+  const finished = (t: Task) => t.status === 'done' || t.status === 'merged';
+  const rows = tasks.map((t) => [String(t.id), status(t), finished(t) ? '-' : t.phase, finished(t) ? '-' : `${t.attempt}/${t.maxAttempts}`, formatUsd(t.spentUsd), t.title]);
   io.out(table([['ID', 'STATUS', 'PHASE', 'ATTEMPT', 'COST', 'TITLE'], ...rows]));
   return 0;
 }
@@ -250,8 +255,10 @@ export function describeTask(t: Task, runs: TaskRun[], spentUsd = 0): string {
       : '-';
   const lines = [
     `task ${t.id}: ${t.title}`,
-    `  status    ${t.status} (phase ${t.phase}), attempt ${t.attempt}/${t.maxAttempts}`,
-    ...(t.status === 'blocked' ? [`  blocked   ${t.blockedReason ?? 'other'}${t.retryAt ? `, retry after ${when(t.retryAt)}` : ''}`] : []),
+    t.status === 'done' || t.status === 'merged' ? `  status    ${progressWords(t)}` : `  status    ${t.status} (phase ${t.phase}), attempt ${t.attempt}/${t.maxAttempts}`,
+    ...(t.status === 'blocked'
+      ? [`  blocked   ${t.blockedReason ?? 'other'}${t.retryAt ? `, retry after ${when(t.retryAt)}` : ''}`, `  to do     ${BLOCKED_ADVICE[t.blockedReason ?? 'other'] ?? BLOCKED_ADVICE.other}`]
+      : []),
     `  spent     ${formatUsd(spentUsd)} on the model (all runs)`,
     `  repo      ${t.repo}`,
     `  branch    ${t.branch ?? '-'} (from ${t.baseBranch ?? '-'})`,
@@ -273,9 +280,9 @@ export function describeTask(t: Task, runs: TaskRun[], spentUsd = 0): string {
     r.phase,
     String(r.attempt),
     r.agent ?? '-',
-    r.outcome,
+    isSkippedTest(r) ? 'tests skipped' : r.outcome,
     r.exitCode === null ? '-' : String(r.exitCode),
-    formatDuration(r.durationMs),
+    isSkippedTest(r) ? '-' : formatDuration(r.durationMs),
     r.commitSha ? r.commitSha.slice(0, 10) : '-',
     usageLong(r),
     r.error ? firstLine(r.error, 80) : '',

@@ -16,7 +16,7 @@ import type { RunRefusal } from './gateway/ledger';
 import { blockingReason, blockSignal } from './streamJson';
 import { toolsFor, PersonaTools } from './personaTools';
 import { BlockedReason, Phase, Task, TaskStore } from './taskStore';
-import { chooseCheckout } from './taskCheckout';
+import { chooseCheckout, requireCommit } from './taskCheckout';
 import { checkTaskVerb, nextAfter, RunOutcome } from './taskLife';
 import { readWorktreeText } from './worktreeFiles';
 
@@ -181,10 +181,12 @@ export class Scheduler extends Disposable {
 
   /**
    * Adds a task on `repo` (any folder inside a git repository) and dispatches at once.
-   * @throws InvalidInputError for a bad title/description; BorgError when `repo` is not in a git repository.
+   * @throws InvalidInputError for a bad title/description; BorgError when `repo` is not in a git
+   * repository; NoCommitError (taskCheckout.ts) when it has no commit yet.
    */
   async add(t: { title: string; description: string; repo: string }): Promise<Task> {
     const repo = await this.o.git.toplevel(t.repo);
+    await requireCommit(this.o.git, repo);
     const settings = this.o.settings();
     let task = this.o.tasks.add({ ...t, repo, maxAttempts: settings.maxAttempts });
     // Make the worktree now, so a dispatch goes straight to Docker (a failure here is retried,
@@ -329,13 +331,19 @@ export class Scheduler extends Disposable {
     this.changed.fire();
   }
 
-  /** Merge: merges a done task's branch into its base branch (refuses on conflicts, changing nothing). */
-  async merge(id: number): Promise<void> {
+  /**
+   * Merge: merges a done task's branch into its base branch (refuses on conflicts, changing
+   * nothing) and marks the task `merged`; merging it again is refused (taskLife.ts).
+   */
+  async merge(id: number): Promise<Task> {
     const task = this.require(id);
     checkTaskVerb('merge', task);
     if (!task.branch || !task.baseBranch) throw new RefusedError(`Task ${id} has no branch yet; there is nothing to merge.`);
     await this.o.git.merge(task.repo, task.baseBranch, task.branch, `Merge task ${id}: ${task.title}`);
+    const t = this.o.tasks.update(id, { status: 'merged' });
     this.o.tasks.store.addEvent('task-merged', null, { taskId: id, into: task.baseBranch });
+    this.changed.fire();
+    return t;
   }
 
   private require(id: number): Task {
@@ -428,6 +436,7 @@ export class Scheduler extends Disposable {
       }
     run.agentName = launch.name;
     if (!run.adopted) this.o.tasks.finishRun(runId, { agent: launch.name, outcome: 'running', finishedAt: null });
+    this.changed.fire(); // views name the agent now, not when it ended
     // Cancelled while the container was being created: cancel() found no agent to stop.
     if (run.cancelled) await this.o.pipeline.stopAgent(launch.name).catch(() => undefined);
     const agent = launch.agent;
@@ -512,6 +521,7 @@ export class Scheduler extends Disposable {
       throw this.launchFailed(runId, started, run, e);
     }
     this.o.tasks.finishRun(runId, { agent: launch.name, outcome: 'running', finishedAt: null });
+    this.changed.fire(); // views name the test container now, not when it ended
     const agent = launch.agent;
     const kill = () => void this.o.pipeline.engine.kill(launch.id).catch(() => undefined);
     if (run.abort.signal.aborted) kill();

@@ -4,6 +4,27 @@ import * as path from 'node:path';
 import { BorgError } from './errors';
 import type { Git } from './git';
 
+/** A task was added to a repository with no commit: its branch would have nothing to start from. */
+export class NoCommitError extends BorgError {
+  constructor(readonly repo: string) {
+    super(
+      `Commit at least once first: a task branches from HEAD, and ${repo} has no commit yet. ` + 'Commit your files (the Source Control view, or git add -A && git commit), then add the task again.',
+    );
+  }
+}
+
+/**
+ * Refuses a repository whose HEAD names no commit (a fresh `git init`): `git worktree add -b
+ * <branch> <dir> HEAD` fails there with "invalid reference: HEAD", so a task could only block on
+ * its first dispatch. Checked when a task is added (Scheduler.add, `borg tasks add`).
+ * @param repo the repository's top folder (git.toplevel).
+ * @throws NoCommitError when HEAD resolves to no commit.
+ */
+export async function requireCommit(git: Git, repo: string): Promise<void> {
+  const sha = await git.revParse(repo, 'HEAD').catch(() => '');
+  if (!sha) throw new NoCommitError(repo);
+}
+
 /** How many suffixes (`-2` … ) {@link chooseCheckout} tries before it gives up. */
 const MAX_TRIES = 1000;
 

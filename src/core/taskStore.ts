@@ -4,9 +4,12 @@ import type { Store } from './store';
 /**
  * Where a task is. `backlog → spec → qa → impl → test → done`; `retry` (a phase failed and
  * attempts remain: `phase` says which runs next), `blocked` (authentication or quota: waits for
- * a key or Retry, spends no attempt), `failed` (attempts exhausted), `cancelled`.
+ * a key or Retry, spends no attempt), `failed` (attempts exhausted), `cancelled`, `merged` (a
+ * done task whose branch Merge merged into its base branch; nothing runs or merges again). The
+ * column is plain TEXT (store.ts), so `merged` needed no migration; a build from before it shows
+ * such a task with only Show and Delete (taskLife.ts falls back to them for a status it does not know).
  */
-export type TaskStatus = 'backlog' | 'spec' | 'qa' | 'impl' | 'test' | 'done' | 'retry' | 'blocked' | 'failed' | 'cancelled';
+export type TaskStatus = 'backlog' | 'spec' | 'qa' | 'impl' | 'test' | 'done' | 'merged' | 'retry' | 'blocked' | 'failed' | 'cancelled';
 export type Phase = 'spec' | 'qa' | 'impl' | 'test';
 
 /**
@@ -16,7 +19,7 @@ export type Phase = 'spec' | 'qa' | 'impl' | 'test';
  */
 export type BlockedReason = 'auth' | 'quota' | 'budget' | 'other';
 
-export const TASK_STATUSES: TaskStatus[] = ['backlog', 'spec', 'qa', 'impl', 'test', 'retry', 'blocked', 'done', 'failed', 'cancelled'];
+export const TASK_STATUSES: TaskStatus[] = ['backlog', 'spec', 'qa', 'impl', 'test', 'retry', 'blocked', 'done', 'merged', 'failed', 'cancelled'];
 
 /**
  * Statuses the scheduler picks from, in dispatch order (then oldest first): retry > impl > qa >

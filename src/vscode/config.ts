@@ -16,6 +16,10 @@ export interface BorgConfig extends PipelineSettings, TaskSettings {
   home: string;
   /** The model gateway's settings (`borg.modelUpstream`, `borg.gatewayRecord`, `borg.egressAllow`, `borg.maxCostUsdPer*`). */
   gateway: GatewaySettings;
+  /** `borg.notifications.taskEnded`: a notification when a task ends done, failed or blocked (taskNotifications.ts). */
+  notifyTaskEnded: boolean;
+  /** `borg.badge`: the Tasks view's badge with the number of tasks needing attention. */
+  badge: boolean;
   /** One line per bad setting: what it must be and the default used instead (shown once per change). */
   warnings: string[];
 }
@@ -57,6 +61,8 @@ export function readConfig(): BorgConfig {
     model: c.get<string>('model', '').trim(),
     allowedTools: (c.get<unknown>('allowedTools') instanceof Array ? (c.get<unknown[]>('allowedTools') ?? []) : []).filter((x): x is string => typeof x === 'string'),
     personaTools: personaTools.tools,
+    notifyTaskEnded: c.get<unknown>('notifications.taskEnded') !== false,
+    badge: c.get<unknown>('badge') !== false,
     warnings: [...hardening.warnings, ...(testNetwork.warning ? [testNetwork.warning] : []), ...gateway.warnings, ...personaTools.problems],
   };
 }

@@ -17,6 +17,7 @@ import { BorgConfig, onDidChangeConfig, readConfig } from './config';
 import { ApiKeys } from './apiKeys';
 import { StatusBar } from './statusBar';
 import { TasksView } from './tasksView';
+import { TaskNotifications } from './taskNotifications';
 
 /** File name of the database in the workspace's storage folder (before the workspace homes: adopted from there once). */
 export const DB_FILE = 'borg.sqlite';
@@ -59,6 +60,7 @@ export class BorgContext extends Disposable {
     this.register(log);
     this.agentsView = this.register(new AgentsView(pipeline, runtime.gateway));
     this.tasksView = this.register(new TasksView(scheduler, runtime.gateway, () => this.config.gateway.maxCostUsdPerTask));
+    this.taskNotifications = this.register(new TaskNotifications(scheduler, this.tasksView.treeView, () => this.config));
     this.statusBar = this.register(new StatusBar(pipeline, scheduler, runtime.gateway, () => this.config.gateway.maxCostUsdPerDay));
     this.register(pipeline.onDidOutput(({ agent, line }) => log.info(`[${agent}] ${line}`)));
     this.register(
@@ -66,6 +68,7 @@ export class BorgContext extends Disposable {
         const before = this.config;
         this.config = readConfig();
         this.warnAboutSettings();
+        this.taskNotifications.refresh();
         if (this.config.dockerHost !== before.dockerHost) {
           try {
             engine.connect(this.config.dockerHost || undefined);
@@ -96,6 +99,8 @@ export class BorgContext extends Disposable {
 
   readonly agentsView: AgentsView;
   readonly tasksView: TasksView;
+  /** Task-ended notifications and the Tasks view's badge (taskNotifications.ts). */
+  readonly taskNotifications: TaskNotifications;
   readonly statusBar: StatusBar;
 
   /**

@@ -2,13 +2,15 @@ import * as fs from 'node:fs';
 import * as vscode from 'vscode';
 import { BorgError } from '../core/errors';
 import { Git } from '../core/git';
-import { checkTaskVerb, fitsTask, TaskVerb } from '../core/taskLife';
+import { budgetSettingOf, checkTaskVerb, fitsTask, TaskVerb } from '../core/taskLife';
+import { NoCommitError, requireCommit } from '../core/taskCheckout';
+import { formatUsd } from '../core/costText';
 import { MAX_DESCRIPTION, Task, validateTaskText } from '../core/taskStore';
 import { showError } from './commands';
 import type { BorgContext } from './ctx';
 import { branchChanges, FileChange, GitDocuments, GIT_SCHEME } from './gitDocuments';
 import { TaskDetails } from './taskDetail';
-import { attemptWords, SHOW_SELECTED_TASK } from './taskItems';
+import { rowWords, SHOW_SELECTED_TASK } from './taskItems';
 import { isGroup } from './tasksView';
 import { WorktreeDocuments, WORKTREE_SCHEME } from './worktreeDocuments';
 
@@ -47,27 +49,30 @@ export function registerTaskCommands(ctx: BorgContext): vscode.Disposable[] {
     vscode.commands.registerCommand('borg.retryTask', (arg?: unknown) => retryTask(ctx, arg)),
     vscode.commands.registerCommand('borg.deleteTask', (arg?: unknown, opts?: { deleteBranch?: boolean }) => deleteTask(ctx, arg, opts)),
     vscode.commands.registerCommand('borg.setApiKey', (arg?: unknown) => setApiKey(ctx, arg)),
+    vscode.commands.registerCommand('borg.raiseBudget', (arg?: unknown, opts?: RaiseBudgetOptions) => raiseBudget(ctx, arg, opts)),
+    vscode.commands.registerCommand('borg.showOutput', () => showOutput(ctx)),
     vscode.workspace.registerTextDocumentContentProvider(GIT_SCHEME, new GitDocuments(git)),
     vscode.workspace.registerTextDocumentContentProvider(WORKTREE_SCHEME, new WorktreeDocuments()),
   ];
 }
 
-/** The task verbs with a picker (Set API Key acts on every blocked task, not on one). */
-type PickedVerb = Exclude<TaskVerb, 'setApiKey'>;
+/** The task verbs with a picker (Set API Key acts on every blocked task, not on one; Show Output on no task). */
+type PickedVerb = Exclude<TaskVerb, 'setApiKey' | 'showOutput'>;
 
 /** Per command: the QuickPick title, which tasks fit (core/taskLife.ts, plus the disk for a worktree), and what to say when none does. */
 const VERBS: Record<PickedVerb, { title: string; fits: (t: Task) => boolean; none: string }> = {
   show: { title: 'Show Task', fits: (t) => fitsTask('show', t), none: 'There are no tasks yet.' },
   openWorktree: { title: 'Open Worktree', fits: (t) => fitsTask('openWorktree', t) && fs.existsSync(t.worktree!), none: 'No task has a worktree yet: it is made when its first phase starts.' },
   diff: { title: 'Show Diff', fits: (t) => fitsTask('diff', t), none: 'No task has a branch yet: it is made when its first phase starts.' },
-  merge: { title: 'Merge Task', fits: (t) => fitsTask('merge', t), none: 'No task is done: only done tasks can be merged.' },
+  merge: { title: 'Merge Task', fits: (t) => fitsTask('merge', t), none: 'No task is done and unmerged: only done tasks can be merged, once.' },
   cancel: { title: 'Cancel Task', fits: (t) => fitsTask('cancel', t), none: 'No task is queued, running, retrying or blocked.' },
   retry: { title: 'Retry Task', fits: (t) => fitsTask('retry', t), none: 'No task is failed, blocked, cancelled or retrying.' },
+  raiseBudget: { title: 'Raise Budget', fits: (t) => fitsTask('raiseBudget', t), none: 'No task is blocked by a cost cap.' },
   delete: { title: 'Delete Task', fits: (t) => fitsTask('delete', t), none: 'There are no tasks.' },
 };
 
 /** Verbs whose command refuses, with the table's words, a task named by id that they do not fit (the others explain themselves). */
-const CHECKED: ReadonlySet<PickedVerb> = new Set(['merge', 'cancel', 'retry']);
+const CHECKED: ReadonlySet<PickedVerb> = new Set(['merge', 'cancel', 'retry', 'raiseBudget']);
 
 /**
  * The task a command acts on: a task id (palette, tests, the detail panel), a tree item's task
@@ -97,7 +102,7 @@ async function target(ctx: BorgContext, arg: unknown, verb: PickedVerb): Promise
     return undefined;
   }
   const pick = await vscode.window.showQuickPick(
-    fits.map((t) => ({ label: `#${t.id} ${t.title}`, description: `${t.status} · ${t.phase} · ${attemptWords(t)}`, task: t })),
+    fits.map((t) => ({ label: `#${t.id} ${t.title}`, description: t.status === 'blocked' || t.status === 'done' || t.status === 'merged' ? rowWords(t) : `${t.status} · ${rowWords(t)}`, task: t })),
     { title: VERBS[verb].title, placeHolder: 'Task', matchOnDescription: true },
   );
   return pick?.task;
@@ -128,20 +133,30 @@ export async function addTask(ctx: BorgContext, drafts: TaskDrafts, git: Git, ar
     try {
       return added(ctx, await ctx.scheduler.add({ title: arg.title, description: arg.description ?? '', repo }));
     } catch (e) {
-      showError(ctx, 'Adding the task failed', e);
+      showAddError(ctx, e);
       return undefined;
     }
   }
   return addTaskInteractive(ctx, drafts, git);
 }
 
+/**
+ * Adding a task failed: a repository with no commit gets the core's words and an **Open Source
+ * Control** button (`workbench.view.scm`, where the first commit is made); other errors as usual.
+ */
+function showAddError(ctx: BorgContext, e: unknown): void {
+  if (!(e instanceof NoCommitError)) return showError(ctx, 'Adding the task failed', e);
+  ctx.log.warn(e.message);
+  void vscode.window.showErrorMessage(e.message, 'Open Source Control').then((a) => a && vscode.commands.executeCommand('workbench.view.scm'));
+}
+
 async function addTaskInteractive(ctx: BorgContext, drafts: TaskDrafts, git: Git, before?: Required<TaskInput>): Promise<Task | undefined> {
   const repo = before?.repo ?? (await chooseRepo());
   if (!repo) return undefined;
   try {
-    await git.toplevel(repo);
+    await requireCommit(git, await git.toplevel(repo)); // before anything is typed
   } catch (e) {
-    showError(ctx, 'Add Task', e);
+    showAddError(ctx, e);
     return undefined;
   }
   const title = await vscode.window.showInputBox({
@@ -256,7 +271,7 @@ export async function submitDraft(ctx: BorgContext, drafts: TaskDrafts, arg?: un
     await vscode.commands.executeCommand('workbench.action.revertAndCloseActiveEditor');
     return task;
   } catch (e) {
-    showError(ctx, 'Adding the task failed', e); // the draft stays open: nothing is lost
+    showAddError(ctx, e); // the draft stays open: nothing is lost
     return undefined;
   }
 }
@@ -407,7 +422,7 @@ export async function mergeTask(ctx: BorgContext, arg?: unknown, opts?: { confir
     if (answer !== 'Merge') return false;
   }
   try {
-    await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Borg: merging task #${task.id}…` }, () => ctx.scheduler.merge(task.id));
+    await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Borg: merging task #${task.id}…` }, () => ctx.scheduler.merge(task.id)); // marks it merged
     void vscode.window.showInformationMessage(`Merged ${task.branch} into ${task.baseBranch}.`, 'Delete Task and Branch').then((a) => a && deleteTask(ctx, task.id, { deleteBranch: true }));
     return true;
   } catch (e) {
@@ -505,4 +520,98 @@ export async function setApiKey(ctx: BorgContext, arg?: unknown): Promise<number
   const n = ctx.scheduler.unblockAll();
   void vscode.window.showInformationMessage(`Anthropic API key stored.${n ? ` ${n} blocked task${n === 1 ? '' : 's'} queued again.` : ''}`);
   return n;
+}
+
+/** What `borg.raiseBudget` takes from a program (tests): the new cap, so no InputBox is shown. */
+export interface RaiseBudgetOptions {
+  /** The new cap (USD; 0 = no cap). */
+  usd?: number;
+  /** Retry the task once the cap is written, without asking. */
+  retry?: boolean;
+}
+
+/**
+ * Borg: Raise Budget… — for a task blocked by a cost cap: asks for a new `borg.maxCostUsdPerTask`
+ * or `borg.maxCostUsdPerDay`, whichever the gateway's refusal named (taskLife.ts
+ * `budgetSettingOf`), in an InputBox whose gear button opens the setting instead; writes it
+ * where it is set now (the workspace's settings if it is set there, else the user's), then
+ * offers Retry. Resolves with the setting's key and value written, or undefined.
+ */
+export async function raiseBudget(ctx: BorgContext, arg?: unknown, opts?: RaiseBudgetOptions): Promise<{ key: string; usd: number } | undefined> {
+  const task = await target(ctx, arg, 'raiseBudget');
+  if (!task) return undefined;
+  const setting = budgetSettingOf(task);
+  const key = `borg.${setting}`;
+  const now = ctx.config.gateway[setting];
+  const spent = spentFor(ctx, task.id, setting);
+  const usd = opts?.usd ?? (await askBudget(key, now, spent));
+  if (usd === undefined) return undefined;
+  const config = vscode.workspace.getConfiguration('borg');
+  const where = config.inspect(setting)?.workspaceValue !== undefined && vscode.workspace.workspaceFolders?.length ? vscode.ConfigurationTarget.Workspace : vscode.ConfigurationTarget.Global;
+  try {
+    await config.update(setting, usd, where);
+  } catch (e) {
+    showError(ctx, `Writing ${key} failed`, e);
+    return undefined;
+  }
+  ctx.log.info(`${key} set to ${usd} (task #${task.id} was blocked by it)`);
+  const retry = async () => {
+    if (fitsTask('retry', ctx.scheduler.tasks.get(task.id) ?? task)) await retryTask(ctx, task.id);
+  };
+  if (opts?.retry) await retry();
+  else if (!opts) {
+    const cap = usd > 0 ? formatUsd(usd) : 'no cap';
+    void vscode.window.showInformationMessage(`${key} is now ${cap}. Retry task #${task.id}?`, 'Retry').then((a) => a && retry());
+  }
+  return { key, usd };
+}
+
+/** What counts against the cap: the task's spend (all runs) or today's (USD, the gateway's ledger); 0 without a gateway. */
+function spentFor(ctx: BorgContext, id: number, setting: 'maxCostUsdPerTask' | 'maxCostUsdPerDay'): number {
+  const g = ctx.runtime.gateway;
+  try {
+    return g ? (setting === 'maxCostUsdPerTask' ? g.spentByTask(id) : g.spentToday()) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** The new cap's InputBox (USD, ≥ 0; above what is spent, or it blocks again); the gear opens the Settings editor at the setting. */
+function askBudget(key: string, now: number, spent: number): Promise<number | undefined> {
+  const box = vscode.window.createInputBox();
+  const settingsButton: vscode.QuickInputButton = { iconPath: new vscode.ThemeIcon('settings-gear'), tooltip: `Open the setting ${key}` };
+  box.title = `Raise Budget: ${key}`;
+  box.prompt = `USD; now ${now > 0 ? formatUsd(now) : 'no cap'}, spent ${formatUsd(spent)}. 0 removes the cap.`;
+  box.value = String(Math.max(now * 2, Math.ceil(spent * 2)) || 10);
+  box.buttons = [settingsButton];
+  box.ignoreFocusOut = true;
+  const check = (v: string): string | undefined => {
+    const n = Number(v.trim());
+    if (!v.trim() || !Number.isFinite(n) || n < 0) return 'A number of US dollars, 0 or more (0 = no cap).';
+    if (n > 0 && n <= spent) return `${formatUsd(spent)} is spent already: a cap of ${formatUsd(n)} blocks the task again.`;
+    return undefined;
+  };
+  return new Promise((resolve) => {
+    let result: number | undefined;
+    box.onDidChangeValue((v) => (box.validationMessage = check(v)));
+    box.onDidAccept(() => {
+      if (check(box.value)) return;
+      result = Number(box.value.trim());
+      box.hide();
+    });
+    box.onDidTriggerButton(() => {
+      box.hide();
+      void vscode.commands.executeCommand('workbench.action.openSettings', key);
+    });
+    box.onDidHide(() => {
+      box.dispose();
+      resolve(result);
+    });
+    box.show();
+  });
+}
+
+/** Borg: Show Output — the `Borg Pipeline` log channel (phases, commits, block reasons). */
+export function showOutput(ctx: BorgContext): void {
+  ctx.log.show(true);
 }

@@ -6,10 +6,9 @@ import { Debouncer } from './debouncer';
 import { Disposable } from '../core/disposable';
 import type { Gateway } from '../core/gateway/gateway';
 import type { Scheduler } from '../core/scheduler';
-import { taskVerbs } from '../core/taskLife';
+import { isSkippedTest, progressWords, taskVerbs } from '../core/taskLife';
 import type { Task, TaskRun } from '../core/taskStore';
 import { KeyedThrottle } from './keyedThrottle';
-import { attemptWords } from './taskItems';
 
 /** What the panel's buttons may ask for, and the command each runs (with the task id, or the agent's name). */
 const MESSAGE_COMMANDS: Record<string, string> = {
@@ -21,6 +20,8 @@ const MESSAGE_COMMANDS: Record<string, string> = {
   merge: 'borg.mergeTask',
   delete: 'borg.deleteTask',
   setApiKey: 'borg.setApiKey',
+  raiseBudget: 'borg.raiseBudget',
+  showOutput: 'borg.showOutput',
 };
 
 /** What the panels read of the model gateway (gateway/gateway.ts). */
@@ -163,7 +164,7 @@ export class TaskDetails extends Disposable {
     if (!target) return;
     if (command === 'showLogs') {
       if (typeof agent === 'string' && agent) void vscode.commands.executeCommand(target, agent);
-    } else if (command === 'setApiKey') {
+    } else if (command === 'setApiKey' || command === 'showOutput') {
       void vscode.commands.executeCommand(target);
     } else {
       void vscode.commands.executeCommand(target, id);
@@ -210,13 +211,15 @@ export interface PanelSpend {
 
 /**
  * The page's content (also sent on its own for live updates). A blocked task's status says why
- * (`blocked: quota, retry after 14:05:00`); `spend` adds the task's spend against its cap.
+ * (`blocked: quota, retry after 14:05:00`); `spend` adds the task's spend against its cap. The
+ * last error is hidden while a new run of the task is going (it was the previous run's; that
+ * run's row keeps it as its title).
  */
 export function taskBody(task: Task, runs: TaskRun[], active: boolean, spend?: PanelSpend, now = Date.now()): string {
   const status = task.status === 'blocked' ? blockedLine(task.blockedReason, task.retryAt, now) : `${task.status}${active ? ' · running' : ''}`;
   const facts: Array<[string, string]> = [
     ['Status', `<span class="status status-${esc(task.status)}">${esc(status)}</span>`],
-    ['Phase', `${esc(task.phase)} · ${esc(attemptWords(task))}`],
+    ['Phase', esc(progressWords(task))],
     [
       'Branch',
       task.branch ? `<code>${esc(task.branch)}</code>${task.baseBranch ? ` from <code>${esc(task.baseBranch)}</code>` : ''}` : '<span class="muted">created when the first phase starts</span>',
@@ -238,19 +241,21 @@ export function taskBody(task: Task, runs: TaskRun[], active: boolean, spend?: P
 <dl class="facts">${facts.map(([k, v]) => `<dt>${k}</dt><dd>${v}</dd>`).join('')}</dl>
 <h2>Description</h2>
 ${task.description ? `<pre class="text prose">${esc(task.description)}</pre>` : '<p class="muted">No description.</p>'}
-${task.lastError ? `<h2>Last error</h2>\n<pre class="text error">${esc(task.lastError)}</pre>` : ''}
+${task.lastError && !active ? `<h2>Last error</h2>\n<pre class="text error">${esc(task.lastError)}</pre>` : ''}
 <h2>Runs</h2>
 ${runs.length ? runTable(runs, active) : '<p class="muted">No phase has run yet.</p>'}`;
 }
 
-/** The buttons of the verbs that fit the task (core/taskLife.ts `taskVerbs`), in this order. */
+/** The buttons of the verbs that fit the task (core/taskLife.ts `taskVerbs`: a blocked task's follow its reason), in this order. */
 function actions(t: Task): string[] {
   const b = (command: string, label: string, kind = 'secondary') => `<button class="${kind}" data-command="${command}">${label}</button>`;
   const fits = new Set(taskVerbs(t));
   const out: string[] = [];
   if (fits.has('merge')) out.push(b('merge', 'Merge', 'primary'));
   if (fits.has('setApiKey')) out.push(b('setApiKey', 'Set API Key', 'primary'));
-  if (fits.has('retry')) out.push(b('retry', 'Retry', fits.has('setApiKey') ? 'secondary' : 'primary'));
+  if (fits.has('raiseBudget')) out.push(b('raiseBudget', 'Raise Budget…', 'primary'));
+  if (fits.has('retry')) out.push(b('retry', 'Retry', fits.has('setApiKey') || fits.has('raiseBudget') ? 'secondary' : 'primary'));
+  if (fits.has('showOutput')) out.push(b('showOutput', 'Show Output'));
   if (fits.has('diff')) out.push(b('showDiff', 'Show Diff'));
   if (fits.has('openWorktree')) out.push(b('openWorktree', 'Open Worktree'));
   if (fits.has('cancel')) out.push(b('cancel', 'Cancel'));
@@ -263,15 +268,17 @@ function runTable(runs: TaskRun[], active: boolean): string {
   const last = runs[runs.length - 1];
   const rows = runs.map((r) => {
     // A run left "running" by a phase that never finished (e.g. the launch failed) is not running.
-    const outcome = r.outcome === 'running' && !(active && r === last) ? 'unfinished' : r.outcome;
+    const running = r.outcome === 'running' && active && r === last;
+    const skipped = isSkippedTest(r);
+    const outcome = r.outcome === 'running' && !running ? 'unfinished' : skipped ? 'skipped' : r.outcome;
     const agent = r.agent
       ? `<button class="link" data-command="showLogs" data-agent="${esc(r.agent)}" title="Show the agent's logs">${esc(r.agent)}</button>`
-      : `<span class="muted">${r.phase === 'test' ? 'skipped' : 'no agent'}</span>`;
+      : `<span class="muted">${skipped ? 'tests skipped (no borg.testCommand)' : running ? 'starting…' : 'no agent'}</span>`;
     const title = r.error ?? r.output ?? '';
     return `<tr>
 <td>${esc(r.phase)}</td><td class="num">${r.attempt + 1}</td><td>${agent}</td>
 <td><span class="outcome outcome-${esc(outcome)}"${title ? ` title="${esc(title.slice(0, 2000))}"` : ''}>${esc(outcome)}</span></td>
-<td class="num">${r.exitCode ?? '—'}</td><td class="num">${duration(r)}</td><td class="num">${r.costUsd === null ? '—' : esc(formatUsd(r.costUsd))}</td>
+<td class="num">${r.exitCode ?? '—'}</td><td class="num">${skipped ? '—' : duration(r)}</td><td class="num">${r.costUsd === null ? '—' : esc(formatUsd(r.costUsd))}</td>
 <td class="num">${tokens(r)}</td><td>${esc(when(r.startedAt))}</td>
 </tr>`;
   });

@@ -1,13 +1,13 @@
 import * as vscode from 'vscode';
 import { blockedLine, spendOfCap } from '../core/costText';
-import { taskVerbs } from '../core/taskLife';
+import { progressWords, taskVerbs } from '../core/taskLife';
 import type { Task, TaskStatus } from '../core/taskStore';
 
 /** The command a task row runs when clicked: shows the selected task's detail panel. */
 export const SHOW_SELECTED_TASK = 'borg.showSelectedTask';
 
 /** The Tasks view's root rows: what a person asks of a task first — is it running, waiting, stuck or finished? */
-export type TaskGroupName = 'running' | 'queued' | 'blocked' | 'failed' | 'done' | 'cancelled';
+export type TaskGroupName = 'running' | 'queued' | 'blocked' | 'failed' | 'done' | 'merged' | 'cancelled';
 
 /** One root row of the Tasks view and the tasks under it. */
 export interface TaskGroup {
@@ -16,7 +16,7 @@ export interface TaskGroup {
 }
 
 /** Root rows in the order shown; empty groups are hidden. */
-export const GROUP_ORDER: TaskGroupName[] = ['running', 'queued', 'blocked', 'failed', 'done', 'cancelled'];
+export const GROUP_ORDER: TaskGroupName[] = ['running', 'queued', 'blocked', 'failed', 'done', 'merged', 'cancelled'];
 
 const GROUP_LABELS: Record<TaskGroupName, string> = {
   running: 'Running',
@@ -24,6 +24,7 @@ const GROUP_LABELS: Record<TaskGroupName, string> = {
   blocked: 'Blocked',
   failed: 'Failed',
   done: 'Done',
+  merged: 'Merged',
   cancelled: 'Cancelled',
 };
 
@@ -42,6 +43,7 @@ const LOOK: Record<TaskStatus, vscode.ThemeIcon> = {
   retry: new vscode.ThemeIcon('debug-restart', yellow),
   blocked: new vscode.ThemeIcon('warning', yellow),
   done: new vscode.ThemeIcon('pass', green),
+  merged: new vscode.ThemeIcon('git-merge', new vscode.ThemeColor('charts.purple')),
   failed: new vscode.ThemeIcon('error', red),
   cancelled: new vscode.ThemeIcon('circle-slash'),
 };
@@ -56,6 +58,7 @@ export function groupOf(t: Task, active: boolean): TaskGroupName {
     case 'blocked':
     case 'failed':
     case 'done':
+    case 'merged':
     case 'cancelled':
       return t.status;
     default:
@@ -73,7 +76,7 @@ export function groupTasks(tasks: Task[], activeIds: ReadonlySet<number>): TaskG
     const g = groupOf(t, activeIds.has(t.id));
     byGroup.set(g, [...(byGroup.get(g) ?? []), t]);
   }
-  const finished = new Set<TaskGroupName>(['failed', 'done', 'cancelled']);
+  const finished = new Set<TaskGroupName>(['failed', 'done', 'merged', 'cancelled']);
   return GROUP_ORDER.filter((g) => byGroup.has(g)).map((group) => ({
     group,
     tasks: byGroup.get(group)!.sort((a, b) => (finished.has(group) ? b.updatedAt - a.updatedAt || b.id - a.id : a.id - b.id)),
@@ -82,7 +85,7 @@ export function groupTasks(tasks: Task[], activeIds: ReadonlySet<number>): TaskG
 
 /** A root row: "Running 2". */
 export function groupItem(g: TaskGroup): vscode.TreeItem {
-  const collapsed = g.group === 'cancelled' ? vscode.TreeItemCollapsibleState.Collapsed : vscode.TreeItemCollapsibleState.Expanded;
+  const collapsed = g.group === 'cancelled' || g.group === 'merged' ? vscode.TreeItemCollapsibleState.Collapsed : vscode.TreeItemCollapsibleState.Expanded;
   const item = new vscode.TreeItem(GROUP_LABELS[g.group], collapsed);
   item.id = `borg.tasks.${g.group}`;
   item.description = String(g.tasks.length);
@@ -93,6 +96,26 @@ export function groupItem(g: TaskGroup): vscode.TreeItem {
 /** The attempt a person reads: 1-based, never past the maximum (a failed task has used them all). */
 export function attemptWords(t: Task): string {
   return `attempt ${Math.min(t.attempt + 1, t.maxAttempts)}/${t.maxAttempts}`;
+}
+
+/**
+ * A row's words after the title: `phase · attempt n/m` (core/taskLife.ts `progressWords`;
+ * `done`, `merged into main` once finished), a blocked one first says why (`blocked · budget · …`).
+ */
+export function rowWords(t: Task): string {
+  const blocked = t.status === 'blocked' ? `blocked · ${t.blockedReason ?? 'other'} · ` : '';
+  return `${blocked}${progressWords(t)}`;
+}
+
+/**
+ * What a screen reader says for a task row: the id, the title and the status in words —
+ * "Task 7, Add a flag, blocked (budget), impl, attempt 2 of 3" — never the `·` separators.
+ */
+export function taskAccessibleLabel(t: Task, active: boolean): string {
+  if (t.status === 'done' || t.status === 'merged') return `Task ${t.id}, ${t.title}, ${progressWords(t)}`;
+  const inPhase = t.status === t.phase;
+  const status = t.status === 'blocked' ? `blocked (${t.blockedReason ?? 'other'})` : active ? 'running' : inPhase ? 'queued' : t.status;
+  return `Task ${t.id}, ${t.title}, ${status}, ${t.phase}, attempt ${Math.min(t.attempt + 1, t.maxAttempts)} of ${t.maxAttempts}`;
 }
 
 /**
@@ -107,8 +130,8 @@ export function taskContextValue(t: Task): string {
 }
 
 /**
- * A task row: `#id title`, `phase · attempt n/m` (a blocked one first says why: `blocked · budget ·
- * impl · attempt 1/3`), the status icon; selecting it opens the detail panel. The tooltip is left
+ * A task row: `#id title`, {@link rowWords}, the status icon, an accessible label with the status
+ * ({@link taskAccessibleLabel}); selecting it opens the detail panel. The tooltip is left
  * to {@link taskTooltip}, which the view builds on hover (`resolveTreeItem`), so the spend it
  * shows is current without repainting the tree on every metered response.
  */
@@ -117,8 +140,8 @@ export function taskItem(t: Task, active: boolean): vscode.TreeItem {
   item.id = `borg.task.${t.id}`;
   const inPhase = t.status === 'spec' || t.status === 'qa' || t.status === 'impl' || t.status === 'test';
   item.iconPath = inPhase && !active ? WAITING : LOOK[t.status];
-  const blocked = t.status === 'blocked' ? `blocked · ${t.blockedReason ?? 'other'} · ` : '';
-  item.description = `${blocked}${t.phase} · ${attemptWords(t)}`;
+  item.description = rowWords(t);
+  item.accessibilityInformation = { label: taskAccessibleLabel(t, active) };
   item.contextValue = taskContextValue(t);
   // No arguments: VS Code replaces a command with arguments at every repaint, and a click on a
   // row being repainted then fails ("Actual command not found"). The command reads the selection.
@@ -133,7 +156,8 @@ export interface TaskSpend {
 }
 
 /**
- * Title, status (a blocked task's reason and retry time), branch, spend and the last error. Task
+ * Title, status (a blocked task's reason and retry time), branch, spend and the last error (not
+ * while a new run of the task is going). Task
  * text goes in with appendText, which escapes Markdown and `$(icon)` syntax.
  */
 export function taskTooltip(t: Task, active: boolean, spend?: TaskSpend, now = Date.now()): vscode.MarkdownString {
@@ -141,11 +165,12 @@ export function taskTooltip(t: Task, active: boolean, spend?: TaskSpend, now = D
   tip.appendMarkdown('**');
   tip.appendText(`#${t.id} ${t.title}`);
   tip.appendMarkdown('**\n\n');
-  tip.appendText(`${t.status}${active ? ' (running)' : ''} · ${t.phase} · ${attemptWords(t)}`);
+  tip.appendText(t.status === 'done' || t.status === 'merged' ? progressWords(t) : `${t.status}${active ? ' (running)' : ''} · ${progressWords(t)}`);
   if (t.status === 'blocked') tip.appendText(`\n${blockedLine(t.blockedReason, t.retryAt, now)}`);
   if (t.branch) tip.appendText(`\nBranch: ${t.branch}${t.baseBranch ? ` (from ${t.baseBranch})` : ''}`);
   if (spend) tip.appendText(`\nModel spend: ${spendOfCap(spend.spentUsd, spend.capUsd)}${spend.capUsd > 0 ? ' (borg.maxCostUsdPerTask)' : ''}`);
-  if (t.lastError) {
+  // A running phase is a new run: the error was the previous run's (its row in the panel keeps it).
+  if (t.lastError && !active) {
     tip.appendMarkdown('\n\n---\n\n**Last error**\n\n');
     tip.appendText(t.lastError.length > 600 ? `${t.lastError.slice(0, 600)}…` : t.lastError);
   }

@@ -15,7 +15,7 @@ import { Prompts } from '../../src/core/prompts';
 import { DEFAULT_TASK_SETTINGS, Scheduler, TaskSettings } from '../../src/core/scheduler';
 import { Store } from '../../src/core/store';
 import { Task, TaskStatus, TaskStore } from '../../src/core/taskStore';
-import { repoFolderName } from '../../src/core/taskCheckout';
+import { NoCommitError, repoFolderName } from '../../src/core/taskCheckout';
 import { cleanupAll, DEMO_IMAGE, makeRepo, deriveImage, docker, Harness, harness, inspectOrUndefined, removeDerivedImages, waitFor, withTimeout } from './helpers';
 
 afterEach(cleanupAll);
@@ -215,6 +215,57 @@ describe('Scheduler: failures', () => {
       assert.equal(t.status, 'done', `task ${id}: ${t.lastError}`);
       assert.equal(t.attempt, 0);
     }
+  });
+});
+
+describe('Scheduler: what a task needs and where it ends', () => {
+  it('refuses a repository with no commit at add, naming what to do, adding nothing', async () => {
+    const r = await rig();
+    const empty = path.join(r.h.dir, 'empty');
+    fs.mkdirSync(empty);
+    execFileSync('git', ['init', '-q', '-b', 'main'], { cwd: empty });
+    fs.writeFileSync(path.join(empty, 'README.md'), 'not committed\n');
+    await assert.rejects(
+      r.scheduler.add({ title: 'Nothing to branch from', description: '', repo: empty }),
+      (e: unknown) => e instanceof NoCommitError && /^Commit at least once first: a task branches from HEAD, and \S+ has no commit yet\. Commit your files/.test(e.message),
+    );
+    assert.deepEqual(r.tasks.list(), []);
+    assert.equal(fs.existsSync(r.worktreeRoot), false, 'no worktree was made');
+  });
+
+  it('Merge marks a done task merged; merging it again is refused, changing nothing', async () => {
+    const r = await rig();
+    // A done task as the phases leave it: a branch with a commit off main.
+    const t0 = r.tasks.add({ title: 'Merged once', description: '', repo: r.repo, maxAttempts: 3 });
+    execFileSync('git', ['branch', 'borg/task-1'], { cwd: r.repo });
+    const wt = path.join(r.h.dir, 'wt');
+    execFileSync('git', ['worktree', 'add', '-q', wt, 'borg/task-1'], { cwd: r.repo });
+    fs.writeFileSync(path.join(wt, 'done.txt'), 'ok\n');
+    execFileSync('git', ['add', '-A'], { cwd: wt });
+    execFileSync('git', ['-c', 'user.name=Test', '-c', 'user.email=test@localhost', 'commit', '-q', '-m', 'work'], { cwd: wt });
+    r.tasks.update(t0.id, { status: 'done', branch: 'borg/task-1', baseBranch: 'main', worktree: wt });
+    const merged = await r.scheduler.merge(t0.id);
+    assert.equal(merged.status, 'merged');
+    assert.equal(r.tasks.get(t0.id)!.status, 'merged');
+    const head = gitOut(r.repo, 'rev-parse', 'main');
+    await assert.rejects(r.scheduler.merge(t0.id), /^RefusedError: Task 1 is already merged into main; there is nothing left to merge\.$/);
+    assert.equal(gitOut(r.repo, 'rev-parse', 'main'), head, 'main did not move');
+    assert.ok(!r.tasks.dispatchable().some((t) => t.id === t0.id), 'a merged task is never dispatched');
+  });
+
+  it("tells the views a phase's agent as soon as it is launched, not when it ends", async () => {
+    const r = await rig();
+    r.h.settings.image = SLOW;
+    let named: string | undefined;
+    r.scheduler.onDidChange(() => {
+      const run = r.tasks.runs(1).find((x) => x.outcome === 'running' && x.agent);
+      named ??= run?.agent ?? undefined;
+    });
+    const t0 = await r.scheduler.add({ title: 'Name my agent', description: '', repo: r.repo });
+    await waitFor(() => named !== undefined, 15_000, 'a change naming the running agent');
+    assert.match(named!, new RegExp(`^${r.h.prefix}-manager-\\d+$`));
+    assert.equal((await inspectOrUndefined(named!))?.State.Running, true, 'it is still running');
+    await withTimeout(r.scheduler.cancel(t0.id), 15_000, 'cancel');
   });
 });
 

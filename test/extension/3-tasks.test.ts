@@ -7,6 +7,8 @@ import * as vscode from 'vscode';
 import { DEMO_IMAGE } from '../../src/core/demoImage';
 import type { Task, TaskStatus } from '../../src/core/taskStore';
 import type { FileChange } from '../../src/vscode/gitDocuments';
+import { taskBody } from '../../src/vscode/taskDetail';
+import { TaskNotice, TaskNotifications } from '../../src/vscode/taskNotifications';
 import { isGroup } from '../../src/vscode/tasksView';
 import { api, docker, setConfig, until, usePrefix } from './helpers';
 
@@ -66,6 +68,9 @@ describe('Tasks: the pipeline from the VS Code UI', function () {
   let together = false;
   let watching: vscode.Disposable | undefined;
   let cancelled: Task;
+  /** Every task-ended notification shown (TaskNotifications.onDidNotify). */
+  const notices: TaskNotice[] = [];
+  let listening: vscode.Disposable | undefined;
 
   before(async () => {
     const { ctx } = await api();
@@ -81,6 +86,7 @@ describe('Tasks: the pipeline from the VS Code UI', function () {
       const active = ctx.scheduler.activeIds;
       together ||= !!pair && active.includes(pair[0].id) && active.includes(pair[1].id);
     });
+    listening = ctx.taskNotifications.onDidNotify((n) => notices.push(n));
     failing = await add('[demo:worker-fails] Make the test pass');
     doneTask = await add('Add the done marker', 'The demo personas write spec.md, a test and the fix.');
     pair = [await add('First parallel task'), await add('Second parallel task')];
@@ -90,6 +96,7 @@ describe('Tasks: the pipeline from the VS Code UI', function () {
   after(async () => {
     const { ctx } = await api();
     watching?.dispose();
+    listening?.dispose();
     for (const t of ctx.scheduler.tasks.list()) if (ctx.scheduler.activeIds.includes(t.id)) await ctx.scheduler.cancel(t.id).catch(() => undefined);
     await setConfig('testCommand', undefined);
     await setConfig('maxAttempts', undefined);
@@ -109,6 +116,21 @@ describe('Tasks: the pipeline from the VS Code UI', function () {
     await assert.rejects(ctx.scheduler.add({ title: ' ', description: '', repo }), /A task needs a title/);
     assert.equal(ctx.scheduler.tasks.list().length, before);
     fs.rmSync(outside, { recursive: true, force: true });
+  });
+
+  it('refuses a repository with no commit yet: "Commit at least once first", adding nothing', async () => {
+    const { ctx } = await api();
+    const before = ctx.scheduler.tasks.list().length;
+    const empty = fs.mkdtempSync(path.join(os.tmpdir(), 'borg-nocommit-'));
+    try {
+      git(empty, 'init', '-q', '-b', 'main');
+      fs.writeFileSync(path.join(empty, 'README.md'), 'not committed\n');
+      assert.equal(await vscode.commands.executeCommand('borg.addTask', { title: 'Fix it', repo: empty }), undefined);
+      await assert.rejects(ctx.scheduler.add({ title: 'Fix it', description: '', repo: empty }), /^NoCommitError: Commit at least once first: a task branches from HEAD, and .* has no commit yet/);
+      assert.equal(ctx.scheduler.tasks.list().length, before);
+    } finally {
+      fs.rmSync(empty, { recursive: true, force: true });
+    }
   });
 
   it('runs a task through spec, qa, impl and test to done, with one commit per agent phase on borg/task-<id>', async () => {
@@ -207,7 +229,8 @@ describe('Tasks: the pipeline from the VS Code UI', function () {
     assert.equal(ctx.tasksView.getTreeItem(done).description, String(ctx.scheduler.tasks.list().filter((t) => t.status === 'done').length));
     const item = ctx.tasksView.getTreeItem(done.tasks.find((t) => t.id === doneTask.id)!);
     assert.equal(item.label, `#${doneTask.id} Add the done marker`);
-    assert.equal(item.description, 'test · attempt 1/2');
+    assert.equal(item.description, 'done', 'a done task reads "done", not its last phase and attempt');
+    assert.equal(item.accessibilityInformation?.label, `Task ${doneTask.id}, Add the done marker, done`);
     assert.equal(item.contextValue, 'borg.task;show;diff;openWorktree;merge;delete;', 'a done task offers merge, never cancel or retry');
     assert.equal((item.iconPath as vscode.ThemeIcon).id, 'pass');
     assert.equal(item.command?.command, 'borg.showSelectedTask');
@@ -215,6 +238,7 @@ describe('Tasks: the pipeline from the VS Code UI', function () {
     const failed = ctx.tasksView.getTreeItem(failedTask);
     assert.match(String(failed.label), /^#\d+ \[demo:worker-fails\] Make the test pass$/);
     assert.equal(failed.description, 'impl · attempt 2/2');
+    assert.equal(failed.accessibilityInformation?.label, `Task ${failedTask.id}, [demo:worker-fails] Make the test pass, failed, impl, attempt 2 of 2`);
     assert.equal(failed.contextValue, 'borg.task;show;diff;openWorktree;retry;delete;', 'a failed task offers retry, not cancel (it runs nothing)');
     assert.equal(failed.tooltip, undefined, 'the tooltip is built on hover (resolveTreeItem)');
     const resolved = ctx.tasksView.resolveTreeItem(failed, failedTask);
@@ -300,6 +324,23 @@ describe('Tasks: the pipeline from the VS Code UI', function () {
     assert.equal(await vscode.commands.executeCommand('borg.mergeTask', a.id, { confirmed: true }), true);
     assert.equal(git(repo, 'show', `main:done/task-${a.id}`).trim(), 'ok');
     assert.equal(git(repo, 'log', '-1', '--format=%s', 'main').trim(), `Merge task ${a.id}: First parallel task`);
+    const merged = await task(a.id);
+    assert.equal(merged.status, 'merged');
+    const mergedHead = git(repo, 'rev-parse', 'main');
+    assert.equal(await vscode.commands.executeCommand('borg.mergeTask', a.id, { confirmed: true }), false, 'merging again is refused');
+    await assert.rejects(ctx.scheduler.merge(a.id), /Task \d+ is already merged into main; there is nothing left to merge\./);
+    assert.equal(git(repo, 'rev-parse', 'main'), mergedHead);
+    ctx.tasksView.refresh(true);
+    const group = ctx.tasksView
+      .getChildren()
+      .filter(isGroup)
+      .find((g) => g.group === 'merged');
+    assert.ok(group, 'the tree has a Merged group');
+    assert.equal(ctx.tasksView.getTreeItem(group).label, 'Merged');
+    const row = ctx.tasksView.getTreeItem(group.tasks.find((t) => t.id === a.id)!);
+    assert.equal(row.description, 'merged into main');
+    assert.equal(row.contextValue, 'borg.task;show;diff;openWorktree;delete;', 'no Merge, Retry or Cancel on a merged task');
+    assert.equal(notices.filter((n) => n.taskId === a.id && n.status !== 'done').length, 0, 'a merge is not announced');
     const head = git(repo, 'rev-parse', 'main');
     assert.equal(await vscode.commands.executeCommand('borg.mergeTask', b.id, { confirmed: true }), false);
     await assert.rejects(ctx.scheduler.merge(b.id), /borg\/task-\d+ does not merge cleanly into main: conflicts in spec\.md\. Nothing was changed/);
@@ -316,6 +357,16 @@ describe('Tasks: the pipeline from the VS Code UI', function () {
     assert.equal(blocked.status, 'blocked');
     assert.match(blocked.lastError ?? '', /borg-missing-image:never" is not present in Docker/);
     assert.match(String(ctx.tasksView.getTreeItem(blocked).description), /^blocked · other · spec · attempt 1\/2$/, 'the row says why it is blocked');
+    assert.equal(ctx.tasksView.getTreeItem(blocked).contextValue, 'borg.task;show;diff;openWorktree;cancel;retry;showOutput;delete;', 'a missing image offers Retry and Show Output, not Set API Key');
+    const panel = (await vscode.commands.executeCommand('borg.showTask', t.id)) as vscode.WebviewPanel;
+    assert.match(panel.webview.html, /data-command="showOutput">Show Output</);
+    assert.doesNotMatch(panel.webview.html, /data-command="setApiKey"/);
+    panel.dispose();
+    await vscode.commands.executeCommand('borg.showOutput');
+    const notice = await until('the block to be announced', () => notices.find((n) => n.taskId === t.id));
+    assert.deepEqual(notice.buttons, ['Retry', 'Show Output', 'Details']);
+    assert.equal(notice.kind, 'warning');
+    assert.match(notice.message, /^Borg: task #\d+ Blocked until the key is set is blocked by an error outside the agent/);
     await setConfig('agentImage', undefined);
     await until('the image setting', () => ctx.config.image === DEMO_IMAGE);
     assert.equal((await task(t.id)).status, 'blocked', 'a settings change does not unblock');
@@ -324,6 +375,110 @@ describe('Tasks: the pipeline from the VS Code UI', function () {
     assert.equal(await ctx.secrets.anthropicKey(), 'sk-ant-test-0000');
     await until('the task to run again', () => ctx.scheduler.activeIds.includes(t.id), 5_000);
     assert.equal((await task(t.id)).status, 'spec'); // it finishes in the background
+  });
+
+  it('a budget block offers Raise Budget, which writes the cap the refusal named', async () => {
+    const { ctx } = await api();
+    const t = await task(failing.id);
+    const day = "today's budget is spent: $50.0100 of $50 (borg.maxCostUsdPerDay). Raise the cap and Retry, or wait until midnight.";
+    ctx.scheduler.tasks.update(t.id, { status: 'blocked', blockedReason: 'budget', lastError: day });
+    try {
+      const blocked = await task(t.id);
+      const item = ctx.tasksView.getTreeItem(blocked);
+      assert.equal(item.contextValue, 'borg.task;show;diff;openWorktree;cancel;retry;raiseBudget;delete;');
+      assert.equal(item.accessibilityInformation?.label, `Task ${t.id}, [demo:worker-fails] Make the test pass, blocked (budget), impl, attempt 2 of 2`);
+      const panel = (await vscode.commands.executeCommand('borg.showTask', t.id)) as vscode.WebviewPanel;
+      assert.match(panel.webview.html, /data-command="raiseBudget">Raise Budget…</);
+      assert.doesNotMatch(panel.webview.html, /data-command="(setApiKey|showOutput)"/);
+      panel.dispose();
+      assert.deepEqual(await vscode.commands.executeCommand('borg.raiseBudget', t.id, { usd: 77 }), { key: 'borg.maxCostUsdPerDay', usd: 77 });
+      await until('the new cap', () => ctx.config.gateway.maxCostUsdPerDay === 77);
+      ctx.scheduler.tasks.update(t.id, { blockedReason: 'auth' });
+      assert.equal(await vscode.commands.executeCommand('borg.raiseBudget', t.id, { usd: 99 }), undefined, 'refused on an auth block');
+      assert.equal(ctx.config.gateway.maxCostUsdPerDay, 77);
+    } finally {
+      await setConfig('maxCostUsdPerDay', undefined);
+      await vscode.workspace.getConfiguration('borg').update('maxCostUsdPerDay', undefined, vscode.ConfigurationTarget.Global);
+      ctx.scheduler.tasks.update(t.id, { status: 'failed', blockedReason: null, lastError: t.lastError });
+    }
+  });
+
+  it('announces tasks that end done or failed, with the buttons of their status; a cancel is not announced', async () => {
+    const done = notices.find((n) => n.taskId === doneTask.id);
+    assert.ok(done, 'the done task was announced');
+    assert.deepEqual(done.buttons, ['Show Diff', 'Details']);
+    assert.equal(done.kind, 'info');
+    const failed = notices.find((n) => n.taskId === failing.id && n.status === 'failed');
+    assert.ok(failed, 'the failed task was announced');
+    assert.deepEqual(failed.buttons, ['Retry', 'Details']);
+    assert.equal(notices.filter((n) => n.taskId === cancelled.id).length, 0, "the user's cancel is not announced");
+    assert.ok(!notices.some((n) => /Say "hi"/.test(n.message) && /\]\(/.test(n.message)), 'no title forms a link');
+  });
+
+  it('a window that opens after tasks ended announces none of them, but badges them', async () => {
+    const { ctx } = await api();
+    const tree: { badge?: vscode.ViewBadge } = {};
+    const late = new TaskNotifications(ctx.scheduler, tree, () => ({ notifyTaskEnded: true, badge: true }));
+    const heard: TaskNotice[] = [];
+    late.onDidNotify((n) => heard.push(n));
+    try {
+      ctx.scheduler.pause(); // two scheduler changes, no task moves
+      ctx.scheduler.resume();
+      assert.deepEqual(heard, []);
+      assert.equal(tree.badge?.value, ctx.scheduler.tasks.list().filter((t) => ['blocked', 'failed', 'done'].includes(t.status)).length);
+    } finally {
+      late.dispose();
+    }
+  });
+
+  it('badges the Tasks view with the tasks needing attention, unless borg.badge is off', async () => {
+    const { ctx } = await api();
+    const list = ctx.scheduler.tasks.list();
+    const n = list.filter((t) => ['blocked', 'failed', 'done'].includes(t.status)).length;
+    assert.ok(n > 0);
+    const badge = ctx.tasksView.treeView.badge;
+    assert.equal(badge?.value, n);
+    assert.match(badge?.tooltip ?? '', new RegExp(`^${n} tasks? needs? attention: `));
+    await setConfig('badge', false);
+    try {
+      await until('the badge to go', () => ctx.tasksView.treeView.badge === undefined, 5_000);
+    } finally {
+      await setConfig('badge', undefined);
+    }
+    await until('the badge to come back', () => ctx.tasksView.treeView.badge?.value === n, 5_000);
+  });
+
+  it('the detail panel reads "tests skipped" for a test phase without borg.testCommand, and "done" as the phase', async () => {
+    const t = await task(doneTask.id);
+    const now = Date.now();
+    const skipped = {
+      id: 1,
+      taskId: t.id,
+      phase: 'test' as const,
+      attempt: 0,
+      agent: null,
+      outcome: 'ok',
+      exitCode: null,
+      durationMs: 0,
+      sessionId: null,
+      costUsd: null,
+      inputTokens: null,
+      outputTokens: null,
+      output: 'no borg.testCommand set: test phase skipped',
+      streamFile: null,
+      error: null,
+      commitSha: null,
+      startedAt: now,
+      finishedAt: now,
+    };
+    const html = taskBody({ ...t, status: 'done' }, [skipped], false);
+    assert.match(html, /<dt>Phase<\/dt><dd>done<\/dd>/);
+    assert.match(html, /tests skipped \(no borg\.testCommand\)/);
+    assert.match(html, /class="outcome outcome-skipped"[^>]*>skipped</);
+    assert.doesNotMatch(html, /0\.0 s/);
+    const running = taskBody({ ...t, status: 'impl', lastError: 'the previous run failed' }, [{ ...skipped, phase: 'impl', outcome: 'running', agent: null }], true);
+    assert.doesNotMatch(running, /Last error/, "a new run hides the last run's error");
+    assert.match(running, /starting…/);
   });
 
   it('retry runs a cancelled task again from its phase to done', async () => {

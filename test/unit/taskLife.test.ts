@@ -3,8 +3,21 @@ import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { RefusedError } from '../../src/core/errors';
-import { checkTaskVerb, nextAfter, RUN_OUTCOMES, RunOutcome, TASK_VERBS, TaskVerb, taskVerbs } from '../../src/core/taskLife';
-import { Phase, Task, TASK_STATUSES, TaskStatus } from '../../src/core/taskStore';
+import {
+  BLOCKED_ADVICE,
+  budgetSettingOf,
+  checkTaskVerb,
+  isSkippedTest,
+  nextAfter,
+  notificationVerbs,
+  progressWords,
+  RUN_OUTCOMES,
+  RunOutcome,
+  TASK_VERBS,
+  TaskVerb,
+  taskVerbs,
+} from '../../src/core/taskLife';
+import { BlockedReason, Phase, Task, TASK_STATUSES, TaskStatus } from '../../src/core/taskStore';
 
 /** A task in `status` with its worktree and branch made (as after its first dispatch) unless `bare`. */
 function task(status: TaskStatus, bare = false): Task {
@@ -35,8 +48,10 @@ const EXPECTED: Record<TaskStatus, TaskVerb[]> = {
   impl: ['show', 'diff', 'openWorktree', 'cancel', 'delete'],
   test: ['show', 'diff', 'openWorktree', 'cancel', 'delete'],
   retry: ['show', 'diff', 'openWorktree', 'cancel', 'retry', 'delete'],
-  blocked: ['show', 'diff', 'openWorktree', 'cancel', 'retry', 'setApiKey', 'delete'],
+  // A blocked task's reason here is unknown (`other`): Retry and Show Output (see BY_REASON below).
+  blocked: ['show', 'diff', 'openWorktree', 'cancel', 'retry', 'showOutput', 'delete'],
   done: ['show', 'diff', 'openWorktree', 'merge', 'delete'],
+  merged: ['show', 'diff', 'openWorktree', 'delete'],
   failed: ['show', 'diff', 'openWorktree', 'retry', 'delete'],
   cancelled: ['show', 'diff', 'openWorktree', 'retry', 'delete'],
 };
@@ -56,6 +71,96 @@ describe('taskVerbs (status × verb)', () => {
 
   it('never offers cancel on a failed task (it runs nothing and is not queued)', () => {
     assert.ok(!taskVerbs(task('failed')).includes('cancel'));
+  });
+});
+
+/** A blocked task's own actions by reason, written out as issue 12 states them. */
+const BY_REASON: Record<BlockedReason, TaskVerb[]> = {
+  auth: ['show', 'diff', 'openWorktree', 'cancel', 'retry', 'setApiKey', 'delete'],
+  budget: ['show', 'diff', 'openWorktree', 'cancel', 'retry', 'raiseBudget', 'delete'],
+  quota: ['show', 'diff', 'openWorktree', 'cancel', 'retry', 'showOutput', 'delete'],
+  other: ['show', 'diff', 'openWorktree', 'cancel', 'retry', 'showOutput', 'delete'],
+};
+
+const blocked = (reason: BlockedReason, lastError: string | null = null): Task => ({ ...task('blocked'), blockedReason: reason, lastError });
+
+describe('a blocked task offers the cure of its reason', () => {
+  for (const reason of Object.keys(BY_REASON) as BlockedReason[]) {
+    it(`blocked by ${reason} → ${BY_REASON[reason].join(', ')}`, () => {
+      assert.deepEqual(taskVerbs(blocked(reason)), BY_REASON[reason]);
+    });
+  }
+
+  it('a git error (reason other) offers Retry and Show Output, never Set API Key', () => {
+    const t = blocked('other', 'git worktree failed in /repo: fatal: invalid reference: HEAD');
+    assert.ok(!taskVerbs(t).includes('setApiKey'));
+    assert.throws(
+      () => checkTaskVerb('setApiKey', t),
+      /^RefusedError: Task 7 is blocked by an error outside the agent \(see the last error\); fix what the last error names \(Show Output has the whole log\), then Retry\.$/,
+    );
+  });
+
+  it('Raise Budget is refused on an auth block, with what to do instead', () => {
+    assert.throws(() => checkTaskVerb('raiseBudget', blocked('auth')), /Task 7 is blocked by the model's refusal of the API key \(or no key\); set the API key/);
+  });
+
+  it('has advice for every reason (the CLI prints it)', () => {
+    for (const reason of Object.keys(BY_REASON) as BlockedReason[]) assert.match(BLOCKED_ADVICE[reason], /Retry\.$/);
+  });
+
+  it("Raise Budget opens the cap the gateway's refusal named", () => {
+    const task7 = 'task 7 reached its budget: $5.0100 spent of $5 (borg.maxCostUsdPerTask). Raise the cap, then Retry the task.';
+    const day = "today's budget is spent: $50.0100 of $50 (borg.maxCostUsdPerDay). Raise the cap and Retry, or wait until midnight.";
+    assert.equal(budgetSettingOf({ lastError: task7 }), 'maxCostUsdPerTask');
+    assert.equal(budgetSettingOf({ lastError: day }), 'maxCostUsdPerDay');
+    assert.equal(budgetSettingOf({ lastError: null }), 'maxCostUsdPerTask');
+    assert.equal(budgetSettingOf({ lastError: 'Raise the cap (borg.maxCostUsdPerTask / borg.maxCostUsdPerDay), then Retry.' }), 'maxCostUsdPerTask');
+  });
+});
+
+describe('a merged task', () => {
+  it('refuses a second merge, saying it is merged already', () => {
+    assert.throws(() => checkTaskVerb('merge', task('merged')), /^RefusedError: Task 7 is already merged into main; there is nothing left to merge\.$/);
+  });
+
+  it('reads "merged into main", a done one "done", others their phase and attempt', () => {
+    assert.equal(progressWords(task('merged')), 'merged into main');
+    assert.equal(progressWords(task('done')), 'done');
+    assert.equal(progressWords(task('impl')), 'impl · attempt 2/3');
+  });
+
+  it('runs nothing and cannot be retried or cancelled', () => {
+    for (const v of ['retry', 'cancel', 'merge'] as TaskVerb[]) assert.ok(!taskVerbs(task('merged')).includes(v), v);
+  });
+});
+
+describe('notificationVerbs (the buttons of a task-ended notification)', () => {
+  it('done → Show Diff, Details; failed → Retry, Details', () => {
+    assert.deepEqual(notificationVerbs(task('done')), ['diff', 'show']);
+    assert.deepEqual(notificationVerbs(task('failed')), ['retry', 'show']);
+  });
+
+  it("blocked → its reason's cures, then Details", () => {
+    assert.deepEqual(notificationVerbs(blocked('auth')), ['setApiKey', 'retry', 'show']);
+    assert.deepEqual(notificationVerbs(blocked('budget')), ['raiseBudget', 'retry', 'show']);
+    assert.deepEqual(notificationVerbs(blocked('other')), ['retry', 'showOutput', 'show']);
+  });
+
+  it('nothing for statuses that are not announced (cancelled by the user, merged, running)', () => {
+    for (const s of ['cancelled', 'merged', 'impl', 'retry', 'backlog'] as TaskStatus[]) assert.deepEqual(notificationVerbs(task(s)), [], s);
+  });
+
+  it('no Show Diff for a done task without a branch', () => {
+    assert.deepEqual(notificationVerbs(task('done', true)), ['show']);
+  });
+});
+
+describe('isSkippedTest', () => {
+  it('is the test run with no container that passed (borg.testCommand empty), nothing else', () => {
+    assert.equal(isSkippedTest({ phase: 'test', agent: null, outcome: 'ok' }), true);
+    assert.equal(isSkippedTest({ phase: 'test', agent: 'borg-test-3', outcome: 'ok' }), false);
+    assert.equal(isSkippedTest({ phase: 'test', agent: null, outcome: 'blocked' }), false);
+    assert.equal(isSkippedTest({ phase: 'impl', agent: null, outcome: 'ok' }), false);
   });
 });
 
@@ -192,6 +297,8 @@ describe("package.json's Tasks menus read the task table", () => {
     'borg.cancelTask': 'cancel',
     'borg.retryTask': 'retry',
     'borg.setApiKey': 'setApiKey',
+    'borg.raiseBudget': 'raiseBudget',
+    'borg.showOutput': 'showOutput',
     'borg.deleteTask': 'delete',
   };
 
