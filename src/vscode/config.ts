@@ -6,6 +6,7 @@ import { DEFAULT_TASK_SETTINGS, TaskSettings } from '../core/scheduler';
 import type { GatewaySettings } from '../core/gateway/gateway';
 import { readGatewaySettings } from '../core/gateway/settings';
 import { readPersonaTools } from '../core/personaTools';
+import { GroupBy, groupByOf } from './agentTree';
 
 /** Typed reads of the `borg.*` settings. Values out of range fall back to their defaults, clamped where a range is given. */
 export interface BorgConfig extends PipelineSettings, TaskSettings {
@@ -16,6 +17,8 @@ export interface BorgConfig extends PipelineSettings, TaskSettings {
   home: string;
   /** The model gateway's settings (`borg.modelUpstream`, `borg.gatewayRecord`, `borg.egressAllow`, `borg.maxCostUsdPer*`). */
   gateway: GatewaySettings;
+  /** `borg.agents.groupBy`: how the Agents view groups its rows. */
+  agentsGroupBy: GroupBy;
   /** One line per bad setting: what it must be and the default used instead (shown once per change). */
   warnings: string[];
 }
@@ -57,6 +60,7 @@ export function readConfig(): BorgConfig {
     model: c.get<string>('model', '').trim(),
     allowedTools: (c.get<unknown>('allowedTools') instanceof Array ? (c.get<unknown[]>('allowedTools') ?? []) : []).filter((x): x is string => typeof x === 'string'),
     personaTools: personaTools.tools,
+    agentsGroupBy: groupByOf(c.get('agents.groupBy')),
     warnings: [...hardening.warnings, ...(testNetwork.warning ? [testNetwork.warning] : []), ...gateway.warnings, ...personaTools.problems],
   };
 }

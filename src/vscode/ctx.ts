@@ -57,7 +57,7 @@ export class BorgContext extends Disposable {
     this.config = readConfig();
     this.warnAboutSettings();
     this.register(log);
-    this.agentsView = this.register(new AgentsView(pipeline, runtime.gateway));
+    this.agentsView = this.register(new AgentsView(pipeline, { gateway: runtime.gateway, groupBy: () => this.config.agentsGroupBy }));
     this.tasksView = this.register(new TasksView(scheduler, runtime.gateway, () => this.config.gateway.maxCostUsdPerTask));
     this.statusBar = this.register(new StatusBar(pipeline, scheduler, runtime.gateway, () => this.config.gateway.maxCostUsdPerDay));
     this.register(pipeline.onDidOutput(({ agent, line }) => log.info(`[${agent}] ${line}`)));
@@ -73,6 +73,7 @@ export class BorgContext extends Disposable {
             void vscode.window.showErrorMessage((e as Error).message);
           }
         }
+        if (this.config.agentsGroupBy !== before.agentsGroupBy) this.agentsView.regroup();
         void this.refresh();
         scheduler.dispatch();
       }),
