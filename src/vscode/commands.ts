@@ -25,7 +25,7 @@ export function registerCommands(ctx: BorgContext): vscode.Disposable[] {
     vscode.commands.registerCommand('borg.hardline', (arg?: unknown) => hardline(ctx, arg)),
     vscode.commands.registerCommand('borg.reclaim', (arg?: unknown) => reclaim(ctx, arg)),
     vscode.commands.registerCommand('borg.stop', (arg?: unknown, items?: unknown) => stop(ctx, arg, items)),
-    vscode.commands.registerCommand('borg.remove', (arg?: unknown, items?: unknown) => remove(ctx, arg, items)),
+    vscode.commands.registerCommand('borg.remove', (arg?: unknown, items?: unknown, opts?: { keepState?: boolean }) => remove(ctx, arg, items, opts)),
     vscode.commands.registerCommand('borg.removeExited', (opts?: RemoveExitedOptions) => removeExited(ctx, opts)),
     vscode.commands.registerCommand('borg.cancelLaunch', (arg?: unknown) => cancelLaunch(ctx, arg)),
     vscode.commands.registerCommand('borg.agents.groupBy', (by?: unknown) => groupBy(ctx, by)),
@@ -163,10 +163,10 @@ export async function stop(ctx: BorgContext, arg?: unknown, items?: unknown): Pr
 /**
  * Borg: Remove Agent — asks for confirmation and whether to keep the state dir (the agent's
  * credentials and history); one question for all selected rows. Programmatic callers pass
- * `{ keepState }` as the second argument to skip the question.
+ * `{ keepState }` (as the second argument, or the third after the selection) to skip the question.
  */
-export async function remove(ctx: BorgContext, arg?: unknown, itemsOrOpts?: unknown): Promise<boolean> {
-  const opts = !Array.isArray(itemsOrOpts) && itemsOrOpts && typeof itemsOrOpts === 'object' ? (itemsOrOpts as { keepState?: boolean }) : undefined;
+export async function remove(ctx: BorgContext, arg?: unknown, itemsOrOpts?: unknown, given?: { keepState?: boolean }): Promise<boolean> {
+  const opts = given ?? (!Array.isArray(itemsOrOpts) && itemsOrOpts && typeof itemsOrOpts === 'object' ? (itemsOrOpts as { keepState?: boolean }) : undefined);
   const names = await targets(ctx, arg, Array.isArray(itemsOrOpts) ? itemsOrOpts : undefined, 'remove');
   if (names.length === 0) return false;
   let keepState = opts?.keepState;
