@@ -24,6 +24,7 @@ export interface AgentLook {
 const green = new vscode.ThemeColor('testing.iconPassed');
 const red = new vscode.ThemeColor('testing.iconFailed');
 const yellow = new vscode.ThemeColor('testing.iconQueued');
+const neutral = new vscode.ThemeColor('icon.foreground');
 
 /** `borg.agent;` and the verbs that fit `c`, each followed by `;`. */
 export function agentContextValue(c: ContainerInfo): string {
@@ -57,7 +58,7 @@ export function lookOf(c: ContainerInfo): AgentLook {
       return look(new vscode.ThemeIcon('circle-slash', red), 'dead');
     case 'exited':
       if (isOomKilled(c)) return look(new vscode.ThemeIcon('flame', red), 'OOM-killed');
-      if (isStopped(c)) return look(new vscode.ThemeIcon('debug-stop'), 'stopped');
+      if (isStopped(c)) return look(new vscode.ThemeIcon('debug-stop', neutral), 'stopped'); // the codicon alone renders red
       if (c.endedBy === 'timed-out') return look(new vscode.ThemeIcon('watch', red), 'timed out');
       if (c.exitCode === 0) return look(new vscode.ThemeIcon('pass', green), 'exited 0');
       return look(new vscode.ThemeIcon('error', red), `exited ${c.exitCode ?? '?'}`);
@@ -72,7 +73,7 @@ export function lookOf(c: ContainerInfo): AgentLook {
  * inspects it once per exit) or the followed agent's end; else "created 5 min ago".
  */
 export function timeOf(c: ContainerInfo, agent: Agent | undefined, now = Date.now()): string {
-  if (c.status === 'running' && agent?.state === 'running') return `up ${elapsedWords(now - agent.startedAt)}`;
+  if (c.status === 'running' && agent && agent.id === c.id) return `up ${elapsedWords(now - agent.startedAt)}`;
   const finished = c.finishedAt ? Date.parse(c.finishedAt) : agent && agent.id === c.id ? agent.finishedAt : undefined;
   if ((c.status === 'exited' || c.status === 'dead') && finished !== undefined && Number.isFinite(finished)) return `${elapsedWords(now - finished)} ago`;
   return `created ${elapsedWords(now - c.createdAt)} ago`;
@@ -80,7 +81,7 @@ export function timeOf(c: ContainerInfo, agent: Agent | undefined, now = Date.no
 
 /** Ms until {@link timeOf}'s words for this row next change (see core/relativeTime.ts). */
 export function timeChangesIn(c: ContainerInfo, agent: Agent | undefined, now = Date.now()): number {
-  if (c.status === 'running' && agent?.state === 'running') return nextChangeIn(now - agent.startedAt);
+  if (c.status === 'running' && agent && agent.id === c.id) return nextChangeIn(now - agent.startedAt);
   const finished = c.finishedAt ? Date.parse(c.finishedAt) : agent && agent.id === c.id ? agent.finishedAt : undefined;
   if ((c.status === 'exited' || c.status === 'dead') && finished !== undefined && Number.isFinite(finished)) return nextChangeIn(now - finished);
   return nextChangeIn(now - c.createdAt);
@@ -96,8 +97,8 @@ export interface AgentMeter {
 
 /**
  * A tree item for one labelled container; `agent` adds the live last output line, `meter` the
- * run's metered cost and tokens (`worker · running · up 2m · $0.0312 · 12.3k tok · …`) once it
- * made a model request through the gateway.
+ * run's metered cost and tokens (`running · up 2 min · #12 impl · $0.0312 · 12.3k tok · …`) once
+ * it made a model request through the gateway.
  */
 export function agentItem(c: ContainerInfo, agent: Agent | undefined, meter: AgentMeter = {}, now = Date.now()): vscode.TreeItem {
   const look = lookOf(c);
@@ -110,7 +111,8 @@ export function agentItem(c: ContainerInfo, agent: Agent | undefined, meter: Age
   const used = meter.usage && meter.usage.requests > 0 ? meter.usage : undefined;
   const cost = used ? ` · ${usageShort(used)}` : '';
   const served = taskPhaseOf(c.labels[LABEL_TASK], c.labels[LABEL_PHASE]);
-  item.description = `${c.persona ?? '?'}${served ? ` · ${served}` : ''} · ${look.words} · ${since}${cost}${last}`;
+  // State first: a narrow sidebar cuts the end. The persona is in the name (<prefix>-<persona>-<n>) and the tooltip.
+  item.description = `${look.words} · ${since}${served ? ` · ${served}` : ''}${cost}${last}`;
   const tip = new vscode.MarkdownString(undefined, true);
   tip.appendMarkdown(`$(${look.icon.id.replace('~spin', '')}) **${c.name}** — ${look.words}\n\n`);
   if (isStopped(c)) tip.appendMarkdown('Stopped by Borg (Stop Agent or Stop All), not a crash: Reclaim runs a fresh agent under this name.\n\n');

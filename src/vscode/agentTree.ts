@@ -109,7 +109,7 @@ export function buildAgentTree(containers: readonly ContainerInfo[], queued: rea
       kind: 'group',
       id: `group:task:${task}:${phase}`,
       label: phase,
-      icon: 'symbol-event',
+      icon: 'layers',
       children: tasks.get(task)!.get(phase)!,
     })),
   }));

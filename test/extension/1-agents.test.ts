@@ -64,7 +64,7 @@ describe('Activation, launch and the Agents view', function () {
       return c && ctx.agentsView.getTreeItem(c);
     });
     assert.equal(item.label, name);
-    assert.match(String(item.description), /^worker · running · up <1 min/);
+    assert.match(String(item.description), /^running · up <1 min/);
     assert.equal(item.contextValue, 'borg.agent;stop;logs;');
     assert.equal((item.iconPath as vscode.ThemeIcon).id, 'vm-running');
     await until('status bar 1/4', () => ctx.statusBar.text === '$(server-process) 1/4 agents');
@@ -86,13 +86,13 @@ describe('Activation, launch and the Agents view', function () {
       inspected: true,
     };
     const item = agentItem(c, undefined, { usage: { requests: 3, inputTokens: 12_000, outputTokens: 345, costUsd: 0.0312 }, replayOf: 'replay of demo.jsonl' }, now);
-    assert.equal(item.description, 'worker · exited 0 · 2 min ago · $0.0312 · 12.3k tok', 'counted from the exit, not the creation');
+    assert.equal(item.description, 'exited 0 · 2 min ago · $0.0312 · 12.3k tok', 'counted from the exit, not the creation');
     const tip = (item.tooltip as vscode.MarkdownString).value.replace(/\\/g, '');
     assert.match(tip, /\$\(warning\) network bridge: this agent can reach anything the host can/);
     assert.match(tip, /Model: replay of demo.jsonl \(not a model\)/);
     assert.match(tip, /Model use: 3 requests · in 12,000 · out 345 tok · \$0.0312/);
     const quiet = agentItem({ ...c, labels: { 'borg.gateway': 'true' } }, undefined, { usage: { requests: 0, inputTokens: 0, outputTokens: 0, costUsd: 0 } }, now);
-    assert.equal(quiet.description, 'worker · exited 0 · 2 min ago', 'no model request yet: no cost');
+    assert.equal(quiet.description, 'exited 0 · 2 min ago', 'no model request yet: no cost');
     assert.match((quiet.tooltip as vscode.MarkdownString).value, /Network: gateway \(no network; the model only through Borg's gateway\)/);
   });
 
@@ -137,11 +137,11 @@ describe('Activation, launch and the Agents view', function () {
       const taskGroup = roots.find((n) => n.kind === 'group' && n.label === 'Task #9001');
       const phase = taskGroup && ctx.agentsView.getChildren(taskGroup).find((n) => n.kind === 'group' && n.label === 'impl');
       const row = phase && ctx.agentsView.getChildren(phase).find((n) => n.kind === 'container' && n.name === r.name);
-      const exited = row && /· exited 0 ·/.test(String(ctx.agentsView.getTreeItem(row).description));
+      const exited = row && /^exited 0 ·/.test(String(ctx.agentsView.getTreeItem(row).description));
       return exited && { taskGroup, phase, row, loose: roots.find((n) => n.kind === 'group' && n.label === 'No task') };
     });
     assert.ok(path.loose, 'agents without a task sit apart under "No task"');
-    assert.match(String(ctx.agentsView.getTreeItem(path.row).description), /^worker · #9001 impl · exited 0 · <1 min ago$/);
+    assert.match(String(ctx.agentsView.getTreeItem(path.row).description), /^exited 0 · <1 min ago · #9001 impl$/);
     assert.match(String(ctx.agentsView.getTreeItem(path.taskGroup).description), /^1 agent$/);
     assert.equal(await vscode.commands.executeCommand('borg.agents.groupBy', 'state'), 'state');
     try {
