@@ -4,9 +4,9 @@ import type { Agent } from '../core/agent';
 import { MeteredUsage, usageLong, usageShort } from '../core/costText';
 import type { ContainerInfo } from '../core/engine';
 import type { QueuedLaunch } from '../core/pipeline';
-import { elapsedWords, nextChangeIn } from '../core/relativeTime';
+import { elapsedWords } from '../core/relativeTime';
 import { isOomKilled, isStopped, verbsFor } from '../core/verbs';
-import { GroupNode, taskPhaseOf } from './agentTree';
+import { GroupNode, taskPhaseOf, timeOf } from './agentTree';
 
 /** What the tree shows for one container: the single table from state to icon, words and menu key. */
 export interface AgentLook {
@@ -65,26 +65,6 @@ export function lookOf(c: ContainerInfo): AgentLook {
     default:
       return look(new vscode.ThemeIcon('question'), String(c.status)); // a state Docker may add later
   }
-}
-
-/**
- * The row's relative time and what it counts from (ms since the epoch): "up 3 min" from the
- * followed run's start; "2 min ago" from Docker's `FinishedAt` once it ended (the Pipeline
- * inspects it once per exit) or the followed agent's end; else "created 5 min ago".
- */
-export function timeOf(c: ContainerInfo, agent: Agent | undefined, now = Date.now()): string {
-  if (c.status === 'running' && agent && agent.id === c.id) return `up ${elapsedWords(now - agent.startedAt)}`;
-  const finished = c.finishedAt ? Date.parse(c.finishedAt) : agent && agent.id === c.id ? agent.finishedAt : undefined;
-  if ((c.status === 'exited' || c.status === 'dead') && finished !== undefined && Number.isFinite(finished)) return `${elapsedWords(now - finished)} ago`;
-  return `created ${elapsedWords(now - c.createdAt)} ago`;
-}
-
-/** Ms until {@link timeOf}'s words for this row next change (see core/relativeTime.ts). */
-export function timeChangesIn(c: ContainerInfo, agent: Agent | undefined, now = Date.now()): number {
-  if (c.status === 'running' && agent && agent.id === c.id) return nextChangeIn(now - agent.startedAt);
-  const finished = c.finishedAt ? Date.parse(c.finishedAt) : agent && agent.id === c.id ? agent.finishedAt : undefined;
-  if ((c.status === 'exited' || c.status === 'dead') && finished !== undefined && Number.isFinite(finished)) return nextChangeIn(now - finished);
-  return nextChangeIn(now - c.createdAt);
 }
 
 /** What the model gateway knows of one agent's current run, for its row. */

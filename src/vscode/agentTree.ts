@@ -1,6 +1,8 @@
+import type { Agent } from '../core/agent';
 import type { ContainerInfo } from '../core/engine';
 import { LABEL_PHASE, LABEL_TASK } from '../core/labels';
 import type { QueuedLaunch } from '../core/pipeline';
+import { elapsedWords, nextChangeIn } from '../core/relativeTime';
 import { isClean, isCrashed, isLive, isStopped } from '../core/verbs';
 
 /**
@@ -149,6 +151,29 @@ export function treeSignature(nodes: readonly AgentsNode[], extra = ''): string 
   };
   walk(nodes);
   return parts.join('|');
+}
+
+/** What a row's time reads of its followed agent. */
+export type RowAgent = Pick<Agent, 'id' | 'startedAt' | 'finishedAt'>;
+
+/**
+ * The row's relative time and what it counts from (ms since the epoch): "up 3 min" from the
+ * followed run's start; "2 min ago" from Docker's `FinishedAt` once it ended (the Pipeline
+ * inspects it once per exit) or the followed agent's end; else "created 5 min ago".
+ */
+export function timeOf(c: ContainerInfo, agent: RowAgent | undefined, now = Date.now()): string {
+  if (c.status === 'running' && agent && agent.id === c.id) return `up ${elapsedWords(now - agent.startedAt)}`;
+  const finished = c.finishedAt ? Date.parse(c.finishedAt) : agent && agent.id === c.id ? agent.finishedAt : undefined;
+  if ((c.status === 'exited' || c.status === 'dead') && finished !== undefined && Number.isFinite(finished)) return `${elapsedWords(now - finished)} ago`;
+  return `created ${elapsedWords(now - c.createdAt)} ago`;
+}
+
+/** Ms until {@link timeOf}'s words for this row next change (see core/relativeTime.ts). */
+export function timeChangesIn(c: ContainerInfo, agent: RowAgent | undefined, now = Date.now()): number {
+  if (c.status === 'running' && agent && agent.id === c.id) return nextChangeIn(now - agent.startedAt);
+  const finished = c.finishedAt ? Date.parse(c.finishedAt) : agent && agent.id === c.id ? agent.finishedAt : undefined;
+  if ((c.status === 'exited' || c.status === 'dead') && finished !== undefined && Number.isFinite(finished)) return nextChangeIn(now - finished);
+  return nextChangeIn(now - c.createdAt);
 }
 
 function byTaskDesc(a: string, b: string): number {

@@ -181,6 +181,9 @@ describe('Hardline, reclaim, stop, remove and logs', function () {
     const also = (await vscode.commands.executeCommand('borg.removeExited', { crashed: true })) as string[];
     assert.ok(also.includes(crashed));
     await assert.rejects(docker.getContainer(crashed).inspect(), /no such container/i);
-    assert.ok(ctx.pipeline.containers.every((c) => c.status !== 'exited'), 'nothing exited left');
+    assert.ok(
+      ctx.pipeline.containers.every((c) => c.status !== 'exited'),
+      'nothing exited left',
+    );
   });
 });
