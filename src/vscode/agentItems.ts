@@ -152,10 +152,10 @@ export function queuedItem(q: QueuedLaunch, ahead: number, now = Date.now()): vs
 export function groupItem(g: GroupNode, rows: readonly ContainerInfo[], waiting: number): vscode.TreeItem {
   const item = new vscode.TreeItem(g.label, vscode.TreeItemCollapsibleState.Expanded);
   item.id = g.id;
-  item.iconPath = new vscode.ThemeIcon(g.icon);
+  item.iconPath = new vscode.ThemeIcon(g.icon, neutral); // debug-stop alone renders red
   item.contextValue = 'borg.agentGroup';
   const running = rows.filter((c) => c.status === 'running').length;
-  const parts = [`${rows.length} agent${rows.length === 1 ? '' : 's'}`];
+  const parts = rows.length || !waiting ? [`${rows.length} agent${rows.length === 1 ? '' : 's'}`] : [];
   if (running && running !== rows.length) parts.push(`${running} running`);
   if (waiting) parts.push(`${waiting} waiting`);
   item.description = parts.join(' · ');

@@ -2,7 +2,7 @@ import * as vscode from 'vscode';
 import { buildDemoImage, DEMO_IMAGE } from '../core/demoImage';
 import { BorgError, DockerUnreachableError, ImageMissingError, InterruptedError, RefusedError } from '../core/errors';
 import { LaunchResult, PERSONAS } from '../core/pipeline';
-import { checkVerb, isClean, isCrashed, isStopped, stateWords, Verb } from '../core/verbs';
+import { checkVerb, isClean, isCrashed, isStopped, stateWords, Verb, verbsFor } from '../core/verbs';
 import { GROUP_BYS, type ContainerNode, type GroupBy, type QueuedNode } from './agentTree';
 import type { BorgContext } from './ctx';
 import { Hardline, openHardline } from './hardlineTerminal';
@@ -46,12 +46,20 @@ function nameOf(arg: unknown): string | undefined {
 /**
  * The containers a multi-select command acts on: VS Code passes the clicked row and, with
  * `canSelectMany`, every selected row (`items`, the clicked one among them); rows that are not
- * containers (groups, queued launches) are left out. Falls back to {@link target} (one name).
+ * containers (groups, queued launches), or whose state the verb does not fit, are left out.
+ * One row (or none) falls back to {@link target}.
  */
 async function targets(ctx: BorgContext, arg: unknown, items: unknown, verb: Verb): Promise<string[]> {
-  const many = Array.isArray(items) ? items.map(nameOf).filter((n): n is string => !!n) : [];
-  if (many.length > 0) return [...new Set(many)];
-  const one = await target(ctx, arg, verb);
+  const rows = Array.isArray(items) ? items.filter((n): n is ContainerNode => (n as ContainerNode | undefined)?.kind === 'container') : [];
+  if (rows.length > 1) {
+    // A mixed selection: act on the rows the verb fits (the same table as the menus), say how many were left out.
+    const fit = [...new Set(rows.filter((r) => verbsFor(r.info).includes(verb)).map((r) => r.name))];
+    const left = new Set(rows.map((r) => r.name)).size - fit.length;
+    if (fit.length === 0) void vscode.window.showInformationMessage(`None of the selected agents can be ${VERB_PAST[verb]} now.`);
+    else if (left > 0) vscode.window.setStatusBarMessage(`Borg: ${left} selected agent${left === 1 ? '' : 's'} left out (cannot be ${VERB_PAST[verb]} now)`, 5000);
+    return fit;
+  }
+  const one = await target(ctx, rows[0] ?? arg, verb);
   return one ? [one] : [];
 }
 

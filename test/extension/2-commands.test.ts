@@ -2,6 +2,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import type { ContainerNode } from '../../src/vscode/agentTree';
 import type { Hardline } from '../../src/vscode/hardlineTerminal';
 import { api, docker, setConfig, until, usePrefix } from './helpers';
 
@@ -89,8 +90,12 @@ describe('Hardline, reclaim, stop, remove and logs', function () {
     assert.equal(a.agent.state, 'stopped');
     assert.equal(b.agent.state, 'stopped');
     for (const n of [a.name, b.name]) assert.equal((await docker.getContainer(n).inspect()).State.Running, false);
-    await ctx.refresh();
-    const stopped = [ctx.agentsView.row(a.name)!, ctx.agentsView.row(b.name)!];
+    const stopped = await until('both rows stopped', async () => {
+      await ctx.refresh();
+      const rs = [ctx.agentsView.row(a.name), ctx.agentsView.row(b.name)];
+      return rs.every((r) => r?.info.status === 'exited') && (rs as ContainerNode[]);
+    });
+    assert.equal(await vscode.commands.executeCommand('borg.stop', stopped[0], stopped), false, 'none of them runs: nothing to stop, nothing failed');
     assert.equal(await vscode.commands.executeCommand('borg.remove', stopped[1], stopped, { keepState: true }), true);
     for (const n of [a.name, b.name]) await assert.rejects(docker.getContainer(n).inspect(), /no such container/i);
   });
