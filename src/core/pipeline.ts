@@ -811,6 +811,8 @@ export class Pipeline extends Disposable {
       c.finishedAt ??= facts.finishedAt;
       c.endedBy = this.endedByOf(c, rows.get(c.name));
     }
+    const listed = new Set(list.map((c) => c.id));
+    for (const id of [...this.exitById.keys()]) if (!listed.has(id)) this.exitById.delete(id); // removed: forget it
     return list;
   }
 

@@ -1,7 +1,7 @@
 import * as assert from 'node:assert/strict';
 import * as vscode from 'vscode';
 import type { ContainerInfo } from '../../src/core/engine';
-import { agentItem } from '../../src/vscode/agentItems';
+import { agentItem, lookOf } from '../../src/vscode/agentItems';
 import type { AgentsNode, ContainerNode } from '../../src/vscode/agentTree';
 import { api, docker, EXTENSION_ID, prefix, setConfig, until, usePrefix } from './helpers';
 
@@ -153,5 +153,37 @@ describe('Activation, launch and the Agents view', function () {
       await vscode.commands.executeCommand('borg.agents.groupBy', 'task');
     }
     await until('grouped by task again', () => ctx.agentsView.getChildren().some((n) => n.kind === 'group' && n.label === 'Task #9001'));
+  });
+
+  it('the look table: stopped is neutral with reclaim, timed out and crashed and OOM-killed are red with hardline', () => {
+    const base: ContainerInfo = {
+      id: 'e'.repeat(64),
+      name: 'borg-worker-1',
+      status: 'exited',
+      exitCode: 143,
+      oomKilled: false,
+      createdAt: 0,
+      image: 'i',
+      labels: {},
+      managed: true,
+      persona: 'worker',
+      inspected: true,
+    };
+    const rows: Array<[Partial<ContainerInfo>, string, string, string | undefined, string]> = [
+      [{ endedBy: 'stopped' }, 'debug-stop', 'stopped', 'icon.foreground', 'borg.agent;reclaim;remove;logs;'],
+      [{ endedBy: 'timed-out' }, 'watch', 'timed out', 'testing.iconFailed', 'borg.agent;hardline;remove;logs;'],
+      [{}, 'error', 'exited 143', 'testing.iconFailed', 'borg.agent;hardline;remove;logs;'],
+      [{ oomKilled: true, exitCode: 137, endedBy: 'stopped' }, 'flame', 'OOM-killed', 'testing.iconFailed', 'borg.agent;hardline;remove;logs;'],
+      [{ exitCode: 0 }, 'pass', 'exited 0', 'testing.iconPassed', 'borg.agent;reclaim;remove;logs;'],
+      [{ status: 'running', exitCode: undefined, endedBy: 'stopped' }, 'vm-running', 'running', 'testing.iconPassed', 'borg.agent;stop;logs;'],
+    ];
+    for (const [extra, icon, words, color, contextValue] of rows) {
+      const look = lookOf({ ...base, ...extra });
+      const what = JSON.stringify(extra);
+      assert.equal(look.icon.id, icon, what);
+      assert.equal(look.words, words, what);
+      assert.equal((look.icon.color as vscode.ThemeColor | undefined)?.id, color, what);
+      assert.equal(look.contextValue, contextValue, what);
+    }
   });
 });
