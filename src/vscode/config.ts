@@ -40,6 +40,9 @@ export function readConfig(): BorgConfig {
     vscode.workspace.workspaceFolders?.[0]?.uri.fsPath ?? os.homedir(),
   );
   const personaTools = readPersonaTools(c.get('personaTools'));
+  const groupByValue = c.get<unknown>('agents.groupBy');
+  const agentsGroupBy = groupByOf(groupByValue);
+  const groupByWarning = groupByValue !== undefined && groupByValue !== agentsGroupBy ? [`borg.agents.groupBy must be task, state or none (got ${JSON.stringify(groupByValue)}); using task.`] : [];
   return {
     prefix: c.get<string>('containerPrefix', DEFAULT_SETTINGS.prefix).trim(),
     image: c.get<string>('agentImage', DEFAULT_SETTINGS.image).trim() || DEFAULT_SETTINGS.image,
@@ -60,8 +63,8 @@ export function readConfig(): BorgConfig {
     model: c.get<string>('model', '').trim(),
     allowedTools: (c.get<unknown>('allowedTools') instanceof Array ? (c.get<unknown[]>('allowedTools') ?? []) : []).filter((x): x is string => typeof x === 'string'),
     personaTools: personaTools.tools,
-    agentsGroupBy: groupByOf(c.get('agents.groupBy')),
-    warnings: [...hardening.warnings, ...(testNetwork.warning ? [testNetwork.warning] : []), ...gateway.warnings, ...personaTools.problems],
+    agentsGroupBy,
+    warnings: [...hardening.warnings, ...(testNetwork.warning ? [testNetwork.warning] : []), ...gateway.warnings, ...personaTools.problems, ...groupByWarning],
   };
 }
 
