@@ -59,9 +59,9 @@ export interface AgentOptions {
   startedAt?: number;
   /** The run's gateway token holder (gateway/gateway.ts), when the container reaches the model through the gateway. */
   gatewayRun?: RunRef;
-  /** Called on every change of state or last line. */
+  /** Called on every change of state (not per output line: `onOutput` is, so views repaint one row for it). */
   onChange: (agent: Agent) => void;
-  /** Called for every output line (stdout and stderr), without the newline. */
+  /** Called for every output line (stdout and stderr), without the newline, after `lastLine` is set. */
   onOutput?: (agent: Agent, line: string) => void;
 }
 
@@ -231,7 +231,6 @@ export class Agent extends Disposable {
     else this.outputTruncated = true;
     this.lastLine = summarise(line);
     this.o.onOutput?.(this, line);
-    this.o.onChange(this);
   }
 
   /**

@@ -60,6 +60,10 @@ export function judge(info: ContainerInfo, workspaceId: string, now = Date.now()
       return { action: 'skip', reason: 'dead' };
     case 'exited':
       if (info.oomKilled === true) return { action: 'skip', reason: 'oom-killed' };
+      // A user-stopped agent (exit 143, `endedBy` in verbs.ts) is skipped too: the automatic
+      // name search judges Docker's state only (another window's claim has no view of this
+      // database), and a stopped agent's container and folder are the user's to look at; the
+      // explicit Reclaim (verbs.ts) is how its name is reused.
       if (info.exitCode !== 0) return { action: 'skip', reason: 'crashed' };
       if (info.oomKilled === false) return { action: 'reclaim' };
       return { action: 'skip', reason: 'oom-unknown' };

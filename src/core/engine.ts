@@ -36,6 +36,13 @@ export interface ContainerInfo {
   workspace?: string;
   /** True when this came from inspect (so exitCode/oomKilled are exact). */
   inspected: boolean;
+  /**
+   * How Borg itself ended this exited run: `stopped` (Stop Agent, Stop All, a shutdown in stop
+   * mode) or `timed-out` (the watchdog). Only the Pipeline sets it, from its own records (its
+   * agents, the database's `containers` row for this id) — never from Docker or anything the
+   * container can write, so an agent that exits 143 by itself stays a crash.
+   */
+  endedBy?: 'stopped' | 'timed-out';
 }
 
 /** One event Docker recorded for a container (`kill` with its `signal`, `oom`, `die`, `destroy`, …). */

@@ -14,7 +14,7 @@ import { containerOwner, ownerSpec, chownTree } from './ownership';
 import { containerName, ContainerSeq, validateNamePart } from './names';
 import { Slots } from './slots';
 import { STATE_MOUNT, StateDirs } from './stateDirs';
-import type { Store } from './store';
+import type { ContainerRow, Store } from './store';
 import { checkVerb, needsInspect } from './verbs';
 
 /** Settings the Pipeline reads at each launch, so changes apply without a restart. */
@@ -134,8 +134,13 @@ export interface LaunchResult {
 
 /** A launch waiting for a free slot. `queuedAt` in ms since the epoch. */
 export interface QueuedLaunch {
+  /** This Pipeline's number for it (for {@link Pipeline.cancelQueued}); unique per Pipeline. */
+  id: number;
   persona: string;
   queuedAt: number;
+  /** The task and phase it runs (`borg.task` / `borg.phase` labels), for a task's launch. */
+  task?: string;
+  phase?: string;
 }
 
 /** What {@link Pipeline.recover} found: names adopted (running), collected (exited while away), lost (vanished) and removed (never started). */
@@ -174,10 +179,12 @@ export class Pipeline extends Disposable {
   private stopped = false;
   private refreshing: Promise<void> | undefined;
   private refreshAgain = false;
-  private readonly oomById = new Map<string, boolean>();
   private recovering: Promise<RecoveryReport> | undefined;
-  private readonly waiting = new Set<QueuedLaunch>();
+  private readonly waiting = new Map<QueuedLaunch, AbortController>();
+  private queuedSeq = 0;
   private stopAllGeneration = 0;
+  /** Exit facts inspected once per exited container id (a list carries neither): OOM flag and Docker's FinishedAt. */
+  private readonly exitById = new Map<string, { oomKilled: boolean; finishedAt?: string }>();
 
   private readonly changed = this.register(new Emitter<void>());
   /** Fires when containers, agents, counts or the Docker error changed. */
@@ -221,7 +228,21 @@ export class Pipeline extends Disposable {
 
   /** Launches waiting for a slot, oldest first. */
   get queued(): QueuedLaunch[] {
-    return [...this.waiting];
+    return [...this.waiting.keys()];
+  }
+
+  /**
+   * Cancels one launch still waiting for a slot (or for recovery): its place in the queue is
+   * given up and its promise rejects with an InterruptedError ("Cancelled before it started.").
+   * @returns false when it is no longer queued (it started, or was cancelled already).
+   */
+  cancelQueued(id: number): boolean {
+    for (const [q, abort] of this.waiting) {
+      if (q.id !== id) continue;
+      abort.abort();
+      return true;
+    }
+    return false;
   }
 
   /** Agents allowed at once: the live `maxParallelAgents` setting (applied to the slots as it is read). */
@@ -324,6 +345,7 @@ export class Pipeline extends Disposable {
       },
       persona,
       opts.signal,
+      opts.labels,
     );
   }
 
@@ -356,9 +378,9 @@ export class Pipeline extends Disposable {
     return this.withSlot(
       settings,
       async (release) => {
-        const fresh = await this.o.engine.inspect(info.id); // it may have been hardlined elsewhere while we queued
+        const fresh = await this.inspect(info.id); // it may have been hardlined elsewhere while we queued
         checkVerb('hardline', fresh, name);
-        this.oomById.delete(fresh.id); // Docker resets OOMKilled on start
+        this.exitById.delete(fresh.id); // Docker resets OOMKilled on start
         const timeoutSeconds = timeoutOf(fresh.labels) ?? settings.agentTimeoutSeconds;
         return this.startAndFollow({
           name,
@@ -375,6 +397,8 @@ export class Pipeline extends Disposable {
         });
       },
       persona,
+      undefined,
+      info.labels,
     );
   }
 
@@ -411,6 +435,7 @@ export class Pipeline extends Disposable {
       },
       persona,
       opts.signal,
+      opts.labels,
     );
   }
 
@@ -428,6 +453,11 @@ export class Pipeline extends Disposable {
       await agent.done;
     } else {
       await this.o.engine.stop(info.id, this.o.settings().stopGraceSeconds);
+      // Borg's record that it stopped this run (the view reads "stopped", not a crash; see endedByOf).
+      const after = await this.o.engine.inspect(info.id).catch(() => undefined);
+      const exit = { exitCode: after?.exitCode ?? null, oomKilled: after?.oomKilled === true };
+      if (this.o.store.getContainer(name)?.id === info.id) this.o.store.setContainerState(name, 'stopped', exit);
+      else this.o.store.upsertContainer({ name, id: info.id, persona: info.persona ?? 'agent', state: 'stopped', ...exit, workspace: this.o.workspaceId });
       this.o.store.addEvent('stopped', name, { id: info.id });
     }
     this.scheduleRefresh();
@@ -464,7 +494,7 @@ export class Pipeline extends Disposable {
    */
   private async ours(verb: 'hardline' | 'reclaim' | 'stop' | 'remove', nameOrId: string): Promise<ContainerInfo> {
     this.assertRunning();
-    const info = await this.o.engine.inspect(nameOrId);
+    const info = await this.inspect(nameOrId);
     checkVerb(verb, info, nameOrId);
     if (info.workspace !== this.o.workspaceId) {
       throw new RefusedError(
@@ -502,25 +532,32 @@ export class Pipeline extends Disposable {
    * Runs `fn` holding an agent slot; the slot is released when `fn` fails, else handed to the
    * agent `fn` starts. While it waits, the launch is listed in `queued`.
    */
-  private async withSlot<T>(settings: PipelineSettings, fn: (release: () => void) => Promise<T>, persona = 'agent', signal?: AbortSignal): Promise<T> {
+  private async withSlot<T>(settings: PipelineSettings, fn: (release: () => void) => Promise<T>, persona = 'agent', outer?: AbortSignal, labels: Record<string, string> = {}): Promise<T> {
     // The Stop All generation is taken before the first await: a Stop All issued from here on refuses this launch.
     const generation = this.stopAllGeneration;
     this.slots.setLimit(settings.maxParallelAgents);
-    const entry: QueuedLaunch = { persona, queuedAt: Date.now() };
-    this.waiting.add(entry);
+    const entry: QueuedLaunch = { id: ++this.queuedSeq, persona, queuedAt: Date.now(), task: labels[LABEL_TASK], phase: labels[LABEL_PHASE] };
+    // Aborted by the caller's signal (a cancelled task) or by cancelQueued (the Agents view).
+    const abort = new AbortController();
+    const follow = () => abort.abort();
+    outer?.addEventListener('abort', follow, { once: true });
+    if (outer?.aborted) abort.abort();
+    const signal = abort.signal;
+    this.waiting.set(entry, abort);
     this.changed.fire();
     const cancelled = () => new InterruptedError('Cancelled before it started.');
     let release: () => void;
     try {
-      if (signal?.aborted) throw cancelled();
+      if (signal.aborted) throw cancelled();
       // Adopt what is already running before adding to it (a failed recovery surfaces in the launch itself).
       if (this.o.adoptBeforeLaunch) await this.recover().catch(() => undefined);
       else await this.recovering?.catch(() => undefined);
       if (generation !== this.stopAllGeneration) throw new InterruptedError('Stopped by Stop All before it started.');
-      if (signal?.aborted) throw cancelled();
+      if (signal.aborted) throw cancelled();
       this.assertRunning();
       release = await this.slots.acquire(signal, cancelled);
     } finally {
+      outer?.removeEventListener('abort', follow);
       this.waiting.delete(entry);
       this.changed.fire();
     }
@@ -732,7 +769,7 @@ export class Pipeline extends Disposable {
         do {
           this.refreshAgain = false;
           try {
-            this.containers = await this.withOomFlags(await this.o.engine.list({ workspace: this.o.workspaceId }));
+            this.containers = await this.withExitFacts(await this.o.engine.list({ workspace: this.o.workspaceId }));
             this.dockerError = undefined;
           } catch (e) {
             this.containers = [];
@@ -751,24 +788,65 @@ export class Pipeline extends Disposable {
   }
 
   /**
-   * A list does not carry `OOMKilled`, and any exit code may come with it (a child process
-   * OOM-killed while the main one exits 0): inspect each exited container once and remember the
-   * answer by id until it runs again (Docker resets the flag on start).
+   * A list carries neither `OOMKilled` (any exit code may come with it: a child process
+   * OOM-killed while the main one exits 0) nor `FinishedAt` (the views count "exited 2 min ago"
+   * from it, not from the creation): inspect each exited container once and remember both by id
+   * until it runs again (Docker resets the flag on start). Then {@link endedByOf} adds how Borg
+   * ended it, from Borg's own records.
    */
-  private async withOomFlags(list: ContainerInfo[]): Promise<ContainerInfo[]> {
+  private async withExitFacts(list: ContainerInfo[]): Promise<ContainerInfo[]> {
+    const rows = this.containerRows();
     for (const c of list) {
       if (!needsInspect(c)) {
-        if (c.status !== 'exited') this.oomById.delete(c.id); // it runs again: Docker resets the flag
+        if (c.status !== 'exited' && c.status !== 'dead') this.exitById.delete(c.id); // it runs again: Docker resets the flag
         continue;
       }
-      let oom = this.oomById.get(c.id);
-      if (oom === undefined) {
-        oom = (await this.o.engine.inspect(c.id))?.oomKilled === true;
-        this.oomById.set(c.id, oom);
+      let facts = this.exitById.get(c.id);
+      if (facts === undefined) {
+        const info = await this.o.engine.inspect(c.id);
+        facts = { oomKilled: info?.oomKilled === true, finishedAt: info?.finishedAt };
+        this.exitById.set(c.id, facts);
       }
-      c.oomKilled = oom;
+      c.oomKilled = facts.oomKilled;
+      c.finishedAt ??= facts.finishedAt;
+      c.endedBy = this.endedByOf(c, rows.get(c.name));
     }
+    const listed = new Set(list.map((c) => c.id));
+    for (const id of [...this.exitById.keys()]) if (!listed.has(id)) this.exitById.delete(id); // removed: forget it
     return list;
+  }
+
+  /** This database's container rows by name (none when the store is closed, at shutdown). */
+  private containerRows(): Map<string, ContainerRow> {
+    try {
+      return new Map(this.o.store.listContainers().map((r) => [r.name, r]));
+    } catch {
+      return new Map();
+    }
+  }
+
+  /**
+   * How Borg ended container `c`'s last run, when it did: the agent this Pipeline followed (same
+   * id) or the database row Borg recorded for that id (it outlives a window reload). Only an
+   * exited container qualifies, and nothing the container controls is read: an agent that exits
+   * 143 by itself has a `crashed` row, so it cannot pass as stopped.
+   */
+  private endedByOf(c: ContainerInfo, row: ContainerRow | undefined): ContainerInfo['endedBy'] {
+    if (c.status !== 'exited') return undefined;
+    const agent = this.agentsByName.get(c.name);
+    const state = agent && agent.id === c.id && agent.state !== 'running' ? agent.state : row && row.id === c.id ? row.state : undefined;
+    return state === 'stopped' || state === 'timed-out' ? state : undefined;
+  }
+
+  /**
+   * Inspects `nameOrId` and adds Borg's own facts (`endedBy`, see {@link endedByOf}) that the
+   * verb table reads: what a command checks before it acts. Undefined when there is no such container.
+   * @throws DockerUnreachableError.
+   */
+  async inspect(nameOrId: string): Promise<ContainerInfo | undefined> {
+    const info = await this.o.engine.inspect(nameOrId);
+    if (info) info.endedBy = this.endedByOf(info, this.containerRows().get(info.name));
+    return info;
   }
 
   private scheduleRefresh(): void {

@@ -15,7 +15,8 @@ export const VERBS: readonly Verb[] = ['hardline', 'reclaim', 'stop', 'remove', 
  * |------------------------------------------------|----------|---------|------|--------|------|
  * | running, paused, restarting                    | –        | –       | yes  | – (stop first) | yes |
  * | exited 0 and not OOM-killed; created           | –        | yes     | –    | yes    | yes  |
- * | exited ≠ 0; OOM-killed (any exit code); dead   | yes      | –       | –    | yes    | yes  |
+ * | stopped by Borg (`endedBy`), not OOM-killed    | –        | yes     | –    | yes    | yes  |
+ * | exited ≠ 0 (timed out too); OOM-killed; dead   | yes      | –       | –    | yes    | yes  |
  * | removing, or a state Docker may add later      | –        | –       | –    | –      | yes  |
  * | not ours (no `borg.managed=true` label)        | –        | –       | –    | –      | –    |
  *
@@ -25,11 +26,16 @@ export const VERBS: readonly Verb[] = ['hardline', 'reclaim', 'stop', 'remove', 
  * does not carry the flag (`oomKilled` undefined): such a container reads as not OOM-killed
  * here, so callers that act on the answer pass inspected info ({@link needsInspect} says when a
  * list entry must be inspected first; Pipeline.reclaim/hardline inspect before they act).
+ *
+ * Stopped means Borg's own record says a user's stop ended the run (`endedBy: 'stopped'`, set
+ * by the Pipeline from its database, never from the container): SIGTERM gives exit 143, which
+ * would otherwise read as a crash. Such an agent did nothing wrong, so it offers Reclaim, not
+ * Hardline. A watchdog stop (`timed-out`) stays crash-like: the agent ran out of time.
  */
 export function verbsFor(c: ContainerInfo): Verb[] {
   if (!c.managed) return [];
   if (isLive(c)) return ['stop', 'logs'];
-  if (isClean(c)) return ['reclaim', 'remove', 'logs'];
+  if (isClean(c) || isStopped(c)) return ['reclaim', 'remove', 'logs'];
   if (isCrashed(c)) return ['hardline', 'remove', 'logs'];
   return ['logs'];
 }
@@ -44,11 +50,21 @@ export function isOomKilled(c: ContainerInfo): boolean {
   return (c.status === 'exited' || c.status === 'dead') && c.oomKilled === true;
 }
 
-/** Words for a container's state in refusals and lists: "running", "exited 0", "exited 3", "OOM-killed (exit 0)", "dead". */
+/**
+ * Words for a container's state in refusals and lists: "running", "exited 0", "exited 3",
+ * "OOM-killed (exit 0)", "stopped (exit 143)", "timed out (exit 143)", "dead".
+ */
 export function stateWords(c: ContainerInfo): string {
   if (c.status !== 'exited') return c.status;
   if (c.oomKilled === true) return `OOM-killed (exit ${c.exitCode ?? '?'})`;
+  if (c.endedBy === 'stopped') return `stopped (exit ${c.exitCode ?? '?'})`;
+  if (c.endedBy === 'timed-out') return `timed out (exit ${c.exitCode ?? '?'})`;
   return `exited ${c.exitCode ?? '?'}`;
+}
+
+/** True when Borg's record says a user's stop ended this exited run and Docker saw no OOM (see {@link verbsFor}). */
+export function isStopped(c: ContainerInfo): boolean {
+  return c.status === 'exited' && c.endedBy === 'stopped' && c.oomKilled !== true;
 }
 
 /** True for a clean end: exited 0 and not OOM-killed, or created and never started. */
@@ -56,9 +72,9 @@ export function isClean(c: ContainerInfo): boolean {
   return (c.status === 'exited' && c.exitCode === 0 && c.oomKilled !== true) || c.status === 'created';
 }
 
-/** True for a crash kept for hardline: exited non-zero, OOM-killed with any exit code, or dead. */
+/** True for a crash kept for hardline: exited non-zero (not stopped by Borg), OOM-killed with any exit code, or dead. */
 export function isCrashed(c: ContainerInfo): boolean {
-  return (c.status === 'exited' && (c.exitCode !== 0 || c.oomKilled === true)) || c.status === 'dead';
+  return (c.status === 'exited' && (c.exitCode !== 0 || c.oomKilled === true) && !isStopped(c)) || c.status === 'dead';
 }
 
 /** True while the container is up (running, paused or restarting). */
@@ -83,6 +99,7 @@ export function checkVerb(verb: Verb, c: ContainerInfo | undefined, name: string
     case 'hardline':
       if (isLive(c)) throw new RefusedError(`${name} is ${state}: hardline is for crashed agents. Use Show Logs to follow it, or Stop.`);
       if (isClean(c)) throw new RefusedError(`${name} finished cleanly (${state}): hardline is for crashed agents. Use Reclaim to run a fresh agent under this name.`);
+      if (isStopped(c)) throw new RefusedError(`${name} was stopped by Borg (${state}): hardline is for crashed agents. Use Reclaim to run a fresh agent under this name.`);
       break;
     case 'reclaim':
       if (isLive(c)) throw new RefusedError(`${name} is ${state}: reclaim is for agents that exited cleanly. Stop it first.`);

@@ -4,7 +4,9 @@ import type { Agent } from '../core/agent';
 import { MeteredUsage, usageLong, usageShort } from '../core/costText';
 import type { ContainerInfo } from '../core/engine';
 import type { QueuedLaunch } from '../core/pipeline';
-import { isOomKilled, verbsFor } from '../core/verbs';
+import { elapsedWords } from '../core/relativeTime';
+import { isOomKilled, isStopped, verbsFor } from '../core/verbs';
+import { GroupNode, taskPhaseOf, timeOf } from './agentTree';
 
 /** What the tree shows for one container: the single table from state to icon, words and menu key. */
 export interface AgentLook {
@@ -22,6 +24,7 @@ export interface AgentLook {
 const green = new vscode.ThemeColor('testing.iconPassed');
 const red = new vscode.ThemeColor('testing.iconFailed');
 const yellow = new vscode.ThemeColor('testing.iconQueued');
+const neutral = new vscode.ThemeColor('icon.foreground');
 
 /** `borg.agent;` and the verbs that fit `c`, each followed by `;`. */
 export function agentContextValue(c: ContainerInfo): string {
@@ -31,8 +34,11 @@ export function agentContextValue(c: ContainerInfo): string {
 }
 
 /**
- * Maps Docker's state to its look. OOM-killed (Docker's `OOMKilled`, any exit code: a child
- * killed while the main process exited 0 counts too, see core/verbs.ts) shows the flame.
+ * Maps a container's state to its look. OOM-killed (Docker's `OOMKilled`, any exit code: a child
+ * killed while the main process exited 0 counts too, see core/verbs.ts) shows the flame. A run
+ * Borg stopped (`endedBy`, from Borg's own records) reads "stopped" with a neutral icon and a
+ * watchdog stop "timed out": neither is a crash of the agent's making, though a timeout keeps
+ * Hardline (verbs.ts).
  */
 export function lookOf(c: ContainerInfo): AgentLook {
   const contextValue = agentContextValue(c);
@@ -52,6 +58,8 @@ export function lookOf(c: ContainerInfo): AgentLook {
       return look(new vscode.ThemeIcon('circle-slash', red), 'dead');
     case 'exited':
       if (isOomKilled(c)) return look(new vscode.ThemeIcon('flame', red), 'OOM-killed');
+      if (isStopped(c)) return look(new vscode.ThemeIcon('debug-stop', neutral), 'stopped'); // the codicon alone renders red
+      if (c.endedBy === 'timed-out') return look(new vscode.ThemeIcon('watch', red), 'timed out');
       if (c.exitCode === 0) return look(new vscode.ThemeIcon('pass', green), 'exited 0');
       return look(new vscode.ThemeIcon('error', red), `exited ${c.exitCode ?? '?'}`);
     default:
@@ -69,8 +77,8 @@ export interface AgentMeter {
 
 /**
  * A tree item for one labelled container; `agent` adds the live last output line, `meter` the
- * run's metered cost and tokens (`worker · running · up 2m · $0.0312 · 12.3k tok · …`) once it
- * made a model request through the gateway.
+ * run's metered cost and tokens (`running · up 2 min · #12 impl · $0.0312 · 12.3k tok · …`) once
+ * it made a model request through the gateway.
  */
 export function agentItem(c: ContainerInfo, agent: Agent | undefined, meter: AgentMeter = {}, now = Date.now()): vscode.TreeItem {
   const look = lookOf(c);
@@ -78,13 +86,17 @@ export function agentItem(c: ContainerInfo, agent: Agent | undefined, meter: Age
   item.id = c.name;
   item.iconPath = look.icon;
   item.contextValue = look.contextValue;
-  const since = c.status === 'running' && agent ? `up ${ago(now - agent.startedAt)}` : `${ago(now - c.createdAt)} ago`;
+  const since = timeOf(c, agent, now);
   const last = c.status === 'running' && agent?.lastLine ? ` · ${agent.lastLine}` : '';
   const used = meter.usage && meter.usage.requests > 0 ? meter.usage : undefined;
   const cost = used ? ` · ${usageShort(used)}` : '';
-  item.description = `${c.persona ?? '?'} · ${look.words} · ${since}${cost}${last}`;
+  const served = taskPhaseOf(c.labels[LABEL_TASK], c.labels[LABEL_PHASE]);
+  // State first: a narrow sidebar cuts the end. The persona is in the name (<prefix>-<persona>-<n>) and the tooltip.
+  item.description = `${look.words} · ${since}${served ? ` · ${served}` : ''}${cost}${last}`;
   const tip = new vscode.MarkdownString(undefined, true);
   tip.appendMarkdown(`$(${look.icon.id.replace('~spin', '')}) **${c.name}** — ${look.words}\n\n`);
+  if (isStopped(c)) tip.appendMarkdown('Stopped by Borg (Stop Agent or Stop All), not a crash: Reclaim runs a fresh agent under this name.\n\n');
+  else if (c.endedBy === 'timed-out') tip.appendMarkdown("Stopped by Borg's watchdog (borg.agentTimeoutSeconds): Hardline restarts it.\n\n");
   tip.appendMarkdown(`Persona: \`${c.persona ?? '?'}\`  \nImage: \`${c.image}\`  \nId: \`${c.id.slice(0, 12)}\``);
   const task = c.labels[LABEL_TASK];
   if (task) tip.appendMarkdown(`  \nTask: #${escapeMd(task)} · ${escapeMd(c.labels[LABEL_PHASE] ?? '?')}`);
@@ -118,23 +130,36 @@ export function networkLine(network: string | undefined): string {
   }
 }
 
-/** A tree item for a launch waiting for a slot (`position` 0 = next). */
-export function queuedItem(q: QueuedLaunch, position: number, now = Date.now()): vscode.TreeItem {
+/**
+ * A tree item for a launch waiting for a slot: "waiting for a slot (2 ahead)". A loose launch
+ * offers Cancel (`borg.queued;cancel;`); a task's launch is cancelled with its task (Tasks view),
+ * since the scheduler would queue an interrupted phase again.
+ */
+export function queuedItem(q: QueuedLaunch, ahead: number, now = Date.now()): vscode.TreeItem {
   const item = new vscode.TreeItem(`${q.persona} (queued)`, vscode.TreeItemCollapsibleState.None);
+  item.id = `queued:${q.id}`;
   item.iconPath = new vscode.ThemeIcon('watch', yellow);
-  item.contextValue = 'borg.queued';
-  item.description = `waiting for a slot · #${position + 1} · ${ago(now - q.queuedAt)}`;
-  item.tooltip = 'All agent slots are busy (borg.maxParallelAgents). This launch starts when one frees up.';
+  item.contextValue = q.task ? 'borg.queued;' : 'borg.queued;cancel;';
+  const served = taskPhaseOf(q.task, q.phase);
+  item.description = `${served ? `${served} · ` : ''}waiting for a slot (${ahead === 0 ? 'next' : `${ahead} ahead`}) · ${elapsedWords(now - q.queuedAt)}`;
+  item.tooltip = q.task
+    ? `All agent slots are busy (borg.maxParallelAgents). This phase of task #${q.task} starts when one frees up; cancel the task in the Tasks view to drop it.`
+    : 'All agent slots are busy (borg.maxParallelAgents). This launch starts when one frees up, or Cancel Launch drops it.';
   return item;
 }
 
-/** "5s", "3m", "2h", "4d". */
-export function ago(ms: number): string {
-  const s = Math.max(0, Math.round(ms / 1000));
-  if (s < 60) return `${s}s`;
-  if (s < 3600) return `${Math.floor(s / 60)}m`;
-  if (s < 86_400) return `${Math.floor(s / 3600)}h`;
-  return `${Math.floor(s / 86_400)}d`;
+/** A tree item for a group: its label, how many agents it holds and how many run. */
+export function groupItem(g: GroupNode, rows: readonly ContainerInfo[], waiting: number): vscode.TreeItem {
+  const item = new vscode.TreeItem(g.label, vscode.TreeItemCollapsibleState.Expanded);
+  item.id = g.id;
+  item.iconPath = new vscode.ThemeIcon(g.icon, neutral); // debug-stop alone renders red
+  item.contextValue = 'borg.agentGroup';
+  const running = rows.filter((c) => c.status === 'running').length;
+  const parts = rows.length || !waiting ? [`${rows.length} agent${rows.length === 1 ? '' : 's'}`] : [];
+  if (running && running !== rows.length) parts.push(`${running} running`);
+  if (waiting) parts.push(`${waiting} waiting`);
+  item.description = parts.join(' · ');
+  return item;
 }
 
 function escapeMd(s: string): string {

@@ -1,83 +1,135 @@
 import * as vscode from 'vscode';
 import type { Agent } from '../core/agent';
 import { Disposable } from '../core/disposable';
-import type { ContainerInfo } from '../core/engine';
 import type { Gateway } from '../core/gateway/gateway';
 import type { RunUsage } from '../core/gateway/ledger';
-import type { Pipeline, QueuedLaunch } from '../core/pipeline';
-import { AgentMeter, agentItem, queuedItem } from './agentItems';
-import { Debouncer } from './debouncer';
-import { KeyedThrottle } from './keyedThrottle';
+import type { Pipeline } from '../core/pipeline';
+import { AgentMeter, agentItem, groupItem, queuedItem } from './agentItems';
+import { AgentRepaints, ROW_REPAINT_MS } from './agentRepaints';
+import { AgentsNode, ContainerNode, containerRows, GroupBy, timeOf } from './agentTree';
+
+export type { AgentsNode, ContainerNode, GroupNode, QueuedNode } from './agentTree';
+export { ROW_REPAINT_MS };
 
 /** Context key set while Docker cannot be reached; the view's welcome content uses it. */
 export const DOCKER_UNREACHABLE_KEY = 'borg.dockerUnreachable';
 
-/** One row of the Agents tree: a labelled container, or a launch waiting for a slot. */
-export type AgentsNode = ContainerInfo | QueuedLaunch;
-
 /** What the Agents view reads of the model gateway (gateway/gateway.ts). */
 export type AgentsMeter = Pick<Gateway, 'onDidMeter' | 'usageOf' | 'replay' | 'upstreamLabel'>;
 
-/** How often (ms) at most a metered agent's row is repainted while it streams. */
-export const METER_REPAINT_MS = 500;
+/** What an {@link AgentsView} can be told besides the Pipeline. */
+export interface AgentsViewOptions {
+  gateway?: AgentsMeter;
+  /** `borg.agents.groupBy`, read at every full repaint. Default: by task. */
+  groupBy?: () => GroupBy;
+  debounceMs?: number;
+  rowMs?: number;
+}
 
 /**
- * The `borg.agents` tree: launches waiting for a slot first, then one item per labelled
- * container of this workspace, newest first — all read from the Pipeline's state (never from
- * Docker directly). Pipeline changes are debounced here, at the edge, so a chatty agent does not
- * repaint the tree for every output line. The gateway's metering (`onDidMeter`, one event per
- * model response) repaints only the metered agent's row, at most every {@link METER_REPAINT_MS}.
+ * The `borg.agents` tree, all read from the Pipeline's state (never from Docker directly):
+ * launches waiting for a slot and this workspace's labelled containers, grouped by task (then
+ * phase), by state, or not at all (agentTree.ts). What repaints when — one row per output line
+ * burst, the whole tree only when a state changed, times while visible — is decided by
+ * {@link AgentRepaints}; this class renders nodes as tree items (agentItems.ts).
  */
 export class AgentsView extends Disposable implements vscode.TreeDataProvider<AgentsNode> {
   private readonly changed = this.register(new vscode.EventEmitter<AgentsNode | AgentsNode[] | void>());
   readonly onDidChangeTreeData = this.changed.event;
   readonly treeView: vscode.TreeView<AgentsNode>;
-  /** The container rows the tree got last, by name: a per-row refresh must fire the same objects. */
-  private shown = new Map<string, ContainerInfo>();
+  private readonly repaints: AgentRepaints;
   /** Each agent's metered run totals, read once per meter event (not per repaint); keyed by name. */
   private readonly usage = new Map<string, { startedAt: number; usage: RunUsage }>();
   /** The upstream label when the model is a replay, read once per full repaint (it reads the settings). */
   private replayOf: string | undefined;
+  private readonly gateway: AgentsMeter | undefined;
 
   constructor(
     private readonly pipeline: Pipeline,
-    private readonly gateway?: AgentsMeter,
-    debounceMs = 150,
-    meterMs = METER_REPAINT_MS,
+    o: AgentsViewOptions = {},
   ) {
     super();
-    this.treeView = this.register(vscode.window.createTreeView('borg.agents', { treeDataProvider: this, showCollapseAll: false }));
-    const repaint = this.register(new Debouncer(debounceMs, () => this.update()));
-    this.register(pipeline.onDidChange(() => repaint.trigger()));
-    if (gateway) {
-      const rows = this.register(new KeyedThrottle<string>(meterMs, (names) => this.repaintRows(names)));
+    this.gateway = o.gateway;
+    this.treeView = this.register(vscode.window.createTreeView('borg.agents', { treeDataProvider: this, showCollapseAll: true, canSelectMany: true }));
+    this.repaints = this.register(
+      new AgentRepaints(
+        pipeline,
+        {
+          visible: () => this.treeView.visible,
+          full: () => this.onFull(),
+          rows: (rows) => this.changed.fire(rows),
+        },
+        { groupBy: o.groupBy, extra: () => pipeline.dockerError?.message ?? '', debounceMs: o.debounceMs, rowMs: o.rowMs ?? ROW_REPAINT_MS },
+      ),
+    );
+    if (this.gateway) {
       this.register(
-        gateway.onDidMeter((e) => {
+        this.gateway.onDidMeter((e) => {
           this.usage.delete(e.run.agent);
-          rows.trigger(e.run.agent);
+          this.repaints.rowChanged(e.run.agent);
         }),
       );
     }
-    this.update();
+    this.register(this.treeView.onDidChangeVisibility(({ visible }) => this.repaints.visibilityChanged(visible)));
+    this.register(pipeline.onDidChange(() => this.showDockerState()));
+    this.showDockerState();
+    this.repaints.update(true);
   }
 
   getChildren(element?: AgentsNode): AgentsNode[] {
-    if (element) return [];
-    const containers = [...this.pipeline.containers].sort((a, b) => b.createdAt - a.createdAt);
-    this.shown = new Map(containers.map((c) => [c.name, c]));
-    this.replayOf = this.gateway?.replay ? this.gateway.upstreamLabel : undefined;
-    return [...this.pipeline.queued, ...containers];
+    if (!element) return this.repaints.roots;
+    return element.kind === 'group' ? element.children : [];
   }
 
   getTreeItem(node: AgentsNode): vscode.TreeItem {
-    if (isQueued(node)) return queuedItem(node, this.pipeline.queued.indexOf(node));
-    const agent = this.pipeline.agents.get(node.name);
-    return agentItem(node, agent, this.meterOf(agent));
+    switch (node.kind) {
+      case 'queued':
+        return queuedItem(node.launch, node.ahead);
+      case 'group': {
+        const rows = containerRows(node.children).map((r) => r.info);
+        return groupItem(node, rows, countQueued(node.children));
+      }
+      case 'container': {
+        const agent = this.pipeline.agents.get(node.name);
+        const now = Date.now();
+        this.repaints.markPainted(node.name, timeOf(node.info, agent, now));
+        return agentItem(node.info, agent, this.meterOf(agent), now);
+      }
+    }
+  }
+
+  /** The container row of `name` as the tree shows it now (tests, commands). */
+  row(name: string): ContainerNode | undefined {
+    return this.repaints.row(name);
+  }
+
+  /** Full repaints fired so far. */
+  get fullRepaints(): number {
+    return this.repaints.fullRepaints;
   }
 
   /** The message above the tree: the Docker error, if any. */
   get message(): string | undefined {
     return this.treeView.message;
+  }
+
+  /** Rebuilds the tree now (after a grouping change; otherwise the Pipeline's changes do). */
+  regroup(): void {
+    this.repaints.update(true);
+  }
+
+  private onFull(): void {
+    for (const name of [...this.usage.keys()]) if (!this.pipeline.agents.has(name)) this.usage.delete(name);
+    this.replayOf = this.gateway?.replay ? this.gateway.upstreamLabel : undefined;
+    this.changed.fire();
+  }
+
+  /** The Docker error above the tree and in the welcome view's context key (cheap: set on every Pipeline change). */
+  private showDockerState(): void {
+    const err = this.pipeline.dockerError;
+    if (this.treeView.message === err?.message) return;
+    void vscode.commands.executeCommand('setContext', DOCKER_UNREACHABLE_KEY, !!err);
+    this.treeView.message = err?.message;
   }
 
   /** What the gateway metered for `agent`'s current run (cached until its next meter event). */
@@ -98,22 +150,10 @@ export class AgentsView extends Disposable implements vscode.TreeDataProvider<Ag
     }
     return { usage: cached.usage, replayOf };
   }
-
-  /** Repaints the rows of `names` that the tree shows (a row not shown yet comes with the next full repaint). */
-  private repaintRows(names: string[]): void {
-    const rows = names.map((n) => this.shown.get(n)).filter((c): c is ContainerInfo => !!c);
-    if (rows.length) this.changed.fire(rows);
-  }
-
-  private update(): void {
-    const err = this.pipeline.dockerError;
-    void vscode.commands.executeCommand('setContext', DOCKER_UNREACHABLE_KEY, !!err);
-    this.treeView.message = err?.message;
-    for (const name of [...this.usage.keys()]) if (!this.pipeline.agents.has(name)) this.usage.delete(name);
-    this.changed.fire();
-  }
 }
 
-export function isQueued(node: AgentsNode): node is QueuedLaunch {
-  return (node as ContainerInfo).id === undefined;
+function countQueued(nodes: readonly AgentsNode[]): number {
+  let n = 0;
+  for (const x of nodes) n += x.kind === 'queued' ? 1 : x.kind === 'group' ? countQueued(x.children) : 0;
+  return n;
 }

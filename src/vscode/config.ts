@@ -6,6 +6,7 @@ import { DEFAULT_TASK_SETTINGS, TaskSettings } from '../core/scheduler';
 import type { GatewaySettings } from '../core/gateway/gateway';
 import { readGatewaySettings } from '../core/gateway/settings';
 import { readPersonaTools } from '../core/personaTools';
+import { GroupBy, groupByOf } from './agentTree';
 
 /** Typed reads of the `borg.*` settings. Values out of range fall back to their defaults, clamped where a range is given. */
 export interface BorgConfig extends PipelineSettings, TaskSettings {
@@ -20,6 +21,8 @@ export interface BorgConfig extends PipelineSettings, TaskSettings {
   notifyTaskEnded: boolean;
   /** `borg.badge`: the Tasks view's badge with the number of tasks needing attention. */
   badge: boolean;
+  /** `borg.agents.groupBy`: how the Agents view groups its rows. */
+  agentsGroupBy: GroupBy;
   /** One line per bad setting: what it must be and the default used instead (shown once per change). */
   warnings: string[];
 }
@@ -41,6 +44,9 @@ export function readConfig(): BorgConfig {
     vscode.workspace.workspaceFolders?.[0]?.uri.fsPath ?? os.homedir(),
   );
   const personaTools = readPersonaTools(c.get('personaTools'));
+  const groupByValue = c.get<unknown>('agents.groupBy');
+  const agentsGroupBy = groupByOf(groupByValue);
+  const groupByWarning = groupByValue !== undefined && groupByValue !== agentsGroupBy ? [`borg.agents.groupBy must be task, state or none (got ${JSON.stringify(groupByValue)}); using task.`] : [];
   return {
     prefix: c.get<string>('containerPrefix', DEFAULT_SETTINGS.prefix).trim(),
     image: c.get<string>('agentImage', DEFAULT_SETTINGS.image).trim() || DEFAULT_SETTINGS.image,
@@ -63,7 +69,8 @@ export function readConfig(): BorgConfig {
     personaTools: personaTools.tools,
     notifyTaskEnded: c.get<unknown>('notifications.taskEnded') !== false,
     badge: c.get<unknown>('badge') !== false,
-    warnings: [...hardening.warnings, ...(testNetwork.warning ? [testNetwork.warning] : []), ...gateway.warnings, ...personaTools.problems],
+    agentsGroupBy,
+    warnings: [...hardening.warnings, ...(testNetwork.warning ? [testNetwork.warning] : []), ...gateway.warnings, ...personaTools.problems, ...groupByWarning],
   };
 }
 

@@ -58,7 +58,7 @@ export class BorgContext extends Disposable {
     this.config = readConfig();
     this.warnAboutSettings();
     this.register(log);
-    this.agentsView = this.register(new AgentsView(pipeline, runtime.gateway));
+    this.agentsView = this.register(new AgentsView(pipeline, { gateway: runtime.gateway, groupBy: () => this.config.agentsGroupBy }));
     this.tasksView = this.register(new TasksView(scheduler, runtime.gateway, () => this.config.gateway.maxCostUsdPerTask));
     this.taskNotifications = this.register(new TaskNotifications(scheduler, this.tasksView.treeView, () => this.config));
     this.statusBar = this.register(new StatusBar(pipeline, scheduler, runtime.gateway, () => this.config.gateway.maxCostUsdPerDay));
@@ -76,6 +76,7 @@ export class BorgContext extends Disposable {
             void vscode.window.showErrorMessage((e as Error).message);
           }
         }
+        if (this.config.agentsGroupBy !== before.agentsGroupBy) this.agentsView.regroup();
         void this.refresh();
         scheduler.dispatch();
       }),

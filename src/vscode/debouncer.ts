@@ -1,4 +1,5 @@
 import type { IDisposable } from '../core/disposable';
+import { REAL_TIMERS, Timers } from './timers';
 
 /**
  * Runs `fn` once, `delayMs` after the first of a burst of `trigger()` calls: how views repaint on
@@ -6,22 +7,23 @@ import type { IDisposable } from '../core/disposable';
  * pending run.
  */
 export class Debouncer implements IDisposable {
-  private timer: NodeJS.Timeout | undefined;
+  private timer: unknown;
 
   constructor(
     private readonly delayMs: number,
     private readonly fn: () => void,
+    private readonly timers: Timers = REAL_TIMERS,
   ) {}
 
   trigger(): void {
-    this.timer ??= setTimeout(() => {
+    this.timer ??= this.timers.setTimeout(() => {
       this.timer = undefined;
       this.fn();
     }, this.delayMs);
   }
 
   dispose(): void {
-    if (this.timer) clearTimeout(this.timer);
+    if (this.timer !== undefined) this.timers.clearTimeout(this.timer);
     this.timer = undefined;
   }
 }

@@ -1,4 +1,5 @@
 import type { IDisposable } from '../core/disposable';
+import { REAL_TIMERS, Timers } from './timers';
 
 /**
  * Collects keys from a burst of `trigger(key)` calls and hands them to `fn` once, `intervalMs`
@@ -8,16 +9,17 @@ import type { IDisposable } from '../core/disposable';
  */
 export class KeyedThrottle<K> implements IDisposable {
   private readonly pending = new Set<K>();
-  private timer: NodeJS.Timeout | undefined;
+  private timer: unknown;
 
   constructor(
     private readonly intervalMs: number,
     private readonly fn: (keys: K[]) => void,
+    private readonly timers: Timers = REAL_TIMERS,
   ) {}
 
   trigger(key: K): void {
     this.pending.add(key);
-    this.timer ??= setTimeout(() => {
+    this.timer ??= this.timers.setTimeout(() => {
       this.timer = undefined;
       const keys = [...this.pending];
       this.pending.clear();
@@ -26,7 +28,7 @@ export class KeyedThrottle<K> implements IDisposable {
   }
 
   dispose(): void {
-    if (this.timer) clearTimeout(this.timer);
+    if (this.timer !== undefined) this.timers.clearTimeout(this.timer);
     this.timer = undefined;
     this.pending.clear();
   }

@@ -1,7 +1,8 @@
 import * as assert from 'node:assert/strict';
 import * as vscode from 'vscode';
 import type { ContainerInfo } from '../../src/core/engine';
-import { agentItem } from '../../src/vscode/agentItems';
+import { agentItem, lookOf } from '../../src/vscode/agentItems';
+import type { AgentsNode, ContainerNode } from '../../src/vscode/agentTree';
 import { api, docker, EXTENSION_ID, prefix, setConfig, until, usePrefix } from './helpers';
 
 describe('Activation, launch and the Agents view', function () {
@@ -59,11 +60,11 @@ describe('Activation, launch and the Agents view', function () {
     const { ctx } = await api();
     const name = `${prefix}-worker-0`;
     const item = await until('the tree item', () => {
-      const c = ctx.agentsView.getChildren().find((c) => 'name' in c && c.name === name);
+      const c = ctx.agentsView.row(name);
       return c && ctx.agentsView.getTreeItem(c);
     });
     assert.equal(item.label, name);
-    assert.match(String(item.description), /^worker · running · up \d+s/);
+    assert.match(String(item.description), /^running · up <1 min/);
     assert.equal(item.contextValue, 'borg.agent;stop;logs;');
     assert.equal((item.iconPath as vscode.ThemeIcon).id, 'vm-running');
     await until('status bar 1/4', () => ctx.statusBar.text === '$(server-process) 1/4 agents');
@@ -76,7 +77,8 @@ describe('Activation, launch and the Agents view', function () {
       name: 'borg-worker-9',
       status: 'exited',
       exitCode: 0,
-      createdAt: now - 120_000,
+      createdAt: now - 600_000,
+      finishedAt: new Date(now - 120_000).toISOString(),
       image: 'borg-agent:demo',
       labels: { 'borg.limits': 'pids 512 · memory 4096 MiB · cpus 2 · network bridge · no capabilities · no-new-privileges', 'borg.gateway': 'true' },
       managed: true,
@@ -84,13 +86,104 @@ describe('Activation, launch and the Agents view', function () {
       inspected: true,
     };
     const item = agentItem(c, undefined, { usage: { requests: 3, inputTokens: 12_000, outputTokens: 345, costUsd: 0.0312 }, replayOf: 'replay of demo.jsonl' }, now);
-    assert.equal(item.description, 'worker · exited 0 · 2m ago · $0.0312 · 12.3k tok');
+    assert.equal(item.description, 'exited 0 · 2 min ago · $0.0312 · 12.3k tok', 'counted from the exit, not the creation');
     const tip = (item.tooltip as vscode.MarkdownString).value.replace(/\\/g, '');
     assert.match(tip, /\$\(warning\) network bridge: this agent can reach anything the host can/);
     assert.match(tip, /Model: replay of demo.jsonl \(not a model\)/);
     assert.match(tip, /Model use: 3 requests · in 12,000 · out 345 tok · \$0.0312/);
     const quiet = agentItem({ ...c, labels: { 'borg.gateway': 'true' } }, undefined, { usage: { requests: 0, inputTokens: 0, outputTokens: 0, costUsd: 0 } }, now);
-    assert.equal(quiet.description, 'worker · exited 0 · 2m ago', 'no model request yet: no cost');
+    assert.equal(quiet.description, 'exited 0 · 2 min ago', 'no model request yet: no cost');
     assert.match((quiet.tooltip as vscode.MarkdownString).value, /Network: gateway \(no network; the model only through Borg's gateway\)/);
+  });
+
+  it('a chatty agent repaints its own row (the object the tree got), throttled, and never the whole tree per line', async () => {
+    const { ctx } = await api();
+    await vscode.commands.executeCommand('borg.agents.focus');
+    await until('the Agents view visible', () => ctx.agentsView.treeView.visible);
+    const LINES = 400;
+    const events: Array<AgentsNode | AgentsNode[] | void> = [];
+    let lines = 0;
+    const subs = [ctx.agentsView.onDidChangeTreeData((e) => events.push(e)), ctx.pipeline.onDidOutput(() => lines++)];
+    try {
+      const r = await ctx.pipeline.launch('worker', {
+        stdin: false,
+        entrypoint: ['/bin/sh', '-c', `i=0; while [ $i -lt ${LINES} ]; do echo "line $i"; i=$((i+1)); done; sleep 60`],
+      });
+      await until('every line read', () => r.agent.lastLine === `line ${LINES - 1}` && lines >= LINES);
+      const row = await until('the row', () => ctx.agentsView.row(r.name));
+      const fullBefore = ctx.agentsView.fullRepaints;
+      // A row repaint for the last line comes (throttled) after it; wait for it, not for time.
+      await until('the last line painted', () => events.some((e) => Array.isArray(e) && e.includes(row)) && String(ctx.agentsView.getTreeItem(row).description).endsWith(`line ${LINES - 1}`));
+      const rowEvents = events.filter((e) => Array.isArray(e) && e.some((n) => n.kind === 'container' && n.name === r.name));
+      const full = events.filter((e) => e === undefined).length;
+      assert.ok(rowEvents.length >= 1 && rowEvents.length < LINES / 10, `${rowEvents.length} row repaints for ${LINES} lines`);
+      assert.ok(full < 10, `${full} full repaints while ${LINES} lines came (launch and refreshes only)`);
+      assert.equal(ctx.agentsView.fullRepaints, fullBefore, 'no full repaint for the last line');
+      for (const e of rowEvents) for (const n of e as AgentsNode[]) assert.equal(n, ctx.agentsView.row((n as ContainerNode).name), 'the same object the tree got');
+      await ctx.pipeline.stopAgent(r.name);
+    } finally {
+      for (const s of subs) s.dispose();
+    }
+  });
+
+  it('groups rows by task then phase, loose agents apart; by state on request; each row names its task and phase', async () => {
+    const { ctx } = await api();
+    await usePrefix();
+    const r = await ctx.pipeline.launch('worker', { input: { sleepSeconds: 1 }, labels: { 'borg.task': '9001', 'borg.phase': 'impl' } });
+    await r.agent.done;
+    await ctx.refresh();
+    const path = await until('the row under its task and phase', () => {
+      const roots = ctx.agentsView.getChildren();
+      const taskGroup = roots.find((n) => n.kind === 'group' && n.label === 'Task #9001');
+      const phase = taskGroup && ctx.agentsView.getChildren(taskGroup).find((n) => n.kind === 'group' && n.label === 'impl');
+      const row = phase && ctx.agentsView.getChildren(phase).find((n) => n.kind === 'container' && n.name === r.name);
+      const exited = row && /^exited 0 ·/.test(String(ctx.agentsView.getTreeItem(row).description));
+      return exited && { taskGroup, phase, row, loose: roots.find((n) => n.kind === 'group' && n.label === 'No task') };
+    });
+    assert.ok(path.loose, 'agents without a task sit apart under "No task"');
+    assert.match(String(ctx.agentsView.getTreeItem(path.row).description), /^exited 0 · <1 min ago · #9001 impl$/);
+    assert.match(String(ctx.agentsView.getTreeItem(path.taskGroup).description), /^1 agent$/);
+    assert.equal(await vscode.commands.executeCommand('borg.agents.groupBy', 'state'), 'state');
+    try {
+      await until('grouped by state', () => {
+        const clean = ctx.agentsView.getChildren().find((n) => n.kind === 'group' && n.label === 'Exited cleanly');
+        return clean && ctx.agentsView.getChildren(clean).some((n) => n.kind === 'container' && n.name === r.name);
+      });
+    } finally {
+      await vscode.commands.executeCommand('borg.agents.groupBy', 'task');
+    }
+    await until('grouped by task again', () => ctx.agentsView.getChildren().some((n) => n.kind === 'group' && n.label === 'Task #9001'));
+  });
+
+  it('the look table: stopped is neutral with reclaim, timed out and crashed and OOM-killed are red with hardline', () => {
+    const base: ContainerInfo = {
+      id: 'e'.repeat(64),
+      name: 'borg-worker-1',
+      status: 'exited',
+      exitCode: 143,
+      oomKilled: false,
+      createdAt: 0,
+      image: 'i',
+      labels: {},
+      managed: true,
+      persona: 'worker',
+      inspected: true,
+    };
+    const rows: Array<[Partial<ContainerInfo>, string, string, string | undefined, string]> = [
+      [{ endedBy: 'stopped' }, 'debug-stop', 'stopped', 'icon.foreground', 'borg.agent;reclaim;remove;logs;'],
+      [{ endedBy: 'timed-out' }, 'watch', 'timed out', 'testing.iconFailed', 'borg.agent;hardline;remove;logs;'],
+      [{}, 'error', 'exited 143', 'testing.iconFailed', 'borg.agent;hardline;remove;logs;'],
+      [{ oomKilled: true, exitCode: 137, endedBy: 'stopped' }, 'flame', 'OOM-killed', 'testing.iconFailed', 'borg.agent;hardline;remove;logs;'],
+      [{ exitCode: 0 }, 'pass', 'exited 0', 'testing.iconPassed', 'borg.agent;reclaim;remove;logs;'],
+      [{ status: 'running', exitCode: undefined, endedBy: 'stopped' }, 'vm-running', 'running', 'testing.iconPassed', 'borg.agent;stop;logs;'],
+    ];
+    for (const [extra, icon, words, color, contextValue] of rows) {
+      const look = lookOf({ ...base, ...extra });
+      const what = JSON.stringify(extra);
+      assert.equal(look.icon.id, icon, what);
+      assert.equal(look.words, words, what);
+      assert.equal((look.icon.color as vscode.ThemeColor | undefined)?.id, color, what);
+      assert.equal(look.contextValue, contextValue, what);
+    }
   });
 });

@@ -2,8 +2,9 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import type { ContainerNode } from '../../src/vscode/agentTree';
 import type { Hardline } from '../../src/vscode/hardlineTerminal';
-import { api, docker, until, usePrefix } from './helpers';
+import { api, docker, setConfig, until, usePrefix } from './helpers';
 
 /** Launches a demo agent through the Pipeline with a given input and waits until it finished. */
 async function finishedAgent(persona: string, input: Record<string, unknown>, extra: { memoryBytes?: number } = {}): Promise<string> {
@@ -18,7 +19,7 @@ async function treeItem(name: string, want: (item: vscode.TreeItem) => boolean):
   const { ctx } = await api();
   return until(`the tree item of ${name}`, async () => {
     await ctx.refresh();
-    const c = ctx.agentsView.getChildren().find((c) => 'name' in c && c.name === name);
+    const c = ctx.agentsView.row(name);
     const item = c && ctx.agentsView.getTreeItem(c);
     return item && want(item) && item;
   });
@@ -33,7 +34,7 @@ describe('Hardline, reclaim, stop, remove and logs', function () {
     const name = await finishedAgent('qa', { sleepSeconds: 1, exitCode: 3 });
     const item = await treeItem(name, (i) => i.contextValue === 'borg.agent;hardline;remove;logs;');
     assert.equal((item.iconPath as vscode.ThemeIcon).id, 'error');
-    assert.match(String(item.description), /^qa · exited 3 · /);
+    assert.match(String(item.description), /^exited 3 · /);
   });
 
   it('hardline restarts a crashed agent, sends its input again and bridges its output to a terminal', async () => {
@@ -57,6 +58,70 @@ describe('Hardline, reclaim, stop, remove and logs', function () {
     assert.equal(await vscode.commands.executeCommand('borg.stop', r.name), true);
     assert.equal((await docker.getContainer(r.name).inspect()).State.Running, false);
     assert.equal(ctx.pipeline.agents.get(r.name)?.state, 'stopped');
+  });
+
+  it('a stopped agent reads "stopped" with a neutral icon and offers reclaim and remove, not hardline', async () => {
+    const { ctx } = await api();
+    const r = await ctx.pipeline.launch('worker', { input: { sleepSeconds: 30 } });
+    assert.equal(await vscode.commands.executeCommand('borg.stop', r.name), true);
+    assert.equal((await docker.getContainer(r.name).inspect()).State.ExitCode, 143, 'Docker says 143, as for a crash');
+    const item = await treeItem(r.name, (i) => i.contextValue === 'borg.agent;reclaim;remove;logs;');
+    const icon = item.iconPath as vscode.ThemeIcon;
+    assert.equal(icon.id, 'debug-stop');
+    assert.equal((icon.color as vscode.ThemeColor | undefined)?.id, 'icon.foreground', 'the neutral icon colour: not an error');
+    assert.match(String(item.description), /^stopped · <1 min ago/);
+    assert.equal(await vscode.commands.executeCommand('borg.hardline', r.name), undefined, 'hardline refused');
+    const again = (await vscode.commands.executeCommand('borg.reclaim', r.name)) as { name: string } | undefined;
+    assert.equal(again?.name, r.name, 'reclaimed under its name');
+    await ctx.pipeline.stopAgent(r.name);
+  });
+
+  it('Stop Agent with several rows selected stops them all (VS Code passes the clicked row and the selection)', async () => {
+    const { ctx } = await api();
+    const a = await ctx.pipeline.launch('worker', { input: { sleepSeconds: 30 } });
+    const b = await ctx.pipeline.launch('worker', { input: { sleepSeconds: 30 } });
+    const rows = await until('both rows', async () => {
+      await ctx.refresh();
+      const ra = ctx.agentsView.row(a.name);
+      const rb = ctx.agentsView.row(b.name);
+      return ra && rb && [ra, rb];
+    });
+    assert.equal(await vscode.commands.executeCommand('borg.stop', rows[0], rows), true);
+    assert.equal(a.agent.state, 'stopped');
+    assert.equal(b.agent.state, 'stopped');
+    for (const n of [a.name, b.name]) assert.equal((await docker.getContainer(n).inspect()).State.Running, false);
+    const stopped = await until('both rows stopped', async () => {
+      await ctx.refresh();
+      const rs = [ctx.agentsView.row(a.name), ctx.agentsView.row(b.name)];
+      return rs.every((r) => r?.info.status === 'exited') && (rs as ContainerNode[]);
+    });
+    assert.equal(await vscode.commands.executeCommand('borg.stop', stopped[0], stopped), false, 'none of them runs: nothing to stop, nothing failed');
+    assert.equal(await vscode.commands.executeCommand('borg.remove', stopped[1], stopped, { keepState: true }), true);
+    for (const n of [a.name, b.name]) await assert.rejects(docker.getContainer(n).inspect(), /no such container/i);
+  });
+
+  it('a queued launch shows how many wait ahead and is cancelled from the tree without an error', async () => {
+    const { ctx } = await api();
+    await ctx.pipeline.stopAll();
+    await setConfig('maxParallelAgents', 1);
+    try {
+      await until('one slot', () => ctx.pipeline.maxParallel === 1);
+      const holder = await ctx.pipeline.launch('worker', { input: { sleepSeconds: 30 } });
+      const launching = vscode.commands.executeCommand('borg.launch', 'qa');
+      const node = await until('the queued row', () => {
+        const loose = ctx.agentsView.getChildren().find((n) => n.kind === 'group' && n.label === 'No task');
+        return loose && ctx.agentsView.getChildren(loose).find((n) => n.kind === 'queued');
+      });
+      const item = ctx.agentsView.getTreeItem(node);
+      assert.match(String(item.description), /^waiting for a slot \(next\) · <1 min$/);
+      assert.equal(item.contextValue, 'borg.queued;cancel;');
+      assert.equal(await vscode.commands.executeCommand('borg.cancelLaunch', node), true);
+      assert.equal(await launching, undefined, 'the launch resolved (cancelled), no error');
+      assert.equal(ctx.pipeline.queued.length, 0);
+      await ctx.pipeline.stopAgent(holder.name);
+    } finally {
+      await setConfig('maxParallelAgents', undefined);
+    }
   });
 
   it('reclaim refuses a crashed agent with a message that points at hardline', async () => {
@@ -107,5 +172,23 @@ describe('Hardline, reclaim, stop, remove and logs', function () {
     await assert.rejects(docker.getContainer(dropped).inspect(), /no such container/i);
     assert.equal(ctx.pipeline.stateDirs.exists(kept), true);
     assert.equal(ctx.pipeline.stateDirs.exists(dropped), false);
+  });
+
+  it('Remove Exited Agents removes the clean and stopped ones, crashed ones only when asked, and keeps state folders', async () => {
+    const { ctx } = await api();
+    const clean = await finishedAgent('worker', { sleepSeconds: 1 });
+    const crashed = await finishedAgent('qa', { sleepSeconds: 1, exitCode: 4 });
+    const removed = (await vscode.commands.executeCommand('borg.removeExited', { crashed: false })) as string[];
+    assert.ok(removed.includes(clean) && !removed.includes(crashed), removed.join(', '));
+    await assert.rejects(docker.getContainer(clean).inspect(), /no such container/i);
+    assert.ok(await docker.getContainer(crashed).inspect(), 'the crashed one is kept for hardline');
+    assert.equal(ctx.pipeline.stateDirs.exists(clean), true, 'state folder kept');
+    const also = (await vscode.commands.executeCommand('borg.removeExited', { crashed: true })) as string[];
+    assert.ok(also.includes(crashed));
+    await assert.rejects(docker.getContainer(crashed).inspect(), /no such container/i);
+    assert.ok(
+      ctx.pipeline.containers.every((c) => c.status !== 'exited'),
+      'nothing exited left',
+    );
   });
 });

@@ -9,6 +9,7 @@ import { DEFAULT_SETTINGS, FINISHED_AGENTS_KEPT, Pipeline, PipelineSettings, SHU
 import { StateDirs } from '../../src/core/stateDirs';
 import { Store } from '../../src/core/store';
 import { FakeDocker } from './fakeDocker';
+import { verbsFor } from '../../src/core/verbs';
 import { DEFAULT_GATEWAY_SETTINGS, Gateway } from '../../src/core/gateway/gateway';
 
 const WS = 'ws-unit-pipeline';
@@ -89,6 +90,114 @@ describe('Pipeline over the Engine interface (seed 001 edge cases)', () => {
     r.engine.exit(a.name, 0);
     await r.pipeline.joinAgents();
     assert.equal([...r.engine.containers.values()].filter((c) => c.info.name.startsWith('u-qa-')).length, 0, 'no container for the cancelled launch');
+  });
+});
+
+describe("the Agents view's facts: stops Borg made, exit times, queued launches, output", () => {
+  it('Stop Agent is recorded by Borg: after a reload (a new Pipeline on the same database) the container reads stopped and offers reclaim', async () => {
+    const r = await rig();
+    const { name, id } = await r.pipeline.launch('worker');
+    await r.pipeline.stopAgent(name);
+    await r.pipeline.refresh();
+    assert.equal(r.pipeline.containers.find((c) => c.id === id)?.endedBy, 'stopped');
+    const reloaded = new Pipeline({ engine: r.engine, store: r.store, stateDirs: r.stateDirs, workspaceId: WS, settings: () => r.settings });
+    await reloaded.refresh();
+    const c = reloaded.containers.find((x) => x.id === id)!;
+    assert.equal(c.exitCode, 143);
+    assert.equal(c.endedBy, 'stopped');
+    assert.deepEqual(verbsFor(c), ['reclaim', 'remove', 'logs']);
+    assert.equal((await reloaded.inspect(name))?.endedBy, 'stopped');
+    const again = await reloaded.reclaim(name);
+    assert.equal(again.reclaimed, true);
+    r.engine.exit(name, 0);
+    await reloaded.joinAgents();
+  });
+
+  it('an agent that exits 143 by itself is not recorded as stopped: it stays a crash with hardline', async () => {
+    const r = await rig();
+    const { name, id, agent } = await r.pipeline.launch('worker');
+    r.engine.exit(name, 143);
+    await agent.done;
+    await r.pipeline.refresh();
+    const c = r.pipeline.containers.find((x) => x.id === id)!;
+    assert.equal(c.endedBy, undefined);
+    assert.deepEqual(verbsFor(c), ['hardline', 'remove', 'logs']);
+  });
+
+  it('a stop of a container no Pipeline follows is recorded too (Borg made it)', async () => {
+    const r = await rig();
+    const c = r.engine.add({ name: 'u-worker-7', status: 'running', labels: agentLabels('worker', WS) });
+    await r.pipeline.stopAgent('u-worker-7');
+    assert.equal(r.store.getContainer('u-worker-7')?.state, 'stopped');
+    await r.pipeline.refresh();
+    assert.equal(r.pipeline.containers.find((x) => x.id === c.info.id)?.endedBy, 'stopped');
+  });
+
+  it('a watchdog stop reads timed-out, not stopped', async () => {
+    const r = await rig();
+    const { id, agent } = await r.pipeline.launch('worker', { timeoutSeconds: 0.001 });
+    await agent.done;
+    assert.equal(agent.state, 'timed-out');
+    await r.pipeline.refresh();
+    const c = r.pipeline.containers.find((x) => x.id === id)!;
+    assert.equal(c.endedBy, 'timed-out');
+    assert.deepEqual(verbsFor(c), ['hardline', 'remove', 'logs']);
+  });
+
+  it("a listed exited container carries Docker's FinishedAt, inspected once per exit, not per refresh", async () => {
+    const r = await rig();
+    const { name, id, agent } = await r.pipeline.launch('worker');
+    r.engine.exit(name, 0);
+    await agent.done;
+    let inspects = 0;
+    const inspect = r.engine.inspect.bind(r.engine);
+    r.engine.inspect = (x: string) => (inspects++, inspect(x));
+    await r.pipeline.refresh();
+    await r.pipeline.refresh();
+    await r.pipeline.refresh();
+    const c = r.pipeline.containers.find((x) => x.id === id)!;
+    assert.equal(c.finishedAt, r.engine.get(name).info.finishedAt);
+    assert.ok(c.finishedAt && Date.parse(c.finishedAt) >= agent.startedAt);
+    assert.ok(inspects <= 1, `inspected ${inspects} times over three refreshes`);
+  });
+
+  it('one queued launch is cancelled by its id: it rejects as cancelled, the others keep their places', async () => {
+    const r = await rig({ maxParallelAgents: 1 });
+    const a = await r.pipeline.launch('worker');
+    const first = r.pipeline.launch('qa');
+    const second = r.pipeline.launch('manager', { labels: { 'borg.task': '12', 'borg.phase': 'spec' } });
+    await until(() => r.pipeline.queued.length === 2);
+    const [q1, q2] = r.pipeline.queued;
+    assert.deepEqual([q1.persona, q1.task, q2.persona, q2.task, q2.phase], ['qa', undefined, 'manager', '12', 'spec']);
+    assert.notEqual(q1.id, q2.id);
+    assert.equal(r.pipeline.cancelQueued(q1.id), true);
+    await assert.rejects(first, (e: unknown) => e instanceof InterruptedError && /Cancelled before it started/.test(e.message));
+    assert.equal(r.pipeline.cancelQueued(q1.id), false, 'no longer queued');
+    assert.deepEqual(
+      r.pipeline.queued.map((q) => q.id),
+      [q2.id],
+    );
+    r.engine.exit(a.name, 0);
+    const b = await second;
+    assert.equal(b.agent.state, 'running');
+    r.engine.exit(b.name, 0);
+    await r.pipeline.joinAgents();
+  });
+
+  it("output lines fire onDidOutput, not onDidChange (a chatty agent does not repaint the views' state)", async () => {
+    const r = await rig();
+    const { name, agent } = await r.pipeline.launch('worker');
+    await r.pipeline.refresh();
+    let changes = 0;
+    let lines = 0;
+    const subs = [r.pipeline.onDidChange(() => changes++), r.pipeline.onDidOutput(() => lines++)];
+    r.engine.output(name, ...Array.from({ length: 200 }, (_, i) => `line ${i}`));
+    await until(() => lines === 200);
+    assert.equal(agent.lastLine, 'line 199');
+    assert.equal(changes, 0);
+    for (const s of subs) s.dispose();
+    r.engine.exit(name, 0);
+    await r.pipeline.joinAgents();
   });
 });
 

@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import * as assert from 'node:assert/strict';
 import type { ContainerInfo, ContainerStatus } from '../../src/core/engine';
 import { RefusedError } from '../../src/core/errors';
-import { checkVerb, needsInspect, stateWords, Verb, VERBS, verbsFor } from '../../src/core/verbs';
+import { checkVerb, isCrashed, isStopped, needsInspect, stateWords, Verb, VERBS, verbsFor } from '../../src/core/verbs';
 import { container } from './fakeEngine';
 
 const NAME = 'borg-dev-0';
@@ -95,6 +95,45 @@ describe('checkVerb agrees with verbsFor', () => {
   });
 });
 
+describe('a run Borg ended (endedBy, from its own records)', () => {
+  const stopped = (extra: Partial<ContainerInfo> = {}) => container(NAME, { status: 'exited', exitCode: 143, oomKilled: false, endedBy: 'stopped', ...extra });
+
+  it('a user-stopped agent (exit 143) offers reclaim and remove, never hardline', () => {
+    assert.deepEqual(verbsFor(stopped()), ['reclaim', 'remove', 'logs']);
+    assert.equal(isStopped(stopped()), true);
+    assert.equal(isCrashed(stopped()), false);
+    assert.equal(stateWords(stopped()), 'stopped (exit 143)');
+    assert.throws(() => checkVerb('hardline', stopped(), NAME), /was stopped by Borg \(stopped \(exit 143\)\): hardline is for crashed agents\. Use Reclaim/);
+    checkVerb('reclaim', stopped(), NAME);
+  });
+
+  it("the same exit 143 without Borg's record is a crash (the agent cannot claim it was stopped)", () => {
+    const c = stopped({ endedBy: undefined });
+    assert.deepEqual(verbsFor(c), ['hardline', 'remove', 'logs']);
+    assert.equal(isStopped(c), false);
+    assert.throws(() => checkVerb('reclaim', c, NAME), /crashed \(exited 143\)/);
+  });
+
+  it('OOM-killed wins over a stop: the run was killed for memory, hardline it', () => {
+    const c = stopped({ exitCode: 137, oomKilled: true });
+    assert.deepEqual(verbsFor(c), ['hardline', 'remove', 'logs']);
+    assert.equal(stateWords(c), 'OOM-killed (exit 137)');
+  });
+
+  it('a watchdog stop reads "timed out" and stays crash-like (hardline)', () => {
+    const c = stopped({ endedBy: 'timed-out' });
+    assert.deepEqual(verbsFor(c), ['hardline', 'remove', 'logs']);
+    assert.equal(stateWords(c), 'timed out (exit 143)');
+    assert.equal(isCrashed(c), true);
+  });
+
+  it('only an exited container can be stopped-by-Borg: a running one with a stale record is live', () => {
+    const c = container(NAME, { status: 'running', endedBy: 'stopped' });
+    assert.deepEqual(verbsFor(c), ['stop', 'logs']);
+    assert.equal(isStopped(c), false);
+  });
+});
+
 describe('stateWords and needsInspect', () => {
   it('names an OOM-killed container with its exit code', () => {
     assert.equal(stateWords(container(NAME, { exitCode: 137, oomKilled: true })), 'OOM-killed (exit 137)');
@@ -121,6 +160,7 @@ describe("package.json's Agents menus read the verb table", () => {
     for (const m of agentItems) {
       const verb = VERB_OF[m.command];
       if (verb) assert.equal(m.when, `view == borg.agents && viewItem =~ /;${verb};/`, m.command);
+      else if (m.command === 'borg.cancelLaunch') assert.equal(m.when, 'view == borg.agents && viewItem =~ /^borg\\.queued;.*cancel;/', m.command);
       else assert.equal(m.when, 'view == borg.agents && viewItem =~ /^borg\\.agent;/', m.command);
     }
     assert.deepEqual(new Set(agentItems.map((m) => VERB_OF[m.command]).filter(Boolean)), new Set(VERBS));
