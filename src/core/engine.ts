@@ -1,6 +1,7 @@
 import Docker from 'dockerode';
 import { Duplex, PassThrough, Readable } from 'node:stream';
-import { DockerEndpoint, isPlainRemote, modemOptions, parseDockerEndpoint, rawEndpoint } from './dockerEndpoint';
+import { dockerDownOf } from './dockerDown';
+import { describeChoice, DockerEndpoint, EndpointSource, isPlainRemote, modemOptions, rawEndpoint, resolveDockerEndpoint } from './dockerEndpoint';
 import { DockerUnreachableError, BorgError, ImageMissingError, InvalidInputError, NameConflictError } from './errors';
 import { assertNoDockerSocket, hardenedHostConfig, HardeningSettings } from './hardening';
 import { isManaged, LABEL_MANAGED, LABEL_PERSONA, LABEL_WORKSPACE } from './labels';
@@ -44,6 +45,12 @@ export interface ContainerEvent {
   /** ms since the epoch. */
   at: number;
   attributes: Record<string, string>;
+}
+
+/** One event of Docker's live stream for a labelled container (`create`, `start`, `die`, `destroy`, …). */
+export interface LiveContainerEvent extends ContainerEvent {
+  /** The container's id. */
+  id: string;
 }
 
 /** What `create` needs. `binds` are `host:container[:ro]` strings. */
@@ -95,6 +102,12 @@ export interface Engine {
   demux(stream: Readable): { stdout: PassThrough; stderr: PassThrough };
   logs(id: string, tail?: number): Promise<string>;
   containerEvents(id: string, sinceMs: number): Promise<ContainerEvent[]>;
+  /**
+   * Follows Docker's event stream for Borg's containers (`borg.managed=true`) from now on.
+   * Resolves once the stream is open; the iterable ends when Docker ends it (daemon stopped,
+   * connection lost) or `signal` aborts. @throws DockerUnreachableError when it cannot be opened.
+   */
+  events(signal: AbortSignal): Promise<AsyncIterable<LiveContainerEvent>>;
   image(ref: string): Promise<{ labels: Record<string, string>; user: string } | undefined>;
 }
 
@@ -112,6 +125,7 @@ export function describeEndpoint(dockerHost?: string): string {
 export class DockerEngine implements Engine {
   private client!: Docker;
   private target!: DockerEndpoint;
+  private chosenBy: EndpointSource = { kind: 'default' };
 
   /**
    * @param dockerHost optional `unix://`, `tcp://`, `http://` or `https://` address; default `DOCKER_HOST` or the local socket.
@@ -126,11 +140,14 @@ export class DockerEngine implements Engine {
    * running finish on the old connection; new calls use the new one.
    * `tcp://` uses TLS with DOCKER_TLS_VERIFY and the certificates in DOCKER_CERT_PATH, the same
    * whether the address comes from `dockerHost` or DOCKER_HOST (rules in dockerEndpoint.ts).
+   * With neither `dockerHost` nor DOCKER_HOST, the current Docker context's address is used
+   * (dockerContext.ts), else the default socket.
    * @throws InvalidInputError when the address is not a `unix://`, `tcp://` or `http(s)://` address,
-   *   or TLS is asked for and a certificate file is missing; the engine keeps its old connection.
+   *   TLS is asked for and a certificate file is missing, or the current context is broken; the
+   *   engine keeps its old connection.
    */
   connect(dockerHost?: string): void {
-    const target = parseDockerEndpoint(dockerHost);
+    const { endpoint: target, source } = resolveDockerEndpoint(dockerHost);
     let client: Docker;
     try {
       client = new Docker(modemOptions(target));
@@ -142,7 +159,18 @@ export class DockerEngine implements Engine {
       );
     }
     this.target = target;
+    this.chosenBy = source;
     this.client = client;
+  }
+
+  /** Which rule chose the endpoint in use (the setting, DOCKER_HOST, a context, the default). */
+  get source(): EndpointSource {
+    return this.chosenBy;
+  }
+
+  /** For the log: `Docker at unix:///… (context colima)`. */
+  get choice(): string {
+    return describeChoice(this.target, this.chosenBy);
   }
 
   /** The dockerode client (for the few callers that stream, such as hardline's attach). */
@@ -352,6 +380,19 @@ export class DockerEngine implements Engine {
     return out;
   }
 
+  /**
+   * Docker's live event stream (Engine API `GET /events`, followed), filtered on
+   * `type=container` and `label=borg.managed=true` by the daemon, so other containers cost
+   * nothing. Lines are NDJSON and may split across chunks; a line that is not JSON is skipped.
+   * The labels come from the container (an agent cannot set its own), but attribute values are
+   * still only used to decide *that* something changed, never shown.
+   */
+  async events(signal: AbortSignal): Promise<AsyncIterable<LiveContainerEvent>> {
+    const opts = { filters: { type: ['container'], label: [`${LABEL_MANAGED}=true`] }, abortSignal: signal };
+    const stream = await this.call(() => this.docker.getEvents(opts as unknown as Docker.GetEventsOptions) as unknown as Promise<Readable>);
+    return parseEventStream(stream, signal);
+  }
+
   /** Follows the container's output from `since` (s since the epoch) on; the stream is multiplexed. */
   async followLogs(id: string, since: number, signal?: AbortSignal): Promise<Readable> {
     const s = await this.call(() => this.docker.getContainer(id).logs({ stdout: true, stderr: true, follow: true, since, abortSignal: signal } as Docker.ContainerLogsOptions & { follow: true }));
@@ -400,7 +441,8 @@ export class DockerEngine implements Engine {
       return await fn();
     } catch (e) {
       if (isConnectionError(e)) {
-        throw new DockerUnreachableError(this.endpoint, errorText(e), { cause: e });
+        const advice = dockerDownOf(e, this.endpoint, this.chosenBy).advice;
+        throw new DockerUnreachableError(this.endpoint, errorText(e), { cause: e, advice });
       }
       throw e;
     }
@@ -472,6 +514,40 @@ function fromInspect(info: Docker.ContainerInspectInfo): ContainerInfo {
     workspace: labels[LABEL_WORKSPACE],
     inspected: true,
   };
+}
+
+/** The NDJSON lines of a followed `/events` stream, as events; ends with the stream (or `signal`). */
+async function* parseEventStream(stream: Readable, signal: AbortSignal): AsyncGenerator<LiveContainerEvent> {
+  const onAbort = () => stream.destroy();
+  signal.addEventListener('abort', onAbort, { once: true });
+  let rest = '';
+  try {
+    for await (const chunk of stream) {
+      rest += String(chunk);
+      const lines = rest.split('\n');
+      rest = lines.pop() ?? '';
+      for (const line of lines) {
+        if (!line.trim()) continue;
+        let e: { id?: string; Action?: string; status?: string; timeNano?: number; time?: number; Actor?: { ID?: string; Attributes?: Record<string, string> } };
+        try {
+          e = JSON.parse(line) as typeof e;
+        } catch {
+          continue; // not an event line
+        }
+        yield {
+          id: e.Actor?.ID ?? e.id ?? '',
+          action: e.Action ?? e.status ?? '',
+          at: e.timeNano ? Math.floor(e.timeNano / 1e6) : (e.time ?? 0) * 1000,
+          attributes: e.Actor?.Attributes ?? {},
+        };
+      }
+    }
+  } catch (e) {
+    if (!signal.aborted) throw e; // the connection broke: the caller reconnects
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+    stream.destroy();
+  }
 }
 
 /** Decodes a non-TTY logs buffer (8-byte frame headers) into text. */
