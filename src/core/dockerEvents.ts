@@ -60,10 +60,12 @@ export class DockerWatch extends Disposable {
     return this.active;
   }
 
-  /** The delay (ms) before the next reopen attempt. */
+  /** The delay (ms) of the reopen attempt pending now, else of the next one. */
   get nextDelayMs(): number {
-    return this.delayMs;
+    return this.reopenTimer ? this.pendingDelayMs : this.delayMs;
   }
+
+  private pendingDelayMs = 0;
 
   /** Turns the watch on (opens the stream at once) or off (closes it, cancels every timer). */
   setActive(on: boolean): void {
@@ -118,6 +120,7 @@ export class DockerWatch extends Disposable {
   private scheduleReopen(): void {
     if (!this.active || this.isDisposed) return;
     const delay = this.delayMs;
+    this.pendingDelayMs = delay;
     this.delayMs = Math.min(this.delayMs * 2, this.o.maxDelayMs ?? RECONNECT_MAX_MS);
     this.reopenTimer = setTimeout(() => {
       this.reopenTimer = undefined;
