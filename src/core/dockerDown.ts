@@ -44,7 +44,7 @@ export function classifyDockerFailure(error: unknown, source: EndpointSource): D
   const codes = codesOf(error);
   const text = messagesOf(error).join(' ');
   const configured: DockerDownCause = source.kind === 'context' ? 'context' : source.kind === 'default' ? 'notRunning' : 'setting';
-  if (error instanceof InvalidInputError) return source.kind === 'default' ? 'setting' : configured;
+  if (chainOf(error).some((e) => e instanceof InvalidInputError)) return source.kind === 'default' ? 'setting' : configured;
   if (codes.includes('EACCES') || codes.includes('EPERM')) return 'permission';
   if (codes.some((c) => TLS_CODES.test(c)) || (!codes.some((c) => NOWHERE_CODES.has(c)) && TLS_WORDS.test(text))) return 'tls';
   if (codes.some((c) => NOWHERE_CODES.has(c))) return configured;

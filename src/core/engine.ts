@@ -1,5 +1,6 @@
 import Docker from 'dockerode';
 import { Duplex, PassThrough, Readable } from 'node:stream';
+import { currentContextName } from './dockerContext';
 import { dockerDownOf } from './dockerDown';
 import { describeChoice, DockerEndpoint, EndpointSource, isPlainRemote, modemOptions, rawEndpoint, resolveDockerEndpoint } from './dockerEndpoint';
 import { DockerUnreachableError, BorgError, ImageMissingError, InvalidInputError, NameConflictError } from './errors';
@@ -131,8 +132,40 @@ export class DockerEngine implements Engine {
    * @param dockerHost optional `unix://`, `tcp://`, `http://` or `https://` address; default `DOCKER_HOST` or the local socket.
    * @throws InvalidInputError as {@link connect}.
    */
-  constructor(dockerHost?: string) {
-    this.connect(dockerHost);
+  constructor(dockerHost?: string, opts: { lenient?: boolean } = {}) {
+    if (opts.lenient) this.tryConnect(dockerHost);
+    else this.connect(dockerHost);
+  }
+
+  /** Set while the address could not be resolved ({@link tryConnect}): every call fails with it. */
+  private invalid: { error: InvalidInputError; raw: string; source: EndpointSource } | undefined;
+
+  /**
+   * {@link connect} for the extension: a bad address (setting, DOCKER_HOST, a broken context) does
+   * not keep the old connection — it is remembered, and every call fails with it as a
+   * {@link DockerUnreachableError} whose advice says to check that setting or context (so the views
+   * show "check the setting", never silently another daemon). Returns the error, or undefined.
+   */
+  tryConnect(dockerHost?: string): InvalidInputError | undefined {
+    try {
+      this.connect(dockerHost);
+      return undefined;
+    } catch (e) {
+      if (!(e instanceof InvalidInputError)) throw e;
+      this.invalid = { error: e, raw: rawEndpoint(dockerHost), source: failedSource(dockerHost) };
+      this.target ??= { kind: 'socket', socketPath: '/var/run/docker.sock', address: this.invalid.raw };
+      try {
+        this.client ??= new Docker(modemOptions(this.target));
+      } catch {
+        // docker-modem rejects the environment too: no call gets past `invalid` anyway
+      }
+      return e;
+    }
+  }
+
+  /** The resolution error of the address in use, if it could not be resolved. */
+  get invalidAddress(): InvalidInputError | undefined {
+    return this.invalid?.error;
   }
 
   /**
@@ -161,11 +194,12 @@ export class DockerEngine implements Engine {
     this.target = target;
     this.chosenBy = source;
     this.client = client;
+    this.invalid = undefined;
   }
 
   /** Which rule chose the endpoint in use (the setting, DOCKER_HOST, a context, the default). */
   get source(): EndpointSource {
-    return this.chosenBy;
+    return this.invalid?.source ?? this.chosenBy;
   }
 
   /** For the log: `Docker at unix:///… (context colima)`. */
@@ -180,7 +214,7 @@ export class DockerEngine implements Engine {
 
   /** The address in use, for messages: `unix:///var/run/docker.sock`, `tcp://host:2375`, ... */
   get endpoint(): string {
-    return this.target.address;
+    return this.invalid?.raw ?? this.target.address;
   }
 
   /**
@@ -437,16 +471,33 @@ export class DockerEngine implements Engine {
 
   /** Runs `fn` and turns connection failures into {@link DockerUnreachableError}. */
   private async call<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.invalid) {
+      const { error, raw, source } = this.invalid;
+      throw new DockerUnreachableError(raw, error.message.replace(/\.$/, ''), { cause: error, advice: dockerDownOf(error, raw, source).advice });
+    }
     try {
       return await fn();
     } catch (e) {
       if (isConnectionError(e)) {
-        const advice = dockerDownOf(e, this.endpoint, this.chosenBy).advice;
+        const advice = dockerDownOf(e, this.endpoint, this.source).advice;
         throw new DockerUnreachableError(this.endpoint, errorText(e), { cause: e, advice });
       }
       throw e;
     }
   }
+}
+
+/** Which rule chose an address that failed to resolve (the same order as resolveDockerEndpoint). */
+function failedSource(dockerHost?: string): EndpointSource {
+  if (dockerHost?.trim()) return { kind: 'setting' };
+  if (process.env.DOCKER_HOST?.trim()) return { kind: 'env' };
+  let name = 'current';
+  try {
+    name = currentContextName()?.name ?? name;
+  } catch {
+    // config.json itself is broken
+  }
+  return { kind: 'context', name, metaFile: '' };
 }
 
 const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ENOENT', 'EACCES', 'ETIMEDOUT', 'ECONNRESET', 'EHOSTUNREACH', 'ENOTFOUND', 'EPIPE']);

@@ -9,9 +9,6 @@ import { AgentMeter, agentItem, queuedItem } from './agentItems';
 import { Debouncer } from './debouncer';
 import { KeyedThrottle } from './keyedThrottle';
 
-/** Context key set while Docker cannot be reached; the view's welcome content uses it. */
-export const DOCKER_UNREACHABLE_KEY = 'borg.dockerUnreachable';
-
 /** One row of the Agents tree: a labelled container, or a launch waiting for a slot. */
 export type AgentsNode = ContainerInfo | QueuedLaunch;
 
@@ -75,7 +72,7 @@ export class AgentsView extends Disposable implements vscode.TreeDataProvider<Ag
     return agentItem(node, agent, this.meterOf(agent));
   }
 
-  /** The message above the tree: the Docker error, if any. */
+  /** The message above the tree, if any (Docker down states are welcome views, see dockerStatus.ts). */
   get message(): string | undefined {
     return this.treeView.message;
   }
@@ -106,9 +103,7 @@ export class AgentsView extends Disposable implements vscode.TreeDataProvider<Ag
   }
 
   private update(): void {
-    const err = this.pipeline.dockerError;
-    void vscode.commands.executeCommand('setContext', DOCKER_UNREACHABLE_KEY, !!err);
-    this.treeView.message = err?.message;
+    // Docker down states: dockerStatus.ts (context keys for the welcome views; a message here would hide them).
     for (const name of [...this.usage.keys()]) if (!this.pipeline.agents.has(name)) this.usage.delete(name);
     this.changed.fire();
   }

@@ -7,6 +7,7 @@ import { checkVerb, stateWords, Verb } from '../core/verbs';
 import type { BorgContext } from './ctx';
 import { Hardline, openHardline } from './hardlineTerminal';
 import { LogsDocuments, LOGS_SCHEME } from './logsDocument';
+import { whenTrusted } from './trust';
 
 const PERSONA_DESCRIPTIONS: Record<string, string> = {
   manager: 'writes the spec for a task',
@@ -17,13 +18,13 @@ const PERSONA_DESCRIPTIONS: Record<string, string> = {
 /** Registers every `borg.*` command; one function per command, each taking the context. */
 export function registerCommands(ctx: BorgContext): vscode.Disposable[] {
   return [
-    vscode.commands.registerCommand('borg.launch', (persona?: unknown) => launch(ctx, typeof persona === 'string' ? persona : undefined)),
+    vscode.commands.registerCommand('borg.launch', whenTrusted('Launch Agent', (persona?: unknown) => launch(ctx, typeof persona === 'string' ? persona : undefined))),
     vscode.commands.registerCommand('borg.refresh', () => ctx.refresh()),
-    vscode.commands.registerCommand('borg.buildDemoImage', () => buildDemo(ctx)),
+    vscode.commands.registerCommand('borg.buildDemoImage', whenTrusted('Build Demo Image', () => buildDemo(ctx))),
     vscode.commands.registerCommand('borg.stopAll', () => stopAll(ctx)),
     vscode.commands.registerCommand('borg.resume', () => resume(ctx)),
-    vscode.commands.registerCommand('borg.hardline', (arg?: unknown) => hardline(ctx, arg)),
-    vscode.commands.registerCommand('borg.reclaim', (arg?: unknown) => reclaim(ctx, arg)),
+    vscode.commands.registerCommand('borg.hardline', whenTrusted('Hardline', (arg?: unknown) => hardline(ctx, arg))),
+    vscode.commands.registerCommand('borg.reclaim', whenTrusted('Reclaim', (arg?: unknown) => reclaim(ctx, arg))),
     vscode.commands.registerCommand('borg.stop', (arg?: unknown) => stop(ctx, arg)),
     vscode.commands.registerCommand('borg.remove', (arg?: unknown, opts?: { keepState?: boolean }) => remove(ctx, arg, opts)),
     vscode.commands.registerCommand('borg.showLogs', (arg?: unknown) => showLogs(ctx, arg)),
