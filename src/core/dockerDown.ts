@@ -58,7 +58,8 @@ export const DOCKER_DOWN_ADVICE: Record<DockerDownCause, (endpoint: string, chos
   notRunning: () => 'Start Docker (Docker Desktop, `colima start`, or `sudo systemctl start docker`), then Retry.',
   permission: (endpoint) => `This user may not open ${endpoint}: add yourself to the docker group (\`sudo usermod -aG docker $USER\`, then log in again), or use rootless Docker; then Retry.`,
   setting: (_endpoint, chosenBy) => `Check ${chosenBy}: it names no Docker daemon that answers. Fix the address (or clear it to use the Docker context or the default socket), then Retry.`,
-  context: (_endpoint, chosenBy) => `Check the Docker ${chosenBy}: it points to no daemon that answers. Start the daemon it names, or run \`docker context use default\` (or set borg.dockerHost), then Retry.`,
+  context: (_endpoint, chosenBy) =>
+    `Check the Docker ${chosenBy}: it points to no daemon that answers. Start the daemon it names, or run \`docker context use default\` (or set borg.dockerHost), then Retry.`,
   tls: (_endpoint, chosenBy) => `The TLS handshake failed: check the certificates for ${chosenBy} (ca.pem, cert.pem, key.pem, DOCKER_CERT_PATH), then Retry.`,
   other: () => 'Check that the Docker daemon is healthy (`docker info`), then Retry.',
 };

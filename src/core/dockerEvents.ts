@@ -100,7 +100,7 @@ export class DockerWatch extends Disposable {
         this.lastKnown = 'up';
         this.changed.fire(true);
         this.runRefresh(true);
-        for await (const _event of events) this.refreshSoon();
+        for await (const event of events) if (event) this.refreshSoon(); // which container changed does not matter: the list is read again
         if (!abort.signal.aborted) this.o.log?.('Docker events: the stream ended; reconnecting');
       } catch (e) {
         if (!abort.signal.aborted && (opened || this.lastKnown !== 'down')) this.o.log?.(`Docker events: ${(e as Error).message}`);

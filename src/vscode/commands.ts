@@ -18,13 +18,25 @@ const PERSONA_DESCRIPTIONS: Record<string, string> = {
 /** Registers every `borg.*` command; one function per command, each taking the context. */
 export function registerCommands(ctx: BorgContext): vscode.Disposable[] {
   return [
-    vscode.commands.registerCommand('borg.launch', whenTrusted('Launch Agent', (persona?: unknown) => launch(ctx, typeof persona === 'string' ? persona : undefined))),
+    vscode.commands.registerCommand(
+      'borg.launch',
+      whenTrusted('Launch Agent', (persona?: unknown) => launch(ctx, typeof persona === 'string' ? persona : undefined)),
+    ),
     vscode.commands.registerCommand('borg.refresh', () => ctx.refresh()),
-    vscode.commands.registerCommand('borg.buildDemoImage', whenTrusted('Build Demo Image', () => buildDemo(ctx))),
+    vscode.commands.registerCommand(
+      'borg.buildDemoImage',
+      whenTrusted('Build Demo Image', () => buildDemo(ctx)),
+    ),
     vscode.commands.registerCommand('borg.stopAll', () => stopAll(ctx)),
     vscode.commands.registerCommand('borg.resume', () => resume(ctx)),
-    vscode.commands.registerCommand('borg.hardline', whenTrusted('Hardline', (arg?: unknown) => hardline(ctx, arg))),
-    vscode.commands.registerCommand('borg.reclaim', whenTrusted('Reclaim', (arg?: unknown) => reclaim(ctx, arg))),
+    vscode.commands.registerCommand(
+      'borg.hardline',
+      whenTrusted('Hardline', (arg?: unknown) => hardline(ctx, arg)),
+    ),
+    vscode.commands.registerCommand(
+      'borg.reclaim',
+      whenTrusted('Reclaim', (arg?: unknown) => reclaim(ctx, arg)),
+    ),
     vscode.commands.registerCommand('borg.stop', (arg?: unknown) => stop(ctx, arg)),
     vscode.commands.registerCommand('borg.remove', (arg?: unknown, opts?: { keepState?: boolean }) => remove(ctx, arg, opts)),
     vscode.commands.registerCommand('borg.showLogs', (arg?: unknown) => showLogs(ctx, arg)),
@@ -229,6 +241,7 @@ export async function buildDemo(ctx: BorgContext): Promise<boolean> {
   try {
     const built = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Borg: building ${DEMO_IMAGE}…` }, () => buildDemoImage(ctx.engine));
     void vscode.window.showInformationMessage(built ? `Built ${DEMO_IMAGE}.` : `${DEMO_IMAGE} is up to date.`);
+    void ctx.refresh(); // checks the agent image again (the image-missing welcome)
     return true;
   } catch (e) {
     showError(ctx, 'Building the demo image failed', e);

@@ -182,7 +182,9 @@ export class BorgContext extends Disposable {
       worktreeRoot: home.worktrees,
       log: (line) => log.info(line),
     });
-    log.info(`Borg Pipeline: workspace ${wsId} (${key}), database ${store.file}${readOnly ? ' (read-only)' : ''}, ${engine.invalidAddress ? `Docker address invalid: ${engine.invalidAddress.message}` : engine.choice}`);
+    log.info(
+      `Borg Pipeline: workspace ${wsId} (${key}), database ${store.file}${readOnly ? ' (read-only)' : ''}, ${engine.invalidAddress ? `Docker address invalid: ${engine.invalidAddress.message}` : engine.choice}`,
+    );
     if (runtime.gateway)
       log.info(`model gateway: ${runtime.gateway.upstreamLabel}${runtime.gateway.replay ? ' — a replay of recorded answers, not a model' : ''}; network ${config.hardening.network}`);
     const ctx = new BorgContext(extension, log, engine, runtime, secrets, opened.lock);

@@ -21,7 +21,24 @@ function cli(...args: string[]): string {
 
 /** A `docker run -d` of the demo image with Borg's labels for `workspace` (and nothing else of Borg's). */
 function runOutside(name: string, workspace: string): string {
-  return cli('run', '-d', '--name', name, '--label', 'borg.managed=true', '--label', 'borg.persona=worker', '--label', `borg.workspace=${workspace}`, '--network', 'none', '--entrypoint', 'sleep', DEMO_IMAGE, '60');
+  return cli(
+    'run',
+    '-d',
+    '--name',
+    name,
+    '--label',
+    'borg.managed=true',
+    '--label',
+    'borg.persona=worker',
+    '--label',
+    `borg.workspace=${workspace}`,
+    '--network',
+    'none',
+    '--entrypoint',
+    'sleep',
+    DEMO_IMAGE,
+    '60',
+  );
 }
 
 describe('Docker events', () => {

@@ -64,6 +64,9 @@ describe('classifyDockerFailure: the cause decides the advice', () => {
 
   it("the engine's own error carries that advice: a missing socket named by borg.dockerHost says to check the setting", async () => {
     const engine = new DockerEngine('unix:///nonexistent/docker.sock');
-    await assert.rejects(engine.ping(), (e: unknown) => e instanceof DockerUnreachableError && /^Docker is not reachable at unix:\/\/\/nonexistent\/docker\.sock: .*ENOENT.*\. Check borg\.dockerHost/.test(e.message));
+    await assert.rejects(
+      engine.ping(),
+      (e: unknown) => e instanceof DockerUnreachableError && /^Docker is not reachable at unix:\/\/\/nonexistent\/docker\.sock: .*ENOENT.*\. Check borg\.dockerHost/.test(e.message),
+    );
   });
 });
