@@ -3,7 +3,7 @@ import type { Engine } from './engine';
 import { Emitter } from './event';
 
 /** Repaint delay after the first event of a burst (ms): a `docker run` is create + start + attach. */
-export const EVENTS_DEBOUNCE_MS = 200;
+export const EVENTS_DEBOUNCE_MS = 150;
 /** First reconnect delay after the stream ended or failed (ms); doubles up to {@link RECONNECT_MAX_MS}. */
 export const RECONNECT_FIRST_MS = 500;
 export const RECONNECT_MAX_MS = 30_000;

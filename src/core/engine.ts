@@ -416,13 +416,14 @@ export class DockerEngine implements Engine {
 
   /**
    * Docker's live event stream (Engine API `GET /events`, followed), filtered on
-   * `type=container` and `label=borg.managed=true` by the daemon, so other containers cost
-   * nothing. Lines are NDJSON and may split across chunks; a line that is not JSON is skipped.
+   * `type=container`, `label=borg.managed=true` and the lifecycle actions that change what the
+   * views show ({@link LIFECYCLE_EVENTS}) by the daemon, so other containers — and a labelled
+   * one's attach, exec or health-check chatter — cost nothing. Lines are NDJSON and may split across chunks; a line that is not JSON is skipped.
    * The labels come from the container (an agent cannot set its own), but attribute values are
    * still only used to decide *that* something changed, never shown.
    */
   async events(signal: AbortSignal): Promise<AsyncIterable<LiveContainerEvent>> {
-    const opts = { filters: { type: ['container'], label: [`${LABEL_MANAGED}=true`] }, abortSignal: signal };
+    const opts = { filters: { type: ['container'], label: [`${LABEL_MANAGED}=true`], event: [...LIFECYCLE_EVENTS] }, abortSignal: signal };
     const stream = await this.call(() => this.docker.getEvents(opts as unknown as Docker.GetEventsOptions) as unknown as Promise<Readable>);
     return parseEventStream(stream, signal);
   }
@@ -486,6 +487,9 @@ export class DockerEngine implements Engine {
     }
   }
 }
+
+/** Container actions that change a list row (state, name, existence); Engine API `/events` `event` filter. */
+export const LIFECYCLE_EVENTS = ['create', 'start', 'restart', 'die', 'destroy', 'pause', 'unpause', 'rename', 'oom', 'update'] as const;
 
 /** Which rule chose an address that failed to resolve (the same order as resolveDockerEndpoint). */
 function failedSource(dockerHost?: string): EndpointSource {

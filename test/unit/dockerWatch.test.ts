@@ -99,7 +99,7 @@ describe('DockerWatch: live refresh only while someone looks', () => {
     for (const action of ['create', 'start', 'attach']) r.fake.emitEvent(c.info.id, action);
     await settle();
     assert.deepEqual(r.calls, [], 'nothing before the debounce');
-    mock.timers.tick(250);
+    mock.timers.tick(200);
     await settle();
     assert.deepEqual(r.calls, ['list']);
     assert.deepEqual(
