@@ -1,7 +1,23 @@
 import * as assert from 'node:assert/strict';
 import * as vscode from 'vscode';
 import { DEMO_IMAGE } from '../../src/core/demoImage';
+import type { DockerEngine } from '../../src/core/engine';
 import { api, docker, prefix, removeSuiteContainers, setConfig, until } from './helpers';
+
+/** Counts every Engine method called on `engine` (own properties shadowing the prototype's) until `restore()`. */
+function countCalls(engine: DockerEngine): { list: string[]; restore: () => void } {
+  const list: string[] = [];
+  const names = ['ping', 'list', 'inspect', 'create', 'start', 'stop', 'kill', 'remove', 'wait', 'attach', 'logs', 'containerEvents', 'events', 'image', 'followLogs'] as const;
+  const e = engine as unknown as Record<string, (...a: unknown[]) => unknown>;
+  for (const n of names) {
+    const original = e[n];
+    e[n] = (...a: unknown[]) => {
+      list.push(n);
+      return original.apply(engine, a);
+    };
+  }
+  return { list, restore: () => names.forEach((n) => delete e[n]) };
+}
 
 describe('Docker endpoints, live refresh and down states', function () {
   this.timeout(120_000);
@@ -47,13 +63,24 @@ describe('Docker endpoints, live refresh and down states', function () {
     await until('the container to go', () => !ctx.pipeline.containers.some((x) => x.name === name));
   });
 
-  it('with the views hidden and nothing running, the event stream is closed', async () => {
+  it('with the views hidden and nothing running, the event stream is closed and the safety dispatch makes no Docker call', async () => {
     const { ctx } = await api();
-    await vscode.commands.executeCommand('workbench.action.closeSidebar');
-    await until('no Borg view visible', () => !ctx.agentsView.treeView.visible && !ctx.tasksView.treeView.visible);
-    await until('the watch to follow', () => ctx.live.active === ctx.pipeline.runningCount > 0);
-    if (ctx.pipeline.runningCount === 0) assert.equal(ctx.live.watch.connected, false);
-    await vscode.commands.executeCommand('workbench.view.extension.borg');
-    await until('the watch on again', () => ctx.live.active);
+    await until('no agent running', () => ctx.pipeline.runningCount === 0);
+    const calls = countCalls(ctx.engine);
+    try {
+      await vscode.commands.executeCommand('workbench.action.closeSidebar');
+      await until('no Borg view visible', () => !ctx.agentsView.treeView.visible && !ctx.tasksView.treeView.visible);
+      await until('the watch to stop', () => !ctx.live.active && !ctx.live.watch.connected);
+      calls.list.length = 0;
+      ctx.scheduler.dispatch(); // what the 30 s safety timer does
+      ctx.statusBar.refresh();
+      await new Promise((r) => setImmediate(r));
+      assert.deepEqual(calls.list, [], 'no Docker call while hidden and idle');
+      await vscode.commands.executeCommand('workbench.view.extension.borg');
+      await until('the watch on again', () => ctx.live.active && ctx.live.watch.connected);
+      assert.equal(calls.list[0], 'events', 'visible again: the stream is opened first');
+    } finally {
+      calls.restore();
+    }
   });
 });
