@@ -10,6 +10,8 @@ export const RECONNECT_MAX_MS = 30_000;
 
 export interface DockerWatchOptions {
   engine: Pick<Engine, 'events'>;
+  /** Only this workspace's containers (`borg.workspace`); the views show no others. */
+  workspace?: string;
   /**
    * A refresh: `full` on every (re)connect — Docker may have changed while no one watched —
    * and when the stream is lost (so the views show Docker down); not full for an event.
@@ -93,7 +95,7 @@ export class DockerWatch extends Disposable {
     void (async () => {
       let opened = false;
       try {
-        const events = await this.o.engine.events(abort.signal);
+        const events = await this.o.engine.events(abort.signal, { workspace: this.o.workspace });
         if (abort.signal.aborted) return;
         opened = true;
         this.delayMs = this.o.firstDelayMs ?? RECONNECT_FIRST_MS;

@@ -104,11 +104,12 @@ export interface Engine {
   logs(id: string, tail?: number): Promise<string>;
   containerEvents(id: string, sinceMs: number): Promise<ContainerEvent[]>;
   /**
-   * Follows Docker's event stream for Borg's containers (`borg.managed=true`) from now on.
+   * Follows Docker's event stream for Borg's containers (`borg.managed=true`; with `workspace`,
+   * only that workspace's) from now on.
    * Resolves once the stream is open; the iterable ends when Docker ends it (daemon stopped,
    * connection lost) or `signal` aborts. @throws DockerUnreachableError when it cannot be opened.
    */
-  events(signal: AbortSignal): Promise<AsyncIterable<LiveContainerEvent>>;
+  events(signal: AbortSignal, filter?: { workspace?: string }): Promise<AsyncIterable<LiveContainerEvent>>;
   image(ref: string): Promise<{ labels: Record<string, string>; user: string } | undefined>;
 }
 
@@ -422,8 +423,10 @@ export class DockerEngine implements Engine {
    * The labels come from the container (an agent cannot set its own), but attribute values are
    * still only used to decide *that* something changed, never shown.
    */
-  async events(signal: AbortSignal): Promise<AsyncIterable<LiveContainerEvent>> {
-    const opts = { filters: { type: ['container'], label: [`${LABEL_MANAGED}=true`], event: [...LIFECYCLE_EVENTS] }, abortSignal: signal };
+  async events(signal: AbortSignal, filter: { workspace?: string } = {}): Promise<AsyncIterable<LiveContainerEvent>> {
+    // Several label filters must all match (Engine API /events): another window's or workspace's agents cost nothing.
+    const label = [`${LABEL_MANAGED}=true`, ...(filter.workspace ? [`${LABEL_WORKSPACE}=${filter.workspace}`] : [])];
+    const opts = { filters: { type: ['container'], label, event: [...LIFECYCLE_EVENTS] }, abortSignal: signal };
     const stream = await this.call(() => this.docker.getEvents(opts as unknown as Docker.GetEventsOptions) as unknown as Promise<Readable>);
     return parseEventStream(stream, signal);
   }

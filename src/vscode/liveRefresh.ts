@@ -29,7 +29,7 @@ export class LiveRefresh extends Disposable {
 
   constructor(private readonly o: LiveRefreshOptions) {
     super();
-    this.watch = this.register(new DockerWatch({ engine: o.engine, refresh: (full) => (full ? o.refresh() : o.pipeline.refresh()), log: o.log }));
+    this.watch = this.register(new DockerWatch({ engine: o.engine, workspace: o.pipeline.workspaceId, refresh: (full) => (full ? o.refresh() : o.pipeline.refresh()), log: o.log }));
     for (const v of o.views) this.register(v.onDidChangeVisibility(() => this.update()));
     this.register(o.pipeline.onDidChange(() => this.update()));
     this.register(watchDockerContext(() => o.onContextChange()));

@@ -42,26 +42,32 @@ function runOutside(name: string, workspace: string): string {
 }
 
 describe('Docker events', () => {
-  it('the stream sees a docker run and a docker rm of a labelled container, and nothing of an unlabelled one', { timeout: 60_000 }, async () => {
+  it("the stream sees a docker run and a docker rm of this workspace's container, and nothing of an unlabelled one or another workspace's", { timeout: 60_000 }, async () => {
     const h = await harness();
     const abort = new AbortController();
     const seen: LiveContainerEvent[] = [];
-    const events = await h.engine.events(abort.signal);
+    const events = await h.engine.events(abort.signal, { workspace: h.workspaceId });
     const reading = (async () => {
       for await (const e of events) seen.push(e);
     })();
     const other = cli('create', '--name', `${h.prefix}-unlabelled`, DEMO_IMAGE);
+    const elsewhere = cli('create', '--name', `${h.prefix}-elsewhere`, '--label', 'borg.managed=true', '--label', 'borg.workspace=another-workspace', DEMO_IMAGE);
     const id = runOutside(h.nameOf(0, 'worker'), h.workspaceId);
     await waitFor(() => seen.some((e) => e.id === id && e.action === 'start'), 20_000, 'the start event');
     cli('rm', '-f', id);
     await waitFor(() => seen.some((e) => e.id === id && e.action === 'destroy'), 20_000, 'the destroy event');
-    cli('rm', '-f', other);
+    cli('rm', '-f', other, elsewhere);
     abort.abort();
     await reading; // an abort ends the iteration, it does not throw
     assert.deepEqual(
       seen.filter((e) => e.id === other),
       [],
       'the daemon filters out containers without borg.managed=true',
+    );
+    assert.deepEqual(
+      seen.filter((e) => e.id === elsewhere),
+      [],
+      "and another workspace's",
     );
     assert.ok(seen.some((e) => e.id === id && e.action === 'create'));
   });
@@ -71,6 +77,7 @@ describe('Docker events', () => {
     let refreshes = 0;
     const watch = new DockerWatch({
       engine: h.engine,
+      workspace: h.workspaceId,
       refresh: async () => {
         refreshes++;
         await h.pipeline.refresh();
@@ -96,13 +103,14 @@ describe('Docker events', () => {
     const watch = new DockerWatch({
       // Each stream gets its own controller, so the test can destroy the connection under the watch.
       engine: {
-        events: (signal) => {
+        events: (signal, filter) => {
           const inner = new AbortController();
           signal.addEventListener('abort', () => inner.abort(), { once: true });
           streams.push(inner);
-          return h.engine.events(inner.signal);
+          return h.engine.events(inner.signal, filter);
         },
       },
+      workspace: h.workspaceId,
       refresh: async (full) => {
         if (full) fulls.push(Date.now());
         await h.pipeline.refresh();
@@ -128,11 +136,12 @@ describe('Docker events', () => {
     let opened = 0;
     const watch = new DockerWatch({
       engine: {
-        events: (signal) => {
+        events: (signal, filter) => {
           opened++;
-          return h.engine.events(signal);
+          return h.engine.events(signal, filter);
         },
       },
+      workspace: h.workspaceId,
       refresh: () => h.pipeline.refresh(),
     });
     h.defer(() => watch.dispose());

@@ -47,7 +47,7 @@ async function rig() {
     worktreeRoot: path.join(dir, 'worktrees'),
     gatewayRoot: path.join(dir, 'gateway'),
   });
-  const watch = new DockerWatch({ engine, refresh: (full) => (full ? rt.start().then(() => rt.pipeline.refresh()) : rt.pipeline.refresh()) });
+  const watch = new DockerWatch({ engine, workspace: WS, refresh: (full) => (full ? rt.start().then(() => rt.pipeline.refresh()) : rt.pipeline.refresh()) });
   return { fake, calls, rt, watch };
 }
 

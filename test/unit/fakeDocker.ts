@@ -47,7 +47,7 @@ export class FakeDocker implements Engine {
   ignoreSigterm = false;
   private seq = 0;
   /** The open event streams ({@link events}): push an event to each, or end them. */
-  private readonly eventStreams = new Set<{ push: (e: LiveContainerEvent | null) => void }>();
+  private readonly eventStreams = new Set<{ workspace?: string; push: (e: LiveContainerEvent | null) => void }>();
 
   /**
    * Holds every `start` until `release()`: `reached` resolves once a start is waiting (a window
@@ -264,11 +264,12 @@ export class FakeDocker implements Engine {
     return { labels: {}, user: '1000:1000' };
   }
 
-  async events(signal: AbortSignal): Promise<AsyncIterable<LiveContainerEvent>> {
+  async events(signal: AbortSignal, filter: { workspace?: string } = {}): Promise<AsyncIterable<LiveContainerEvent>> {
     this.check();
     const queue: Array<LiveContainerEvent | null> = [];
     let wake: (() => void) | undefined;
     const sink = {
+      workspace: filter.workspace,
       push: (e: LiveContainerEvent | null) => {
         queue.push(e);
         wake?.();
@@ -296,9 +297,10 @@ export class FakeDocker implements Engine {
     return this.eventStreams.size;
   }
 
-  /** Sends an event to every open stream (as Docker would for a labelled container). */
+  /** Sends an event to every open stream whose filter the container matches (as Docker would for a labelled container). */
   emitEvent(id: string, action: string): void {
-    for (const s of this.eventStreams) s.push({ id, action, at: Date.now(), attributes: {} });
+    const workspace = this.containers.get(id)?.info.labels[LABEL_WORKSPACE];
+    for (const s of this.eventStreams) if (!s.workspace || s.workspace === workspace) s.push({ id, action, at: Date.now(), attributes: {} });
   }
 
   /** Ends every open event stream (the daemon closed the connection). */
