@@ -241,6 +241,7 @@ export class BorgContext extends Disposable {
    */
   shutdown(mode: ShutdownMode = this.config.onShutdown): Promise<void> {
     this.shuttingDown ??= (async () => {
+      this.live.dispose(); // no event-driven refresh while the runtime shuts down
       await this.runtime.shutdown(mode);
       this.lock?.release(); // after the last write: a window reloading waits for this
       this.dispose();
