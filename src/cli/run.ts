@@ -61,7 +61,8 @@ interface RunOptions {
 async function runLocked(paths: CliPaths, opt: Opts, io: CliIo, o: RunOptions): Promise<number> {
   const store = await Store.open(paths.db);
   if (store.recoveredFrom) io.err(`[borg] the database could not be read; moved to ${store.recoveredFrom} and a new one started`);
-  const engine = new DockerEngine();
+  const engine = new DockerEngine(); // DOCKER_HOST, else the current Docker context, else the default socket
+  io.err(`[borg] ${engine.choice}`);
   const settings = pipelineSettings(opt, o.maxAgents ? { maxParallelAgents: o.maxAgents } : {});
   const taskSettings: TaskSettings = {
     ...DEFAULT_TASK_SETTINGS,

@@ -1,15 +1,19 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import * as https from 'node:https';
 import type Docker from 'dockerode';
+import { ContextEnv, readDockerContext } from './dockerContext';
 import { InvalidInputError } from './errors';
 
 /**
- * Where Borg talks to Docker, parsed once from `borg.dockerHost` or, when that is empty,
- * `DOCKER_HOST` — the same rules for both (the Docker CLI's, see
+ * Where Borg talks to Docker, parsed once from `borg.dockerHost`, else `DOCKER_HOST`, else the
+ * current Docker context (dockerContext.ts) — the same rules for all (the Docker CLI's, see
  * https://docs.docker.com/engine/security/protect-access/ and `docker --help`):
- * - neither set: `~/.docker/run/docker.sock` when it exists (Docker Desktop; docker-modem's
+ * - none set: `~/.docker/run/docker.sock` when it exists (Docker Desktop; docker-modem's
  *   `findDefaultUnixSocket`), else `/var/run/docker.sock`;
+ * - a context's address uses the context's own TLS files (`contexts/tls/…`) and `SkipTLSVerify`,
+ *   never DOCKER_TLS_VERIFY / DOCKER_CERT_PATH;
  * - `unix:///path` — a local socket (empty path: /var/run/docker.sock);
  * - `tcp://host[:port]` (or a bare `host[:port]`) — TLS when `DOCKER_TLS_VERIFY` is set (non-empty,
  *   not "0"), with `ca.pem`, `cert.pem`, `key.pem` from `DOCKER_CERT_PATH` (default `~/.docker`),
@@ -20,6 +24,9 @@ import { InvalidInputError } from './errors';
  */
 export type DockerEndpoint = { kind: 'socket'; socketPath: string; address: string } | { kind: 'tcp'; host: string; port: number; tls?: TlsFiles; address: string };
 
+/** Which rule chose the endpoint: the setting, DOCKER_HOST, the current context, or nothing (the default socket). */
+export type EndpointSource = { kind: 'setting' } | { kind: 'env' } | { kind: 'context'; name: string; metaFile: string } | { kind: 'default' };
+
 /** The client's TLS material (file contents) and the folder it came from. */
 export interface TlsFiles {
   /** Unset for `https://` without client certificates: the server is checked against Node's CAs. */
@@ -27,10 +34,12 @@ export interface TlsFiles {
   cert?: Buffer;
   key?: Buffer;
   certDir?: string;
+  /** A context's `SkipTLSVerify`: the server's certificate is not checked. */
+  skipVerify?: boolean;
 }
 
 /** The environment variables read; `process.env` by default (a parameter for tests). */
-export type DockerEnv = Partial<Record<'DOCKER_HOST' | 'DOCKER_TLS_VERIFY' | 'DOCKER_CERT_PATH' | 'HOME', string>>;
+export type DockerEnv = Partial<Record<'DOCKER_HOST' | 'DOCKER_TLS_VERIFY' | 'DOCKER_CERT_PATH' | 'HOME', string>> & ContextEnv;
 
 const DEFAULT_SOCKET = '/var/run/docker.sock';
 /** Docker's registered ports: 2375 plain, 2376 TLS (dockerd(8), "Daemon socket option"). */
@@ -42,26 +51,72 @@ const TLS_PORT = 2376;
  * messages; never throws.
  */
 export function rawEndpoint(dockerHost?: string, env: DockerEnv = process.env): string {
-  return dockerHost?.trim() || env.DOCKER_HOST?.trim() || `unix://${DEFAULT_SOCKET}`;
+  let fromContext: string | undefined;
+  if (!dockerHost?.trim() && !env.DOCKER_HOST?.trim()) {
+    try {
+      fromContext = readDockerContext(env)?.host;
+    } catch {
+      // a broken context: the default is what the message can name
+    }
+  }
+  return dockerHost?.trim() || env.DOCKER_HOST?.trim() || fromContext || `unix://${DEFAULT_SOCKET}`;
 }
 
 /**
- * Parses the Docker address (`dockerHost`, else `env.DOCKER_HOST`, else the local socket) and reads
- * the TLS files it needs.
+ * Parses the Docker address as {@link parseDockerEndpoint} and says which rule chose it.
+ * @throws InvalidInputError as {@link parseDockerEndpoint}, and for a current context that is
+ *   not defined or whose meta.json is broken (naming the file; see dockerContext.ts).
+ */
+export function resolveDockerEndpoint(dockerHost?: string, env: DockerEnv = process.env): { endpoint: DockerEndpoint; source: EndpointSource } {
+  if (dockerHost?.trim()) return { endpoint: parseAddress(dockerHost.trim(), 'borg.dockerHost', env), source: { kind: 'setting' } };
+  if (env.DOCKER_HOST?.trim()) return { endpoint: parseAddress(env.DOCKER_HOST.trim(), 'DOCKER_HOST', env), source: { kind: 'env' } };
+  const context = readDockerContext(env);
+  if (context) {
+    const tls: TlsFiles = { ...context.tls, skipVerify: context.skipTlsVerify || undefined };
+    const endpoint = parseAddress(context.host, `Docker context "${context.name}", ${context.metaFile}`, env, tls);
+    return { endpoint, source: { kind: 'context', name: context.name, metaFile: context.metaFile } };
+  }
+  const desktop = path.join(env.HOME?.trim() || os.homedir(), '.docker', 'run', 'docker.sock');
+  const socketPath = fs.existsSync(desktop) ? desktop : DEFAULT_SOCKET;
+  return { endpoint: { kind: 'socket', socketPath, address: `unix://${socketPath}` }, source: { kind: 'default' } };
+}
+
+/** The log line for the endpoint chosen: `Docker at unix:///… (context colima)`. */
+export function describeChoice(endpoint: DockerEndpoint, source: EndpointSource): string {
+  return `Docker at ${endpoint.address} (${describeSource(source)})`;
+}
+
+/** Why this endpoint, in words: `borg.dockerHost`, `DOCKER_HOST`, `context colima`, `the default socket`. */
+export function describeSource(source: EndpointSource): string {
+  switch (source.kind) {
+    case 'setting':
+      return 'borg.dockerHost';
+    case 'env':
+      return 'DOCKER_HOST';
+    case 'context':
+      return `context ${source.name}`;
+    default:
+      return 'the default socket';
+  }
+}
+
+/**
+ * Parses the Docker address (`dockerHost`, else `env.DOCKER_HOST`, else the current Docker
+ * context, else the local socket) and reads the TLS files it needs.
  * @throws InvalidInputError for an address that is not `unix://`, `tcp://`, `http(s)://` or
  *   `host:port` (the message says what to write), a bad port, `http://` with DOCKER_TLS_VERIFY
  *   set, or a missing/unreadable `ca.pem`, `cert.pem` or `key.pem` (naming the file, DOCKER_CERT_PATH
  *   and DOCKER_TLS_VERIFY).
  */
 export function parseDockerEndpoint(dockerHost?: string, env: DockerEnv = process.env): DockerEndpoint {
-  const fromSetting = !!dockerHost?.trim();
-  if (!fromSetting && !env.DOCKER_HOST?.trim()) {
-    const desktop = path.join(env.HOME?.trim() || os.homedir(), '.docker', 'run', 'docker.sock');
-    const socketPath = fs.existsSync(desktop) ? desktop : DEFAULT_SOCKET;
-    return { kind: 'socket', socketPath, address: `unix://${socketPath}` };
-  }
-  const raw = rawEndpoint(dockerHost, env);
-  const source = fromSetting ? 'borg.dockerHost' : env.DOCKER_HOST?.trim() ? 'DOCKER_HOST' : 'the default';
+  return resolveDockerEndpoint(dockerHost, env).endpoint;
+}
+
+/**
+ * One address's rules. `contextTls` is given for a context's address: TLS then comes from the
+ * context's files (TLS when it has any, or the scheme is https), not from the environment.
+ */
+function parseAddress(raw: string, source: string, env: DockerEnv, contextTls?: TlsFiles): DockerEndpoint {
   if (raw.startsWith('unix://')) {
     const socketPath = raw.slice('unix://'.length) || DEFAULT_SOCKET;
     if (!socketPath.startsWith('/')) throw bad(raw, source, 'a unix socket path must be absolute (unix:///var/run/docker.sock)');
@@ -79,6 +134,16 @@ export function parseDockerEndpoint(dockerHost?: string, env: DockerEnv = proces
   }
   if (!url.hostname) throw bad(raw, source, 'it names no host');
   if ((url.pathname && url.pathname !== '/') || url.search || url.username) throw bad(raw, source, 'only a host and a port may follow the scheme');
+  const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+  const shownHost = host.includes(':') ? `[${host}]` : host;
+  if (contextTls) {
+    const hasFiles = !!(contextTls.ca || contextTls.cert || contextTls.key);
+    const tls = scheme === 'https' || (scheme !== 'http' && hasFiles);
+    const port = url.port ? Number(url.port) : tls ? TLS_PORT : PLAIN_PORT;
+    if (!Number.isInteger(port) || port < 1 || port > 65_535) throw bad(raw, source, `port ${url.port} is out of range`);
+    if (!tls) return { kind: 'tcp', host, port, address: `tcp://${shownHost}:${port}` };
+    return { kind: 'tcp', host, port, tls: contextTls, address: `tcp://${shownHost}:${port} (TLS${contextTls.skipVerify ? ', server not verified' : ''})` };
+  }
   const verify = tlsVerify(env);
   const wantsTls = scheme === 'https' || ((scheme === 'tcp' || scheme === undefined) && verify);
   if (scheme === 'http' && verify) {
@@ -88,8 +153,6 @@ export function parseDockerEndpoint(dockerHost?: string, env: DockerEnv = proces
   }
   const port = url.port ? Number(url.port) : wantsTls ? TLS_PORT : PLAIN_PORT;
   if (!Number.isInteger(port) || port < 1 || port > 65_535) throw bad(raw, source, `port ${url.port} is out of range`);
-  const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
-  const shownHost = host.includes(':') ? `[${host}]` : host;
   if (!wantsTls) return { kind: 'tcp', host, port, address: `tcp://${shownHost}:${port}` };
   const withClientCerts = verify || !!env.DOCKER_CERT_PATH?.trim();
   const tls = withClientCerts ? readTlsFiles(env) : {};
@@ -106,7 +169,9 @@ export function modemOptions(e: DockerEndpoint): Docker.DockerOptions {
   const none = { socketPath: undefined, host: undefined, port: undefined, ca: undefined, cert: undefined, key: undefined };
   if (e.kind === 'socket') return { ...none, socketPath: e.socketPath, protocol: 'http' } as Docker.DockerOptions;
   const tls = e.tls ? { ca: e.tls.ca, cert: e.tls.cert, key: e.tls.key } : {};
-  return { ...none, host: e.host, port: e.port, protocol: e.tls ? 'https' : 'http', ...tls } as Docker.DockerOptions;
+  // SkipTLSVerify (a context's): docker-modem passes `agent` to every request, and only an agent carries rejectUnauthorized.
+  const agent = e.tls?.skipVerify ? { agent: new https.Agent({ ...tls, rejectUnauthorized: false }) } : {};
+  return { ...none, host: e.host, port: e.port, protocol: e.tls ? 'https' : 'http', ...tls, ...agent } as Docker.DockerOptions;
 }
 
 /**

@@ -1,6 +1,8 @@
 import Docker from 'dockerode';
 import { Duplex, PassThrough, Readable } from 'node:stream';
-import { DockerEndpoint, isPlainRemote, modemOptions, parseDockerEndpoint, rawEndpoint } from './dockerEndpoint';
+import { currentContextName } from './dockerContext';
+import { dockerDownOf } from './dockerDown';
+import { describeChoice, DockerEndpoint, EndpointSource, isPlainRemote, modemOptions, rawEndpoint, resolveDockerEndpoint } from './dockerEndpoint';
 import { DockerUnreachableError, BorgError, ImageMissingError, InvalidInputError, NameConflictError } from './errors';
 import { assertNoDockerSocket, hardenedHostConfig, HardeningSettings } from './hardening';
 import { isManaged, LABEL_MANAGED, LABEL_PERSONA, LABEL_WORKSPACE } from './labels';
@@ -53,6 +55,12 @@ export interface ContainerEvent {
   attributes: Record<string, string>;
 }
 
+/** One event of Docker's live stream for a labelled container (`create`, `start`, `die`, `destroy`, …). */
+export interface LiveContainerEvent extends ContainerEvent {
+  /** The container's id. */
+  id: string;
+}
+
 /** What `create` needs. `binds` are `host:container[:ro]` strings. */
 export interface CreateSpec {
   name: string;
@@ -102,6 +110,13 @@ export interface Engine {
   demux(stream: Readable): { stdout: PassThrough; stderr: PassThrough };
   logs(id: string, tail?: number): Promise<string>;
   containerEvents(id: string, sinceMs: number): Promise<ContainerEvent[]>;
+  /**
+   * Follows Docker's event stream for Borg's containers (`borg.managed=true`; with `workspace`,
+   * only that workspace's) from now on.
+   * Resolves once the stream is open; the iterable ends when Docker ends it (daemon stopped,
+   * connection lost) or `signal` aborts. @throws DockerUnreachableError when it cannot be opened.
+   */
+  events(signal: AbortSignal, filter?: { workspace?: string }): Promise<AsyncIterable<LiveContainerEvent>>;
   image(ref: string): Promise<{ labels: Record<string, string>; user: string } | undefined>;
 }
 
@@ -119,13 +134,46 @@ export function describeEndpoint(dockerHost?: string): string {
 export class DockerEngine implements Engine {
   private client!: Docker;
   private target!: DockerEndpoint;
+  private chosenBy: EndpointSource = { kind: 'default' };
 
   /**
    * @param dockerHost optional `unix://`, `tcp://`, `http://` or `https://` address; default `DOCKER_HOST` or the local socket.
    * @throws InvalidInputError as {@link connect}.
    */
-  constructor(dockerHost?: string) {
-    this.connect(dockerHost);
+  constructor(dockerHost?: string, opts: { lenient?: boolean } = {}) {
+    if (opts.lenient) this.tryConnect(dockerHost);
+    else this.connect(dockerHost);
+  }
+
+  /** Set while the address could not be resolved ({@link tryConnect}): every call fails with it. */
+  private invalid: { error: InvalidInputError; raw: string; source: EndpointSource } | undefined;
+
+  /**
+   * {@link connect} for the extension: a bad address (setting, DOCKER_HOST, a broken context) does
+   * not keep the old connection — it is remembered, and every call fails with it as a
+   * {@link DockerUnreachableError} whose advice says to check that setting or context (so the views
+   * show "check the setting", never silently another daemon). Returns the error, or undefined.
+   */
+  tryConnect(dockerHost?: string): InvalidInputError | undefined {
+    try {
+      this.connect(dockerHost);
+      return undefined;
+    } catch (e) {
+      if (!(e instanceof InvalidInputError)) throw e;
+      this.invalid = { error: e, raw: rawEndpoint(dockerHost), source: failedSource(dockerHost) };
+      this.target ??= { kind: 'socket', socketPath: '/var/run/docker.sock', address: this.invalid.raw };
+      try {
+        this.client ??= new Docker(modemOptions(this.target));
+      } catch {
+        // docker-modem rejects the environment too: no call gets past `invalid` anyway
+      }
+      return e;
+    }
+  }
+
+  /** The resolution error of the address in use, if it could not be resolved. */
+  get invalidAddress(): InvalidInputError | undefined {
+    return this.invalid?.error;
   }
 
   /**
@@ -133,11 +181,14 @@ export class DockerEngine implements Engine {
    * running finish on the old connection; new calls use the new one.
    * `tcp://` uses TLS with DOCKER_TLS_VERIFY and the certificates in DOCKER_CERT_PATH, the same
    * whether the address comes from `dockerHost` or DOCKER_HOST (rules in dockerEndpoint.ts).
+   * With neither `dockerHost` nor DOCKER_HOST, the current Docker context's address is used
+   * (dockerContext.ts), else the default socket.
    * @throws InvalidInputError when the address is not a `unix://`, `tcp://` or `http(s)://` address,
-   *   or TLS is asked for and a certificate file is missing; the engine keeps its old connection.
+   *   TLS is asked for and a certificate file is missing, or the current context is broken; the
+   *   engine keeps its old connection.
    */
   connect(dockerHost?: string): void {
-    const target = parseDockerEndpoint(dockerHost);
+    const { endpoint: target, source } = resolveDockerEndpoint(dockerHost);
     let client: Docker;
     try {
       client = new Docker(modemOptions(target));
@@ -149,7 +200,19 @@ export class DockerEngine implements Engine {
       );
     }
     this.target = target;
+    this.chosenBy = source;
     this.client = client;
+    this.invalid = undefined;
+  }
+
+  /** Which rule chose the endpoint in use (the setting, DOCKER_HOST, a context, the default). */
+  get source(): EndpointSource {
+    return this.invalid?.source ?? this.chosenBy;
+  }
+
+  /** For the log: `Docker at unix:///… (context colima)`. */
+  get choice(): string {
+    return describeChoice(this.target, this.chosenBy);
   }
 
   /** The dockerode client (for the few callers that stream, such as hardline's attach). */
@@ -159,7 +222,7 @@ export class DockerEngine implements Engine {
 
   /** The address in use, for messages: `unix:///var/run/docker.sock`, `tcp://host:2375`, ... */
   get endpoint(): string {
-    return this.target.address;
+    return this.invalid?.raw ?? this.target.address;
   }
 
   /**
@@ -359,6 +422,22 @@ export class DockerEngine implements Engine {
     return out;
   }
 
+  /**
+   * Docker's live event stream (Engine API `GET /events`, followed), filtered on
+   * `type=container`, `label=borg.managed=true` and the lifecycle actions that change what the
+   * views show ({@link LIFECYCLE_EVENTS}) by the daemon, so other containers — and a labelled
+   * one's attach, exec or health-check chatter — cost nothing. Lines are NDJSON and may split across chunks; a line that is not JSON is skipped.
+   * The labels come from the container (an agent cannot set its own), but attribute values are
+   * still only used to decide *that* something changed, never shown.
+   */
+  async events(signal: AbortSignal, filter: { workspace?: string } = {}): Promise<AsyncIterable<LiveContainerEvent>> {
+    // Several label filters must all match (Engine API /events): another window's or workspace's agents cost nothing.
+    const label = [`${LABEL_MANAGED}=true`, ...(filter.workspace ? [`${LABEL_WORKSPACE}=${filter.workspace}`] : [])];
+    const opts = { filters: { type: ['container'], label, event: [...LIFECYCLE_EVENTS] }, abortSignal: signal };
+    const stream = await this.call(() => this.docker.getEvents(opts as unknown as Docker.GetEventsOptions) as unknown as Promise<Readable>);
+    return parseEventStream(stream, signal);
+  }
+
   /** Follows the container's output from `since` (s since the epoch) on; the stream is multiplexed. */
   async followLogs(id: string, since: number, signal?: AbortSignal): Promise<Readable> {
     const s = await this.call(() => this.docker.getContainer(id).logs({ stdout: true, stderr: true, follow: true, since, abortSignal: signal } as Docker.ContainerLogsOptions & { follow: true }));
@@ -403,15 +482,36 @@ export class DockerEngine implements Engine {
 
   /** Runs `fn` and turns connection failures into {@link DockerUnreachableError}. */
   private async call<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.invalid) {
+      const { error, raw, source } = this.invalid;
+      throw new DockerUnreachableError(raw, error.message.replace(/\.$/, ''), { cause: error, advice: dockerDownOf(error, raw, source).advice });
+    }
     try {
       return await fn();
     } catch (e) {
       if (isConnectionError(e)) {
-        throw new DockerUnreachableError(this.endpoint, errorText(e), { cause: e });
+        const advice = dockerDownOf(e, this.endpoint, this.source).advice;
+        throw new DockerUnreachableError(this.endpoint, errorText(e), { cause: e, advice });
       }
       throw e;
     }
   }
+}
+
+/** Container actions that change a list row (state, name, existence); Engine API `/events` `event` filter. */
+export const LIFECYCLE_EVENTS = ['create', 'start', 'restart', 'die', 'destroy', 'pause', 'unpause', 'rename', 'oom', 'update'] as const;
+
+/** Which rule chose an address that failed to resolve (the same order as resolveDockerEndpoint). */
+function failedSource(dockerHost?: string): EndpointSource {
+  if (dockerHost?.trim()) return { kind: 'setting' };
+  if (process.env.DOCKER_HOST?.trim()) return { kind: 'env' };
+  let name = 'current';
+  try {
+    name = currentContextName()?.name ?? name;
+  } catch {
+    // config.json itself is broken
+  }
+  return { kind: 'context', name, metaFile: '' };
 }
 
 const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ENOENT', 'EACCES', 'ETIMEDOUT', 'ECONNRESET', 'EHOSTUNREACH', 'ENOTFOUND', 'EPIPE']);
@@ -479,6 +579,40 @@ function fromInspect(info: Docker.ContainerInspectInfo): ContainerInfo {
     workspace: labels[LABEL_WORKSPACE],
     inspected: true,
   };
+}
+
+/** The NDJSON lines of a followed `/events` stream, as events; ends with the stream (or `signal`). */
+async function* parseEventStream(stream: Readable, signal: AbortSignal): AsyncGenerator<LiveContainerEvent> {
+  const onAbort = () => stream.destroy();
+  signal.addEventListener('abort', onAbort, { once: true });
+  let rest = '';
+  try {
+    for await (const chunk of stream) {
+      rest += String(chunk);
+      const lines = rest.split('\n');
+      rest = lines.pop() ?? '';
+      for (const line of lines) {
+        if (!line.trim()) continue;
+        let e: { id?: string; Action?: string; status?: string; timeNano?: number; time?: number; Actor?: { ID?: string; Attributes?: Record<string, string> } };
+        try {
+          e = JSON.parse(line) as typeof e;
+        } catch {
+          continue; // not an event line
+        }
+        yield {
+          id: e.Actor?.ID ?? e.id ?? '',
+          action: e.Action ?? e.status ?? '',
+          at: e.timeNano ? Math.floor(e.timeNano / 1e6) : (e.time ?? 0) * 1000,
+          attributes: e.Actor?.Attributes ?? {},
+        };
+      }
+    }
+  } catch (e) {
+    if (!signal.aborted) throw e; // the connection broke: the caller reconnects
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+    stream.destroy();
+  }
 }
 
 /** Decodes a non-TTY logs buffer (8-byte frame headers) into text. */

@@ -18,9 +18,10 @@ export class DockerUnreachableError extends BorgError {
   constructor(
     readonly endpoint: string,
     readonly detail: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; advice?: string },
   ) {
-    super(`Docker is not reachable at ${endpoint}: ${detail}. Start Docker, then Refresh.`, options);
+    // `advice` fits the cause (dockerDown.ts); a wrong setting is not answered with "Start Docker".
+    super(`Docker is not reachable at ${endpoint}: ${detail}. ${options?.advice ?? 'Start Docker, then Refresh.'}`, options);
   }
 }
 

@@ -773,7 +773,7 @@ export class Pipeline extends Disposable {
             this.dockerError = undefined;
           } catch (e) {
             this.containers = [];
-            this.dockerError = e instanceof DockerUnreachableError ? e : new DockerUnreachableError(this.o.engine.endpoint, String((e as Error).message));
+            this.dockerError = e instanceof DockerUnreachableError ? e : new DockerUnreachableError(this.o.engine.endpoint, String((e as Error).message), { cause: e });
             throw e;
           } finally {
             this.changed.fire();

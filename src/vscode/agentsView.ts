@@ -11,9 +11,6 @@ import { AgentsNode, ContainerNode, containerRows, GroupBy, timeOf } from './age
 export type { AgentsNode, ContainerNode, GroupNode, QueuedNode } from './agentTree';
 export { ROW_REPAINT_MS };
 
-/** Context key set while Docker cannot be reached; the view's welcome content uses it. */
-export const DOCKER_UNREACHABLE_KEY = 'borg.dockerUnreachable';
-
 /** What the Agents view reads of the model gateway (gateway/gateway.ts). */
 export type AgentsMeter = Pick<Gateway, 'onDidMeter' | 'usageOf' | 'replay' | 'upstreamLabel'>;
 
@@ -71,8 +68,6 @@ export class AgentsView extends Disposable implements vscode.TreeDataProvider<Ag
       );
     }
     this.register(this.treeView.onDidChangeVisibility(({ visible }) => this.repaints.visibilityChanged(visible)));
-    this.register(pipeline.onDidChange(() => this.showDockerState()));
-    this.showDockerState();
     this.repaints.update(true);
   }
 
@@ -108,7 +103,7 @@ export class AgentsView extends Disposable implements vscode.TreeDataProvider<Ag
     return this.repaints.fullRepaints;
   }
 
-  /** The message above the tree: the Docker error, if any. */
+  /** The message above the tree, if any (Docker down states are welcome views, see dockerStatus.ts). */
   get message(): string | undefined {
     return this.treeView.message;
   }
@@ -122,14 +117,6 @@ export class AgentsView extends Disposable implements vscode.TreeDataProvider<Ag
     for (const name of [...this.usage.keys()]) if (!this.pipeline.agents.has(name)) this.usage.delete(name);
     this.replayOf = this.gateway?.replay ? this.gateway.upstreamLabel : undefined;
     this.changed.fire();
-  }
-
-  /** The Docker error above the tree and in the welcome view's context key (cheap: set on every Pipeline change). */
-  private showDockerState(): void {
-    const err = this.pipeline.dockerError;
-    if (this.treeView.message === err?.message) return;
-    void vscode.commands.executeCommand('setContext', DOCKER_UNREACHABLE_KEY, !!err);
-    this.treeView.message = err?.message;
   }
 
   /** What the gateway metered for `agent`'s current run (cached until its next meter event). */

@@ -7,6 +7,7 @@ import { GROUP_BYS, type ContainerNode, type GroupBy, type QueuedNode } from './
 import type { BorgContext } from './ctx';
 import { Hardline, openHardline } from './hardlineTerminal';
 import { LogsDocuments, LOGS_SCHEME } from './logsDocument';
+import { whenTrusted } from './trust';
 
 const PERSONA_DESCRIPTIONS: Record<string, string> = {
   manager: 'writes the spec for a task',
@@ -17,13 +18,25 @@ const PERSONA_DESCRIPTIONS: Record<string, string> = {
 /** Registers every `borg.*` command; one function per command, each taking the context. */
 export function registerCommands(ctx: BorgContext): vscode.Disposable[] {
   return [
-    vscode.commands.registerCommand('borg.launch', (persona?: unknown) => launch(ctx, typeof persona === 'string' ? persona : undefined)),
+    vscode.commands.registerCommand(
+      'borg.launch',
+      whenTrusted('Launch Agent', (persona?: unknown) => launch(ctx, typeof persona === 'string' ? persona : undefined)),
+    ),
     vscode.commands.registerCommand('borg.refresh', () => ctx.refresh()),
-    vscode.commands.registerCommand('borg.buildDemoImage', () => buildDemo(ctx)),
+    vscode.commands.registerCommand(
+      'borg.buildDemoImage',
+      whenTrusted('Build Demo Image', () => buildDemo(ctx)),
+    ),
     vscode.commands.registerCommand('borg.stopAll', () => stopAll(ctx)),
     vscode.commands.registerCommand('borg.resume', () => resume(ctx)),
-    vscode.commands.registerCommand('borg.hardline', (arg?: unknown) => hardline(ctx, arg)),
-    vscode.commands.registerCommand('borg.reclaim', (arg?: unknown) => reclaim(ctx, arg)),
+    vscode.commands.registerCommand(
+      'borg.hardline',
+      whenTrusted('Hardline', (arg?: unknown) => hardline(ctx, arg)),
+    ),
+    vscode.commands.registerCommand(
+      'borg.reclaim',
+      whenTrusted('Reclaim', (arg?: unknown) => reclaim(ctx, arg)),
+    ),
     vscode.commands.registerCommand('borg.stop', (arg?: unknown, items?: unknown) => stop(ctx, arg, items)),
     vscode.commands.registerCommand('borg.remove', (arg?: unknown, items?: unknown, opts?: { keepState?: boolean }) => remove(ctx, arg, items, opts)),
     vscode.commands.registerCommand('borg.removeExited', (opts?: RemoveExitedOptions) => removeExited(ctx, opts)),
@@ -385,6 +398,7 @@ export async function buildDemo(ctx: BorgContext): Promise<boolean> {
   try {
     const built = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Borg: building ${DEMO_IMAGE}…` }, () => buildDemoImage(ctx.engine));
     void vscode.window.showInformationMessage(built ? `Built ${DEMO_IMAGE}.` : `${DEMO_IMAGE} is up to date.`);
+    void ctx.refresh(); // checks the agent image again (the image-missing welcome)
     return true;
   } catch (e) {
     showError(ctx, 'Building the demo image failed', e);

@@ -13,6 +13,8 @@ import { DbLock, describeHolder, handoverRequested, holderAlive, lockHolder, req
 import { borgHomeOf, workspaceHome, workspaceId, workspaceKeyOf } from '../core/workspace';
 import { openWorkspaceDatabase, OpenedDatabase } from '../core/workspaceDatabase';
 import { AgentsView } from './agentsView';
+import { DockerStatus } from './dockerStatus';
+import { LiveRefresh } from './liveRefresh';
 import { BorgConfig, onDidChangeConfig, readConfig } from './config';
 import { ApiKeys } from './apiKeys';
 import { StatusBar } from './statusBar';
@@ -63,24 +65,52 @@ export class BorgContext extends Disposable {
     this.taskNotifications = this.register(new TaskNotifications(scheduler, this.tasksView.treeView, () => this.config));
     this.statusBar = this.register(new StatusBar(pipeline, scheduler, runtime.gateway, () => this.config.gateway.maxCostUsdPerDay));
     this.register(pipeline.onDidOutput(({ agent, line }) => log.info(`[${agent}] ${line}`)));
+    this.dockerStatus = this.register(new DockerStatus(pipeline, engine, this.agentsView.treeView, log));
+    this.live = this.register(
+      new LiveRefresh({
+        engine,
+        pipeline,
+        views: [this.agentsView.treeView, this.tasksView.treeView],
+        refresh: () => this.refresh(),
+        onContextChange: () => {
+          if (this.reconnectEngine()) void this.refresh();
+        },
+        log: (line) => log.info(line),
+      }),
+    );
+    this.register(vscode.workspace.onDidGrantWorkspaceTrust(() => void this.refresh())); // recovery and dispatch open now
     this.register(
       onDidChangeConfig(() => {
         const before = this.config;
         this.config = readConfig();
         this.warnAboutSettings();
         this.taskNotifications.refresh();
-        if (this.config.dockerHost !== before.dockerHost) {
-          try {
-            engine.connect(this.config.dockerHost || undefined);
-          } catch (e) {
-            void vscode.window.showErrorMessage((e as Error).message);
-          }
-        }
+        if (this.config.dockerHost !== before.dockerHost) this.reconnectEngine();
         if (this.config.agentsGroupBy !== before.agentsGroupBy) this.agentsView.regroup();
         void this.refresh();
         scheduler.dispatch();
       }),
     );
+  }
+
+  readonly dockerStatus: DockerStatus;
+  readonly live: LiveRefresh;
+
+  /**
+   * Resolves the Docker endpoint again (borg.dockerHost → DOCKER_HOST → the current context →
+   * the default socket) and, when it changed, logs the choice and reopens the event stream.
+   * A bad address is not an error popup: the views show "check the setting" (dockerStatus.ts).
+   * Returns true when the endpoint (or its validity) changed.
+   */
+  private reconnectEngine(): boolean {
+    const before = `${this.engine.endpoint}|${this.engine.invalidAddress?.message ?? ''}`;
+    const bad = this.engine.tryConnect(this.config.dockerHost || undefined);
+    const after = `${this.engine.endpoint}|${bad?.message ?? ''}`;
+    if (after === before) return false;
+    if (bad) this.log.warn(bad.message);
+    else this.log.info(this.engine.choice);
+    this.live?.reconnect();
+    return true;
   }
 
   private warned = new Set<string>();
@@ -138,13 +168,8 @@ export class BorgContext extends Disposable {
       log.warn(msg);
       void vscode.window.showWarningMessage(msg);
     }
-    let engine: DockerEngine;
-    try {
-      engine = new DockerEngine(config.dockerHost || undefined);
-    } catch (e) {
-      void vscode.window.showErrorMessage((e as Error).message);
-      engine = new DockerEngine();
-    }
+    // Lenient: a bad address shows as a down state ("check the setting") instead of another daemon.
+    const engine = new DockerEngine(config.dockerHost || undefined, { lenient: true });
     const secrets = new ApiKeys(extension.secrets);
     const runtime = new Runtime({
       kind: 'long',
@@ -163,7 +188,9 @@ export class BorgContext extends Disposable {
       worktreeRoot: home.worktrees,
       log: (line) => log.info(line),
     });
-    log.info(`Borg Pipeline: workspace ${wsId} (${key}), database ${store.file}${readOnly ? ' (read-only)' : ''}, Docker at ${engine.endpoint}`);
+    log.info(
+      `Borg Pipeline: workspace ${wsId} (${key}), database ${store.file}${readOnly ? ' (read-only)' : ''}, ${engine.invalidAddress ? `Docker address invalid: ${engine.invalidAddress.message}` : engine.choice}`,
+    );
     if (runtime.gateway)
       log.info(`model gateway: ${runtime.gateway.upstreamLabel}${runtime.gateway.replay ? ' — a replay of recorded answers, not a model' : ''}; network ${config.hardening.network}`);
     const ctx = new BorgContext(extension, log, engine, runtime, secrets, opened.lock);
@@ -195,13 +222,18 @@ export class BorgContext extends Disposable {
 
   /**
    * Re-reads the containers, after recovering them once (adopting running agents, collecting
-   * exits, marking vanished ones lost). A Docker failure shows in the view (welcome) and the
-   * status bar, not as a popup; recovery is retried on the next refresh.
+   * exits, marking vanished ones lost), and checks the agent image. A Docker failure shows in
+   * the view (welcome) and the status bar, not as a popup; recovery is retried on the next
+   * refresh. After a failure the endpoint is resolved again first (Retry). In an untrusted
+   * workspace nothing is recovered or dispatched (onDidGrantWorkspaceTrust refreshes again).
    */
   async refresh(): Promise<void> {
+    if (this.pipeline.dockerError) this.reconnectEngine(); // Retry: the context or the socket may have changed
     try {
-      await this.runtime.start(); // once: recover, take back running phases, then dispatch
+      // Restricted Mode: the views read Docker, but nothing recovers or dispatches until trust is granted.
+      if (vscode.workspace.isTrusted) await this.runtime.start(); // once: recover, take back running phases, then dispatch
       await this.pipeline.refresh();
+      void this.dockerStatus.checkImage(this.config.image);
     } catch (e) {
       this.log.warn(`refresh: ${(e as Error).message}`);
       await this.pipeline.refresh().catch(() => undefined); // sets dockerError for the view
@@ -215,6 +247,7 @@ export class BorgContext extends Disposable {
    */
   shutdown(mode: ShutdownMode = this.config.onShutdown): Promise<void> {
     this.shuttingDown ??= (async () => {
+      this.live.dispose(); // no event-driven refresh while the runtime shuts down
       await this.runtime.shutdown(mode);
       this.lock?.release(); // after the last write: a window reloading waits for this
       this.dispose();

@@ -12,6 +12,7 @@ import { branchChanges, FileChange, GitDocuments, GIT_SCHEME } from './gitDocume
 import { TaskDetails } from './taskDetail';
 import { rowWords, SHOW_SELECTED_TASK } from './taskItems';
 import { isGroup } from './tasksView';
+import { whenTrusted } from './trust';
 import { WorktreeDocuments, WORKTREE_SCHEME } from './worktreeDocuments';
 
 /** Context key: URIs of the open task drafts; the editor title shows "Add Task" on them. */
@@ -37,16 +38,28 @@ export function registerTaskCommands(ctx: BorgContext): vscode.Disposable[] {
   return [
     details,
     drafts,
-    vscode.commands.registerCommand('borg.addTask', (arg?: unknown) => addTask(ctx, drafts, git, arg)),
-    vscode.commands.registerCommand('borg.submitTaskDraft', (arg?: unknown) => submitDraft(ctx, drafts, arg)),
+    vscode.commands.registerCommand(
+      'borg.addTask',
+      whenTrusted('Add Task', (arg?: unknown) => addTask(ctx, drafts, git, arg)),
+    ),
+    vscode.commands.registerCommand(
+      'borg.submitTaskDraft',
+      whenTrusted('Add Task', (arg?: unknown) => submitDraft(ctx, drafts, arg)),
+    ),
     vscode.commands.registerCommand('borg.refreshTasks', () => refreshTasks(ctx)),
     vscode.commands.registerCommand('borg.showTask', (arg?: unknown) => showTask(ctx, details, arg)),
     vscode.commands.registerCommand(SHOW_SELECTED_TASK, () => showSelectedTask(ctx, details)),
     vscode.commands.registerCommand('borg.openWorktree', (arg?: unknown) => openWorktree(ctx, arg)),
     vscode.commands.registerCommand('borg.showDiff', (arg?: unknown) => showDiff(ctx, git, arg)),
-    vscode.commands.registerCommand('borg.mergeTask', (arg?: unknown, opts?: { confirmed?: boolean }) => mergeTask(ctx, arg, opts)),
+    vscode.commands.registerCommand(
+      'borg.mergeTask',
+      whenTrusted('Merge Task', (arg?: unknown, opts?: { confirmed?: boolean }) => mergeTask(ctx, arg, opts)),
+    ),
     vscode.commands.registerCommand('borg.cancelTask', (arg?: unknown) => cancelTask(ctx, arg)),
-    vscode.commands.registerCommand('borg.retryTask', (arg?: unknown) => retryTask(ctx, arg)),
+    vscode.commands.registerCommand(
+      'borg.retryTask',
+      whenTrusted('Retry Task', (arg?: unknown) => retryTask(ctx, arg)),
+    ),
     vscode.commands.registerCommand('borg.deleteTask', (arg?: unknown, opts?: { deleteBranch?: boolean }) => deleteTask(ctx, arg, opts)),
     vscode.commands.registerCommand('borg.setApiKey', (arg?: unknown) => setApiKey(ctx, arg)),
     vscode.commands.registerCommand('borg.raiseBudget', (arg?: unknown, opts?: RaiseBudgetOptions) => raiseBudget(ctx, arg, opts)),

@@ -10,6 +10,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { DockerWatch } from '../../src/core/dockerEvents';
 import { DockerEngine } from '../../src/core/engine';
 import { Git } from '../../src/core/git';
 import { DEFAULT_HARDENING } from '../../src/core/hardening';
@@ -137,5 +138,29 @@ describe('Docker becomes unreachable mid-run', () => {
       'no never-started container is left behind',
     );
     await daemon.stop();
+  });
+});
+
+describe('Live refresh across a Docker restart', () => {
+  it('the event stream is lost when dockerd stops, the views show Docker down, and they recover when it is back — no reload, no new engine', { timeout: 180_000 }, async () => {
+    const second = new SecondDaemon();
+    try {
+      const engine = await second.start();
+      const h = await harness({ engine });
+      const ups: boolean[] = [];
+      const watch = new DockerWatch({ engine, refresh: () => h.pipeline.refresh(), firstDelayMs: 200, maxDelayMs: 1_000 });
+      h.defer(() => watch.dispose());
+      watch.onDidChangeConnection((up) => ups.push(up));
+      watch.setActive(true);
+      await waitFor(() => watch.connected && h.pipeline.dockerError === undefined, 30_000, 'the stream to open');
+      await second.stop();
+      await waitFor(() => !watch.connected && h.pipeline.dockerError !== undefined, 30_000, 'the loss to show');
+      await second.start();
+      await waitFor(() => watch.connected && h.pipeline.dockerError === undefined, 60_000, 'the watch to reconnect and refresh');
+      assert.deepEqual(ups.slice(0, 3), [true, false, true]);
+      await second.stop();
+    } finally {
+      await second.dispose();
+    }
   });
 });

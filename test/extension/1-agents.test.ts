@@ -20,15 +20,16 @@ describe('Activation, launch and the Agents view', function () {
     for (const c of ['borg.launch', 'borg.refresh', 'borg.buildDemoImage']) assert.ok(all.includes(c), c);
   });
 
-  it('shows the Docker-unreachable message when the daemon cannot be reached, and launch fails without a stack trace', async () => {
+  it('shows the Docker-unreachable state when the daemon cannot be reached, and launch fails without a stack trace', async () => {
     const { ctx } = await api();
     await setConfig('dockerHost', 'unix:///nonexistent/docker.sock');
     try {
-      await until('the view message', async () => {
+      const down = await until('the down state', async () => {
         await ctx.refresh();
-        return ctx.agentsView.message?.includes('unix:///nonexistent/docker.sock');
+        return ctx.dockerStatus.down?.endpoint === 'unix:///nonexistent/docker.sock' && ctx.dockerStatus.down;
       });
-      assert.match(ctx.agentsView.message!, /^Docker is not reachable at unix:\/\/\/nonexistent\/docker\.sock: .+\. Start Docker, then Refresh\.$/);
+      assert.equal(down.cause, 'setting', 'a missing socket named by borg.dockerHost: check the setting, not "Start Docker"');
+      assert.ok(!ctx.agentsView.message, 'no tree message: it would hide the welcome view');
       assert.equal(ctx.statusBar.text, '$(server-process) Docker unreachable');
       const result = await vscode.commands.executeCommand('borg.launch', 'worker');
       assert.equal(result, undefined);
@@ -39,7 +40,7 @@ describe('Activation, launch and the Agents view', function () {
       await ctx.refresh();
       return ctx.pipeline.dockerError === undefined;
     });
-    await until('the message to clear', () => ctx.agentsView.message === undefined);
+    await until('the down state to clear', () => ctx.dockerStatus.down === undefined);
   });
 
   it('borg.launch starts a running container with the right name and labels', async () => {

@@ -1,5 +1,5 @@
 import { Duplex, PassThrough, Readable } from 'node:stream';
-import type { ContainerInfo, CreateSpec, Engine } from '../../src/core/engine';
+import type { ContainerInfo, CreateSpec, Engine, LiveContainerEvent } from '../../src/core/engine';
 import { DockerUnreachableError, NameConflictError } from '../../src/core/errors';
 import { isManaged, LABEL_MANAGED, LABEL_PERSONA, LABEL_WORKSPACE } from '../../src/core/labels';
 
@@ -46,6 +46,8 @@ export class FakeDocker implements Engine {
   /** When true, a stop's SIGTERM is ignored and only the grace's SIGKILL ends it (exit 137). */
   ignoreSigterm = false;
   private seq = 0;
+  /** The open event streams ({@link events}): push an event to each, or end them. */
+  private readonly eventStreams = new Set<{ workspace?: string; push: (e: LiveContainerEvent | null) => void }>();
 
   /**
    * Holds every `start` until `release()`: `reached` resolves once a start is waiting (a window
@@ -262,8 +264,53 @@ export class FakeDocker implements Engine {
     return { labels: {}, user: '1000:1000' };
   }
 
+  async events(signal: AbortSignal, filter: { workspace?: string } = {}): Promise<AsyncIterable<LiveContainerEvent>> {
+    this.check();
+    const queue: Array<LiveContainerEvent | null> = [];
+    let wake: (() => void) | undefined;
+    const sink = {
+      workspace: filter.workspace,
+      push: (e: LiveContainerEvent | null) => {
+        queue.push(e);
+        wake?.();
+      },
+    };
+    this.eventStreams.add(sink);
+    signal.addEventListener('abort', () => sink.push(null), { once: true });
+    const streams = this.eventStreams;
+    return (async function* () {
+      try {
+        for (;;) {
+          if (!queue.length) await new Promise<void>((r) => (wake = r));
+          const e = queue.shift();
+          if (e === null || e === undefined) return;
+          yield e;
+        }
+      } finally {
+        streams.delete(sink);
+      }
+    })();
+  }
+
+  /** How many event streams are open now. */
+  get openEventStreams(): number {
+    return this.eventStreams.size;
+  }
+
+  /** Sends an event to every open stream whose filter the container matches (as Docker would for a labelled container). */
+  emitEvent(id: string, action: string): void {
+    const workspace = this.containers.get(id)?.info.labels[LABEL_WORKSPACE];
+    for (const s of this.eventStreams) if (!s.workspace || s.workspace === workspace) s.push({ id, action, at: Date.now(), attributes: {} });
+  }
+
+  /** Ends every open event stream (the daemon closed the connection). */
+  endEvents(): void {
+    for (const s of [...this.eventStreams]) s.push(null);
+  }
+
   /** Takes the daemon away: running containers die (as dockerd's shutdown kills them) and every call fails. */
   goDown(): void {
+    this.endEvents();
     this.down = true;
     for (const c of this.containers.values()) if (c.info.status === 'running') c.exit?.(137);
   }
