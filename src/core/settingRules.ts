@@ -128,6 +128,7 @@ function readAllowedTools(v: unknown, warnings: string[]): string[] {
     return [];
   }
   const tools = v.filter((x): x is string => typeof x === 'string' && x.trim() !== '').map((x) => x.trim());
-  if (tools.length !== v.length) warnings.push(`borg.allowedTools has entries that are not tool names (${JSON.stringify(v.filter((x) => typeof x !== 'string' || x.trim() === ''))}); they are ignored.`);
+  if (tools.length !== v.length)
+    warnings.push(`borg.allowedTools has entries that are not tool names (${JSON.stringify(v.filter((x) => typeof x !== 'string' || x.trim() === ''))}); they are ignored.`);
   return tools;
 }

@@ -112,7 +112,17 @@ describe('settingOfWarning', () => {
   });
 });
 
-type Property = { type?: string; default?: unknown; minimum?: number; maximum?: number; enum?: string[]; enumDescriptions?: string[]; markdownDescription?: string; description?: string; order?: number };
+type Property = {
+  type?: string;
+  default?: unknown;
+  minimum?: number;
+  maximum?: number;
+  enum?: string[];
+  enumDescriptions?: string[];
+  markdownDescription?: string;
+  description?: string;
+  order?: number;
+};
 type Category = { id: string; title: string; order: number; properties: Record<string, Property> };
 
 describe("package.json's configuration", () => {
