@@ -9,7 +9,7 @@
 // container, so it reaches done without a model. Screenshots go to .scratch/ui/ (gitignored).
 // Prints one line per check and "ui: N passed, N failed"; exits 0 when all passed.
 //   node scripts/ui-test.mjs
-/* global document */ // read inside page.waitForFunction callbacks, which run in the browser
+/* global document, getComputedStyle */ // read inside page.waitForFunction callbacks, which run in the browser
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, appendFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -196,10 +196,12 @@ try {
     await pane(page, 'Agents')
       .locator('.monaco-list-row', { hasText: `${prefix}-manager-` })
       .first()
-      .click({ button: 'right' });
+      .click({ button: 'right', position: { x: 60, y: 10 } });
     const menu = page.locator('.context-view .monaco-menu');
     await menu.locator('.action-label', { hasText: /^Reclaim$/ }).waitFor();
     await menu.locator('.action-label', { hasText: /^Remove Agent…$/ }).waitFor();
+    // The menu fades in: wait until it is opaque, or the screenshot shows it half drawn.
+    await page.waitForFunction(() => [...document.querySelectorAll('.context-view .monaco-menu-container, .context-view')].every((e) => getComputedStyle(e).opacity === '1'));
     await shot('agent-menu');
     await page.keyboard.press('Escape');
     await menu.waitFor({ state: 'detached' });
