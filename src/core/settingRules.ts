@@ -107,6 +107,21 @@ export function settingOfWarning(warning: string): string | undefined {
   return /^borg\.[A-Za-z]+/.exec(warning)?.[0];
 }
 
+/**
+ * A settings warning as notification text that links nowhere. VS Code renders `[label](target)`
+ * in a notification's message as a link — `command:` targets included — and a warning quotes
+ * the bad value, which can come from a workspace's `.vscode/settings.json` (a cloned repository,
+ * a worktree an agent wrote and you opened): `](` becomes `] (`, which no longer parses as a
+ * link, and the text is cut to {@link MAX_WARNING_LENGTH} characters.
+ */
+export function notificationText(warning: string): string {
+  const text = warning.replace(/\]\(/g, '] (');
+  return text.length > MAX_WARNING_LENGTH ? `${text.slice(0, MAX_WARNING_LENGTH - 1)}…` : text;
+}
+
+/** Longest settings warning shown (characters); a longer one is cut. */
+export const MAX_WARNING_LENGTH = 400;
+
 /** `borg.containerPrefix`: Docker's container-name rule (names.ts), at most {@link MAX_PREFIX_LENGTH} characters. */
 function readPrefix(v: unknown, warnings: string[]): string {
   const fallback = DEFAULT_SETTINGS.prefix;

@@ -7,7 +7,7 @@ import { COST_RULES } from '../../src/core/gateway/settings';
 import { HARDENING_RULES, SettingRule, TEST_NETWORK_RULE } from '../../src/core/hardening';
 import { DEFAULT_SETTINGS } from '../../src/core/pipeline';
 import { DEFAULT_TASK_SETTINGS } from '../../src/core/scheduler';
-import { GENERAL_RULES, MAX_PREFIX_LENGTH, readGeneralSettings, settingOfWarning } from '../../src/core/settingRules';
+import { GENERAL_RULES, MAX_PREFIX_LENGTH, MAX_WARNING_LENGTH, notificationText, readGeneralSettings, settingOfWarning } from '../../src/core/settingRules';
 
 describe('readGeneralSettings', () => {
   it('nothing set: every default, no warning', () => {
@@ -101,6 +101,25 @@ describe('readGeneralSettings', () => {
     assert.equal(warnings.length, 1);
     assert.ok(!warnings[0].includes('\n'), 'one line');
     assert.ok(warnings[0].includes(String.raw`"stop\"\n[Open](command:evil)"`));
+  });
+});
+
+describe('notificationText', () => {
+  // VS Code's notifications render [label](command:…) as a link that runs the command (notifications.ts MARKDOWN_LINK_REGEX).
+  const link = /\[([^\]]+)\]\(((?:https?:\/\/|command:|file:)[^)\s]+)/i;
+
+  it('a hostile value from a workspace settings file cannot become a link in the notification', () => {
+    const { warnings } = readGeneralSettings({ onShutdown: '[Fix it](command:workbench.action.terminal.sendSequence?%7B%22text%22%3A%22rm%22%7D)' });
+    assert.match(warnings[0], link, 'the raw warning quotes the value');
+    const shown = notificationText(warnings[0]);
+    assert.doesNotMatch(shown, link);
+    assert.ok(shown.startsWith('borg.onShutdown is "[Fix it] (command:'));
+  });
+
+  it('a long warning is cut; an ordinary one is unchanged', () => {
+    assert.equal(notificationText(`borg.model is ${'x'.repeat(1000)}`).length, MAX_WARNING_LENGTH);
+    const plain = 'borg.maxAttempts is 2.5; it must be a whole number from 1 to 50. Using the default, 5.';
+    assert.equal(notificationText(plain), plain);
   });
 });
 
