@@ -33,13 +33,17 @@ describe('Settings, first steps and the status bar', function () {
     );
   });
 
-  it("Borg: Get Started opens Borg Pipeline's walkthrough", async () => {
+  it('Borg: Get Started opens the walkthrough editor', async () => {
     await api();
-    // VS Code labels the tab with the extension's display name (the walkthrough's title is inside).
-    const open = () => vscode.window.tabGroups.all.some((g) => g.tabs.some((t) => t.label === 'Walkthrough: Borg Pipeline'));
+    // The walkthrough editor's tab reads "Walkthrough: Borg Pipeline" in code-server with the
+    // installed .vsix, "Welcome" in an extension development host; the ui test reads its steps.
+    const open = () => vscode.window.tabGroups.all.some((g) => g.tabs.some((t) => t.label === 'Walkthrough: Borg Pipeline' || t.label === 'Welcome'));
+    await vscode.commands.executeCommand('workbench.action.closeAllEditors');
     assert.ok(!open(), 'not open before');
     await vscode.commands.executeCommand('borg.getStarted');
-    await until('the walkthrough tab', open);
+    await until('the walkthrough tab', open).catch((e: Error) => {
+      throw new Error(`${e.message}; tabs: ${vscode.window.tabGroups.all.flatMap((g) => g.tabs.map((t) => t.label)).join(', ')}`);
+    });
     await vscode.commands.executeCommand('workbench.action.closeAllEditors');
   });
 
