@@ -119,6 +119,9 @@ export function taskItem(t: Task, active: boolean): vscode.TreeItem {
   item.iconPath = inPhase && !active ? WAITING : LOOK[t.status];
   const blocked = t.status === 'blocked' ? `blocked · ${t.blockedReason ?? 'other'} · ` : '';
   item.description = `${blocked}${t.phase} · ${attemptWords(t)}`;
+  // Screen readers read the label instead of the row: its status first, in words, not an icon.
+  const status = t.status === 'blocked' ? `blocked (${t.blockedReason ?? 'other'})` : GROUP_LABELS[groupOf(t, active)].toLowerCase();
+  item.accessibilityInformation = { label: `Task ${t.id}, ${t.title}: ${status}, ${t.phase}, ${attemptWords(t)}` };
   item.contextValue = taskContextValue(t);
   // No arguments: VS Code replaces a command with arguments at every repaint, and a click on a
   // row being repainted then fails ("Actual command not found"). The command reads the selection.
