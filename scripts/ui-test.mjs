@@ -3,7 +3,7 @@
 // Chromium (playwright-core) drives the workbench as a person would — the Borg view from the
 // activity bar, then from the command palette (F1): Build Demo Agent Image, Launch Agent
 // (worker), Add Task (title and description typed), an agent's context menu, Show Task Details,
-// Get Started, the Settings editor — each step
+// Get Started, the Settings editor, the warning a bad setting gets — each step
 // waiting for what the workbench shows (a DOM condition), never for a fixed time. The task runs
 // on the busybox demo agent (manager, qa, worker phases) and `sh run-tests.sh` in a test
 // container, so it reaches done without a model. Screenshots go to .scratch/ui/ (gitignored).
@@ -65,6 +65,8 @@ const env = {
   XDG_CACHE_HOME: join(scratch, 'xdg-cache'),
   BORG_HOME: join(scratch, 'borg-home'),
 };
+/** The workspace's settings: this run's container prefix, the demo agent, the sample's tests. */
+const SETTINGS = { 'borg.containerPrefix': prefix, 'borg.agentImage': 'borg-agent-demo:latest', 'borg.testCommand': 'sh run-tests.sh' };
 sampleRepository(workspace);
 mkdirSync(join(scratch, 'user/User'), { recursive: true });
 writeFileSync(join(scratch, 'user/User/settings.json'), JSON.stringify({ 'workbench.startupEditor': 'none', 'workbench.colorTheme': 'Default Dark Modern', 'workbench.tips.enabled': false }));
@@ -249,6 +251,20 @@ try {
     await page.locator('.settings-editor .suggest-widget.visible').waitFor({ state: 'detached' });
     await shot('settings');
   });
+
+  await check('bad setting values: one warning each, naming the default, link-free, whose Open Settings shows that setting', async () => {
+    // A hostile value (a worktree's settings.json an agent wrote) must not become a command link in the notification.
+    writeFileSync(join(workspace, '.vscode/settings.json'), JSON.stringify({ ...SETTINGS, 'borg.maxParallelAgents': 100, 'borg.onShutdown': '[Fix it](command:borg.stopAll)' }, null, 2));
+    const warning = page.locator('.notification-toast', { hasText: 'borg.maxParallelAgents is 100; it must be a whole number from 1 to 32. Using the default, 4.' });
+    await warning.waitFor();
+    const hostile = page.locator('.notification-toast', { hasText: 'borg.onShutdown is "[Fix it] (command:borg.stopAll)"; it must be one of detach, stop. Using detach.' });
+    await hostile.waitFor();
+    if (await hostile.locator('.notification-list-item-message a').count()) throw new Error('the hostile value shows as a link');
+    await shot('setting-warning');
+    await warning.getByRole('button', { name: 'Open Settings' }).click();
+    await page.locator('.settings-editor .suggest-input-container', { hasText: '@id:borg.maxParallelAgents' }).waitFor();
+    await page.locator('.settings-editor .setting-item-contents', { hasText: 'Max Parallel Agents' }).first().waitFor();
+  });
 } catch (e) {
   failed += 1;
   log(`FAIL ${e?.stack ?? e}`);
@@ -281,7 +297,7 @@ function sampleRepository(dir) {
   writeFileSync(join(dir, '.git/info/exclude'), '.vscode/\n');
   git('add', '-A');
   git('-c', 'user.name=Borg UI test', '-c', 'user.email=ui@borg.invalid', 'commit', '-q', '-m', 'initial');
-  writeFileSync(join(dir, '.vscode/settings.json'), JSON.stringify({ 'borg.containerPrefix': prefix, 'borg.agentImage': 'borg-agent-demo:latest', 'borg.testCommand': 'sh run-tests.sh' }, null, 2));
+  writeFileSync(join(dir, '.vscode/settings.json'), JSON.stringify(SETTINGS, null, 2));
 }
 
 /** The view pane whose header reads `name` (Agents, Tasks). */
