@@ -1,6 +1,7 @@
 // Runs the test stages one after another and sums their counts into one closing line
 // "N passed, N failed". Stages: lint (eslint and prettier --check: two checks), unit (node:test,
-// plain Node), docker (node:test, real dockerd), host (mocha in a real VS Code extension host).
+// plain Node), docker (node:test, real dockerd), host (mocha in a real VS Code extension host),
+// ui (the packaged .vsix installed into code-server, driven in headless Chromium: scripts/ui-test.mjs).
 // Pick stages by name: node scripts/test.mjs unit docker
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
@@ -29,6 +30,7 @@ const stages = {
   unit: nodeTest('out/test/unit'),
   docker: nodeTest('out/test/docker', ['--test-concurrency=1']),
   host: ['node', ['scripts/run-host-tests.mjs']],
+  ui: ['node', ['scripts/ui-test.mjs']],
 };
 
 const wanted = process.argv.slice(2).length ? process.argv.slice(2) : Object.keys(stages);
@@ -85,10 +87,10 @@ function run(cmd, args) {
   });
 }
 
-/** node:test's spec reporter ends with "ℹ pass N" / "ℹ fail N"; the host runner prints "host: N passed, N failed". */
+/** node:test's spec reporter ends with "ℹ pass N" / "ℹ fail N"; the host and ui runners print "host: N passed, N failed" ("ui: …"). */
 function countsOf(name, out) {
-  if (name === 'host') {
-    const m = /host: (\d+) passed, (\d+) failed/.exec(out);
+  if (name === 'host' || name === 'ui') {
+    const m = new RegExp(`^${name}: (\\d+) passed, (\\d+) failed$`, 'm').exec(out);
     return m && { passed: Number(m[1]), failed: Number(m[2]) };
   }
   const p = /^ℹ pass (\d+)$/m.exec(out);

@@ -2,7 +2,7 @@
 # The one test command (README, .ci/run): sets the machine up (idempotent), then runs unit tests
 # (plain Node), Docker tests (real dockerd) and extension tests (real VS Code extension host),
 # and ends with one line "N passed, N failed".
-#   scripts/test.sh [unit|docker|host ...]
+#   scripts/test.sh [unit|docker|host|ui ...]
 set -uo pipefail
 cd "$(dirname "$0")/.."
 if ! bash scripts/setup.sh --with-claude; then

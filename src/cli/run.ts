@@ -7,6 +7,7 @@ import { isSkippedTest } from '../core/taskLife';
 import { Task, TaskRun, TaskStatus, TaskStore } from '../core/taskStore';
 import { CliIo, CliPaths, firstLine, formatDuration, gatewaySettings, intOption, makeRuntime, Opts, pipelineSettings, resolvePaths, takeOrRefuse, UsageError } from './common';
 import type { GatewaySettings } from '../core/gateway/gateway';
+import { GENERAL_RULES } from '../core/settingRules';
 import { DbLock } from './lock';
 import { inboxDirOf, serveInbox } from './tasks';
 
@@ -30,8 +31,8 @@ const SHUTDOWN_BUDGET_MS = 1_500;
  */
 export async function runCmd(args: string[], opt: Opts, io: CliIo): Promise<number> {
   if (args.length) throw new UsageError('run takes no arguments');
-  const maxAgents = intOption(opt, 'max-agents', 1, 32);
-  const maxAttempts = intOption(opt, 'max-attempts', 1, 50);
+  const maxAgents = intOption(opt, 'max-agents', GENERAL_RULES.maxParallelAgents.min, GENERAL_RULES.maxParallelAgents.max);
+  const maxAttempts = intOption(opt, 'max-attempts', GENERAL_RULES.maxAttempts.min, GENERAL_RULES.maxAttempts.max);
   const testCommand = typeof opt['test-command'] === 'string' ? (opt['test-command'] as string) : DEFAULT_TASK_SETTINGS.testCommand;
   const testImage = typeof opt['test-image'] === 'string' ? (opt['test-image'] as string) : DEFAULT_TASK_SETTINGS.testImage;
   const network = checkSetting<TestNetworkMode>({ ...TEST_NETWORK_RULE, setting: '--test-network' }, opt['test-network'], DEFAULT_TASK_SETTINGS.testNetwork);

@@ -10,6 +10,7 @@ import { requireCommit } from '../core/taskCheckout';
 import { BLOCKED_ADVICE, isSkippedTest, progressWords } from '../core/taskLife';
 import { Store } from '../core/store';
 import { Task, TaskRun, TaskStore, validateTaskText } from '../core/taskStore';
+import { GENERAL_RULES } from '../core/settingRules';
 import { CliIo, firstLine, formatDuration, intOption, Opts, resolvePaths, takeOrRefuse, UsageError } from './common';
 import { DbLock, describeHolder, holderAlive, LockHolder, lockHolder } from './lock';
 
@@ -60,7 +61,7 @@ const INBOX_TIMEOUT_MS = 15_000;
 async function add(opt: Opts, io: CliIo): Promise<number> {
   if (typeof opt.repo !== 'string' || !opt.repo) throw new UsageError('tasks add needs --repo PATH (a folder inside a git repository)');
   if (typeof opt.title !== 'string') throw new UsageError('tasks add needs --title "what should change"');
-  const maxAttempts = intOption(opt, 'max-attempts', 1, 50);
+  const maxAttempts = intOption(opt, 'max-attempts', GENERAL_RULES.maxAttempts.min, GENERAL_RULES.maxAttempts.max);
   const { title, description } = validateTaskText(opt.title, typeof opt.description === 'string' ? opt.description : '');
   const git = new Git();
   const repo = await git.toplevel(path.resolve(opt.repo));

@@ -9,6 +9,7 @@ import { Runtime } from '../core/runtime';
 import type { Scheduler } from '../core/scheduler';
 import { StateDirs } from '../core/stateDirs';
 import { Store } from '../core/store';
+import { notificationText, settingOfWarning } from '../core/settingRules';
 import { DbLock, describeHolder, handoverRequested, holderAlive, lockHolder, requestHandover, WINDOW_COMMAND, windowLockDescription } from '../core/dbLock';
 import { borgHomeOf, workspaceHome, workspaceId, workspaceKeyOf } from '../core/workspace';
 import { openWorkspaceDatabase, OpenedDatabase } from '../core/workspaceDatabase';
@@ -121,8 +122,10 @@ export class BorgContext extends Disposable {
     for (const w of now) {
       if (this.warned.has(w)) continue;
       this.log.warn(w);
-      void vscode.window.showWarningMessage(w, 'Open Settings').then((pick) => {
-        if (pick) void vscode.commands.executeCommand('workbench.action.openSettings', w.split(' ')[0]);
+      const setting = settingOfWarning(w);
+      void vscode.window.showWarningMessage(notificationText(w), ...(setting ? ['Open Settings'] : [])).then((pick) => {
+        // `@id:` shows that one setting in the Settings editor, not a search for its name.
+        if (pick && setting) void vscode.commands.executeCommand('workbench.action.openSettings', `@id:${setting}`);
       });
     }
     this.warned = now;

@@ -1,6 +1,7 @@
 import * as vscode from 'vscode';
 import { registerCommands } from './commands';
 import { BorgContext } from './ctx';
+import { registerGetStarted } from './getStarted';
 import { registerTaskCommands } from './taskCommands';
 
 /** What `activate` returns: the context, for tests and for extensions that build on Borg. */
@@ -12,6 +13,7 @@ let current: BorgContext | undefined;
 
 /** Composes the extension: builds the context, registers commands, starts a first refresh (not awaited, so activation stays fast). */
 export async function activate(context: vscode.ExtensionContext): Promise<BorgApi> {
+  context.subscriptions.push(registerGetStarted(context));
   const ctx = await BorgContext.create(context);
   current = ctx;
   for (const d of [...registerCommands(ctx), ...registerTaskCommands(ctx)]) context.subscriptions.push(d);

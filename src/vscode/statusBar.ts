@@ -5,6 +5,7 @@ import type { Gateway } from '../core/gateway/gateway';
 import { startOfLocalDay } from '../core/gateway/ledger';
 import type { Pipeline } from '../core/pipeline';
 import type { Scheduler } from '../core/scheduler';
+import { statusAccessibleLabel, StatusFacts } from '../core/statusWords';
 import { onDidChangeConfig } from './config';
 import { Debouncer } from './debouncer';
 
@@ -96,6 +97,28 @@ export class StatusBar extends Disposable {
   }
 
   private update(): void {
+    this.paint();
+    this.item.accessibilityInformation = { label: statusAccessibleLabel(this.facts()), role: 'button' };
+  }
+
+  /** What the item shows, for its accessible label (core/statusWords.ts). */
+  private facts(): StatusFacts {
+    const p = this.pipeline;
+    const live = p.containers.filter((c) => c.status === 'running').length;
+    return {
+      running: Math.max(p.runningCount, live),
+      max: p.maxParallel,
+      launchesQueued: p.queuedCount,
+      tasksQueued: this.queuedTasks,
+      paused: !!this.scheduler?.paused,
+      spentTodayUsd: this.gateway && this.spend.metered ? this.spend.usd : undefined,
+      replay: !!this.gateway && this.model.replay,
+      readOnly: !!p.readOnlyReason,
+      dockerUnreachable: !!p.dockerError,
+    };
+  }
+
+  private paint(): void {
     const p = this.pipeline;
     if (p.dockerError) {
       this.item.text = '$(server-process) Docker unreachable';
