@@ -16,6 +16,7 @@ export const GENERAL_RULES = {
   testTimeoutSeconds: { kind: 'number', setting: 'borg.testTimeoutSeconds', min: 1, max: 86_400, integer: true, unit: 'seconds' },
   maxAttempts: { kind: 'number', setting: 'borg.maxAttempts', min: 1, max: 50, integer: true },
   onShutdown: { kind: 'enum', setting: 'borg.onShutdown', values: ['detach', 'stop'] },
+  agentsGroupBy: { kind: 'enum', setting: 'borg.agents.groupBy', values: ['task', 'state', 'none'] },
 } as const satisfies Record<string, SettingRule>;
 
 /** Longest `borg.containerPrefix` (package.json `maxLength`): `<prefix>-<persona>-<n>` must stay within Docker's 63 characters. */
@@ -49,6 +50,12 @@ export interface GeneralSettings {
   baseBranch: string;
   model: string;
   allowedTools: string[];
+  /** `borg.agents.groupBy`: how the Agents view groups its rows. */
+  agentsGroupBy: 'task' | 'state' | 'none';
+  /** `borg.notifications.taskEnded`: a notification when a task ends done, failed or blocked. */
+  notifyTaskEnded: boolean;
+  /** `borg.badge`: the Tasks view's badge with the number of tasks needing attention. */
+  badge: boolean;
 }
 
 /** Raw values by the setting's name without `borg.` (`maxParallelAgents`, `containerPrefix`, …), as `getConfiguration('borg').get` returns them. */
@@ -64,9 +71,16 @@ export type RawSettings = Record<string, unknown>;
 export function readGeneralSettings(raw: RawSettings): { settings: GeneralSettings; warnings: string[] } {
   const warnings: string[] = [];
   const rule = <T extends string | number>(key: keyof typeof GENERAL_RULES, fallback: T): T => {
-    const r = checkSetting<T>(GENERAL_RULES[key], raw[key], fallback);
+    const r = checkSetting<T>(GENERAL_RULES[key], raw[GENERAL_RULES[key].setting.slice('borg.'.length)], fallback);
     if (r.warning) warnings.push(r.warning);
     return r.value;
+  };
+  const flag = (name: string, fallback: boolean): boolean => {
+    const v = raw[name];
+    if (v === undefined || v === null) return fallback;
+    if (typeof v === 'boolean') return v;
+    warnings.push(`borg.${name} is ${JSON.stringify(v)}; it must be true or false. Using the default, ${fallback}.`);
+    return fallback;
   };
   const text = (key: keyof typeof STRING_SETTINGS): string => {
     const { setting, fallback } = STRING_SETTINGS[key];
@@ -94,6 +108,9 @@ export function readGeneralSettings(raw: RawSettings): { settings: GeneralSettin
     baseBranch: text('baseBranch'),
     model: text('model'),
     allowedTools: readAllowedTools(raw.allowedTools, warnings),
+    agentsGroupBy: rule<'task' | 'state' | 'none'>('agentsGroupBy', 'task'),
+    notifyTaskEnded: flag('notifications.taskEnded', true),
+    badge: flag('badge', true),
   };
   return { settings, warnings };
 }
@@ -104,7 +121,7 @@ export function readGeneralSettings(raw: RawSettings): { settings: GeneralSettin
  * — for the Settings editor's search; `undefined` when it names none.
  */
 export function settingOfWarning(warning: string): string | undefined {
-  return /^borg\.[A-Za-z]+/.exec(warning)?.[0];
+  return /^borg\.(?:agents\.|notifications\.)?[A-Za-z]+/.exec(warning)?.[0]; // the settings with a section in their name; `borg.personaTools.worker` names borg.personaTools
 }
 
 /**

@@ -3,14 +3,13 @@ import * as vscode from 'vscode';
 import { checkSetting, readHardening, TEST_NETWORK_RULE } from '../core/hardening';
 import type { PipelineSettings, ShutdownMode } from '../core/pipeline';
 import { DEFAULT_TASK_SETTINGS, TaskSettings } from '../core/scheduler';
-import { readGeneralSettings } from '../core/settingRules';
+import { GeneralSettings, readGeneralSettings } from '../core/settingRules';
 import type { GatewaySettings } from '../core/gateway/gateway';
 import { readGatewaySettings } from '../core/gateway/settings';
 import { readPersonaTools } from '../core/personaTools';
-import { GroupBy, groupByOf } from './agentTree';
 
 /** Typed reads of the `borg.*` settings. A bad value (out of range, wrong type) is its default, with a line in `warnings`. */
-export interface BorgConfig extends PipelineSettings, TaskSettings {
+export interface BorgConfig extends PipelineSettings, TaskSettings, Pick<GeneralSettings, 'agentsGroupBy' | 'notifyTaskEnded' | 'badge'> {
   onShutdown: ShutdownMode;
   /** Empty: DOCKER_HOST or the local socket. */
   dockerHost: string;
@@ -18,12 +17,6 @@ export interface BorgConfig extends PipelineSettings, TaskSettings {
   home: string;
   /** The model gateway's settings (`borg.modelUpstream`, `borg.gatewayRecord`, `borg.egressAllow`, `borg.maxCostUsdPer*`). */
   gateway: GatewaySettings;
-  /** `borg.notifications.taskEnded`: a notification when a task ends done, failed or blocked (taskNotifications.ts). */
-  notifyTaskEnded: boolean;
-  /** `borg.badge`: the Tasks view's badge with the number of tasks needing attention. */
-  badge: boolean;
-  /** `borg.agents.groupBy`: how the Agents view groups its rows. */
-  agentsGroupBy: GroupBy;
   /** One line per bad setting: what it must be and the default used instead (shown once per change). */
   warnings: string[];
 }
@@ -45,9 +38,6 @@ export function readConfig(): BorgConfig {
     vscode.workspace.workspaceFolders?.[0]?.uri.fsPath ?? os.homedir(),
   );
   const personaTools = readPersonaTools(c.get('personaTools'));
-  const groupByValue = c.get<unknown>('agents.groupBy');
-  const agentsGroupBy = groupByOf(groupByValue);
-  const groupByWarning = groupByValue !== undefined && groupByValue !== agentsGroupBy ? [`borg.agents.groupBy must be task, state or none (got ${JSON.stringify(groupByValue)}); using task.`] : [];
   // Every other setting, through its rule (core/settingRules.ts): a bad value is its default, with a warning.
   const general = readGeneralSettings(Object.fromEntries(GENERAL_KEYS.map((k) => [k, c.get(k)])));
   return {
@@ -56,10 +46,7 @@ export function readConfig(): BorgConfig {
     gateway: gateway.settings,
     testNetwork: testNetwork.value,
     personaTools: personaTools.tools,
-    notifyTaskEnded: c.get<unknown>('notifications.taskEnded') !== false,
-    badge: c.get<unknown>('badge') !== false,
-    agentsGroupBy,
-    warnings: [...general.warnings, ...hardening.warnings, ...(testNetwork.warning ? [testNetwork.warning] : []), ...gateway.warnings, ...personaTools.problems, ...groupByWarning],
+    warnings: [...general.warnings, ...hardening.warnings, ...(testNetwork.warning ? [testNetwork.warning] : []), ...gateway.warnings, ...personaTools.problems],
   };
 }
 
@@ -80,6 +67,9 @@ const GENERAL_KEYS = [
   'baseBranch',
   'model',
   'allowedTools',
+  'agents.groupBy',
+  'notifications.taskEnded',
+  'badge',
 ];
 
 /** Fires `listener` when any `borg.*` setting changes. */

@@ -29,7 +29,19 @@ describe('readGeneralSettings', () => {
       baseBranch: '',
       model: '',
       allowedTools: [],
+      agentsGroupBy: 'task',
+      notifyTaskEnded: true,
+      badge: true,
     });
+  });
+
+  it('the Agents grouping and the two switches: a bad value is the default, with one warning naming the setting', () => {
+    const { settings, warnings } = readGeneralSettings({ 'agents.groupBy': 'phase', 'notifications.taskEnded': 'no', badge: false });
+    assert.equal(settings.agentsGroupBy, 'task');
+    assert.equal(settings.notifyTaskEnded, true);
+    assert.equal(settings.badge, false);
+    assert.equal(warnings.length, 2);
+    assert.deepEqual(new Set(warnings.map(settingOfWarning)), new Set(['borg.agents.groupBy', 'borg.notifications.taskEnded']));
   });
 
   it('good values are taken as given (text trimmed)', () => {
@@ -127,6 +139,7 @@ describe('settingOfWarning', () => {
   it('names the setting a warning is about, cut to borg.<name>', () => {
     assert.equal(settingOfWarning('borg.maxAttempts is 2.5; it must be …'), 'borg.maxAttempts');
     assert.equal(settingOfWarning('borg.personaTools.worker must be a list of tool names; …'), 'borg.personaTools');
+    assert.equal(settingOfWarning('borg.agents.groupBy is "phase"; …'), 'borg.agents.groupBy');
     assert.equal(settingOfWarning('Something else'), undefined);
   });
 });
