@@ -1,7 +1,7 @@
 import * as posix from 'node:path/posix';
 import type { Readable } from 'node:stream';
 import type { ArchiveStat, ContainerInfo, Engine } from './engine';
-import { BorgError, InvalidInputError } from './errors';
+import { BorgError, InvalidInputError, RefusedError } from './errors';
 import { readTar, TarEntryTooLargeError, TarHeader } from './tarReader';
 
 /**
@@ -66,6 +66,8 @@ export class ContainerFileTooLargeError extends BorgError {}
 export type ArchiveEngine = Pick<Engine, 'inspect' | 'archiveStat' | 'archive'>;
 
 export interface ContainerFilesOptions {
+  /** Refuse containers without Borg's `borg.managed` label (the extension's provider shows only agents). */
+  onlyManaged?: boolean;
   maxFileBytes?: number;
   maxListEntries?: number;
   maxListArchiveBytes?: number;
@@ -80,20 +82,27 @@ export class ContainerFiles {
   private readonly maxFileBytes: number;
   private readonly maxListEntries: number;
   private readonly maxListArchiveBytes: number;
+  private readonly onlyManaged: boolean;
 
   constructor(
     private readonly engine: ArchiveEngine,
     opts: ContainerFilesOptions = {},
   ) {
+    this.onlyManaged = opts.onlyManaged ?? false;
     this.maxFileBytes = opts.maxFileBytes ?? MAX_FILE_BYTES;
     this.maxListEntries = opts.maxListEntries ?? MAX_LIST_ENTRIES;
     this.maxListArchiveBytes = opts.maxListArchiveBytes ?? MAX_LIST_ARCHIVE_BYTES;
   }
 
-  /** The container, inspected. @throws ContainerPathNotFoundError when there is no such container. */
+  /**
+   * The container, inspected.
+   * @throws ContainerPathNotFoundError when there is no such container; RefusedError for one
+   *   that is not Borg's when `onlyManaged`.
+   */
   async container(nameOrId: string): Promise<ContainerInfo> {
     const info = await this.engine.inspect(nameOrId);
     if (!info) throw new ContainerPathNotFoundError(`There is no container ${nameOrId} (it was removed).`);
+    if (this.onlyManaged && !info.managed) throw new RefusedError(`${info.name} is not a Borg agent container; Borg shows the files of its own agents only (use docker cp for others).`);
     return info;
   }
 

@@ -36,6 +36,8 @@ export interface ContainerInfo {
   workspace?: string;
   /** True when this came from inspect (so exitCode/oomKilled are exact). */
   inspected: boolean;
+  /** `Config.WorkingDir` (only from inspect; '' or undefined: the image's, or `/`). */
+  workingDir?: string;
 }
 
 /** One event Docker recorded for a container (`kill` with its `signal`, `oom`, `die`, `destroy`, …). */
@@ -522,6 +524,7 @@ function fromInspect(info: Docker.ContainerInspectInfo): ContainerInfo {
     persona: labels[LABEL_PERSONA],
     workspace: labels[LABEL_WORKSPACE],
     inspected: true,
+    workingDir: info.Config?.WorkingDir ?? '',
   };
 }
 

@@ -6,14 +6,15 @@ import type { Gateway } from '../core/gateway/gateway';
 import type { RunUsage } from '../core/gateway/ledger';
 import type { Pipeline, QueuedLaunch } from '../core/pipeline';
 import { AgentMeter, agentItem, queuedItem } from './agentItems';
+import { ContainerFilesNode, filesChildren, filesRoot, filesTreeItem, isFilesNode } from './containerFilesNodes';
 import { Debouncer } from './debouncer';
 import { KeyedThrottle } from './keyedThrottle';
 
 /** Context key set while Docker cannot be reached; the view's welcome content uses it. */
 export const DOCKER_UNREACHABLE_KEY = 'borg.dockerUnreachable';
 
-/** One row of the Agents tree: a labelled container, or a launch waiting for a slot. */
-export type AgentsNode = ContainerInfo | QueuedLaunch;
+/** One row of the Agents tree: a labelled container, a launch waiting for a slot, or a row of a container's Files (containerFilesNodes.ts). */
+export type AgentsNode = ContainerInfo | QueuedLaunch | ContainerFilesNode;
 
 /** What the Agents view reads of the model gateway (gateway/gateway.ts). */
 export type AgentsMeter = Pick<Gateway, 'onDidMeter' | 'usageOf' | 'replay' | 'upstreamLabel'>;
@@ -61,8 +62,12 @@ export class AgentsView extends Disposable implements vscode.TreeDataProvider<Ag
     this.update();
   }
 
-  getChildren(element?: AgentsNode): AgentsNode[] {
-    if (element) return [];
+  getChildren(): AgentsNode[];
+  getChildren(element: AgentsNode | undefined): AgentsNode[] | Promise<AgentsNode[]>;
+  getChildren(element?: AgentsNode): AgentsNode[] | Promise<AgentsNode[]> {
+    // A container's Files child and the folders under it: containerFilesNodes.ts.
+    if (element && isFilesNode(element)) return filesChildren(this.pipeline.engine, element);
+    if (element) return isQueued(element) ? [] : [filesRoot(element)];
     const containers = [...this.pipeline.containers].sort((a, b) => b.createdAt - a.createdAt);
     this.shown = new Map(containers.map((c) => [c.name, c]));
     this.replayOf = this.gateway?.replay ? this.gateway.upstreamLabel : undefined;
@@ -70,9 +75,12 @@ export class AgentsView extends Disposable implements vscode.TreeDataProvider<Ag
   }
 
   getTreeItem(node: AgentsNode): vscode.TreeItem {
+    if (isFilesNode(node)) return filesTreeItem(node);
     if (isQueued(node)) return queuedItem(node, this.pipeline.queued.indexOf(node));
     const agent = this.pipeline.agents.get(node.name);
-    return agentItem(node, agent, this.meterOf(agent));
+    const item = agentItem(node, agent, this.meterOf(agent));
+    item.collapsibleState = vscode.TreeItemCollapsibleState.Collapsed; // its Files child
+    return item;
   }
 
   /** The message above the tree: the Docker error, if any. */
@@ -115,5 +123,5 @@ export class AgentsView extends Disposable implements vscode.TreeDataProvider<Ag
 }
 
 export function isQueued(node: AgentsNode): node is QueuedLaunch {
-  return (node as ContainerInfo).id === undefined;
+  return (node as ContainerInfo).id === undefined && !isFilesNode(node);
 }

@@ -6,7 +6,8 @@ import type { ContainerInfo } from '../core/engine';
 import { checkVerb, stateWords, Verb } from '../core/verbs';
 import type { BorgContext } from './ctx';
 import { Hardline, openHardline } from './hardlineTerminal';
-import { LogsDocuments, LOGS_SCHEME } from './logsDocument';
+import { registerContainerFiles } from './containerFilesNodes';
+import { LogsDocuments, LOGS_SCHEME, toggleRawLogs } from './logsDocument';
 
 const PERSONA_DESCRIPTIONS: Record<string, string> = {
   manager: 'writes the spec for a task',
@@ -16,6 +17,7 @@ const PERSONA_DESCRIPTIONS: Record<string, string> = {
 
 /** Registers every `borg.*` command; one function per command, each taking the context. */
 export function registerCommands(ctx: BorgContext): vscode.Disposable[] {
+  const logs = new LogsDocuments(ctx.pipeline);
   return [
     vscode.commands.registerCommand('borg.launch', (persona?: unknown) => launch(ctx, typeof persona === 'string' ? persona : undefined)),
     vscode.commands.registerCommand('borg.refresh', () => ctx.refresh()),
@@ -26,9 +28,12 @@ export function registerCommands(ctx: BorgContext): vscode.Disposable[] {
     vscode.commands.registerCommand('borg.reclaim', (arg?: unknown) => reclaim(ctx, arg)),
     vscode.commands.registerCommand('borg.stop', (arg?: unknown) => stop(ctx, arg)),
     vscode.commands.registerCommand('borg.remove', (arg?: unknown, opts?: { keepState?: boolean }) => remove(ctx, arg, opts)),
-    vscode.commands.registerCommand('borg.showLogs', (arg?: unknown) => showLogs(ctx, arg)),
+    vscode.commands.registerCommand('borg.showLogs', (arg?: unknown) => showLogs(ctx, arg, logs)),
     vscode.commands.registerCommand('borg.openStateFolder', (arg?: unknown) => openStateFolder(ctx, arg)),
-    vscode.workspace.registerTextDocumentContentProvider(LOGS_SCHEME, new LogsDocuments(ctx.pipeline)),
+    logs,
+    vscode.workspace.registerTextDocumentContentProvider(LOGS_SCHEME, logs),
+    vscode.commands.registerCommand('borg.toggleRawLogs', (uri?: unknown) => toggleRawLogs(uri instanceof vscode.Uri ? uri : undefined)),
+    ...registerContainerFiles(ctx),
   ];
 }
 
@@ -169,12 +174,15 @@ export async function remove(ctx: BorgContext, arg?: unknown, opts?: { keepState
   }
 }
 
-/** Borg: Show Logs — the container's output in a read-only editor. */
-export async function showLogs(ctx: BorgContext, arg?: unknown): Promise<vscode.TextEditor | undefined> {
+/** Borg: Show Logs — the container's output in a read-only editor that follows it live (logsDocument.ts). */
+export async function showLogs(ctx: BorgContext, arg?: unknown, logs?: LogsDocuments): Promise<vscode.TextEditor | undefined> {
   const name = await target(ctx, arg, 'logs');
   if (!name) return undefined;
   try {
-    const doc = await vscode.workspace.openTextDocument(LogsDocuments.uri(name));
+    const uri = LogsDocuments.uri(name);
+    const open = vscode.workspace.textDocuments.some((d) => d.uri.toString() === uri.toString());
+    const doc = await vscode.workspace.openTextDocument(uri);
+    if (open) logs?.reload(uri); // already open: read it again now
     return await vscode.window.showTextDocument(doc, { preview: true });
   } catch (e) {
     showError(ctx, 'Show Logs failed', e);

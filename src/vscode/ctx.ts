@@ -60,7 +60,7 @@ export class BorgContext extends Disposable {
     this.agentsView = this.register(new AgentsView(pipeline, runtime.gateway));
     this.tasksView = this.register(new TasksView(scheduler, runtime.gateway, () => this.config.gateway.maxCostUsdPerTask));
     this.statusBar = this.register(new StatusBar(pipeline, scheduler, runtime.gateway, () => this.config.gateway.maxCostUsdPerDay));
-    this.register(pipeline.onDidOutput(({ agent, line }) => log.info(`[${agent}] ${line}`)));
+    this.register(pipeline.onDidOutput(({ agent, line }) => log.trace(`[${agent}] ${line}`))); // raw agent lines: trace; task progress: info (Scheduler)
     this.register(
       onDidChangeConfig(() => {
         const before = this.config;
@@ -155,7 +155,7 @@ export class BorgContext extends Disposable {
       git: new Git(),
       prompts: new Prompts(path.join(extension.extensionPath, 'media', 'prompts')),
       worktreeRoot: home.worktrees,
-      log: (line) => log.info(line),
+      log: (line, level = 'info') => log[level](line),
     });
     log.info(`Borg Pipeline: workspace ${wsId} (${key}), database ${store.file}${readOnly ? ' (read-only)' : ''}, Docker at ${engine.endpoint}`);
     if (runtime.gateway)

@@ -1,24 +1,97 @@
 import * as vscode from 'vscode';
+import { Disposable } from '../core/disposable';
 import type { Pipeline } from '../core/pipeline';
+import { renderTimedLog } from '../core/streamText';
+import { KeyedThrottle } from './keyedThrottle';
 
 /** URI scheme of the read-only container-log documents. */
 export const LOGS_SCHEME = 'borg-logs';
 
-/**
- * Serves `borg-logs:/<name>.log` documents: the container's last 2000 lines of output, read
- * through the Pipeline when the document opens. Documents from a content provider are
- * read-only in VS Code.
- */
-export class LogsDocuments implements vscode.TextDocumentContentProvider {
-  constructor(private readonly pipeline: Pipeline) {}
+/** How many of the container's last lines a log document shows. */
+export const LOG_TAIL_LINES = 5000;
 
-  static uri(name: string): vscode.Uri {
-    return vscode.Uri.from({ scheme: LOGS_SCHEME, path: `/${name}.log`, query: String(Date.now()) });
+/** How often (ms) at most an open log document of a running agent is re-read: ≤ 2 a second. */
+export const LOG_REFRESH_MS = 500;
+
+/** The query of the raw variant of a log document. */
+const RAW = 'raw';
+
+/**
+ * Serves `borg-logs:/<name>.log` documents: the container's last {@link LOG_TAIL_LINES} lines,
+ * read from Docker with its receive timestamps (`logs` with `timestamps: true`) and rendered
+ * with core/streamText.ts — the assistant's text, one line per tool call, the result with its
+ * cost — or, for `borg-logs:/<name>.log?raw`, the NDJSON as written (control characters shown
+ * as `\xNN`). Documents from a content provider are read-only in VS Code.
+ *
+ * While an agent runs, each open document of it follows live: every output line of that agent
+ * (`Pipeline.onDidOutput`) asks for a re-read, at most every {@link LOG_REFRESH_MS} per
+ * document (`onDidChange` → VS Code calls {@link provideTextDocumentContent} again, only for
+ * documents that are open); the agent's end asks once more, for its last lines.
+ */
+export class LogsDocuments extends Disposable implements vscode.TextDocumentContentProvider {
+  private readonly changed = this.register(new vscode.EventEmitter<vscode.Uri>());
+  readonly onDidChange = this.changed.event;
+
+  constructor(
+    private readonly pipeline: Pipeline,
+    refreshMs = LOG_REFRESH_MS,
+  ) {
+    super();
+    const refresh = this.register(new KeyedThrottle<string>(refreshMs, (uris) => uris.forEach((u) => this.changed.fire(vscode.Uri.parse(u)))));
+    const following = (name: string) => vscode.workspace.textDocuments.filter((d) => d.uri.scheme === LOGS_SCHEME && nameOf(d.uri) === name && !d.isClosed);
+    this.register(pipeline.onDidOutput(({ agent }) => following(agent).forEach((d) => refresh.trigger(d.uri.toString()))));
+    // The agent's end: re-read once more (the last lines may reach Docker's log after the attach stream).
+    const running = new Set<string>();
+    this.register(
+      pipeline.onDidChange(() => {
+        for (const [name, a] of pipeline.agents) {
+          const live = a.state === 'running';
+          if (live) running.add(name);
+          else if (running.delete(name)) following(name).forEach((d) => refresh.trigger(d.uri.toString()));
+        }
+      }),
+    );
+  }
+
+  /** The rendered (`raw` false) or raw document of container `name`. */
+  static uri(name: string, raw = false): vscode.Uri {
+    return vscode.Uri.from({ scheme: LOGS_SCHEME, path: `/${name}.log`, query: raw ? RAW : '' });
+  }
+
+  /** True for the raw variant. */
+  static isRaw(uri: vscode.Uri): boolean {
+    return uri.query === RAW;
+  }
+
+  /** Re-reads an open document now (Show Logs on a document already open). */
+  reload(uri: vscode.Uri): void {
+    this.changed.fire(uri);
   }
 
   async provideTextDocumentContent(uri: vscode.Uri): Promise<string> {
-    const name = uri.path.replace(/^\//, '').replace(/\.log$/, '');
-    const text = await this.pipeline.logs(name);
-    return text.length > 0 ? text : `(${name} has written no output yet)\n`;
+    const name = nameOf(uri);
+    const text = await this.pipeline.logs(name, LOG_TAIL_LINES, { timestamps: true });
+    const shown = renderTimedLog(text, LogsDocuments.isRaw(uri) ? 'raw' : 'rendered');
+    return shown.length > 0 ? shown : `(${name} has written no output yet)\n`;
   }
+}
+
+/** The container name of a log document's URI. */
+export function nameOf(uri: vscode.Uri): string {
+  return uri.path.replace(/^\//, '').replace(/\.log$/, '');
+}
+
+/**
+ * Borg: Toggle Raw Logs (the log editor's title button): opens the other variant — rendered
+ * text or the raw NDJSON — of the log document shown, in its place.
+ */
+export async function toggleRawLogs(uri?: vscode.Uri): Promise<vscode.TextEditor | undefined> {
+  const current = uri ?? vscode.window.activeTextEditor?.document.uri;
+  if (!current || current.scheme !== LOGS_SCHEME) {
+    void vscode.window.showInformationMessage('Toggle Raw Logs works on a Borg log document: open one with Borg: Show Logs.');
+    return undefined;
+  }
+  const other = LogsDocuments.uri(nameOf(current), !LogsDocuments.isRaw(current));
+  const doc = await vscode.workspace.openTextDocument(other);
+  return vscode.window.showTextDocument(doc, { preview: true, viewColumn: vscode.window.activeTextEditor?.viewColumn });
 }

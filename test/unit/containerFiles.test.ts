@@ -159,3 +159,12 @@ describe('ContainerFiles', () => {
     await assert.rejects(files.read('borg-worker-7', '/dev/null'), /not a regular file/);
   });
 });
+
+describe('ContainerFiles with onlyManaged', () => {
+  it("refuses a container that is not Borg's", async () => {
+    const docker = new FakeDocker();
+    await docker.create({ name: 'postgres', image: 'img', labels: {}, hardening: {} as never, user: '1000:1000' });
+    const files = new ContainerFiles(docker, { onlyManaged: true });
+    await assert.rejects(files.stat('postgres', '/etc'), /not a Borg agent container/);
+  });
+});
