@@ -560,7 +560,10 @@ export class Scheduler extends Disposable {
       streamFile: this.o.pipeline.stateDirs.hostFile(launch.name, 'agent.log'),
     });
     this.o.tasks.store.addEvent(`task-test-${verdict.outcome}`, launch.name, { taskId: t.id, attempt: t.attempt });
-    this.note(t, verdict.outcome === 'ok' ? `tests passed in ${launch.name}` : verdict.outcome === 'failed' ? `tests failed: borg.testCommand ${how} in ${launch.name}` : `test phase ${verdict.outcome}`);
+    this.note(
+      t,
+      verdict.outcome === 'ok' ? `tests passed in ${launch.name}` : verdict.outcome === 'failed' ? `tests failed: borg.testCommand ${how} in ${launch.name}` : `test phase ${verdict.outcome}`,
+    );
     this.apply(t, 'test', verdict);
   }
 

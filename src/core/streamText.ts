@@ -97,9 +97,8 @@ export function splitTimestamp(line: string): { at?: string; line: string } {
 }
 
 // CSI (ESC [ … final), OSC (ESC ] … BEL or ST), DCS/SOS/PM/APC (ESC P|X|^|_ … ST), other two-byte ESC sequences.
-// eslint-disable-next-line no-control-regex
 const ESCAPES = /\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[PX^_][^\x1b]*(?:\x1b\\)?|\x1b[@-Z\\-~]?|\x9b[0-?]*[ -/]*[@-~]/g;
-// eslint-disable-next-line no-control-regex
+/** C0 but tab and newline, DEL, C1. */
 const CONTROLS = /[\x00-\x08\x0b-\x1f\x7f-\x9f]/g;
 const BIDI = /[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]/g;
 
@@ -113,9 +112,7 @@ export function plainText(s: string): string {
 
 /** `s` with each control character (and bidirectional control) written as `\xNN` / `\uNNNN`, so raw output shows what it holds and does nothing. */
 export function visibleControls(s: string): string {
-  return s
-    .replace(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`) // eslint-disable-line no-control-regex
-    .replace(BIDI, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return s.replace(CONTROLS, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`).replace(BIDI, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 function renderAssistant(msg: Record<string, unknown>): RenderedLine[] {
@@ -176,7 +173,9 @@ function renderToolResults(msg: Record<string, unknown>): RenderedLine[] {
     if (!c || typeof c !== 'object' || (c as { type?: unknown }).type !== 'tool_result') continue;
     const block = c as Record<string, unknown>;
     const text = typeof block.content === 'string' ? block.content : (contentText(block.content) ?? '');
-    const lines = plainText(text).split('\n').filter((l) => l.trim() !== '');
+    const lines = plainText(text)
+      .split('\n')
+      .filter((l) => l.trim() !== '');
     const more = lines.length > 1 ? ` (+${lines.length - 1} line${lines.length === 2 ? '' : 's'})` : '';
     const head = lines[0]?.trim() ?? '(no output)';
     out.push({ kind: block.is_error === true ? 'error' : 'toolResult', text: `  ${block.is_error === true ? '✖' : '↳'} ${oneLine(head, TOOL_LINE_MAX)}${more}` });

@@ -125,7 +125,9 @@ export async function compareWithWorktree(ctx: BorgContext, node: ContainerFiles
   if (!task.worktree) return void vscode.window.showInformationMessage(`Task ${id} has no worktree yet.`);
   const rel = posix.relative(WORKTREE_MOUNT, node.path);
   if (rel === '' || rel.startsWith('..') || posix.isAbsolute(rel)) {
-    return void vscode.window.showInformationMessage(`${visibleControls(node.path)} is outside ${WORKTREE_MOUNT}, where the task's worktree is mounted in the agent's container; there is no worktree file to compare it with.`);
+    return void vscode.window.showInformationMessage(
+      `${visibleControls(node.path)} is outside ${WORKTREE_MOUNT}, where the task's worktree is mounted in the agent's container; there is no worktree file to compare it with.`,
+    );
   }
   const right = worktreeFileUri(task.worktree, rel) ?? WorktreeDocuments.uri(task.worktree, rel);
   const title = `${visibleControls(rel)} (${node.filesOf}) ↔ task ${id} worktree`;

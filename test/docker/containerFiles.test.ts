@@ -83,6 +83,9 @@ describe('ContainerFiles on a real exited container (no exec)', () => {
       calls.paths.filter((p) => /exec/.test(p)),
       [],
     );
-    assert.ok(calls.paths.every((p) => /\/containers\/[^/]+\/(json|archive)/.test(p)), calls.paths.join('\n'));
+    assert.ok(
+      calls.paths.every((p) => /\/containers\/[^/]+\/(json|archive)/.test(p)),
+      calls.paths.join('\n'),
+    );
   });
 });

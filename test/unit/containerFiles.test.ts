@@ -17,7 +17,8 @@ async function rig(): Promise<{ docker: FakeDocker; files: ContainerFiles; id: s
   const docker = new FakeDocker();
   const id = await docker.create({ name: 'borg-worker-7', image: 'img', labels: {}, hardening: {} as never, user: '1000:1000' });
   const files = new ContainerFiles(docker, { maxFileBytes: 1024, maxListEntries: 100, maxListArchiveBytes: 64 * 1024 });
-  const set = (path: string, a: { stat?: ArchiveStat; entries?: RawEntry[]; tar?: Buffer }) => docker.archives.set(`${id}:${path}`, { stat: a.stat, tar: a.tar ?? (a.entries ? tar(a.entries) : undefined) });
+  const set = (path: string, a: { stat?: ArchiveStat; entries?: RawEntry[]; tar?: Buffer }) =>
+    docker.archives.set(`${id}:${path}`, { stat: a.stat, tar: a.tar ?? (a.entries ? tar(a.entries) : undefined) });
   return { docker, files, id, set };
 }
 
@@ -107,7 +108,14 @@ describe('ContainerFiles', () => {
   it('cuts the transfer past the byte cap and lists what it saw (a tar bomb of contents)', async () => {
     const { docker, files, set, id } = await rig();
     const big = Buffer.alloc(200 * 1024, 0x61);
-    set('/tmp/x', { entries: [{ name: 'x/', flag: '5' }, { name: 'x/a', body: 'a' }, { name: 'x/big', body: big }, { name: 'x/z', body: 'z' }] });
+    set('/tmp/x', {
+      entries: [
+        { name: 'x/', flag: '5' },
+        { name: 'x/a', body: 'a' },
+        { name: 'x/big', body: big },
+        { name: 'x/z', body: 'z' },
+      ],
+    });
     const l = await files.list('borg-worker-7', '/tmp/x');
     assert.match(l.partial ?? '', /larger than 65536 bytes/);
     assert.deepEqual(

@@ -73,7 +73,7 @@ describe('streamText', () => {
     assert.equal(plainText(hostile), 'oklinktxt.exe');
     const rendered = renderText([hostile, assistant({ type: 'text', text: `a\x1b[31mred\x1b[0m` }), assistant({ type: 'tool_use', name: 'Bash', input: { command: 'rm\x1b[8m -rf /' } })].join('\n'));
     assert.equal(rendered, 'oklinktxt.exe\nared\n▸ Bash: rm -rf /\n');
-    // eslint-disable-next-line no-control-regex
+
     assert.doesNotMatch(rendered, /[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e]/);
   });
 

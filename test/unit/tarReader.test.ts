@@ -30,7 +30,10 @@ describe('readTar', () => {
   });
 
   it('keeps a body only when asked for it', async () => {
-    const buf = tar([{ name: 'a', body: 'AAA' }, { name: 'b', body: 'BBBB' }]);
+    const buf = tar([
+      { name: 'a', body: 'AAA' },
+      { name: 'b', body: 'BBBB' },
+    ]);
     const got = await all(buf, { wantBody: (h) => h.name === 'b' });
     assert.equal(got[0].body, undefined);
     assert.equal(got[1].body?.toString(), 'BBBB');
@@ -39,7 +42,10 @@ describe('readTar', () => {
   it('applies PAX path and linkpath records (long names)', async () => {
     const long = `${'d'.repeat(150)}/file.txt`;
     const pax = paxRecord('path', long) + paxRecord('linkpath', '/t'.repeat(80));
-    const buf = tar([{ name: 'PaxHeader', flag: 'x', body: pax }, { name: 'short', flag: '2' }]);
+    const buf = tar([
+      { name: 'PaxHeader', flag: 'x', body: pax },
+      { name: 'short', flag: '2' },
+    ]);
     const [e] = await all(buf);
     assert.equal(e.header.name, long);
     assert.equal(e.header.linkTarget, '/t'.repeat(80));
@@ -52,10 +58,7 @@ describe('readTar', () => {
 
   it('refuses a wanted body over the limit without reading it', async () => {
     const buf = tar([{ name: 'big', sizeField: 10 * 1024 * 1024 * 1024, omitBody: true }], { end: false });
-    await assert.rejects(
-      all(buf, { wantBody: () => true, maxBodyBytes: 1024 }),
-      (e: Error) => e instanceof TarEntryTooLargeError && e.size === 10 * 1024 * 1024 * 1024,
-    );
+    await assert.rejects(all(buf, { wantBody: () => true, maxBodyBytes: 1024 }), (e: Error) => e instanceof TarEntryTooLargeError && e.size === 10 * 1024 * 1024 * 1024);
   });
 
   it('rejects a header with a bad checksum', async () => {
