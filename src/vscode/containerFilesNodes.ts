@@ -44,6 +44,32 @@ export function filesRoot(c: ContainerInfo): ContainerFilesNode {
  */
 export async function filesChildren(engine: Engine, node: ContainerFilesNode): Promise<ContainerFilesNode[]> {
   if (node.kind !== 'root' && node.kind !== 'directory') return [];
+  const key = `${node.filesOf}\0${node.path}`;
+  const cache = listings(engine);
+  const hit = cache.get(key);
+  if (hit && Date.now() - hit.at < LISTING_TTL_MS) return hit.rows;
+  const rows = listChildren(engine, node);
+  cache.set(key, { at: Date.now(), rows });
+  for (const [k, v] of cache) if (Date.now() - v.at >= LISTING_TTL_MS) cache.delete(k);
+  return rows;
+}
+
+/**
+ * How long (ms) a folder's listing is reused: the Agents view repaints on every Pipeline change
+ * (a running agent's output), and an expanded folder would otherwise be listed again — one
+ * archive transfer — on each repaint.
+ */
+export const LISTING_TTL_MS = 3_000;
+
+const cached = new WeakMap<Engine, Map<string, { at: number; rows: Promise<ContainerFilesNode[]> }>>();
+
+function listings(engine: Engine): Map<string, { at: number; rows: Promise<ContainerFilesNode[]> }> {
+  let m = cached.get(engine);
+  if (!m) cached.set(engine, (m = new Map()));
+  return m;
+}
+
+async function listChildren(engine: Engine, node: ContainerFilesNode): Promise<ContainerFilesNode[]> {
   const files = new ContainerFiles(engine, { onlyManaged: true });
   const base = { filesOf: node.filesOf, task: node.task };
   try {
