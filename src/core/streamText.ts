@@ -90,6 +90,30 @@ function shortTime(at: string): string {
   return m ? `${m[1]}.${(m[2] ?? '').padEnd(3, '0').slice(0, 3)}` : at;
 }
 
+/** The colour a terminal gives each kind of rendered line (SGR codes: the only escape sequences {@link terminalText} writes). */
+const COLOURS: Record<RenderedKind, string> = {
+  text: '',
+  raw: '',
+  tool: '\x1b[36m',
+  toolResult: '\x1b[2m',
+  system: '\x1b[2m',
+  result: '\x1b[32m',
+  error: '\x1b[31m',
+};
+
+/**
+ * What the Hardline terminal writes for one agent output line, with "\n" after each display
+ * line: the line rendered as text ({@link renderLine}) and coloured by kind, or with `raw` the
+ * line as written with its control characters shown as `\xNN`. Either way no escape sequence of
+ * the agent's reaches the terminal.
+ */
+export function terminalText(line: string, raw: boolean): string {
+  if (raw) return `${visibleControls(line)}\n`;
+  return renderLine(line)
+    .map((r) => (COLOURS[r.kind] ? `${COLOURS[r.kind]}${r.text}\x1b[0m\n` : `${r.text}\n`))
+    .join('');
+}
+
 /** A Docker log timestamp (RFC 3339 with nanoseconds, then one space) split off `line`. */
 export function splitTimestamp(line: string): { at?: string; line: string } {
   const m = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z) /.exec(line);

@@ -96,12 +96,14 @@ export function filesTreeItem(node: ContainerFilesNode): vscode.TreeItem {
     item.iconPath = new vscode.ThemeIcon('files');
     item.tooltip = `The files of ${node.filesOf}, read-only, from its working directory — read through Docker's archive API, so they show for an exited or crashed agent too.`;
     item.contextValue = 'borg.containerFiles';
+    item.accessibilityInformation = { label: `Files of ${node.filesOf}` };
     return item;
   }
   if (node.kind === 'note') {
     const item = new vscode.TreeItem(visibleControls(node.note ?? ''), vscode.TreeItemCollapsibleState.None);
     item.iconPath = new vscode.ThemeIcon(node.note?.startsWith('/') ? 'folder-opened' : 'info');
     item.tooltip = item.label as string;
+    item.accessibilityInformation = { label: item.label as string };
     return item;
   }
   const name = visibleControls(posix.basename(node.path));
@@ -132,6 +134,9 @@ export function filesTreeItem(node: ContainerFilesNode): vscode.TreeItem {
       item.iconPath = new vscode.ThemeIcon('circle-slash');
       item.description = 'device, FIFO or socket';
   }
+  const what =
+    node.kind === 'directory' ? 'folder' : node.kind === 'symlink' ? `link to ${visibleControls(node.linkTarget ?? '?')}` : node.kind === 'file' ? `file, ${item.description}` : 'special file';
+  item.accessibilityInformation = { label: `${name}, ${what}` };
   return item;
 }
 

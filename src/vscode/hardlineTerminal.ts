@@ -1,7 +1,7 @@
 import * as vscode from 'vscode';
 import type { Agent } from '../core/agent';
 import { BoundedText } from '../core/boundedText';
-import { renderLine, RenderedKind, visibleControls } from '../core/streamText';
+import { terminalText } from '../core/streamText';
 import type { BorgContext } from './ctx';
 
 /** How much of a hardline's output its transcript keeps: the last 1 Mi characters (the agent's agent.log and Show Logs have all of it). */
@@ -19,34 +19,11 @@ export interface Hardline {
   transcript(): string;
 }
 
-/** The colour the terminal gives each kind of rendered line (the only escape sequences it writes). */
-const COLOURS: Record<RenderedKind, string> = {
-  text: '',
-  raw: '',
-  tool: '\x1b[36m',
-  toolResult: '\x1b[2m',
-  system: '\x1b[2m',
-  result: '\x1b[32m',
-  error: '\x1b[31m',
-};
-
-/**
- * What the terminal writes for one agent output line: the line rendered as text
- * (core/streamText.ts), coloured by kind, or with `raw` the line as written with its control
- * characters shown as `\xNN`. Either way, no escape sequence of the agent's reaches the terminal.
- */
-export function terminalText(line: string, raw: boolean): string {
-  if (raw) return `${visibleControls(line)}\n`;
-  return renderLine(line)
-    .map((r) => (COLOURS[r.kind] ? `${COLOURS[r.kind]}${r.text}\x1b[0m\n` : `${r.text}\n`))
-    .join('');
-}
-
 /**
  * Opens an integrated terminal bridged to a crashed agent through dockerode (no docker CLI): a
  * `Pseudoterminal` subscribed to the agent's output before the container is restarted, so the
  * first line is not missed. The Pipeline restarts the container and sends its input again (see
- * `Pipeline.hardline`). Output shows as text ({@link terminalText}); `r` toggles the raw NDJSON.
+ * `Pipeline.hardline`). Output shows as text (core/streamText.ts `terminalText`); `r` toggles the raw NDJSON.
  * Ctrl+C stops the container; closing the terminal leaves it running.
  */
 export function openHardline(ctx: BorgContext, name: string, opts: { transcriptMaxChars?: number } = {}): Hardline {

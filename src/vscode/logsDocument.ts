@@ -13,14 +13,14 @@ export const LOG_TAIL_LINES = 5000;
 /** How often (ms) at most an open log document of a running agent is re-read: ≤ 2 a second. */
 export const LOG_REFRESH_MS = 500;
 
-/** The query of the raw variant of a log document. */
-const RAW = 'raw';
+/** The end of the raw variant's path (a space and parentheses never occur in a container name). */
+const RAW = ' (raw)';
 
 /**
  * Serves `borg-logs:/<name>.log` documents: the container's last {@link LOG_TAIL_LINES} lines,
  * read from Docker with its receive timestamps (`logs` with `timestamps: true`) and rendered
  * with core/streamText.ts — the assistant's text, one line per tool call, the result with its
- * cost — or, for `borg-logs:/<name>.log?raw`, the NDJSON as written (control characters shown
+ * cost — or, for `borg-logs:/<name> (raw).log`, the NDJSON as written (control characters shown
  * as `\xNN`). Documents from a content provider are read-only in VS Code.
  *
  * While an agent runs, each open document of it follows live: every output line of that agent
@@ -55,12 +55,12 @@ export class LogsDocuments extends Disposable implements vscode.TextDocumentCont
 
   /** The rendered (`raw` false) or raw document of container `name`. */
   static uri(name: string, raw = false): vscode.Uri {
-    return vscode.Uri.from({ scheme: LOGS_SCHEME, path: `/${name}.log`, query: raw ? RAW : '' });
+    return vscode.Uri.from({ scheme: LOGS_SCHEME, path: `/${name}${raw ? RAW : ''}.log` });
   }
 
   /** True for the raw variant. */
   static isRaw(uri: vscode.Uri): boolean {
-    return uri.query === RAW;
+    return uri.path.endsWith(`${RAW}.log`);
   }
 
   /** Re-reads an open document now (Show Logs on a document already open). */
@@ -78,7 +78,10 @@ export class LogsDocuments extends Disposable implements vscode.TextDocumentCont
 
 /** The container name of a log document's URI. */
 export function nameOf(uri: vscode.Uri): string {
-  return uri.path.replace(/^\//, '').replace(/\.log$/, '');
+  return uri.path
+    .replace(/^\//, '')
+    .replace(/\.log$/, '')
+    .replace(/ \(raw\)$/, '');
 }
 
 /**

@@ -44,7 +44,7 @@ describe('Readable output and a crashed agent\u2019s files', function () {
     assert.doesNotMatch(text, /"type":/, 'rendered, not NDJSON');
     const raw = (await vscode.commands.executeCommand('borg.toggleRawLogs')) as vscode.TextEditor | undefined;
     assert.ok(raw);
-    assert.equal(raw.document.uri.query, 'raw');
+    assert.equal(raw.document.uri.path, `/${r.name} (raw).log`);
     assert.match(raw.document.getText(), /^\d\d:\d\d:\d\d\.\d{3} \{"type":"assistant"/m);
     await vscode.commands.executeCommand('workbench.action.closeAllEditors');
   });

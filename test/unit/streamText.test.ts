@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { plainText, renderLine, renderText, renderTimedLog, splitTimestamp, visibleControls } from '../../src/core/streamText';
+import { plainText, renderLine, renderText, renderTimedLog, splitTimestamp, terminalText, visibleControls } from '../../src/core/streamText';
 
 /** Real output of Claude Code (a worker phase against Borg's scripted upstream, recorded by `npm run demo`). */
 const RECORDED = fs.readFileSync(path.join(__dirname, '..', '..', '..', 'test', 'fixtures', 'claude-stream.ndjson'), 'utf8');
@@ -85,5 +85,18 @@ describe('streamText', () => {
     assert.ok(raw.endsWith('21:45:03.500 plain\\x1b[31m\n'));
     assert.deepEqual(splitTimestamp('no stamp'), { line: 'no stamp' });
     assert.equal(visibleControls('a\x07\u202eb'), 'a\\x07\\u202eb');
+  });
+
+  it('writes to the Hardline terminal only its own colours, never the agent\u2019s escapes', () => {
+    const hostile = [
+      '\x1b]0;pwned\x07\x1b[2J\x1b[?1049hplain',
+      assistant({ type: 'tool_use', name: 'Bash', input: { command: 'ls\x1b[1A\x1b]8;;http://x\x07' } }),
+      JSON.stringify({ type: 'result', is_error: false, duration_ms: 12_300, num_turns: 4, total_cost_usd: 0.0312 }),
+    ];
+    const out = hostile.map((l) => terminalText(l, false)).join('');
+    assert.equal(out, 'plain\n\x1b[36m▸ Bash: ls\x1b[0m\n\x1b[32m✔ done in 12.3 s · 4 turns · $0.0312\x1b[0m\n');
+    const raw = hostile.map((l) => terminalText(l, true)).join('');
+    assert.doesNotMatch(raw, /\x1b/);
+    assert.ok(raw.startsWith('\\x1b]0;pwned\\x07'));
   });
 });
