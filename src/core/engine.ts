@@ -95,7 +95,7 @@ export interface Engine {
   wait(id: string, signal?: AbortSignal): Promise<number>;
   attach(id: string, opts: { stdin: boolean; signal?: AbortSignal }): Promise<Duplex>;
   demux(stream: Readable): { stdout: PassThrough; stderr: PassThrough };
-  logs(id: string, tail?: number, opts?: { timestamps?: boolean }): Promise<string>;
+  logs(id: string, tail?: number, opts?: { timestamps?: boolean; since?: string }): Promise<string>;
   containerEvents(id: string, sinceMs: number): Promise<ContainerEvent[]>;
   image(ref: string): Promise<{ labels: Record<string, string>; user: string } | undefined>;
   /** What `path` in container `id` is (`HEAD …/archive`); undefined when the path does not exist. Works on exited containers. */
@@ -341,9 +341,14 @@ export class DockerEngine implements Engine {
     return { stdout, stderr };
   }
 
-  /** The last `tail` lines of stdout+stderr, as text; with `timestamps`, each line starts with Docker's RFC 3339 nano receive time and a space. */
-  async logs(id: string, tail = 500, opts: { timestamps?: boolean } = {}): Promise<string> {
-    const buf = (await this.call(() => this.docker.getContainer(id).logs({ stdout: true, stderr: true, tail, follow: false, timestamps: opts.timestamps ?? false }))) as unknown as Buffer;
+  /**
+   * The last `tail` lines of stdout+stderr, as text; with `timestamps`, each line starts with
+   * Docker's RFC 3339 nano receive time and a space; with `since` (`<seconds>.<nanoseconds>`),
+   * only lines received at or after that time (Docker keeps the equal ones).
+   */
+  async logs(id: string, tail = 500, opts: { timestamps?: boolean; since?: string } = {}): Promise<string> {
+    const query = { stdout: true, stderr: true, tail, follow: false, timestamps: opts.timestamps ?? false, ...(opts.since ? { since: opts.since } : {}) };
+    const buf = (await this.call(() => this.docker.getContainer(id).logs(query as unknown as Docker.ContainerLogsOptions & { follow: false }))) as unknown as Buffer;
     return demuxBuffer(buf);
   }
 

@@ -449,8 +449,8 @@ export class Pipeline extends Disposable {
     return name;
   }
 
-  /** The last `tail` lines of a container's output (with `timestamps`, each after Docker's receive time). @throws RefusedError when it is not ours or unknown. */
-  async logs(name: string, tail = 2000, opts: { timestamps?: boolean } = {}): Promise<string> {
+  /** The last `tail` lines of a container's output (`timestamps`, `since`: see Engine.logs). @throws RefusedError when it is not ours or unknown. */
+  async logs(name: string, tail = 2000, opts: { timestamps?: boolean; since?: string } = {}): Promise<string> {
     const info = await this.o.engine.inspect(name);
     checkVerb('logs', info, name);
     return this.o.engine.logs(info.id, tail, opts);

@@ -1,7 +1,7 @@
 import * as vscode from 'vscode';
 import { Disposable } from '../core/disposable';
 import type { Pipeline } from '../core/pipeline';
-import { renderTimedLog } from '../core/streamText';
+import { LogTail } from '../core/logTail';
 import { KeyedThrottle } from './keyedThrottle';
 
 /** URI scheme of the read-only container-log documents. */
@@ -18,7 +18,8 @@ const RAW = ' (raw)';
 
 /**
  * Serves `borg-logs:/<name>.log` documents: the container's last {@link LOG_TAIL_LINES} lines,
- * read from Docker with its receive timestamps (`logs` with `timestamps: true`) and rendered
+ * read from Docker with its receive timestamps (`logs` with `timestamps: true`; after the first
+ * read only the lines since the last one, core/logTail.ts) and rendered
  * with core/streamText.ts — the assistant's text, one line per tool call, the result with its
  * cost — or, for `borg-logs:/<name> (raw).log`, the NDJSON as written (control characters shown
  * as `\xNN`). Documents from a content provider are read-only in VS Code.
@@ -31,12 +32,22 @@ const RAW = ' (raw)';
 export class LogsDocuments extends Disposable implements vscode.TextDocumentContentProvider {
   private readonly changed = this.register(new vscode.EventEmitter<vscode.Uri>());
   readonly onDidChange = this.changed.event;
+  /** What each open document shows, by URI: later reads fetch only the new lines. */
+  private readonly tails = new Map<string, LogTail>();
+  /** The read in flight per URI: reads of one document run one after the other. */
+  private readonly reading = new Map<string, Promise<string>>();
 
   constructor(
     private readonly pipeline: Pipeline,
     refreshMs = LOG_REFRESH_MS,
   ) {
     super();
+    this.register(
+      vscode.workspace.onDidCloseTextDocument((d) => {
+        this.tails.delete(d.uri.toString());
+        this.reading.delete(d.uri.toString());
+      }),
+    );
     const refresh = this.register(new KeyedThrottle<string>(refreshMs, (uris) => uris.forEach((u) => this.changed.fire(vscode.Uri.parse(u)))));
     const following = (name: string) => vscode.workspace.textDocuments.filter((d) => d.uri.scheme === LOGS_SCHEME && nameOf(d.uri) === name && !d.isClosed);
     this.register(pipeline.onDidOutput(({ agent }) => following(agent).forEach((d) => refresh.trigger(d.uri.toString()))));
@@ -63,15 +74,30 @@ export class LogsDocuments extends Disposable implements vscode.TextDocumentCont
     return uri.path.endsWith(`${RAW}.log`);
   }
 
-  /** Re-reads an open document now (Show Logs on a document already open). */
+  /** Reads an open document again, whole, now (Show Logs on a document already open). */
   reload(uri: vscode.Uri): void {
+    this.tails.delete(uri.toString());
     this.changed.fire(uri);
   }
 
   async provideTextDocumentContent(uri: vscode.Uri): Promise<string> {
+    const key = uri.toString();
+    const read = (this.reading.get(key) ?? Promise.resolve('')).then(
+      () => this.read(uri),
+      () => this.read(uri),
+    );
+    this.reading.set(key, read);
+    return read;
+  }
+
+  /** Reads what is new since the document's last read (all of it the first time: core/logTail.ts). */
+  private async read(uri: vscode.Uri): Promise<string> {
+    const key = uri.toString();
     const name = nameOf(uri);
-    const text = await this.pipeline.logs(name, LOG_TAIL_LINES, { timestamps: true });
-    const shown = renderTimedLog(text, LogsDocuments.isRaw(uri) ? 'raw' : 'rendered');
+    let tail = this.tails.get(key);
+    if (!tail) this.tails.set(key, (tail = new LogTail(LogsDocuments.isRaw(uri) ? 'raw' : 'rendered', LOG_TAIL_LINES)));
+    tail.add(await this.pipeline.logs(name, LOG_TAIL_LINES, { timestamps: true, since: tail.since }));
+    const shown = tail.text();
     return shown.length > 0 ? shown : `(${name} has written no output yet)\n`;
   }
 }
