@@ -1,8 +1,12 @@
 import * as assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { AgentsNode } from '../../src/vscode/agentsView';
 import { isFilesNode } from '../../src/vscode/containerFilesNodes';
-import { api, usePrefix } from './helpers';
+import { api, until, usePrefix } from './helpers';
 
 /** The next change of the document at `uri` whose text passes `want` (an event, never a timer). */
 function documentChange(uri: vscode.Uri, want: (text: string) => boolean): Promise<string> {
@@ -88,5 +92,42 @@ describe('Readable output and a crashed agent\u2019s files', function () {
     const under = (await ctx.agentsView.getChildren(files)) as AgentsNode[];
     const labels = under.map((n) => ctx.agentsView.getTreeItem(n).label);
     assert.deepEqual(labels.slice(0, 2), ['/home/agent', 'state']);
+  });
+
+  it('Compare with Worktree diffs a task agent\u2019s file against the same path in the task\u2019s worktree', async () => {
+    const { ctx } = await api();
+    const repo = fs.mkdtempSync(path.join(os.tmpdir(), 'borg-compare-'));
+    const git = (...args: string[]) => execFileSync('git', ['-c', 'safe.directory=*', ...args], { cwd: repo, encoding: 'utf8' });
+    git('init', '-q', '-b', 'main');
+    fs.writeFileSync(path.join(repo, 'README.md'), '# Sample\n');
+    git('add', '-A');
+    git('-c', 'user.name=Test', '-c', 'user.email=test@localhost', 'commit', '-q', '-m', 'initial');
+    const t = await ctx.scheduler.add({ title: 'Compare me', description: '', repo });
+    const done = await until(
+      'the task to settle',
+      () => {
+        const now = ctx.scheduler.tasks.get(t.id);
+        return now && ['done', 'failed', 'blocked'].includes(now.status) && !ctx.scheduler.activeIds.includes(t.id) && now;
+      },
+      90_000,
+    );
+    assert.ok(done.worktree);
+    await ctx.refresh();
+    const manager = ctx.pipeline.containers.find((c) => c.labels['borg.task'] === String(t.id) && c.labels['borg.phase'] === 'spec');
+    assert.ok(manager, 'the spec phase container is kept');
+    const [files] = (await ctx.agentsView.getChildren(manager)) as AgentsNode[];
+    assert.ok(isFilesNode(files));
+    const under = (await ctx.agentsView.getChildren(files)) as AgentsNode[];
+    const spec = under.find((n) => isFilesNode(n) && n.path === '/workspace/repo/spec.md');
+    assert.ok(spec && isFilesNode(spec), 'the working dir /workspace/repo lists spec.md');
+    assert.equal(ctx.agentsView.getTreeItem(spec).contextValue, 'borg.containerFile;task');
+    await vscode.commands.executeCommand('borg.compareWithWorktree', spec);
+    const input = await until('the diff editor', () => {
+      const i = vscode.window.tabGroups.activeTabGroup.activeTab?.input;
+      return i instanceof vscode.TabInputTextDiff && i;
+    });
+    assert.equal(input.original.toString(), vscode.Uri.from({ scheme: 'borg-container', authority: manager.name, path: '/workspace/repo/spec.md' }).toString());
+    assert.equal(input.modified.fsPath, path.join(done.worktree, 'spec.md'));
+    await vscode.commands.executeCommand('workbench.action.closeAllEditors');
   });
 });
