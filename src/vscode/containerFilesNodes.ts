@@ -12,8 +12,8 @@ import { worktreeFileUri, WorktreeDocuments } from './worktreeDocuments';
 /**
  * The "Files" child of each container row in the Agents view, and the folder tree under it:
  * lazily listed through core/containerFiles.ts (Docker's archive endpoints, so exited and
- * crashed containers work), starting at the container's working directory (`/` when it has
- * none). Files open read-only as `borg-container:` documents (containerFs.ts). The Agents view
+ * crashed containers work), from a few top folders (the worktree mount, the working directory,
+ * `/tmp`: see {@link filesChildren}). Files open read-only as `borg-container:` documents (containerFs.ts). The Agents view
  * only delegates to {@link filesChildren} and {@link filesTreeItem}.
  */
 export interface ContainerFilesNode {
@@ -27,6 +27,8 @@ export interface ContainerFilesNode {
   readonly linkTarget?: string;
   readonly size?: number;
   readonly note?: string;
+  /** A top folder under Files (shown by its whole path). */
+  readonly place?: boolean;
 }
 
 export function isFilesNode(n: unknown): n is ContainerFilesNode {
@@ -39,8 +41,10 @@ export function filesRoot(c: ContainerInfo): ContainerFilesNode {
 }
 
 /**
- * The children of `node`: of the root, the working directory's entries; of a folder, its
- * entries (folders first); a partial listing or a failure ends with a note row.
+ * The children of `node`: of the root, the places worth a look — the task's worktree mount
+ * ({@link WORKTREE_MOUNT}) for a task agent, the container's working directory (`/` when it has
+ * none), `/tmp`; of a folder, its entries (folders first); a partial listing or a failure ends
+ * with a note row.
  */
 export async function filesChildren(engine: Engine, node: ContainerFilesNode): Promise<ContainerFilesNode[]> {
   if (node.kind !== 'root' && node.kind !== 'directory') return [];
@@ -73,12 +77,16 @@ async function listChildren(engine: Engine, node: ContainerFilesNode): Promise<C
   const files = new ContainerFiles(engine, { onlyManaged: true });
   const base = { filesOf: node.filesOf, task: node.task };
   try {
-    const dir = node.kind === 'root' ? (await files.container(node.filesOf)).workingDir || '/' : node.path;
+    if (node.kind === 'root') {
+      const workdir = (await files.container(node.filesOf)).workingDir || '/';
+      const places = [...new Set([...(node.task ? [WORKTREE_MOUNT] : []), workdir, '/tmp'])];
+      return places.map((p) => ({ ...base, kind: 'directory', path: p, place: true }));
+    }
+    const dir = node.path;
     const l = await files.list(node.filesOf, dir);
     const rows: ContainerFilesNode[] = l.entries
       .map((e) => ({ ...base, kind: e.kind, path: posix.join(dir, e.name), linkTarget: e.linkTarget, size: e.size }))
       .sort((a, b) => Number(b.kind === 'directory') - Number(a.kind === 'directory'));
-    if (node.kind === 'root') rows.unshift({ ...base, kind: 'note', path: '', note: dir });
     if (l.partial) rows.push({ ...base, kind: 'note', path: '', note: `listing cut: ${l.partial}` });
     if (l.entries.length === 0) rows.push({ ...base, kind: 'note', path: '', note: '(empty)' });
     return rows;
@@ -94,19 +102,19 @@ export function filesTreeItem(node: ContainerFilesNode): vscode.TreeItem {
     const item = new vscode.TreeItem('Files', collapsed);
     item.id = `borg-files:${node.filesOf}`;
     item.iconPath = new vscode.ThemeIcon('files');
-    item.tooltip = `The files of ${node.filesOf}, read-only, from its working directory — read through Docker's archive API, so they show for an exited or crashed agent too.`;
+    item.tooltip = `The files of ${node.filesOf}, read-only — read through Docker's archive API, so they show for an exited or crashed agent too.`;
     item.contextValue = 'borg.containerFiles';
     item.accessibilityInformation = { label: `Files of ${node.filesOf}` };
     return item;
   }
   if (node.kind === 'note') {
     const item = new vscode.TreeItem(visibleControls(node.note ?? ''), vscode.TreeItemCollapsibleState.None);
-    item.iconPath = new vscode.ThemeIcon(node.note?.startsWith('/') ? 'folder-opened' : 'info');
+    item.iconPath = new vscode.ThemeIcon('info');
     item.tooltip = item.label as string;
     item.accessibilityInformation = { label: item.label as string };
     return item;
   }
-  const name = visibleControls(posix.basename(node.path));
+  const name = visibleControls(node.place ? node.path : posix.basename(node.path));
   const uri = containerUri(node.filesOf, node.path);
   const item = new vscode.TreeItem(name, node.kind === 'directory' ? collapsed : vscode.TreeItemCollapsibleState.None);
   item.id = `borg-files:${node.filesOf}:${node.path}`;

@@ -82,16 +82,28 @@ describe('Readable output and a crashed agent\u2019s files', function () {
       ['link', vscode.FileType.SymbolicLink | vscode.FileType.File],
       ['report.txt', vscode.FileType.File],
     ]);
-    // The Agents view: the container row has a Files child, listing its working dir (/home/agent for the demo image).
+    // The Agents view: the container row has a Files child: its working dir (/home/agent for the demo image) and /tmp.
     const row = ctx.agentsView.getChildren().find((c) => 'name' in c && c.name === name);
     assert.ok(row);
     assert.equal(ctx.agentsView.getTreeItem(row).collapsibleState, vscode.TreeItemCollapsibleState.Collapsed);
     const [files] = (await ctx.agentsView.getChildren(row)) as AgentsNode[];
     assert.ok(isFilesNode(files));
     assert.equal(ctx.agentsView.getTreeItem(files).label, 'Files');
-    const under = (await ctx.agentsView.getChildren(files)) as AgentsNode[];
-    const labels = under.map((n) => ctx.agentsView.getTreeItem(n).label);
-    assert.deepEqual(labels.slice(0, 2), ['/home/agent', 'state']);
+    const places = (await ctx.agentsView.getChildren(files)) as AgentsNode[];
+    assert.deepEqual(
+      places.map((n) => ctx.agentsView.getTreeItem(n).label),
+      ['/home/agent', '/tmp'],
+    );
+    const tmp = (await ctx.agentsView.getChildren(places[1])) as AgentsNode[];
+    const out = tmp.find((n) => ctx.agentsView.getTreeItem(n).label === 'out');
+    assert.ok(out);
+    assert.deepEqual(
+      ((await ctx.agentsView.getChildren(out)) as AgentsNode[]).map((n) => [ctx.agentsView.getTreeItem(n).label, ctx.agentsView.getTreeItem(n).description]),
+      [
+        ['link', '→ /etc/shadow'],
+        ['report.txt', '13 B'],
+      ],
+    );
   });
 
   it('Compare with Worktree diffs a task agent\u2019s file against the same path in the task\u2019s worktree', async () => {
@@ -117,7 +129,9 @@ describe('Readable output and a crashed agent\u2019s files', function () {
     assert.ok(manager, 'the spec phase container is kept');
     const [files] = (await ctx.agentsView.getChildren(manager)) as AgentsNode[];
     assert.ok(isFilesNode(files));
-    const under = (await ctx.agentsView.getChildren(files)) as AgentsNode[];
+    const [mount] = (await ctx.agentsView.getChildren(files)) as AgentsNode[];
+    assert.ok(isFilesNode(mount) && mount.path === '/workspace/repo', 'a task agent\u2019s Files start at the worktree mount');
+    const under = (await ctx.agentsView.getChildren(mount)) as AgentsNode[];
     const spec = under.find((n) => isFilesNode(n) && n.path === '/workspace/repo/spec.md');
     assert.ok(spec && isFilesNode(spec), 'the working dir /workspace/repo lists spec.md');
     assert.equal(ctx.agentsView.getTreeItem(spec).contextValue, 'borg.containerFile;task');
