@@ -2,6 +2,7 @@ import { HardeningSettings, readHardening } from '../core/hardening';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Engine } from '../core/engine';
+import type { LogSink } from '../core/log';
 import { Git } from '../core/git';
 import { Prompts } from '../core/prompts';
 import { Runtime } from '../core/runtime';
@@ -157,7 +158,7 @@ export function makeRuntime(
   engine: Engine,
   store: Store,
   paths: CliPaths,
-  o: { kind: 'long' | 'oneShot'; settings: () => PipelineSettings; taskSettings?: () => TaskSettings; gatewaySettings?: () => GatewaySettings; log?: (line: string) => void },
+  o: { kind: 'long' | 'oneShot'; settings: () => PipelineSettings; taskSettings?: () => TaskSettings; gatewaySettings?: () => GatewaySettings; log?: LogSink },
 ): Runtime {
   return new Runtime({
     kind: o.kind,

@@ -78,7 +78,9 @@ async function runLocked(paths: CliPaths, opt: Opts, io: CliIo, o: RunOptions): 
     settings: () => settings,
     taskSettings: () => taskSettings,
     gatewaySettings: () => o.gateway,
-    log: (line) => io.err(`[borg] ${line}`),
+    log: (line, level) => {
+      if (level !== 'trace' && level !== 'debug') io.err(`[borg] ${line}`);
+    },
   });
   const { pipeline, scheduler, tasks } = runtime;
   const closeAll = () => runtime.shutdown('detach');

@@ -45,6 +45,8 @@ export interface ContainerInfo {
    * container can write, so an agent that exits 143 by itself stays a crash.
    */
   endedBy?: 'stopped' | 'timed-out';
+  /** `Config.WorkingDir` (only from inspect; '' or undefined: the image's, or `/`). */
+  workingDir?: string;
 }
 
 /** One event Docker recorded for a container (`kill` with its `signal`, `oom`, `die`, `destroy`, …). */
@@ -108,7 +110,7 @@ export interface Engine {
   wait(id: string, signal?: AbortSignal): Promise<number>;
   attach(id: string, opts: { stdin: boolean; signal?: AbortSignal }): Promise<Duplex>;
   demux(stream: Readable): { stdout: PassThrough; stderr: PassThrough };
-  logs(id: string, tail?: number): Promise<string>;
+  logs(id: string, tail?: number, opts?: { timestamps?: boolean; since?: string }): Promise<string>;
   containerEvents(id: string, sinceMs: number): Promise<ContainerEvent[]>;
   /**
    * Follows Docker's event stream for Borg's containers (`borg.managed=true`; with `workspace`,
@@ -118,6 +120,25 @@ export interface Engine {
    */
   events(signal: AbortSignal, filter?: { workspace?: string }): Promise<AsyncIterable<LiveContainerEvent>>;
   image(ref: string): Promise<{ labels: Record<string, string>; user: string } | undefined>;
+  /** What `path` in container `id` is (`HEAD …/archive`); undefined when the path does not exist. Works on exited containers. */
+  archiveStat(id: string, path: string): Promise<ArchiveStat | undefined>;
+  /** `path` in container `id` as a tar stream (`GET …/archive`); works on exited containers (no exec). */
+  archive(id: string, path: string, signal?: AbortSignal): Promise<Readable>;
+}
+
+/**
+ * Docker's stat of a container path: the `X-Docker-Container-Path-Stat` header of
+ * `HEAD /containers/{id}/archive?path=` (base64 JSON, Engine API ContainerArchiveInfo).
+ * `mode` is Go's `os.FileMode` (type bits high: directory 1<<31, symlink 1<<27; see
+ * containerFiles.ts `kindOfMode`); `linkTarget` is the resolved target of a symlink.
+ */
+export interface ArchiveStat {
+  name: string;
+  size: number;
+  mode: number;
+  /** RFC 3339, as Docker writes it. */
+  mtime: string;
+  linkTarget: string;
 }
 
 /** Where the Engine talks to, as written (`dockerHost`, else DOCKER_HOST, else the local socket); never throws. See dockerEndpoint.ts. */
@@ -390,9 +411,14 @@ export class DockerEngine implements Engine {
     return { stdout, stderr };
   }
 
-  /** The last `tail` lines of stdout+stderr, as text. */
-  async logs(id: string, tail = 500): Promise<string> {
-    const buf = (await this.call(() => this.docker.getContainer(id).logs({ stdout: true, stderr: true, tail, follow: false }))) as unknown as Buffer;
+  /**
+   * The last `tail` lines of stdout+stderr, as text; with `timestamps`, each line starts with
+   * Docker's RFC 3339 nano receive time and a space; with `since` (`<seconds>.<nanoseconds>`),
+   * only lines received at or after that time (Docker keeps the equal ones).
+   */
+  async logs(id: string, tail = 500, opts: { timestamps?: boolean; since?: string } = {}): Promise<string> {
+    const query = { stdout: true, stderr: true, tail, follow: false, timestamps: opts.timestamps ?? false, ...(opts.since ? { since: opts.since } : {}) };
+    const buf = (await this.call(() => this.docker.getContainer(id).logs(query as unknown as Docker.ContainerLogsOptions & { follow: false }))) as unknown as Buffer;
     return demuxBuffer(buf);
   }
 
@@ -496,6 +522,38 @@ export class DockerEngine implements Engine {
       throw e;
     }
   }
+
+  /**
+   * Docker's stat of `path` in container `id`, any state (the daemon mounts an exited
+   * container's filesystem for it; no process runs). Undefined on 404 (no such path; the
+   * container is assumed to exist: inspect first).
+   * @throws DockerUnreachableError; BorgError for any other failure.
+   */
+  async archiveStat(id: string, path: string): Promise<ArchiveStat | undefined> {
+    let res: { headers?: Record<string, string | string[] | undefined>; resume?: () => void };
+    try {
+      res = (await this.call(() => this.docker.getContainer(id).infoArchive({ path }))) as typeof res;
+    } catch (e) {
+      if (statusCode(e) === 404) return undefined;
+      throw e;
+    }
+    res.resume?.(); // a HEAD answer has no body; free the socket
+    const raw = res.headers?.['x-docker-container-path-stat'];
+    if (typeof raw !== 'string') throw new BorgError(`Docker answered a stat of ${path} without its X-Docker-Container-Path-Stat header.`);
+    const j = JSON.parse(Buffer.from(raw, 'base64').toString('utf8')) as Partial<ArchiveStat>;
+    return { name: String(j.name ?? ''), size: Number(j.size ?? 0), mode: Number(j.mode ?? 0), mtime: String(j.mtime ?? ''), linkTarget: String(j.linkTarget ?? '') };
+  }
+
+  /**
+   * `path` of container `id` as an (uncompressed) tar stream: a file as one entry named by its
+   * base name, a directory with everything under it. Works on exited and crashed containers.
+   * `signal` aborts the transfer. Destroy the stream to stop reading early.
+   * @throws DockerUnreachableError; BorgError with statusCode 404 when the path does not exist.
+   */
+  async archive(id: string, path: string, signal?: AbortSignal): Promise<Readable> {
+    const s = await this.call(() => this.docker.getContainer(id).getArchive({ path, abortSignal: signal } as { path: string }));
+    return s as unknown as Readable;
+  }
 }
 
 /** Container actions that change a list row (state, name, existence); Engine API `/events` `event` filter. */
@@ -578,6 +636,7 @@ function fromInspect(info: Docker.ContainerInspectInfo): ContainerInfo {
     persona: labels[LABEL_PERSONA],
     workspace: labels[LABEL_WORKSPACE],
     inspected: true,
+    workingDir: info.Config?.WorkingDir ?? '',
   };
 }
 

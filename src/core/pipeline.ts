@@ -479,11 +479,11 @@ export class Pipeline extends Disposable {
     return name;
   }
 
-  /** The last `tail` lines of a container's output. @throws RefusedError when it is not ours or unknown. */
-  async logs(name: string, tail = 2000): Promise<string> {
+  /** The last `tail` lines of a container's output (`timestamps`, `since`: see Engine.logs). @throws RefusedError when it is not ours or unknown. */
+  async logs(name: string, tail = 2000, opts: { timestamps?: boolean; since?: string } = {}): Promise<string> {
     const info = await this.o.engine.inspect(name);
     checkVerb('logs', info, name);
-    return this.o.engine.logs(info.id, tail);
+    return this.o.engine.logs(info.id, tail, opts);
   }
 
   /**

@@ -4,6 +4,7 @@ import { DEFAULT_GATEWAY_SETTINGS, Gateway, GatewaySettings } from './gateway/ga
 import type { Git } from './git';
 import { Pipeline, PipelineSettings, RecoveryReport, ShutdownMode } from './pipeline';
 import type { Prompts } from './prompts';
+import type { LogSink } from './log';
 import { Scheduler, TaskSettings, TEST_PERSONA } from './scheduler';
 import type { StateDirs } from './stateDirs';
 import type { Store } from './store';
@@ -39,8 +40,8 @@ export interface RuntimeOptions {
   kind: 'long' | 'oneShot';
   /** Why this runtime may not change anything (another process holds the database); undefined: it may. */
   readOnly?: string;
-  /** Lines for the log (recovery, resumed phases); default none. */
-  log?: (line: string) => void;
+  /** Lines for the log (recovery, resumed phases, task progress from the Scheduler); default none. */
+  log?: LogSink;
   seqStart?: number;
   safetyIntervalMs?: number;
 }
@@ -105,6 +106,7 @@ export class Runtime extends Disposable {
     );
     this.scheduler = this.register(
       new Scheduler({
+        log: o.log,
         pipeline: this.pipeline,
         tasks: this.tasks,
         git: o.git,

@@ -10,6 +10,7 @@ import type { Git } from './git';
 import type { Gateway } from './gateway/gateway';
 import type { TestNetworkMode } from './hardening';
 import { LABEL_PHASE, LABEL_TASK } from './labels';
+import type { LogSink } from './log';
 import { LaunchResult, Pipeline } from './pipeline';
 import type { Prompts } from './prompts';
 import type { RunRefusal } from './gateway/ledger';
@@ -85,6 +86,8 @@ export interface SchedulerOptions {
   gateway?: Gateway;
   /** Safety-net dispatch interval, ms (dispatch is event-driven; this only catches missed events). */
   safetyIntervalMs?: number;
+  /** Task progress, one `info` line each: a phase starting, a commit, a test result, where the task went after a run. */
+  log?: LogSink;
 }
 
 interface ActiveRun {
@@ -346,6 +349,11 @@ export class Scheduler extends Disposable {
     return t;
   }
 
+  /** One `info` line of task progress: `task 3 "Title": <text>`. */
+  private note(t: Pick<Task, 'id' | 'title'>, text: string): void {
+    this.o.log?.(`task ${t.id} ${JSON.stringify(t.title)}: ${text}`, 'info');
+  }
+
   private require(id: number): Task {
     const t = this.o.tasks.get(id);
     if (!t) throw new RefusedError(`There is no task ${id}.`);
@@ -384,6 +392,7 @@ export class Scheduler extends Disposable {
       } else {
         // Not the task's fault (image missing, Docker down, not a repository): wait for the user.
         this.o.tasks.update(t.id, { status: 'blocked', blockedReason: 'other', retryAt: null, lastError: e instanceof Error ? e.message : String(e) });
+        this.note(t, `blocked (other): ${firstLine(e instanceof Error ? e.message : String(e))}`);
       }
       this.changed.fire();
     }
@@ -435,6 +444,7 @@ export class Scheduler extends Disposable {
         throw this.launchFailed(runId, started, run, e);
       }
     run.agentName = launch.name;
+    this.note(t, `${phase} phase ${run.adopted ? 'taken back' : 'started'} in ${launch.name} (attempt ${t.attempt + 1}/${t.maxAttempts})`);
     if (!run.adopted) this.o.tasks.finishRun(runId, { agent: launch.name, outcome: 'running', finishedAt: null });
     this.changed.fire(); // views name the agent now, not when it ended
     // Cancelled while the container was being created: cancel() found no agent to stop.
@@ -461,6 +471,7 @@ export class Scheduler extends Disposable {
       try {
         trusted ??= await this.agentGit.trust(checkout);
         commit = await this.o.git.commitAll(trusted.target, `borg: task ${t.id} ${phase} (${persona}): ${t.title}`);
+        this.note(t, commit ? `committed the ${persona} agent's work as ${commit.slice(0, 12)}` : `the ${persona} agent changed nothing to commit`);
       } catch (e) {
         if (verdict.outcome === 'ok') verdict = { outcome: 'failed', error: `Committing the ${persona} agent's work failed: ${(e as Error).message}` };
       }
@@ -494,6 +505,7 @@ export class Scheduler extends Disposable {
     const started = Date.now();
     if (!settings.testCommand.trim()) {
       this.o.tasks.finishRun(runId, { outcome: 'ok', durationMs: 0, output: 'no borg.testCommand set: test phase skipped' });
+      this.note(t, 'tests skipped (no borg.testCommand set)');
       this.o.tasks.update(t.id, { status: 'done', lastError: null });
       this.changed.fire();
       return;
@@ -522,6 +534,7 @@ export class Scheduler extends Disposable {
     }
     this.o.tasks.finishRun(runId, { agent: launch.name, outcome: 'running', finishedAt: null });
     this.changed.fire(); // views name the test container now, not when it ended
+    this.note(t, `test phase started in ${launch.name}: ${settings.testCommand}`);
     const agent = launch.agent;
     const kill = () => void this.o.pipeline.engine.kill(launch.id).catch(() => undefined);
     if (run.abort.signal.aborted) kill();
@@ -557,6 +570,10 @@ export class Scheduler extends Disposable {
       streamFile: this.o.pipeline.stateDirs.hostFile(launch.name, 'agent.log'),
     });
     this.o.tasks.store.addEvent(`task-test-${verdict.outcome}`, launch.name, { taskId: t.id, attempt: t.attempt });
+    this.note(
+      t,
+      verdict.outcome === 'ok' ? `tests passed in ${launch.name}` : verdict.outcome === 'failed' ? `tests failed: borg.testCommand ${how} in ${launch.name}` : `test phase ${verdict.outcome}`,
+    );
     this.apply(t, 'test', verdict);
   }
 
@@ -573,6 +590,7 @@ export class Scheduler extends Disposable {
   /** Moves the task after a run by the task-life table (taskLife.ts `nextAfter`); true when the phase succeeded. */
   private apply(t: Task, phase: Phase, v: RunVerdict): boolean {
     const next = nextAfter(t, phase, v.outcome, v.error, v.blockedReason ? { reason: v.blockedReason, retryAt: v.retryAt } : undefined);
+    this.note(t, describeMove(phase, v, next));
     // An agent phase that succeeded moves on in runPhase (which also starts the test phase at once).
     if (v.outcome === 'ok' && phase !== 'test') return true;
     this.o.tasks.update(t.id, next);
@@ -676,4 +694,17 @@ export function judgeRun(agent: Agent, cancelled: boolean, refusal?: RunRefusal)
     return { outcome: 'failed', error: `The ${agent.persona} agent exited 0 without a result line: its output did not finish (last line: ${agent.lastLine ?? 'none'}).` };
   const how = agent.state === 'timed-out' ? 'timed out' : agent.state === 'oom-killed' ? 'was OOM-killed' : `exited with ${agent.exitCode ?? '?'}`;
   return { outcome: 'failed', error: `The ${agent.persona} agent ${how}${result ? `: ${result.text}` : agent.error ? `: ${agent.error}` : ''}.` };
+}
+
+/** Where a run left its task, for the log: `impl failed → retry: <first error line>`, `test ok → done`, `qa blocked (auth) → blocked: …`. */
+function describeMove(phase: Phase, v: RunVerdict, next: Partial<Task>): string {
+  const to = next.status ?? '?';
+  const reason = v.blockedReason ? ` (${v.blockedReason})` : '';
+  const why = v.error ? `: ${firstLine(v.error)}` : '';
+  return `${phase} ${v.outcome}${reason} → ${to}${why}`;
+}
+
+function firstLine(s: string): string {
+  const line = s.trim().split('\n')[0];
+  return line.length > 300 ? `${line.slice(0, 299)}…` : line;
 }

@@ -7,9 +7,13 @@ import type { Pipeline } from '../core/pipeline';
 import { AgentMeter, agentItem, groupItem, queuedItem } from './agentItems';
 import { AgentRepaints, ROW_REPAINT_MS } from './agentRepaints';
 import { AgentsNode, ContainerNode, containerRows, GroupBy, timeOf } from './agentTree';
+import { ContainerFilesNode, filesChildren, filesRoot, filesTreeItem, isFilesNode } from './containerFilesNodes';
 
 export type { AgentsNode, ContainerNode, GroupNode, QueuedNode } from './agentTree';
 export { ROW_REPAINT_MS };
+
+/** A row of the view: the Agents tree's own (agentTree.ts) or a row of a container's Files (containerFilesNodes.ts). */
+export type ViewNode = AgentsNode | ContainerFilesNode;
 
 /** What the Agents view reads of the model gateway (gateway/gateway.ts). */
 export type AgentsMeter = Pick<Gateway, 'onDidMeter' | 'usageOf' | 'replay' | 'upstreamLabel'>;
@@ -30,10 +34,10 @@ export interface AgentsViewOptions {
  * burst, the whole tree only when a state changed, times while visible — is decided by
  * {@link AgentRepaints}; this class renders nodes as tree items (agentItems.ts).
  */
-export class AgentsView extends Disposable implements vscode.TreeDataProvider<AgentsNode> {
-  private readonly changed = this.register(new vscode.EventEmitter<AgentsNode | AgentsNode[] | void>());
+export class AgentsView extends Disposable implements vscode.TreeDataProvider<ViewNode> {
+  private readonly changed = this.register(new vscode.EventEmitter<ViewNode | ViewNode[] | void>());
   readonly onDidChangeTreeData = this.changed.event;
-  readonly treeView: vscode.TreeView<AgentsNode>;
+  readonly treeView: vscode.TreeView<ViewNode>;
   private readonly repaints: AgentRepaints;
   /** Each agent's metered run totals, read once per meter event (not per repaint); keyed by name. */
   private readonly usage = new Map<string, { startedAt: number; usage: RunUsage }>();
@@ -71,12 +75,23 @@ export class AgentsView extends Disposable implements vscode.TreeDataProvider<Ag
     this.repaints.update(true);
   }
 
-  getChildren(element?: AgentsNode): AgentsNode[] {
+  /** The Agents tree's own rows as of the last build: the roots, or a group's rows (a container's Files are {@link getChildren}'s). */
+  childrenOf(element?: AgentsNode): AgentsNode[] {
     if (!element) return this.repaints.roots;
     return element.kind === 'group' ? element.children : [];
   }
 
-  getTreeItem(node: AgentsNode): vscode.TreeItem {
+  /** {@link childrenOf}, and under a container its Files child and the folders under it (read from Docker). */
+  getChildren(element?: ViewNode): ViewNode[] | Promise<ViewNode[]> {
+    if (!element) return this.repaints.roots;
+    // A container's Files child and the folders under it: containerFilesNodes.ts.
+    if (isFilesNode(element)) return filesChildren(this.pipeline.engine, element);
+    if (element.kind === 'container') return [filesRoot(element.info)];
+    return element.kind === 'group' ? element.children : [];
+  }
+
+  getTreeItem(node: ViewNode): vscode.TreeItem {
+    if (isFilesNode(node)) return filesTreeItem(node);
     switch (node.kind) {
       case 'queued':
         return queuedItem(node.launch, node.ahead);
@@ -88,7 +103,9 @@ export class AgentsView extends Disposable implements vscode.TreeDataProvider<Ag
         const agent = this.pipeline.agents.get(node.name);
         const now = Date.now();
         this.repaints.markPainted(node.name, timeOf(node.info, agent, now));
-        return agentItem(node.info, agent, this.meterOf(agent), now);
+        const item = agentItem(node.info, agent, this.meterOf(agent), now);
+        item.collapsibleState = vscode.TreeItemCollapsibleState.Collapsed; // its Files child
+        return item;
       }
     }
   }

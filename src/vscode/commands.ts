@@ -6,7 +6,8 @@ import { checkVerb, isClean, isCrashed, isStopped, stateWords, Verb, verbsFor } 
 import { GROUP_BYS, type ContainerNode, type GroupBy, type QueuedNode } from './agentTree';
 import type { BorgContext } from './ctx';
 import { Hardline, openHardline } from './hardlineTerminal';
-import { LogsDocuments, LOGS_SCHEME } from './logsDocument';
+import { registerContainerFiles } from './containerFilesNodes';
+import { LogsDocuments, LOGS_SCHEME, toggleRawLogs } from './logsDocument';
 import { whenTrusted } from './trust';
 
 const PERSONA_DESCRIPTIONS: Record<string, string> = {
@@ -17,6 +18,7 @@ const PERSONA_DESCRIPTIONS: Record<string, string> = {
 
 /** Registers every `borg.*` command; one function per command, each taking the context. */
 export function registerCommands(ctx: BorgContext): vscode.Disposable[] {
+  const logs = new LogsDocuments(ctx.pipeline);
   return [
     vscode.commands.registerCommand(
       'borg.launch',
@@ -42,9 +44,12 @@ export function registerCommands(ctx: BorgContext): vscode.Disposable[] {
     vscode.commands.registerCommand('borg.removeExited', (opts?: RemoveExitedOptions) => removeExited(ctx, opts)),
     vscode.commands.registerCommand('borg.cancelLaunch', (arg?: unknown) => cancelLaunch(ctx, arg)),
     vscode.commands.registerCommand('borg.agents.groupBy', (by?: unknown) => groupBy(ctx, by)),
-    vscode.commands.registerCommand('borg.showLogs', (arg?: unknown) => showLogs(ctx, arg)),
+    vscode.commands.registerCommand('borg.showLogs', (arg?: unknown) => showLogs(ctx, arg, logs)),
     vscode.commands.registerCommand('borg.openStateFolder', (arg?: unknown) => openStateFolder(ctx, arg)),
-    vscode.workspace.registerTextDocumentContentProvider(LOGS_SCHEME, new LogsDocuments(ctx.pipeline)),
+    logs,
+    vscode.workspace.registerTextDocumentContentProvider(LOGS_SCHEME, logs),
+    vscode.commands.registerCommand('borg.toggleRawLogs', (uri?: unknown) => toggleRawLogs(uri instanceof vscode.Uri ? uri : undefined)),
+    ...registerContainerFiles(ctx),
   ];
 }
 
@@ -335,12 +340,15 @@ function errorLine(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
-/** Borg: Show Logs — the container's output in a read-only editor. */
-export async function showLogs(ctx: BorgContext, arg?: unknown): Promise<vscode.TextEditor | undefined> {
+/** Borg: Show Logs — the container's output in a read-only editor that follows it live (logsDocument.ts). */
+export async function showLogs(ctx: BorgContext, arg?: unknown, logs?: LogsDocuments): Promise<vscode.TextEditor | undefined> {
   const name = await target(ctx, arg, 'logs');
   if (!name) return undefined;
   try {
-    const doc = await vscode.workspace.openTextDocument(LogsDocuments.uri(name));
+    const uri = LogsDocuments.uri(name);
+    const open = vscode.workspace.textDocuments.some((d) => d.uri.toString() === uri.toString());
+    const doc = await vscode.workspace.openTextDocument(uri);
+    if (open) logs?.reload(uri); // already open: read it again now
     return await vscode.window.showTextDocument(doc, { preview: true });
   } catch (e) {
     showError(ctx, 'Show Logs failed', e);

@@ -65,7 +65,7 @@ export class BorgContext extends Disposable {
     this.tasksView = this.register(new TasksView(scheduler, runtime.gateway, () => this.config.gateway.maxCostUsdPerTask));
     this.taskNotifications = this.register(new TaskNotifications(scheduler, this.tasksView.treeView, () => this.config));
     this.statusBar = this.register(new StatusBar(pipeline, scheduler, runtime.gateway, () => this.config.gateway.maxCostUsdPerDay));
-    this.register(pipeline.onDidOutput(({ agent, line }) => log.info(`[${agent}] ${line}`)));
+    this.register(pipeline.onDidOutput(({ agent, line }) => log.trace(`[${agent}] ${line}`))); // raw agent lines: trace; task progress: info (Scheduler)
     this.dockerStatus = this.register(new DockerStatus(pipeline, engine, this.agentsView.treeView, log));
     this.live = this.register(
       new LiveRefresh({
@@ -189,7 +189,7 @@ export class BorgContext extends Disposable {
       git: new Git(),
       prompts: new Prompts(path.join(extension.extensionPath, 'media', 'prompts')),
       worktreeRoot: home.worktrees,
-      log: (line) => log.info(line),
+      log: (line, level = 'info') => log[level](line),
     });
     log.info(
       `Borg Pipeline: workspace ${wsId} (${key}), database ${store.file}${readOnly ? ' (read-only)' : ''}, ${engine.invalidAddress ? `Docker address invalid: ${engine.invalidAddress.message}` : engine.choice}`,

@@ -1,6 +1,7 @@
 import * as vscode from 'vscode';
 import type { Agent } from '../core/agent';
 import { BoundedText } from '../core/boundedText';
+import { terminalText } from '../core/streamText';
 import type { BorgContext } from './ctx';
 
 /** How much of a hardline's output its transcript keeps: the last 1 Mi characters (the agent's agent.log and Show Logs have all of it). */
@@ -22,7 +23,8 @@ export interface Hardline {
  * Opens an integrated terminal bridged to a crashed agent through dockerode (no docker CLI): a
  * `Pseudoterminal` subscribed to the agent's output before the container is restarted, so the
  * first line is not missed. The Pipeline restarts the container and sends its input again (see
- * `Pipeline.hardline`). Ctrl+C stops the container; closing the terminal leaves it running.
+ * `Pipeline.hardline`). Output shows as text (core/streamText.ts `terminalText`); `r` toggles the raw NDJSON.
+ * Ctrl+C stops the container; closing the terminal leaves it running.
  */
 export function openHardline(ctx: BorgContext, name: string, opts: { transcriptMaxChars?: number } = {}): Hardline {
   const write = new vscode.EventEmitter<string>();
@@ -32,8 +34,9 @@ export function openHardline(ctx: BorgContext, name: string, opts: { transcriptM
     write.fire(s.replace(/\r?\n/g, '\r\n'));
   };
   const note = (s: string) => out(`\x1b[2m[borg] ${s}\x1b[0m\n`);
+  let raw = false;
   const subscription = ctx.pipeline.onDidOutput((e) => {
-    if (e.agent === name) out(`${e.line}\n`);
+    if (e.agent === name) out(terminalText(e.line, raw));
   });
   let resolveAgent!: (a: Agent) => void;
   let rejectAgent!: (e: unknown) => void;
@@ -49,7 +52,7 @@ export function openHardline(ctx: BorgContext, name: string, opts: { transcriptM
       note(`hardline ${name}: restarting the container and sending its input again…`);
       ctx.pipeline.hardline(name).then(
         (a) => {
-          note(`${name} is running again (Ctrl+C stops it; closing this terminal leaves it running).`);
+          note(`${name} is running again (Ctrl+C stops it; r shows the raw NDJSON; closing this terminal leaves it running).`);
           resolveAgent(a);
           void a.done.then(() => {
             const how = a.state === 'oom-killed' ? 'was OOM-killed' : a.state === 'detached' ? 'is no longer followed' : `exited with ${a.exitCode ?? '?'} (${a.state})`;
@@ -67,7 +70,10 @@ export function openHardline(ctx: BorgContext, name: string, opts: { transcriptM
       write.dispose();
     },
     handleInput: (data) => {
-      if (data === '\x03') {
+      if (data === 'r' || data === 'R') {
+        raw = !raw;
+        note(raw ? 'showing the raw NDJSON (press r for text)' : 'showing the output as text (press r for the raw NDJSON)');
+      } else if (data === '\x03') {
         note(`stopping ${name}…`);
         ctx.pipeline.stopAgent(name).catch((e: unknown) => note(`stop failed: ${e instanceof Error ? e.message : String(e)}`));
       }

@@ -36,6 +36,8 @@ interface Rig {
   history: Map<number, TaskStatus[]>;
   /** Most task runs active at once. */
   maxActive: () => number;
+  /** Every line the Scheduler logged, with its level. */
+  logged: Array<{ line: string; level?: string }>;
 }
 
 async function rig(opts: { task?: Partial<TaskSettings>; image?: string; maxParallel?: number } = {}): Promise<Rig> {
@@ -45,7 +47,9 @@ async function rig(opts: { task?: Partial<TaskSettings>; image?: string; maxPara
   const tasks = new TaskStore(h.store);
   const git = new Git();
   const worktreeRoot = path.join(h.dir, 'worktrees');
-  const scheduler = new Scheduler({ pipeline: h.pipeline, tasks, git, prompts: new Prompts(PROMPTS), worktreeRoot, settings: () => settings });
+  const logged: Rig['logged'] = [];
+  const log = (line: string, level?: string) => void logged.push({ line, level });
+  const scheduler = new Scheduler({ pipeline: h.pipeline, tasks, git, prompts: new Prompts(PROMPTS), worktreeRoot, settings: () => settings, log });
   scheduler.start(); // no recovery to wait for in these rigs: dispatch is open from the start
   const history = new Map<number, TaskStatus[]>();
   let maxActive = 0;
@@ -62,7 +66,7 @@ async function rig(opts: { task?: Partial<TaskSettings>; image?: string; maxPara
     await withTimeout(scheduler.join(), 15_000, 'scheduler.join');
     scheduler.dispose();
   });
-  return { h, repo, scheduler, tasks, git, settings, worktreeRoot, history, maxActive: () => maxActive };
+  return { h, repo, scheduler, tasks, git, settings, worktreeRoot, history, maxActive: () => maxActive, logged };
 }
 
 async function until(r: Rig, id: number, statuses: TaskStatus[], ms: number): Promise<Task> {
@@ -147,6 +151,33 @@ describe('Scheduler: the happy path', () => {
         .map((e) => e.kind),
       ['task-added', 'task-spec-ok', 'task-qa-ok', 'task-impl-ok', 'task-test-ok'],
     );
+  });
+});
+
+describe('Scheduler: the log', () => {
+  it('logs task progress at info, one line each: phase starts, commits, the test result, each move', async () => {
+    const r = await rig();
+    const t0 = await r.scheduler.add({ title: 'Log "me"', description: 'Make the tests pass.', repo: r.repo });
+    const t = await until(r, t0.id, ['done', 'failed', 'blocked'], 60_000);
+    assert.equal(t.status, 'done', `lastError: ${t.lastError}`);
+    assert.ok(r.logged.every((l) => l.level === 'info'));
+    const p = r.h.prefix;
+    const lines = r.logged.map((l) => l.line.replace(/ as [0-9a-f]{12}$/, ' as <sha>').replace(new RegExp(`${p}-(\\w+)-\\d+`, 'g'), '<$1>'));
+    const head = `task ${t.id} "Log \\"me\\"": `;
+    assert.deepEqual(lines, [
+      `${head}spec phase started in <manager> (attempt 1/${t.maxAttempts})`,
+      `${head}committed the manager agent's work as <sha>`,
+      `${head}spec ok → qa`,
+      `${head}qa phase started in <qa> (attempt 1/${t.maxAttempts})`,
+      `${head}committed the qa agent's work as <sha>`,
+      `${head}qa ok → impl`,
+      `${head}impl phase started in <worker> (attempt 1/${t.maxAttempts})`,
+      `${head}committed the worker agent's work as <sha>`,
+      `${head}impl ok → test`,
+      `${head}test phase started in <test>: sh run-tests.sh`,
+      `${head}tests passed in <test>`,
+      `${head}test ok → done`,
+    ]);
   });
 });
 

@@ -3,6 +3,7 @@ import * as vscode from 'vscode';
 import type { ContainerInfo } from '../../src/core/engine';
 import { agentItem, lookOf } from '../../src/vscode/agentItems';
 import type { AgentsNode, ContainerNode } from '../../src/vscode/agentTree';
+import type { ViewNode } from '../../src/vscode/agentsView';
 import { api, docker, EXTENSION_ID, prefix, setConfig, until, usePrefix } from './helpers';
 
 describe('Activation, launch and the Agents view', function () {
@@ -60,9 +61,10 @@ describe('Activation, launch and the Agents view', function () {
   it('lists the launched agent in the Agents tree with its state, and counts it in the status bar', async () => {
     const { ctx } = await api();
     const name = `${prefix}-worker-0`;
-    const item = await until('the tree item', () => {
+    // A refresh from Docker's events may list it between create and start ("created"): wait for the running row.
+    const item = await until('the running tree item', () => {
       const c = ctx.agentsView.row(name);
-      return c && ctx.agentsView.getTreeItem(c);
+      return c?.info.status === 'running' && ctx.agentsView.getTreeItem(c);
     });
     assert.equal(item.label, name);
     assert.match(String(item.description), /^running · up <1 min/);
@@ -102,7 +104,7 @@ describe('Activation, launch and the Agents view', function () {
     await vscode.commands.executeCommand('borg.agents.focus');
     await until('the Agents view visible', () => ctx.agentsView.treeView.visible);
     const LINES = 400;
-    const events: Array<AgentsNode | AgentsNode[] | void> = [];
+    const events: Array<ViewNode | ViewNode[] | void> = [];
     let lines = 0;
     const subs = [ctx.agentsView.onDidChangeTreeData((e) => events.push(e)), ctx.pipeline.onDidOutput(() => lines++)];
     try {
@@ -111,7 +113,11 @@ describe('Activation, launch and the Agents view', function () {
         entrypoint: ['/bin/sh', '-c', `i=0; while [ $i -lt ${LINES} ]; do echo "line $i"; i=$((i+1)); done; sleep 60`],
       });
       await until('every line read', () => r.agent.lastLine === `line ${LINES - 1}` && lines >= LINES);
-      const row = await until('the row', () => ctx.agentsView.row(r.name));
+      // The running row (a refresh from Docker's events may have listed it as "created" first).
+      const row = await until('the running row', () => {
+        const c = ctx.agentsView.row(r.name);
+        return c?.info.status === 'running' && c;
+      });
       const fullBefore = ctx.agentsView.fullRepaints;
       // A row repaint for the last line comes (throttled) after it; wait for it, not for time.
       await until('the last line painted', () => events.some((e) => Array.isArray(e) && e.includes(row)) && String(ctx.agentsView.getTreeItem(row).description).endsWith(`line ${LINES - 1}`));
@@ -134,10 +140,10 @@ describe('Activation, launch and the Agents view', function () {
     await r.agent.done;
     await ctx.refresh();
     const path = await until('the row under its task and phase', () => {
-      const roots = ctx.agentsView.getChildren();
+      const roots = ctx.agentsView.childrenOf();
       const taskGroup = roots.find((n) => n.kind === 'group' && n.label === 'Task #9001');
-      const phase = taskGroup && ctx.agentsView.getChildren(taskGroup).find((n) => n.kind === 'group' && n.label === 'impl');
-      const row = phase && ctx.agentsView.getChildren(phase).find((n) => n.kind === 'container' && n.name === r.name);
+      const phase = taskGroup && ctx.agentsView.childrenOf(taskGroup).find((n) => n.kind === 'group' && n.label === 'impl');
+      const row = phase && ctx.agentsView.childrenOf(phase).find((n) => n.kind === 'container' && n.name === r.name);
       const exited = row && /^exited 0 ·/.test(String(ctx.agentsView.getTreeItem(row).description));
       return exited && { taskGroup, phase, row, loose: roots.find((n) => n.kind === 'group' && n.label === 'No task') };
     });
@@ -147,13 +153,13 @@ describe('Activation, launch and the Agents view', function () {
     assert.equal(await vscode.commands.executeCommand('borg.agents.groupBy', 'state'), 'state');
     try {
       await until('grouped by state', () => {
-        const clean = ctx.agentsView.getChildren().find((n) => n.kind === 'group' && n.label === 'Exited cleanly');
-        return clean && ctx.agentsView.getChildren(clean).some((n) => n.kind === 'container' && n.name === r.name);
+        const clean = ctx.agentsView.childrenOf().find((n) => n.kind === 'group' && n.label === 'Exited cleanly');
+        return clean && ctx.agentsView.childrenOf(clean).some((n) => n.kind === 'container' && n.name === r.name);
       });
     } finally {
       await vscode.commands.executeCommand('borg.agents.groupBy', 'task');
     }
-    await until('grouped by task again', () => ctx.agentsView.getChildren().some((n) => n.kind === 'group' && n.label === 'Task #9001'));
+    await until('grouped by task again', () => ctx.agentsView.childrenOf().some((n) => n.kind === 'group' && n.label === 'Task #9001'));
   });
 
   it('the look table: stopped is neutral with reclaim, timed out and crashed and OOM-killed are red with hardline', () => {

@@ -65,7 +65,8 @@ describe('Hardline, reclaim, stop, remove and logs', function () {
     const r = await ctx.pipeline.launch('worker', { input: { sleepSeconds: 30 } });
     assert.equal(await vscode.commands.executeCommand('borg.stop', r.name), true);
     assert.equal((await docker.getContainer(r.name).inspect()).State.ExitCode, 143, 'Docker says 143, as for a crash');
-    const item = await treeItem(r.name, (i) => i.contextValue === 'borg.agent;reclaim;remove;logs;');
+    const item = await treeItem(r.name, (i) => String(i.description).startsWith('stopped'));
+    assert.equal(item.contextValue, 'borg.agent;reclaim;remove;logs;');
     const icon = item.iconPath as vscode.ThemeIcon;
     assert.equal(icon.id, 'debug-stop');
     assert.equal((icon.color as vscode.ThemeColor | undefined)?.id, 'icon.foreground', 'the neutral icon colour: not an error');
@@ -84,7 +85,7 @@ describe('Hardline, reclaim, stop, remove and logs', function () {
       await ctx.refresh();
       const ra = ctx.agentsView.row(a.name);
       const rb = ctx.agentsView.row(b.name);
-      return ra && rb && [ra, rb];
+      return ra?.info.status === 'running' && rb?.info.status === 'running' && [ra, rb]; // not a "created" row listed between create and start
     });
     assert.equal(await vscode.commands.executeCommand('borg.stop', rows[0], rows), true);
     assert.equal(a.agent.state, 'stopped');
@@ -109,8 +110,8 @@ describe('Hardline, reclaim, stop, remove and logs', function () {
       const holder = await ctx.pipeline.launch('worker', { input: { sleepSeconds: 30 } });
       const launching = vscode.commands.executeCommand('borg.launch', 'qa');
       const node = await until('the queued row', () => {
-        const loose = ctx.agentsView.getChildren().find((n) => n.kind === 'group' && n.label === 'No task');
-        return loose && ctx.agentsView.getChildren(loose).find((n) => n.kind === 'queued');
+        const loose = ctx.agentsView.childrenOf().find((n) => n.kind === 'group' && n.label === 'No task');
+        return loose && ctx.agentsView.childrenOf(loose).find((n) => n.kind === 'queued');
       });
       const item = ctx.agentsView.getTreeItem(node);
       assert.match(String(item.description), /^waiting for a slot \(next\) · <1 min$/);

@@ -1,7 +1,5 @@
 import * as assert from 'node:assert/strict';
 import * as vscode from 'vscode';
-import type { Task } from '../../src/core/taskStore';
-import { taskItem } from '../../src/vscode/taskItems';
 import { api, EXTENSION_ID, setConfig, until } from './helpers';
 
 describe('Settings, first steps and the status bar', function () {
@@ -56,12 +54,5 @@ describe('Settings, first steps and the status bar', function () {
     assert.equal(a11y?.role, 'button');
     assert.match(a11y?.label ?? '', /^\d+ of 4 agents running/);
     assert.doesNotMatch(a11y?.label ?? '', /\$\(|·/);
-  });
-
-  it("a task row's accessible label starts with its status in words", () => {
-    const task = { id: 7, title: 'Add a flag', status: 'blocked', blockedReason: 'budget', phase: 'impl', attempt: 0, maxAttempts: 3 } as Task;
-    assert.equal(taskItem(task, false).accessibilityInformation?.label, 'Task 7, Add a flag: blocked (budget), impl, attempt 1/3');
-    assert.equal(taskItem({ ...task, status: 'impl' }, true).accessibilityInformation?.label, 'Task 7, Add a flag: running, impl, attempt 1/3');
-    assert.equal(taskItem({ ...task, status: 'done', phase: 'test' }, false).accessibilityInformation?.label, 'Task 7, Add a flag: done, test, attempt 1/3');
   });
 });

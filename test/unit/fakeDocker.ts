@@ -1,5 +1,5 @@
 import { Duplex, PassThrough, Readable } from 'node:stream';
-import type { ContainerInfo, CreateSpec, Engine, LiveContainerEvent } from '../../src/core/engine';
+import type { ArchiveStat, ContainerInfo, CreateSpec, Engine, LiveContainerEvent } from '../../src/core/engine';
 import { DockerUnreachableError, NameConflictError } from '../../src/core/errors';
 import { isManaged, LABEL_MANAGED, LABEL_PERSONA, LABEL_WORKSPACE } from '../../src/core/labels';
 
@@ -306,6 +306,39 @@ export class FakeDocker implements Engine {
   /** Ends every open event stream (the daemon closed the connection). */
   endEvents(): void {
     for (const s of [...this.eventStreams]) s.push(null);
+  }
+
+  /**
+   * Archives a test set on the fake, by `<id>:<path>`: Docker's stat header and the tar bytes
+   * `archive` streams (in `chunk`-byte pieces, so readers see split headers).
+   */
+  readonly archives = new Map<string, { stat?: ArchiveStat; tar?: Buffer; chunk?: number }>();
+  /** How many bytes of each archive a reader pulled, by `<id>:<path>` (to check what was not read). */
+  readonly archiveBytesRead = new Map<string, number>();
+
+  async archiveStat(id: string, path: string): Promise<ArchiveStat | undefined> {
+    this.check();
+    return this.archives.get(`${id}:${path}`)?.stat;
+  }
+
+  async archive(id: string, path: string): Promise<Readable> {
+    this.check();
+    const key = `${id}:${path}`;
+    const a = this.archives.get(key);
+    if (!a?.tar) throw Object.assign(new Error(`no such path ${path}`), { statusCode: 404 });
+    const tar = a.tar;
+    const step = a.chunk ?? 512;
+    let at = 0;
+    const read = this.archiveBytesRead;
+    read.set(key, 0);
+    return new Readable({
+      read() {
+        const piece = tar.subarray(at, at + step);
+        at += piece.length;
+        read.set(key, at);
+        this.push(piece.length ? piece : null);
+      },
+    });
   }
 
   /** Takes the daemon away: running containers die (as dockerd's shutdown kills them) and every call fails. */

@@ -153,7 +153,8 @@ describe("package.json's Agents menus read the verb table", () => {
   const pkg = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', '..', 'package.json'), 'utf8')) as {
     contributes: { menus: Record<string, Array<{ command: string; when: string }>> };
   };
-  const agentItems = pkg.contributes.menus['view/item/context'].filter((m) => m.when.startsWith('view == borg.agents'));
+  // Container rows only: the rows under Files (containerFilesNodes.ts) have their own contextValues.
+  const agentItems = pkg.contributes.menus['view/item/context'].filter((m) => m.when.startsWith('view == borg.agents') && !m.when.includes('viewItem == borg.container'));
   const VERB_OF: Record<string, Verb> = { 'borg.hardline': 'hardline', 'borg.reclaim': 'reclaim', 'borg.stop': 'stop', 'borg.remove': 'remove', 'borg.showLogs': 'logs' };
 
   it('shows each verb command only where its verb is in the contextValue', () => {
@@ -164,5 +165,16 @@ describe("package.json's Agents menus read the verb table", () => {
       else assert.equal(m.when, 'view == borg.agents && viewItem =~ /^borg\\.agent;/', m.command);
     }
     assert.deepEqual(new Set(agentItems.map((m) => VERB_OF[m.command]).filter(Boolean)), new Set(VERBS));
+  });
+});
+
+describe("package.json's Files menus", () => {
+  it('offers Compare with Worktree on a file of a task agent only', () => {
+    const pkg = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', '..', 'package.json'), 'utf8')) as {
+      contributes: { menus: Record<string, Array<{ command: string; when: string }>> };
+    };
+    const compare = pkg.contributes.menus['view/item/context'].filter((m) => m.command === 'borg.compareWithWorktree');
+    assert.ok(compare.length > 0);
+    for (const m of compare) assert.equal(m.when, 'view == borg.agents && viewItem == borg.containerFile;task');
   });
 });
