@@ -3,75 +3,37 @@
 // playwright-core, because VS Code itself cannot be downloaded on these machines.
 // Prints the host's console output and a final "host: N passed, N failed" line; exits 0 when all passed.
 //   node scripts/run-host-tests.mjs
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { format } from 'node:util';
 import { launchChromium } from './chromium.mjs';
+import { codeServerEnv, requireCodeServer, startCodeServer } from './codeServer.mjs';
 
 const root = resolve(import.meta.dirname, '..');
-const codeServer = join(root, '.vscode-test/code-server/node_modules/.bin/code-server');
 const testsModule = join(root, 'out/test/extension/index');
-if (!existsSync(codeServer)) {
-  console.error('code-server is not installed: run scripts/setup.sh first');
-  process.exit(1);
-}
+requireCodeServer();
 
 const port = 20000 + Math.floor(Math.random() * 20000);
 const scratch = mkdtempSync(join(tmpdir(), 'borg-host-'));
 const workspace = join(scratch, 'workspace');
 mkdirSync(workspace);
 writeFileSync(join(workspace, 'README.md'), '# Borg test workspace\n');
-writeFileSync(join(scratch, 'config.yaml'), `bind-addr: 127.0.0.1:${port}\nauth: none\ncert: false\n`);
-
-const server = spawn(
-  codeServer,
-  [
-    '--config',
-    join(scratch, 'config.yaml'),
-    '--user-data-dir',
-    join(scratch, 'user'),
-    '--extensions-dir',
-    join(scratch, 'extensions'),
-    '--disable-telemetry',
-    '--disable-update-check',
-    '--disable-workspace-trust',
-    workspace,
-  ],
-  {
-    detached: true,
-    env: {
-      ...process.env,
-      EXTENSIONS_GALLERY: '{"serviceUrl":""}',
-      XDG_CONFIG_HOME: join(scratch, 'xdg-config'),
-      XDG_DATA_HOME: join(scratch, 'xdg-data'),
-      XDG_CACHE_HOME: join(scratch, 'xdg-cache'),
-      BORG_TEST_SCRATCH: scratch,
-      BORG_HOME: join(scratch, 'borg-home'), // the workspace homes (database, state dirs, worktrees) of these runs only
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  },
-);
 let serverLog = '';
-server.stdout.on('data', (d) => {
-  serverLog += d;
+const serverStarted = startCodeServer({
+  scratch,
+  workspace,
+  port,
+  env: codeServerEnv(scratch, {
+    BORG_TEST_SCRATCH: scratch,
+    BORG_HOME: join(scratch, 'borg-home'), // the workspace homes (database, state dirs, worktrees) of these runs only
+  }),
+  onOutput: (d) => {
+    serverLog += d;
+  },
+  describeLog: () => `:\n${serverLog}`,
 });
-server.stderr.on('data', (d) => {
-  serverLog += d;
-});
-
-async function waitForServer() {
-  for (let i = 0; i < 150; i++) {
-    try {
-      if ((await fetch(`http://127.0.0.1:${port}/healthz`)).ok) return;
-    } catch {
-      /* not up yet */
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`code-server did not answer on port ${port}:\n${serverLog}`);
-}
+serverStarted.catch(() => {}); // awaited below, after Chromium is up; a failure is thrown there
 
 let passed = 0;
 let failed = 0;
@@ -147,8 +109,9 @@ const alive = (pid) => {
 };
 
 let ok = false;
+let server;
 try {
-  await waitForServer();
+  server = await serverStarted;
   ok = await runSuite(workspace, testsModule);
   // Recovery after a crash: phase 1 launches agents and kills its own extension host with
   // SIGKILL; phase 2 opens the same folder in a new host, which must adopt them.

@@ -10,24 +10,21 @@
 // Prints one line per check and "ui: N passed, N failed"; exits 0 when all passed.
 //   node scripts/ui-test.mjs
 /* global document, getComputedStyle */ // read inside page.waitForFunction callbacks, which run in the browser
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, appendFileSync, statSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync, appendFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import Docker from 'dockerode';
 import { launchChromium } from './chromium.mjs';
+import { CODE_SERVER, codeServerEnv, requireCodeServer, startCodeServer } from './codeServer.mjs';
 
 const root = resolve(import.meta.dirname, '..');
-const codeServer = join(root, '.vscode-test/code-server/node_modules/.bin/code-server');
 const vsix = join(root, 'borg-pipeline.vsix');
 const artifacts = join(root, '.scratch/ui');
 /** Longest wait for one step (ms); the whole run takes well under a minute here. */
 const STEP_MS = 90_000;
 
-if (!existsSync(codeServer)) {
-  console.error('code-server is not installed: run scripts/setup.sh first');
-  process.exit(1);
-}
+requireCodeServer();
 mkdirSync(artifacts, { recursive: true });
 const started = Date.now();
 const log = (line) => console.log(`[ui] ${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s ${line}`);
@@ -57,20 +54,12 @@ const scratch = mkdtempSync(join(tmpdir(), 'borg-ui-'));
 const port = 20000 + Math.floor(Math.random() * 20000);
 const prefix = `borgui${process.pid}`;
 const workspace = join(scratch, 'workspace');
-const env = {
-  ...process.env,
-  EXTENSIONS_GALLERY: '{"serviceUrl":""}',
-  XDG_CONFIG_HOME: join(scratch, 'xdg-config'),
-  XDG_DATA_HOME: join(scratch, 'xdg-data'),
-  XDG_CACHE_HOME: join(scratch, 'xdg-cache'),
-  BORG_HOME: join(scratch, 'borg-home'),
-};
+const env = codeServerEnv(scratch, { BORG_HOME: join(scratch, 'borg-home') });
 /** The workspace's settings: this run's container prefix, the demo agent, the sample's tests. */
 const SETTINGS = { 'borg.containerPrefix': prefix, 'borg.agentImage': 'borg-agent-demo:latest', 'borg.testCommand': 'sh run-tests.sh' };
 sampleRepository(workspace);
 mkdirSync(join(scratch, 'user/User'), { recursive: true });
 writeFileSync(join(scratch, 'user/User/settings.json'), JSON.stringify({ 'workbench.startupEditor': 'none', 'workbench.colorTheme': 'Default Dark Modern', 'workbench.tips.enabled': false }));
-writeFileSync(join(scratch, 'config.yaml'), `bind-addr: 127.0.0.1:${port}\nauth: none\ncert: false\n`);
 const serverLog = join(artifacts, 'code-server.log');
 writeFileSync(serverLog, '');
 
@@ -84,29 +73,11 @@ try {
   });
 
   await check('code-server --install-extension installs it', async () => {
-    const r = spawnSync(codeServer, ['--extensions-dir', join(scratch, 'extensions'), '--user-data-dir', join(scratch, 'user'), '--install-extension', vsix], { env, encoding: 'utf8' });
+    const r = spawnSync(CODE_SERVER, ['--extensions-dir', join(scratch, 'extensions'), '--user-data-dir', join(scratch, 'user'), '--install-extension', vsix], { env, encoding: 'utf8' });
     if (r.status !== 0 || !/successfully installed/i.test(r.stdout)) throw new Error(`exit ${r.status}: ${r.stdout}${r.stderr}`);
   });
 
-  server = spawn(
-    codeServer,
-    [
-      '--config',
-      join(scratch, 'config.yaml'),
-      '--user-data-dir',
-      join(scratch, 'user'),
-      '--extensions-dir',
-      join(scratch, 'extensions'),
-      '--disable-telemetry',
-      '--disable-update-check',
-      '--disable-workspace-trust',
-      workspace,
-    ],
-    { detached: true, env, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  server.stdout.on('data', (d) => appendFileSync(serverLog, d));
-  server.stderr.on('data', (d) => appendFileSync(serverLog, d));
-  await waitForServer();
+  server = await startCodeServer({ scratch, workspace, port, env, onOutput: (d) => appendFileSync(serverLog, d), describeLog: () => ` (log: ${serverLog})` });
   browser = await launchChromium();
   const page = await browser.newPage({ viewport: { width: 1280, height: 760 } });
   page.setDefaultTimeout(STEP_MS);
@@ -319,18 +290,6 @@ async function palette(page, title, category = 'Borg') {
 
 function escapeRegExp(s) {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-}
-
-async function waitForServer() {
-  for (let i = 0; i < 150; i++) {
-    try {
-      if ((await fetch(`http://127.0.0.1:${port}/healthz`)).ok) return;
-    } catch {
-      /* not up yet */
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`code-server did not answer on port ${port} (log: ${serverLog})`);
 }
 
 /** Force-removes the containers this run created (agents and test containers, all named `<prefix>-…`). */

@@ -1,18 +1,10 @@
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import { after, afterEach, beforeEach, describe, it, mock } from 'node:test';
 import { DockerWatch, RECONNECT_MAX_MS } from '../../src/core/dockerEvents';
-import { Git } from '../../src/core/git';
 import { agentLabels } from '../../src/core/labels';
-import { DEFAULT_SETTINGS } from '../../src/core/pipeline';
-import { Prompts } from '../../src/core/prompts';
-import { Runtime } from '../../src/core/runtime';
-import { DEFAULT_TASK_SETTINGS } from '../../src/core/scheduler';
-import { StateDirs } from '../../src/core/stateDirs';
-import { Store } from '../../src/core/store';
 import { countingEngine } from './countingEngine';
+import { testRuntime } from './runtimeFixture';
 import { FakeDocker } from './fakeDocker';
 
 const WS = 'ws-unit-watch';
@@ -29,24 +21,9 @@ async function settle(): Promise<void> {
 
 /** A long Runtime over a counting FakeDocker, and a DockerWatch refreshing its Pipeline, as the extension wires them. */
 async function rig() {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'borg-watch-'));
-  dirs.push(dir);
   const fake = new FakeDocker();
   const { engine, calls } = countingEngine(fake);
-  const store = await Store.open(path.join(dir, 'borg.sqlite'));
-  const rt = new Runtime({
-    kind: 'long',
-    engine,
-    store,
-    stateDirs: new StateDirs(path.join(dir, 'agents')),
-    workspaceId: WS,
-    settings: () => ({ ...DEFAULT_SETTINGS, prefix: 'u', image: 'img' }),
-    taskSettings: () => DEFAULT_TASK_SETTINGS,
-    git: new Git(),
-    prompts: new Prompts(path.join(__dirname, '..', '..', '..', 'media', 'prompts')),
-    worktreeRoot: path.join(dir, 'worktrees'),
-    gatewayRoot: path.join(dir, 'gateway'),
-  });
+  const { rt } = await testRuntime({ engine, workspaceId: WS, dirs });
   const watch = new DockerWatch({ engine, workspace: WS, refresh: (full) => (full ? rt.start().then(() => rt.pipeline.refresh()) : rt.pipeline.refresh()) });
   return { fake, calls, rt, watch };
 }

@@ -1,17 +1,9 @@
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { Git } from '../../src/core/git';
 import { agentLabels, LABEL_PHASE, LABEL_TASK } from '../../src/core/labels';
-import { DEFAULT_SETTINGS } from '../../src/core/pipeline';
-import { Prompts } from '../../src/core/prompts';
-import { Runtime } from '../../src/core/runtime';
-import { DEFAULT_TASK_SETTINGS } from '../../src/core/scheduler';
-import { StateDirs } from '../../src/core/stateDirs';
-import { Store } from '../../src/core/store';
 import { FakeDocker } from './fakeDocker';
+import { testRuntime } from './runtimeFixture';
 
 const WS = 'ws-unit-runtime';
 const dirs: string[] = [];
@@ -20,24 +12,7 @@ after(() => {
 });
 
 async function runtime(kind: 'long' | 'oneShot' = 'long') {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'borg-rt-'));
-  dirs.push(dir);
-  const engine = new FakeDocker();
-  const store = await Store.open(path.join(dir, 'borg.sqlite'));
-  const rt = new Runtime({
-    kind,
-    engine,
-    store,
-    stateDirs: new StateDirs(path.join(dir, 'agents')),
-    workspaceId: WS,
-    settings: () => ({ ...DEFAULT_SETTINGS, prefix: 'u', image: 'img' }),
-    taskSettings: () => DEFAULT_TASK_SETTINGS,
-    git: new Git(),
-    prompts: new Prompts(path.join(__dirname, '..', '..', '..', 'media', 'prompts')),
-    worktreeRoot: path.join(dir, 'worktrees'),
-    gatewayRoot: path.join(dir, 'gateway'),
-  });
-  return { dir, engine, store, rt };
+  return testRuntime({ engine: new FakeDocker(), workspaceId: WS, dirs, kind });
 }
 
 describe('Runtime: one start, one shutdown', () => {
