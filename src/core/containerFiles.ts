@@ -27,8 +27,8 @@ import { readTar, TarEntryTooLargeError, TarHeader } from './tarReader';
 export const MAX_FILE_BYTES = 50 * 1024 * 1024;
 /** Most entries one directory listing reads from its archive. */
 export const MAX_LIST_ENTRIES = 100_000;
-/** Most archive bytes one directory listing pulls from Docker (bodies are skipped, but they still stream by): 512 MiB. */
-export const MAX_LIST_ARCHIVE_BYTES = 512 * 1024 * 1024;
+/** Most archive bytes one directory listing pulls from Docker (bodies are skipped, but they still stream by): 128 MiB. */
+export const MAX_LIST_ARCHIVE_BYTES = 128 * 1024 * 1024;
 
 /** What a container path is. `other`: a device, FIFO, socket — listed, never read. */
 export type EntryKind = 'file' | 'directory' | 'symlink' | 'other';

@@ -34,7 +34,7 @@ export class LogTail {
     for (const line of text.split('\n')) {
       if (line === '') continue;
       const stamp = /^(\S+Z) /.exec(line)?.[1] ?? '';
-      if (last && stamp && stamp < last) continue; // before the last kept line: already kept
+      if (last && stamp && stampOrder(stamp, last) < 0) continue; // before the last kept line: already kept
       if (last && stamp === last && dup > 0) {
         dup--; // Docker sent it again (since is inclusive)
         continue;
@@ -48,6 +48,19 @@ export class LogTail {
   text(): string {
     return this.entries.map((e) => e.text).join('');
   }
+}
+
+/**
+ * Orders two Docker timestamps; Docker trims the fraction's trailing zeros (`…02.1Z` is after
+ * `…02.09Z`, though not as text), so they are compared as {@link unixNanos}. Unparsable: as text.
+ */
+export function stampOrder(a: string, b: string): number {
+  const x = unixNanos(a);
+  const y = unixNanos(b);
+  if (x === undefined || y === undefined) return a < b ? -1 : a > b ? 1 : 0;
+  const [xs, xf] = x.split('.');
+  const [ys, yf] = y.split('.');
+  return Number(xs) - Number(ys) || (xf < yf ? -1 : xf > yf ? 1 : 0);
 }
 
 /** `2026-12-01T21:45:02.123456789Z` as `1764625502.123456789` (Docker's `since` takes it to the nanosecond). */

@@ -30,6 +30,17 @@ export const TOOL_LINE_MAX = 160;
  * with a string `type`) are shown as they are, made plain.
  */
 export function renderLine(line: string): RenderedLine[] {
+  try {
+    return renderMessage(line).map((r) => (r.text.length > LINE_MAX ? { ...r, text: `${r.text.slice(0, LINE_MAX - 1)}…` } : r));
+  } catch {
+    return textLines('raw', line.length > LINE_MAX ? `${line.slice(0, LINE_MAX - 1)}…` : line); // an agent's line built to break the renderer (a date past the range, nesting past the stack) is shown as it is
+  }
+}
+
+/** Longest display line (characters) before `…`: an agent's megabyte-long line does not become a megabyte-long document line. */
+export const LINE_MAX = 64 * 1024;
+
+function renderMessage(line: string): RenderedLine[] {
   const msg = parseObject(line);
   if (!msg || typeof msg.type !== 'string') return textLines('raw', line);
   switch (msg.type) {
@@ -44,7 +55,8 @@ export function renderLine(line: string): RenderedLine[] {
     case 'rate_limit_event': {
       const info = (msg.rate_limit_info ?? {}) as Record<string, unknown>;
       if (info.status !== 'rejected') return [];
-      const at = typeof info.resetsAt === 'number' ? ` until ${new Date(info.resetsAt * 1000).toISOString()}` : '';
+      const resets = typeof info.resetsAt === 'number' ? new Date(info.resetsAt * 1000) : undefined;
+      const at = resets && Number.isFinite(resets.getTime()) ? ` until ${resets.toISOString()}` : '';
       return [{ kind: 'error', text: `✖ usage limit reached${at}` }];
     }
     default:

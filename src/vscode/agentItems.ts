@@ -163,5 +163,5 @@ export function groupItem(g: GroupNode, rows: readonly ContainerInfo[], waiting:
 }
 
 function escapeMd(s: string): string {
-  return s.replace(/[\\`*_{}[\]()#+\-.!|<>]/g, '\\$&');
+  return s.replace(/[\\`*_{}[\]()#+\-.!|<>$]/g, '\\$&'); // `$` too: the tooltip renders $(icon) syntax
 }

@@ -7,7 +7,7 @@ import { LABEL_TASK } from '../core/labels';
 import { visibleControls } from '../core/streamText';
 import { CONTAINER_SCHEME, ContainerFileSystem, containerUri } from './containerFs';
 import type { BorgContext } from './ctx';
-import { worktreeFileUri, WorktreeDocuments } from './worktreeDocuments';
+import { WorktreeDocuments } from './worktreeDocuments';
 
 /**
  * The "Files" child of each container row in the Agents view, and the folder tree under it:
@@ -59,11 +59,12 @@ export async function filesChildren(engine: Engine, node: ContainerFilesNode): P
 }
 
 /**
- * How long (ms) a folder's listing is reused: the Agents view repaints on every Pipeline change
- * (a running agent's output), and an expanded folder would otherwise be listed again — one
- * archive transfer — on each repaint.
+ * How long (ms) a folder's listing is reused: a running agent's row repaints (up to twice a
+ * second, with its output), VS Code then asks again for the children of its expanded folders,
+ * and each listing is an archive transfer of the whole folder — a chatty agent must not turn
+ * that into a transfer every few seconds. Collapse and expand the folder after this to see it anew.
  */
-export const LISTING_TTL_MS = 3_000;
+export const LISTING_TTL_MS = 30_000;
 
 const cached = new WeakMap<Engine, Map<string, { at: number; rows: Promise<ContainerFilesNode[]> }>>();
 
@@ -117,7 +118,7 @@ export function filesTreeItem(node: ContainerFilesNode): vscode.TreeItem {
   const name = visibleControls(node.place ? node.path : posix.basename(node.path));
   const uri = containerUri(node.filesOf, node.path);
   const item = new vscode.TreeItem(name, node.kind === 'directory' ? collapsed : vscode.TreeItemCollapsibleState.None);
-  item.id = `borg-files:${node.filesOf}:${node.path}`;
+  // No id: the same path can show twice (a place such as /tmp, and /tmp under /); VS Code's own handle (parent + label) is unique.
   item.resourceUri = uri;
   item.tooltip = visibleControls(node.path);
   switch (node.kind) {
@@ -152,9 +153,9 @@ export function filesTreeItem(node: ContainerFilesNode): vscode.TreeItem {
  * Borg: Compare with Worktree — a diff of a container file against the same path in the task's
  * worktree: the path relative to the worktree's mount point in the container
  * ({@link WORKTREE_MOUNT}, agentGit.ts), looked up in the worktree of the task named by the
- * container's `borg.task` label. The worktree side is `file://` only for a regular file reached
- * through real folders; a link or a missing file is a read-only `borg-worktree:` document saying
- * so (worktreeDocuments.ts), so nothing outside the worktree is opened.
+ * container's `borg.task` label. The worktree side is always a read-only `borg-worktree:`
+ * document (worktreeDocuments.ts: a link or a missing file says so), so nothing outside the
+ * worktree is opened, even while the agent still runs and changes it.
  */
 export async function compareWithWorktree(ctx: BorgContext, node: ContainerFilesNode): Promise<void> {
   if (node.kind !== 'file' && node.kind !== 'symlink') return void vscode.window.showInformationMessage('Compare with Worktree compares a file: pick a file under Files.');
@@ -163,12 +164,14 @@ export async function compareWithWorktree(ctx: BorgContext, node: ContainerFiles
   if (!task) return void vscode.window.showInformationMessage(`${node.filesOf} served no task Borg still knows, so there is no worktree to compare with.`);
   if (!task.worktree) return void vscode.window.showInformationMessage(`Task ${id} has no worktree yet.`);
   const rel = posix.relative(WORKTREE_MOUNT, node.path);
-  if (rel === '' || rel.startsWith('..') || posix.isAbsolute(rel)) {
+  if (rel === '' || rel === '..' || rel.startsWith('../') || posix.isAbsolute(rel)) {
     return void vscode.window.showInformationMessage(
       `${visibleControls(node.path)} is outside ${WORKTREE_MOUNT}, where the task's worktree is mounted in the agent's container; there is no worktree file to compare it with.`,
     );
   }
-  const right = worktreeFileUri(task.worktree, rel) ?? WorktreeDocuments.uri(task.worktree, rel);
+  // Always the read-only borg-worktree: document, which checks for links when it reads: the agent
+  // may still run and swap a folder for a link between a check here and VS Code opening a file:// URI.
+  const right = WorktreeDocuments.uri(task.worktree, rel);
   const title = `${visibleControls(rel)} (${node.filesOf}) ↔ task ${id} worktree`;
   await vscode.commands.executeCommand('vscode.diff', containerUri(node.filesOf, node.path), right, title);
 }

@@ -62,7 +62,10 @@ export function registerTaskCommands(ctx: BorgContext): vscode.Disposable[] {
     ),
     vscode.commands.registerCommand('borg.deleteTask', (arg?: unknown, opts?: { deleteBranch?: boolean }) => deleteTask(ctx, arg, opts)),
     vscode.commands.registerCommand('borg.setApiKey', (arg?: unknown) => setApiKey(ctx, arg)),
-    vscode.commands.registerCommand('borg.raiseBudget', (arg?: unknown, opts?: RaiseBudgetOptions) => raiseBudget(ctx, arg, opts)),
+    vscode.commands.registerCommand(
+      'borg.raiseBudget',
+      whenTrusted('Raise Budget', (arg?: unknown, opts?: RaiseBudgetOptions) => raiseBudget(ctx, arg, opts)),
+    ),
     vscode.commands.registerCommand('borg.showOutput', () => showOutput(ctx)),
     vscode.workspace.registerTextDocumentContentProvider(GIT_SCHEME, new GitDocuments(git)),
     vscode.workspace.registerTextDocumentContentProvider(WORKTREE_SCHEME, new WorktreeDocuments()),

@@ -140,7 +140,10 @@ describe('Readable output and a crashed agent\u2019s files', function () {
       return i instanceof vscode.TabInputTextDiff && i;
     });
     assert.equal(input.original.toString(), vscode.Uri.from({ scheme: 'borg-container', authority: manager.name, path: '/workspace/repo/spec.md' }).toString());
-    assert.equal(input.modified.fsPath, path.join(done.worktree, 'spec.md'));
+    assert.equal(input.modified.scheme, 'borg-worktree', 'the worktree side is the read-only document, never a file: URI a running agent could swap for a link');
+    assert.equal(new URLSearchParams(input.modified.query).get('worktree'), done.worktree);
+    const right = await vscode.workspace.openTextDocument(input.modified);
+    assert.equal(right.getText(), fs.readFileSync(path.join(done.worktree, 'spec.md'), 'utf8'), 'it shows the worktree file');
     await vscode.commands.executeCommand('workbench.action.closeAllEditors');
   });
 });

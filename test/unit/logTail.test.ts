@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { LogTail, unixNanos } from '../../src/core/logTail';
+import { LogTail, stampOrder, unixNanos } from '../../src/core/logTail';
 
 const line = (stamp: string, text: string) => `${stamp} ${JSON.stringify({ type: 'assistant', message: { content: [{ type: 'text', text }] } })}\n`;
 
@@ -33,5 +33,17 @@ describe('LogTail', () => {
     assert.equal(unixNanos('1970-01-01T00:00:10.5Z'), '10.500000000');
     assert.equal(unixNanos('1970-01-01T00:00:10Z'), '10.000000000');
     assert.equal(unixNanos('not a time'), undefined);
+  });
+
+  it('orders timestamps by time, not as text (Docker trims trailing zeros of the fraction)', () => {
+    assert.ok(stampOrder('2026-12-01T21:45:02.1Z', '2026-12-01T21:45:02.09Z') > 0, '.1 is after .09');
+    assert.ok(stampOrder('2026-12-01T21:45:02.15Z', '2026-12-01T21:45:02.1Z') > 0);
+    assert.ok(stampOrder('2026-12-01T21:45:02Z', '2026-12-01T21:45:02.000000001Z') < 0);
+    assert.equal(stampOrder('2026-12-01T21:45:02.5Z', '2026-12-01T21:45:02.500Z'), 0);
+    const tail = new LogTail('raw', 100);
+    tail.add('2026-12-01T21:45:02.1Z first\n');
+    tail.add('2026-12-01T21:45:02.1Z first\n2026-12-01T21:45:02.15Z second\n');
+    assert.match(tail.text(), /first[\s\S]*second/, 'a later line whose fraction extends the last one is kept');
+    assert.equal((tail.text().match(/first/g) ?? []).length, 1);
   });
 });

@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { plainText, renderLine, renderText, renderTimedLog, splitTimestamp, terminalText, visibleControls } from '../../src/core/streamText';
+import { LINE_MAX, plainText, renderLine, renderText, renderTimedLog, splitTimestamp, terminalText, visibleControls } from '../../src/core/streamText';
 
 /** Real output of Claude Code (a worker phase against Borg's scripted upstream, recorded by `npm run demo`). */
 const RECORDED = fs.readFileSync(path.join(__dirname, '..', '..', '..', 'test', 'fixtures', 'claude-stream.ndjson'), 'utf8');
@@ -98,5 +98,17 @@ describe('streamText', () => {
     const raw = hostile.map((l) => terminalText(l, true)).join('');
     assert.doesNotMatch(raw, /\x1b/);
     assert.ok(raw.startsWith('\\x1b]0;pwned\\x07'));
+  });
+
+  it('a line built to break the renderer is shown as it is, and no display line is longer than LINE_MAX', () => {
+    const farFuture = JSON.stringify({ type: 'rate_limit_event', rate_limit_info: { status: 'rejected', resetsAt: 1e300 } });
+    assert.deepEqual(renderLine(farFuture), [{ kind: 'error', text: '✖ usage limit reached' }], 'a reset time past the Date range is left out, not thrown on');
+    const deep = `{"type":"assistant","message":{"content":[{"type":"tool_use","name":"X","input":${'['.repeat(200_000)}${']'.repeat(200_000)}}]}}`;
+    const shown = renderLine(deep);
+    assert.equal(shown.length, 1);
+    assert.equal(shown[0].kind, 'raw', 'nesting past the stack: the line as it is');
+    assert.ok(shown[0].text.length <= LINE_MAX);
+    const long = renderLine(JSON.stringify({ type: 'assistant', message: { content: [{ type: 'text', text: 'x'.repeat(LINE_MAX * 3) }] } }));
+    assert.ok(long.every((l) => l.text.length <= LINE_MAX) && long[0].text.endsWith('…'), 'a megabyte of text is cut');
   });
 });
