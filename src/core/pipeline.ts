@@ -456,6 +456,7 @@ export class Pipeline extends Disposable {
       // Borg's record that it stopped this run (the view reads "stopped", not a crash; see endedByOf).
       const after = await this.o.engine.inspect(info.id).catch(() => undefined);
       const exit = { exitCode: after?.exitCode ?? null, oomKilled: after?.oomKilled === true };
+      if (after) this.exitById.set(info.id, { oomKilled: exit.oomKilled, finishedAt: after.finishedAt }); // the refresh below needs no inspect of its own
       if (this.o.store.getContainer(name)?.id === info.id) this.o.store.setContainerState(name, 'stopped', exit);
       else this.o.store.upsertContainer({ name, id: info.id, persona: info.persona ?? 'agent', state: 'stopped', ...exit, workspace: this.o.workspaceId });
       this.o.store.addEvent('stopped', name, { id: info.id });

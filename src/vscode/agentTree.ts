@@ -3,6 +3,7 @@ import type { ContainerInfo } from '../core/engine';
 import { LABEL_PHASE, LABEL_TASK } from '../core/labels';
 import type { QueuedLaunch } from '../core/pipeline';
 import { elapsedWords, nextChangeIn } from '../core/relativeTime';
+import { GENERAL_RULES } from '../core/settingRules';
 import { isClean, isCrashed, isLive, isStopped } from '../core/verbs';
 
 /**
@@ -12,7 +13,7 @@ import { isClean, isCrashed, isLive, isStopped } from '../core/verbs';
 
 /** How the Agents view groups its rows: `borg.agents.groupBy`. */
 export type GroupBy = 'task' | 'state' | 'none';
-export const GROUP_BYS: readonly GroupBy[] = ['task', 'state', 'none'];
+export const GROUP_BYS: readonly GroupBy[] = GENERAL_RULES.agentsGroupBy.values; // the setting's rule (core/settingRules.ts)
 
 /** A group row: a task, a task's phase, loose agents ("No task") or a state. `id`s start with `group:` (no container name has a colon). */
 export interface GroupNode {

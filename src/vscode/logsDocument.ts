@@ -49,7 +49,9 @@ export class LogsDocuments extends Disposable implements vscode.TextDocumentCont
       }),
     );
     const refresh = this.register(new KeyedThrottle<string>(refreshMs, (uris) => uris.forEach((u) => this.changed.fire(vscode.Uri.parse(u)))));
-    const following = (name: string) => vscode.workspace.textDocuments.filter((d) => d.uri.scheme === LOGS_SCHEME && nameOf(d.uri) === name && !d.isClosed);
+    // Per output line: nothing to scan while no borg-logs: document is open or being read.
+    const following = (name: string) =>
+      this.tails.size === 0 && this.reading.size === 0 ? [] : vscode.workspace.textDocuments.filter((d) => d.uri.scheme === LOGS_SCHEME && nameOf(d.uri) === name && !d.isClosed);
     this.register(pipeline.onDidOutput(({ agent }) => following(agent).forEach((d) => refresh.trigger(d.uri.toString()))));
     // The agent's end: re-read once more (the last lines may reach Docker's log after the attach stream).
     const running = new Set<string>();

@@ -93,11 +93,6 @@ export function groupItem(g: TaskGroup): vscode.TreeItem {
   return item;
 }
 
-/** The attempt a person reads: 1-based, never past the maximum (a failed task has used them all). */
-export function attemptWords(t: Task): string {
-  return `attempt ${Math.min(t.attempt + 1, t.maxAttempts)}/${t.maxAttempts}`;
-}
-
 /**
  * A row's words after the title: `phase · attempt n/m` (core/taskLife.ts `progressWords`;
  * `done`, `merged into main` once finished), a blocked one first says why (`blocked · budget · …`).
