@@ -278,9 +278,18 @@ function pane(page, name) {
 
 /** Runs a command from the palette (F1) by its title, picking the row that reads exactly `<category>: <title>`. */
 async function palette(page, title, category = 'Borg') {
-  await page.keyboard.press('F1');
   const input = page.locator('.quick-input-widget .quick-input-box input');
-  await input.waitFor();
+  // A key press can land in a webview that holds the focus (the walkthrough's Markdown): press
+  // again until the palette is open (waiting for it each time), at most 5 times.
+  for (let i = 1; ; i++) {
+    await page.keyboard.press('F1');
+    try {
+      await input.waitFor({ timeout: i < 5 ? 5_000 : STEP_MS });
+      break;
+    } catch (e) {
+      if (i >= 5) throw e;
+    }
+  }
   await input.fill(`>${category}: ${title}`);
   const name = new RegExp(`^${escapeRegExp(`${category}: ${title}`)}$`);
   const row = page.locator('.quick-input-list .monaco-list-row', { has: page.locator('.label-name', { hasText: name }) }).first();
