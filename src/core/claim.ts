@@ -143,8 +143,8 @@ export const PROBE_CANDIDATES = 8;
  * before it is judged (never reclaimed on a guess), {@link INSPECT_BATCH} at a time: the name needed now and the listed names that follow
  * it by number. A name nobody holds is created directly: if another window or host took it
  * meanwhile, Docker answers 409 and we move to the next candidate. A container to reclaim that
- * exited is renamed aside ({@link asideName}; ≈ 3 ms) and removed off the critical path (a
- * remove deletes its layer: ≈ 30 ms, three times a create), the removal handed to
+ * exited is renamed aside ({@link asideName}; ≈ 4 ms here) and removed off the critical path (a
+ * remove deletes its layer: 20–40 ms, as much as a create or more), the removal handed to
  * `adoptRemoval` before the create; one never started is removed first. A failed list or inspect
  * (daemon down, permission) aborts the claim with that error; it is never read as "not found".
  *
