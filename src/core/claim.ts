@@ -3,7 +3,7 @@ import type { ContainerInfo, DockerEngine } from './engine';
 import { needsInspect } from './verbs';
 
 /** What the claim step needs from the engine (a fake engine implements just this in unit tests). */
-export type ClaimEngine = Pick<DockerEngine, 'list' | 'inspect' | 'remove'>;
+export type ClaimEngine = Pick<DockerEngine, 'list' | 'inspect' | 'remove' | 'rename'>;
 
 /**
  * Why a candidate name was passed over. `oom-unknown`: exited 0 but its OOM flag is unknown (a
@@ -36,7 +36,7 @@ export const INSPECT_BATCH = 8;
  * | created less than 60 s ago              | skip: another launch is about to start it |
  * | exited with OOMKilled (any exit code)   | skip: oom-killed, kept for hardline |
  * | exited non-zero                         | skip: crashed, kept for hardline  |
- * | exited 0, OOMKilled false               | reclaim (remove, reuse the name and its state dir) |
+ * | exited 0, OOMKilled false               | reclaim (moved aside and removed, reuse the name and its state dir) |
  * | exited 0, OOMKilled unknown (a list)    | skip: oom-unknown — {@link claimName} inspects first, so this is never a guess |
  * | dead                                    | skip                              |
  *
@@ -82,7 +82,38 @@ export interface ClaimOptions<T> {
   workspaceId: string;
   /** Creates the container under `name`; must throw {@link NameConflictError} on Docker's 409. */
   create: (name: string, reclaimed: boolean) => Promise<T>;
+  /**
+   * Takes ownership of the removal of a reclaimed container moved aside ({@link asideName}),
+   * called as it starts, before `create`: the caller must await it before it shuts down (the
+   * Pipeline joins it in `joinAgents`). The promise never rejects.
+   */
+  adoptRemoval: (removal: Promise<AsideRemoval>) => void;
   maxCandidates?: number;
+}
+
+/** How the removal of a reclaimed container, moved aside under `aside`, ended: `error` set when it could not be removed (it is left there, untouched). */
+export interface AsideRemoval {
+  /** The name it was reclaimed from. */
+  name: string;
+  aside: string;
+  id: string;
+  error?: unknown;
+}
+
+/**
+ * The name a reclaimed container is moved to before it is removed: `<name>.reclaimed-<first 12
+ * hex digits of its id>`. Never a candidate (candidates end in a number), and it names its own
+ * container: a container found under such a name whose id does not start with that suffix was
+ * not moved aside by a claim ({@link isAsideOf}).
+ */
+export function asideName(name: string, id: string): string {
+  return `${name}.reclaimed-${id.slice(0, 12)}`;
+}
+
+/** True when `name` is {@link asideName} of the container `id` (one a claim moved aside and may not have removed: the process ended first). */
+export function isAsideOf(name: string, id: string): boolean {
+  const m = /\.reclaimed-([0-9a-f]{12})$/.exec(name);
+  return m !== null && id.startsWith(m[1]);
 }
 
 /** The outcome of a claim: the name taken, whether it was reclaimed, what `create` returned, and the names passed over. */
@@ -111,7 +142,10 @@ export const PROBE_CANDIDATES = 8;
  * listed container of ours that exited 0 (or 137, or with no exit code in its row) is inspected
  * before it is judged (never reclaimed on a guess), {@link INSPECT_BATCH} at a time: the name needed now and the listed names that follow
  * it by number. A name nobody holds is created directly: if another window or host took it
- * meanwhile, Docker answers 409 and we move to the next candidate. A failed list or inspect
+ * meanwhile, Docker answers 409 and we move to the next candidate. A container to reclaim that
+ * exited is renamed aside ({@link asideName}; ≈ 4 ms here) and removed off the critical path (a
+ * remove deletes its layer: 20–40 ms, as much as a create or more), the removal handed to
+ * `adoptRemoval` before the create; one never started is removed first. A failed list or inspect
  * (daemon down, permission) aborts the claim with that error; it is never read as "not found".
  *
  * @throws DockerUnreachableError or the engine's error when Docker fails; BorgError when
@@ -146,13 +180,23 @@ export async function claimName<T>(opts: ClaimOptions<T>): Promise<Claim<T>> {
         skipped.push({ name, reason: verdict.reason });
         continue;
       }
-      try {
-        await opts.engine.remove(info.id);
-      } catch {
-        skipped.push({ name, reason: 'remove-failed' }); // e.g. restarted meanwhile: never reuse a name we could not free
-        continue;
+      if (info.status === 'created') {
+        // Never started and over a minute old: removed here, as a slow launch could still start it (a rename would hide it from that launch's window).
+        try {
+          await opts.engine.remove(info.id);
+        } catch {
+          skipped.push({ name, reason: 'remove-failed' }); // e.g. started meanwhile: never reuse a name we could not free
+          continue;
+        }
+        reclaimed = true;
+      } else {
+        const freed = await moveAside(opts, name, info.id);
+        if (freed !== true) {
+          skipped.push({ name, reason: freed });
+          continue;
+        }
+        reclaimed = true;
       }
-      reclaimed = true;
     }
     try {
       const created = await opts.create(name, reclaimed);
@@ -169,6 +213,39 @@ export async function claimName<T>(opts: ClaimOptions<T>): Promise<Claim<T>> {
     `No free container name after ${max} candidates starting with "${opts.namePrefix}": they are all running or kept for hardline. ` +
       'Remove crashed agents you no longer need (Borg: Remove Agent) or choose another borg.containerPrefix.',
   );
+}
+
+/**
+ * Frees `name`, held by the exited container `id` the table says to reclaim: renames it to
+ * {@link asideName} (a rename costs a few ms; a remove, tens: its layer is deleted) and hands its
+ * removal to `opts.adoptRemoval`. True when the name is free (also when the container was already
+ * gone: 404); else why the name is passed over — `conflict` when the aside name is taken
+ * (another claim moved it aside first and creates the name itself), `remove-failed` for any
+ * other failure (never reuse a name we could not free).
+ */
+async function moveAside<T>(opts: ClaimOptions<T>, name: string, id: string): Promise<true | SkipReason> {
+  const aside = asideName(name, id);
+  let renamed: boolean;
+  try {
+    renamed = await opts.engine.rename(id, aside);
+  } catch (e) {
+    return e instanceof NameConflictError ? 'conflict' : 'remove-failed';
+  }
+  if (renamed) opts.adoptRemoval(removeAside(opts.engine, name, aside, id));
+  return true;
+}
+
+/**
+ * Removes a container moved aside (never forced: one started again meanwhile stays, under its
+ * aside name, labelled and visible). Resolves with the outcome; never rejects.
+ */
+async function removeAside(engine: ClaimEngine, name: string, aside: string, id: string): Promise<AsideRemoval> {
+  try {
+    await engine.remove(id);
+    return { name, aside, id };
+  } catch (error) {
+    return { name, aside, id, error };
+  }
 }
 
 /**

@@ -107,6 +107,11 @@ export interface Engine {
   stop(id: string, graceSeconds: number): Promise<void>;
   kill(id: string): Promise<void>;
   remove(id: string, opts?: { force?: boolean }): Promise<void>;
+  /**
+   * Renames container `id` to `name` (any state; Docker frees the old name at once). False when
+   * no container has that id (404). @throws NameConflictError when `name` is taken (409).
+   */
+  rename(id: string, name: string): Promise<boolean>;
   wait(id: string, signal?: AbortSignal): Promise<number>;
   attach(id: string, opts: { stdin: boolean; signal?: AbortSignal }): Promise<Duplex>;
   demux(stream: Readable): { stdout: PassThrough; stderr: PassThrough };
@@ -364,6 +369,19 @@ export class DockerEngine implements Engine {
       await this.call(() => this.docker.getContainer(id).remove({ force: opts.force ?? false }));
     } catch (e) {
       if (statusCode(e) === 404) return;
+      throw e;
+    }
+  }
+
+  /** See {@link Engine.rename}. */
+  async rename(id: string, name: string): Promise<boolean> {
+    try {
+      await this.call(() => this.docker.getContainer(id).rename({ name }));
+      return true;
+    } catch (e) {
+      const code = statusCode(e);
+      if (code === 404) return false;
+      if (code === 409) throw new NameConflictError(`The name ${name} is already in use.`, { cause: e });
       throw e;
     }
   }

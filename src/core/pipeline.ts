@@ -1,6 +1,6 @@
 import { Agent, AgentState } from './agent';
 import { AgentInput, INPUT_FILE, readAgentInput, withDeadline } from './agentInput';
-import { claimName, MAX_CLAIM_CANDIDATES, SkipReason } from './claim';
+import { AsideRemoval, claimName, isAsideOf, judge, MAX_CLAIM_CANDIDATES, SkipReason } from './claim';
 import { Disposable } from './disposable';
 import { ContainerInfo, Engine, errorText } from './engine';
 import type { Duplex } from 'node:stream';
@@ -148,7 +148,7 @@ export interface RecoveryReport {
   adopted: string[];
   collected: string[];
   lost: string[];
-  /** Containers created but never started (their launch died), removed. */
+  /** Containers created but never started (their launch died), and reclaimed ones a claim moved aside but did not remove, removed. */
   removed: string[];
 }
 
@@ -175,6 +175,8 @@ export class Pipeline extends Disposable {
    * settles (its log is still being closed), so joins wait on this set, not on the state.
    */
   private readonly unsettled = new Map<Agent, Promise<void>>();
+  /** Removals of reclaimed containers moved aside by a claim (claim.ts), joined by {@link joinAgents}. */
+  private readonly removals = new Set<Promise<void>>();
   private readonly slots: Slots;
   private stopped = false;
   private refreshing: Promise<void> | undefined;
@@ -327,6 +329,7 @@ export class Pipeline extends Disposable {
           workspaceId: this.o.workspaceId,
           maxCandidates: this.o.maxClaimCandidates ?? MAX_CLAIM_CANDIDATES,
           create: (name) => this.createContainer(name, persona, image, img.user, input, opts, settings, gateway),
+          adoptRemoval: (removal) => this.adoptRemoval(removal),
         });
         const { name, created: id } = claim;
         const agent = await this.startAndFollow({
@@ -640,6 +643,26 @@ export class Pipeline extends Disposable {
   }
 
   /**
+   * Owns the removal of a reclaimed container a claim moved aside, until it ends ({@link
+   * joinAgents}, and so shutdown, awaits it). One that could not be removed (started again
+   * meanwhile, Docker gone) is left under its aside name, untouched, with a
+   * `reclaim-remove-failed` event; recovery removes it later if the claim table still says so.
+   */
+  private adoptRemoval(removal: Promise<AsideRemoval>): void {
+    const done: Promise<void> = removal
+      .then((r) => {
+        if (r.error === undefined) return;
+        try {
+          this.o.store.addEvent('reclaim-remove-failed', r.aside, { id: r.id, from: r.name, error: errorText(r.error) });
+        } catch (e) {
+          console.error(`[borg] recording the failed removal of ${r.aside} failed`, e);
+        }
+      })
+      .finally(() => this.removals.delete(done));
+    this.removals.add(done);
+  }
+
+  /**
    * Attaches before start (so no output and no stdin is missed), starts the container, sends
    * `input` as one JSON line followed by EOF (StdinOnce closes the agent's stdin then), records
    * it and hands it to a tracked {@link Agent} that owns the slot's `release`. The input carries
@@ -905,6 +928,13 @@ export class Pipeline extends Disposable {
         this.o.store.setContainerState(c.name, state, { exitCode, oomKilled });
         this.o.store.addEvent('collected', c.name, { id: c.id, exitCode, oomKilled, finishedAt: info?.finishedAt });
         report.collected.push(c.name);
+      } else if (c.status === 'exited' && isAsideOf(c.name, c.id)) {
+        // Moved aside by a claim that ended before removing it: removed if the claim table still says reclaim.
+        const info = await this.o.engine.inspect(c.id);
+        if (!info || judge(info, this.o.workspaceId).action !== 'reclaim') continue;
+        await this.o.engine.remove(c.id);
+        this.o.store.addEvent('removed-aside', c.name, { id: c.id });
+        report.removed.push(c.name);
       } else if (c.status === 'created' && (!row || (row.id === c.id && row.state === 'created'))) {
         // Created and never started: its launch died (the host quit before recording it, or Docker
         // went down before the start). A start that failed otherwise stays for diagnosis. Only the
@@ -953,12 +983,13 @@ export class Pipeline extends Disposable {
   }
 
   /**
-   * Resolves when every launch in flight and every agent has settled and its end is recorded. Safe to call twice, with
+   * Resolves when every launch in flight and every agent has settled and its end is recorded, and
+   * every reclaimed container moved aside is removed (or left, recorded). Safe to call twice, with
    * nothing running, or after a failed launch; agents that start while it waits are awaited too.
    */
   async joinAgents(): Promise<void> {
     for (;;) {
-      const pending = [...this.inflight, ...this.unsettled.values()];
+      const pending = [...this.inflight, ...this.unsettled.values(), ...this.removals];
       if (pending.length === 0) return;
       await Promise.allSettled(pending);
     }

@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { DockerEngine } from '../../src/core/engine';
+import { asideName } from '../../src/core/claim';
 import { agentLabels } from '../../src/core/labels';
 import { cleanupAll, containerNames, DEMO_IMAGE, docker, eventKinds, fileLines, harness, inspectOrUndefined, preexisting, withTimeout } from './helpers';
 
@@ -63,10 +64,10 @@ describe('claim on real Docker', () => {
     assert.equal(second.reclaimed, true);
     assert.deepEqual(second.skipped, []);
     assert.notEqual(second.id, first.id);
-    assert.equal(await inspectOrUndefined(first.id), undefined, 'the old container was removed');
     assert.equal(second.stateDir, first.stateDir);
 
-    await withTimeout(window2.joinAgents(), 10_000, 'second run');
+    await withTimeout(window2.joinAgents(), 10_000, 'second run'); // joins the old container's removal too
+    assert.equal(await inspectOrUndefined(first.id), undefined, 'the old container was removed');
     assert.equal(window2.agents.get(second.name)?.state, 'exited');
     const runs = fileLines(h, second.name, 'runs.log');
     assert.equal(runs.length, 2, `runs.log: ${runs.join(' | ')}`);
@@ -119,10 +120,10 @@ describe('claim on real Docker', () => {
     assert.equal(r.reclaimed, true);
     assert.deepEqual(r.skipped, [{ name: zero.name, reason: 'crashed' }]);
     assert.notEqual(r.id, one.id);
+    await withTimeout(h.pipeline.joinAgents(), 10_000, 'joinAgents'); // joins the old -1's removal too
     assert.equal(await inspectOrUndefined(one.id), undefined, 'old -1 removed');
     assert.equal((await inspectOrUndefined(zero.name))?.Id, zero.id, '-0 untouched');
     assert.deepEqual(await containerNames(h.prefix), [zero.name, one.name]);
-    await withTimeout(h.pipeline.joinAgents(), 10_000, 'joinAgents');
     assert.equal(h.pipeline.agents.get(r.name)?.state, 'exited');
   });
 
@@ -329,10 +330,64 @@ describe('claim on real Docker', () => {
     assert.equal(second.State.ExitCode, 0);
     assert.equal(second.State.OOMKilled, false, 'Docker resets OOMKilled when the container starts again');
 
-    const r = await h.newPipeline().launch('worker', { input: { sleepSeconds: 1 } });
+    const window3 = h.newPipeline();
+    const r = await window3.launch('worker', { input: { sleepSeconds: 1 } });
     assert.equal(r.name, h.nameOf(0));
     assert.equal(r.reclaimed, true);
+    await withTimeout(window3.joinAgents(), 10_000, 'joinAgents');
     assert.equal(await inspectOrUndefined(c.id), undefined, 'the old container was removed');
-    await withTimeout(h.pipeline.joinAgents(), 10_000, 'joinAgents');
+  });
+
+  it('a reclaimed container is renamed aside, the new one created under its name before the old is removed, and shutdown joins the removal', async () => {
+    const h = await harness();
+    const old = await preexisting(h, { n: 0, script: 'exit 0', state: 'exited' });
+    // Hold the removal (the engine's remove of the old container) until the new one exists.
+    const engine = new DockerEngine();
+    let removeCalled!: () => void;
+    const removeReached = new Promise<void>((r) => (removeCalled = r));
+    let releaseRemove!: () => void;
+    const held = new Promise<void>((r) => (releaseRemove = r));
+    const remove = engine.remove.bind(engine);
+    engine.remove = async (id, o) => {
+      if (id === old.id) {
+        removeCalled();
+        await held;
+      }
+      return remove(id, o);
+    };
+    const p = h.newPipeline({ engine });
+    try {
+      const r = await p.launch('worker', { input: { sleepSeconds: 1 } });
+      assert.equal(r.name, old.name);
+      assert.equal(r.reclaimed, true);
+      await withTimeout(removeReached, 10_000, 'the removal to start');
+      const aside = await inspectOrUndefined(old.id);
+      assert.equal(aside?.Name, `/${asideName(old.name, old.id)}`, 'the old container waits under its aside name');
+      assert.equal(aside?.State.Status, 'exited');
+      assert.equal((await inspectOrUndefined(old.name))?.Id, r.id, 'the name holds the new container');
+      let shutDown = false;
+      const shutdown = p.shutdown('detach').then(() => (shutDown = true));
+      await new Promise((res) => setTimeout(res, 50)); // give shutdown a chance to (wrongly) finish first
+      assert.equal(shutDown, false, 'shutdown waits for the removal');
+      releaseRemove();
+      await withTimeout(shutdown, 15_000, 'shutdown');
+      assert.equal(await inspectOrUndefined(old.id), undefined, 'removed before shutdown resolved');
+    } finally {
+      releaseRemove();
+    }
+  });
+
+  it('recovery removes a container a claim moved aside but did not remove (the process ended first); a running one under such a name is kept', async () => {
+    const h = await harness();
+    const left = await preexisting(h, { n: 0, script: 'exit 0', state: 'exited' });
+    await docker.getContainer(left.id).rename({ name: asideName(left.name, left.id) });
+    const live = await preexisting(h, { n: 1, script: 'sleep 60', state: 'running' });
+    await docker.getContainer(live.id).rename({ name: asideName(live.name, live.id) });
+
+    const report = await h.newPipeline().recover();
+
+    assert.ok(report.removed.includes(asideName(left.name, left.id)), JSON.stringify(report));
+    assert.equal(await inspectOrUndefined(left.id), undefined);
+    assert.equal((await inspectOrUndefined(live.id))?.State.Running, true, 'a running container is never removed');
   });
 });

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { claimName, ClaimOptions, INSPECT_BATCH, judge, MAX_CLAIM_CANDIDATES, PROBE_CANDIDATES, Verdict } from '../../src/core/claim';
+import { AsideRemoval, asideName, claimName, ClaimOptions, isAsideOf, INSPECT_BATCH, judge, MAX_CLAIM_CANDIDATES, PROBE_CANDIDATES, Verdict } from '../../src/core/claim';
 import type { ContainerInfo, ContainerStatus } from '../../src/core/engine';
 import { BorgError, DockerUnreachableError, ImageMissingError, NameConflictError } from '../../src/core/errors';
 import { ContainerSeq, containerName } from '../../src/core/names';
@@ -51,7 +51,9 @@ async function claim(engine: FakeEngine, extra: Partial<ClaimOptions<string>> = 
   const seq = new ContainerSeq();
   const candidates: string[] = [];
   const creates: Array<{ name: string; reclaimed: boolean }> = [];
+  const removals: Array<Promise<AsideRemoval>> = [];
   const promise = claimName<string>({
+    adoptRemoval: (r) => removals.push(r),
     engine,
     namePrefix: PREFIX,
     workspaceId: WS,
@@ -66,7 +68,7 @@ async function claim(engine: FakeEngine, extra: Partial<ClaimOptions<string>> = 
     },
     ...extra,
   });
-  return { promise, candidates, creates };
+  return { promise, candidates, creates, removals };
 }
 
 /** Running containers on the first PROBE_CANDIDATES names, so the claim reaches its list. */
@@ -393,14 +395,15 @@ describe('claimName', () => {
     assert.deepEqual(result.skipped, [{ name: n(0), reason: 'conflict' }]);
   });
 
-  it('skips a name whose remove failed ("remove-failed") and claims the next candidate', async () => {
-    const engine = new FakeEngine(container(n(0), { exitCode: 0 }));
-    engine.failRemove.set(`id-${n(0)}`, Object.assign(new Error('container is restarting'), { statusCode: 409 }));
+  it('skips a never-started container whose remove failed ("remove-failed") and claims the next candidate', async () => {
+    const engine = new FakeEngine(inState(n(0), 'created'));
+    engine.failRemove.set(`id-${n(0)}`, Object.assign(new Error('container is starting'), { statusCode: 409 }));
     const { result, creates } = await claimOk(engine);
     assert.equal(result.name, n(1));
     assert.equal(result.reclaimed, false);
     assert.deepEqual(result.skipped, [{ name: n(0), reason: 'remove-failed' }]);
     assert.deepEqual(creates, [{ name: n(1), reclaimed: false }]);
+    assert.deepEqual(engine.callsOf('rename'), [], 'a never-started container is removed in place, never moved aside');
   });
 
   it('propagates any other create error without trying more names', async () => {
@@ -436,5 +439,190 @@ describe('claimName', () => {
     const { result } = await claimOk(engine, { maxCandidates: 5 });
     assert.equal(result.name, n(4));
     assert.equal(result.skipped.length, 4);
+  });
+});
+
+describe('claimName: a reclaimed container is moved aside and removed off the critical path', () => {
+  const aside0 = asideName(n(0), `id-${n(0)}`);
+
+  it('renames the exited-0 container aside, hands over its removal, then creates under the name', async () => {
+    const engine = new FakeEngine(container(n(0), { exitCode: 0 }));
+    const order: string[] = [];
+    const c = await claim(engine, {
+      create: async (name) => {
+        order.push(`create ${name} (${c.removals.length} removal adopted)`);
+        return name;
+      },
+    });
+    const result = await c.promise;
+    assert.equal(result.name, n(0));
+    assert.equal(result.reclaimed, true);
+    assert.deepEqual(engine.callsOf('rename'), [{ op: 'rename', id: `id-${n(0)}`, name: aside0 }]);
+    assert.deepEqual(order, [`create ${n(0)} (1 removal adopted)`]);
+    assert.equal(c.removals.length, 1);
+    assert.deepEqual(await c.removals[0], { name: n(0), aside: aside0, id: `id-${n(0)}` });
+    assert.deepEqual(engine.callsOf('remove'), [{ op: 'remove', id: `id-${n(0)}`, force: false }], 'removed by id, never forced');
+    assert.ok(!engine.containers.has(aside0));
+  });
+
+  it('the create does not wait for the removal', async () => {
+    const engine = new FakeEngine(container(n(0), { exitCode: 0 }));
+    let releaseRemove!: () => void;
+    const held = new Promise<void>((r) => (releaseRemove = r));
+    const remove = engine.remove.bind(engine);
+    engine.remove = async (id, o) => {
+      await held;
+      return remove(id, o);
+    };
+    const c = await claim(engine);
+    const result = await c.promise; // resolves while the remove is still held
+    assert.equal(result.name, n(0));
+    assert.ok(engine.containers.has(aside0), 'still there, under its aside name');
+    releaseRemove();
+    assert.equal((await c.removals[0]).error, undefined);
+    assert.ok(!engine.containers.has(aside0));
+  });
+
+  it('a failed rename passes the name over ("remove-failed"): nothing removed, nothing created under it', async () => {
+    const engine = new FakeEngine(container(n(0), { exitCode: 0 }));
+    engine.failRename.set(`id-${n(0)}`, Object.assign(new Error('server error'), { statusCode: 500 }));
+    const { result, creates, removals } = await claimOk(engine);
+    assert.equal(result.name, n(1));
+    assert.equal(result.reclaimed, false);
+    assert.deepEqual(result.skipped, [{ name: n(0), reason: 'remove-failed' }]);
+    assert.deepEqual(creates, [{ name: n(1), reclaimed: false }]);
+    assert.deepEqual(engine.callsOf('remove'), []);
+    assert.deepEqual(removals, []);
+    assert.equal(engine.containers.get(n(0))?.id, `id-${n(0)}`, 'untouched, under its own name');
+  });
+
+  it('an aside name already taken (409) passes the name over as "conflict" and touches nothing', async () => {
+    const engine = new FakeEngine(container(n(0), { exitCode: 0 }), container(aside0, { id: 'id-squatter', exitCode: 0 }));
+    const { result, removals } = await claimOk(engine);
+    assert.equal(result.name, n(1));
+    assert.deepEqual(result.skipped, [{ name: n(0), reason: 'conflict' }]);
+    assert.deepEqual(engine.callsOf('remove'), []);
+    assert.deepEqual(removals, []);
+    assert.equal(engine.containers.get(aside0)?.id, 'id-squatter');
+  });
+
+  it('a container gone by the rename (404) leaves its name free: reclaimed without a removal', async () => {
+    const engine = new FakeEngine(container(n(0), { exitCode: 0 }));
+    const rename = engine.rename.bind(engine);
+    engine.rename = async (id, name) => {
+      engine.containers.delete(n(0)); // removed by someone else between the inspect and the rename
+      return rename(id, name);
+    };
+    const { result, removals, creates } = await claimOk(engine);
+    assert.equal(result.name, n(0));
+    assert.equal(result.reclaimed, true);
+    assert.deepEqual(removals, []);
+    assert.deepEqual(creates, [{ name: n(0), reclaimed: true }]);
+  });
+
+  it('a removal that fails (started again meanwhile) is reported, never forced: the container stays aside', async () => {
+    const engine = new FakeEngine(container(n(0), { exitCode: 0 }));
+    const refused = Object.assign(new Error('You cannot remove a running container'), { statusCode: 409 });
+    engine.failRemove.set(`id-${n(0)}`, refused);
+    const { result, removals } = await claimOk(engine);
+    assert.equal(result.name, n(0));
+    const outcome = await removals[0];
+    assert.equal(outcome.error, refused);
+    assert.deepEqual(engine.callsOf('remove'), [{ op: 'remove', id: `id-${n(0)}`, force: false }]);
+    assert.equal(engine.containers.get(aside0)?.id, `id-${n(0)}`);
+  });
+
+  it('a create that loses the name (409) after the rename moves on; the removal is still handed over', async () => {
+    const engine = new FakeEngine(container(n(0), { exitCode: 0 }));
+    const { result, removals } = await claimOk(engine, {
+      create: async (name) => {
+        if (name === n(0)) throw new NameConflictError(`The name ${name} is already in use.`);
+        return name;
+      },
+    });
+    assert.equal(result.name, n(1));
+    assert.deepEqual(result.skipped, [{ name: n(0), reason: 'conflict' }]);
+    assert.equal(removals.length, 1);
+    assert.equal((await removals[0]).error, undefined);
+  });
+
+  it('two claims racing on the same exited-0 name: one reclaims it, the other passes it over; it is removed once', async () => {
+    const engine = new FakeEngine(container(n(0), { exitCode: 0 }));
+    // Both inspect -0 before either renames it (the rename waits for both inspects).
+    let inspected = 0;
+    let bothInspected!: () => void;
+    const both = new Promise<void>((r) => (bothInspected = r));
+    const inspect = engine.inspect.bind(engine);
+    engine.inspect = async (name) => {
+      const info = await inspect(name);
+      if (name === n(0) && ++inspected === 2) bothInspected();
+      return info;
+    };
+    const rename = engine.rename.bind(engine);
+    engine.rename = async (id, name) => {
+      await both;
+      return rename(id, name);
+    };
+    const created = new Set<string>();
+    const create = async (name: string) => {
+      if (created.has(name)) throw new NameConflictError(`The name ${name} is already in use.`);
+      created.add(name);
+      return name;
+    };
+    const a = await claim(engine, { create });
+    const b = await claim(engine, { create });
+    const [ra, rb] = await Promise.all([a.promise, b.promise]);
+    assert.notEqual(ra.name, rb.name);
+    assert.deepEqual([ra.reclaimed, rb.reclaimed].sort(), [false, true]);
+    const loser = ra.reclaimed ? rb : ra;
+    assert.deepEqual(loser.skipped, [{ name: n(0), reason: 'conflict' }], 'its rename met the aside name the winner took');
+    const outcomes = await Promise.all([...a.removals, ...b.removals]);
+    assert.equal(outcomes.length, 1, 'one removal, owned by the winner');
+    assert.deepEqual(engine.callsOf('remove'), [{ op: 'remove', id: `id-${n(0)}`, force: false }]);
+  });
+
+  it('an inspect failing mid-batch rejects the claim when it reaches that name: nothing renamed, removed or created', async () => {
+    const engine = new FakeEngine(inState(n(0), 'running'), inState(n(1), 'running'), container(n(3), { exitCode: 0 }));
+    const broken = new Error('inspect failed: server error');
+    const inspect = engine.inspect.bind(engine);
+    engine.inspect = async (name) => {
+      if (name === n(2)) throw broken;
+      return inspect(name);
+    };
+    const { promise, creates, removals } = await claim(engine);
+    await assert.rejects(promise, (e) => e === broken);
+    assert.deepEqual(creates, []);
+    assert.deepEqual(removals, []);
+    assert.deepEqual(engine.callsOf('rename'), []);
+    assert.ok(engine.containers.has(n(3)), 'the clean -3 beyond it is untouched');
+  });
+
+  it('an inspect failing mid-batch beyond the name claimed is never read (and never thrown unhandled)', async () => {
+    const engine = new FakeEngine(inState(n(0), 'running'), container(n(1), { exitCode: 0 }));
+    const inspect = engine.inspect.bind(engine);
+    engine.inspect = async (name) => {
+      if (name === n(4)) throw new Error('never awaited');
+      return inspect(name);
+    };
+    const { result, removals } = await claimOk(engine);
+    assert.equal(result.name, n(1));
+    assert.equal(result.reclaimed, true);
+    assert.equal((await removals[0]).error, undefined);
+  });
+
+  it('a never-started container over a minute old is removed before the create, not moved aside', async () => {
+    const engine = new FakeEngine(inState(n(0), 'created'));
+    const { result, removals } = await claimOk(engine);
+    assert.equal(result.reclaimed, true);
+    assert.deepEqual(engine.callsOf('rename'), []);
+    assert.deepEqual(removals, []);
+    assert.deepEqual(engine.callsOf('remove'), [{ op: 'remove', id: `id-${n(0)}`, force: false }]);
+  });
+
+  it('isAsideOf: an aside name names its own container', () => {
+    const id = 'abcdef0123456789abcdef';
+    assert.equal(isAsideOf(asideName('borg-worker-3', id), id), true);
+    assert.equal(isAsideOf(asideName('borg-worker-3', id), 'ffffff0123456789'), false, 'another container under that name was not moved aside by a claim');
+    assert.equal(isAsideOf('borg-worker-3', id), false);
   });
 });

@@ -204,6 +204,15 @@ export class FakeDocker implements Engine {
     this.containers.delete(id);
   }
 
+  async rename(id: string, name: string): Promise<boolean> {
+    this.check();
+    const c = this.containers.get(id);
+    if (!c) return false;
+    if ([...this.containers.values()].some((o) => o !== c && o.info.name === name)) throw new NameConflictError(`The name ${name} is already in use.`);
+    c.info.name = name;
+    return true;
+  }
+
   async wait(id: string, signal?: AbortSignal): Promise<number> {
     this.check();
     const c = this.byId(id);

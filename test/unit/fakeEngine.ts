@@ -1,5 +1,6 @@
 import type { ClaimEngine } from '../../src/core/claim';
 import type { ContainerInfo, ContainerStatus } from '../../src/core/engine';
+import { NameConflictError } from '../../src/core/errors';
 import { LABEL_MANAGED, LABEL_PERSONA, LABEL_WORKSPACE } from '../../src/core/labels';
 
 /** The workspace id the unit tests act as. */
@@ -37,7 +38,10 @@ export function inState(name: string, status: ContainerStatus, extra: Partial<Co
 }
 
 export type EngineCall =
-  { op: 'list'; filter: { managedOnly?: boolean; workspace?: string; namePrefix?: string } } | { op: 'inspect'; nameOrId: string } | { op: 'remove'; id: string; force: boolean };
+  | { op: 'list'; filter: { managedOnly?: boolean; workspace?: string; namePrefix?: string } }
+  | { op: 'inspect'; nameOrId: string }
+  | { op: 'remove'; id: string; force: boolean }
+  | { op: 'rename'; id: string; name: string };
 
 /**
  * An in-memory Docker for the claim step. Containers are kept by name with their full (inspect)
@@ -52,6 +56,8 @@ export class FakeEngine implements ClaimEngine {
   readonly listHidesExitCode = new Set<string>();
   /** Remove failures by container id. */
   readonly failRemove = new Map<string, Error>();
+  /** Rename failures by container id. */
+  readonly failRename = new Map<string, Error>();
   failList: Error | undefined;
   failInspect: Error | undefined;
 
@@ -93,6 +99,18 @@ export class FakeEngine implements ClaimEngine {
     const failure = this.failRemove.get(id);
     if (failure) throw failure;
     for (const [name, c] of this.containers) if (c.id === id) this.containers.delete(name);
+  }
+
+  async rename(id: string, name: string): Promise<boolean> {
+    this.calls.push({ op: 'rename', id, name });
+    const failure = this.failRename.get(id);
+    if (failure) throw failure;
+    const entry = [...this.containers].find(([, c]) => c.id === id);
+    if (!entry) return false;
+    if (this.containers.has(name)) throw new NameConflictError(`The name ${name} is already in use.`);
+    this.containers.delete(entry[0]);
+    this.containers.set(name, { ...entry[1], name });
+    return true;
   }
 
   /** The recorded calls of one kind. */

@@ -459,3 +459,36 @@ async function until(cond: () => boolean): Promise<void> {
   for (let i = 0; i < 10_000 && !cond(); i++) await new Promise((r) => setImmediate(r));
   assert.ok(cond(), 'condition never held');
 }
+
+describe('a launch that reclaims a name: the old container is moved aside and its removal is owned by the Pipeline', () => {
+  it('joinAgents waits for the removal; one that fails is recorded and the container left aside, never forced', async () => {
+    const r = await rig();
+    const old = r.engine.add({ name: 'u-worker-0', status: 'exited', exitCode: 0, oomKilled: false, labels: agentLabels('worker', WS) });
+    let release!: () => void;
+    const held = new Promise<void>((res) => (release = res));
+    const forced: boolean[] = [];
+    const remove = r.engine.remove.bind(r.engine);
+    r.engine.remove = async (id, o) => {
+      if (id !== old.info.id) return remove(id, o);
+      forced.push(o?.force ?? false);
+      await held;
+      throw Object.assign(new Error('You cannot remove a running container'), { statusCode: 409 });
+    };
+    const launched = await r.pipeline.launch('worker');
+    assert.equal(launched.name, 'u-worker-0');
+    assert.equal(launched.reclaimed, true);
+    r.engine.exit(launched.name, 0);
+    let joined = false;
+    const join = r.pipeline.joinAgents().then(() => (joined = true));
+    await launched.agent.done;
+    await new Promise((res) => setImmediate(res));
+    assert.equal(joined, false, 'the removal is still held');
+    release();
+    await join;
+    assert.deepEqual(forced, [false]);
+    assert.equal(old.info.name, 'u-worker-0.reclaimed-' + old.info.id.slice(0, 12));
+    assert.ok(r.engine.containers.has(old.info.id), 'left aside, untouched');
+    const failed = r.store.listEvents(old.info.name).filter((e) => e.kind === 'reclaim-remove-failed');
+    assert.equal(failed.length, 1);
+  });
+});
