@@ -6,7 +6,7 @@
  *     10k tasks (titles of ~150 bytes, descriptions of ~400, a last error of ~200 on every third)
  *     and 100k events: 60k container events (`events`, JSON details of ~150 bytes), 20k task runs
  *     (outputs of ~300 bytes, errors of ~120 on every fourth) and 20k model-usage rows (a refusal
- *     message on every 50th): ~34 MB. Filled with one bulk SQL statement per table through the store's
+ *     message on every 50th): ~36 MB. Filled with one bulk SQL statement per table through the store's
  *     own `execute` (each one transaction). Baseline: the flush of an empty database (schema
  *     only) in the same folder, in alternation (empty, big, empty, big …); before each flush one
  *     event is added, so every flush writes a changed database as shutdown does. Verdicts: the

@@ -409,7 +409,7 @@ export class Store {
     if (this.closed || this.readOnly) return;
     // Nothing changed since the last write (or the open): the file holds this state already. Skips
     // the export and the atomic write, e.g. close() right after shutdown's flush (10k tasks and
-    // 100k events, ~34 MB, cost ~100 ms and more a write: bench/shutdown.ts).
+    // 100k events, ~36 MB, cost ~110 ms a write: bench/shutdown.ts).
     if (!this.dirty && fs.existsSync(this.file)) return;
     const data = this.db.export();
     // sql.js: export() ends any open transaction and resets prepared statements; we hold none across awaits.
