@@ -353,6 +353,35 @@ describe('Store.flush', () => {
     assert.deepEqual((await onDisk()).containers.map((r) => r.name).sort(), ['after', 'before']);
   });
 
+  it('writes nothing when nothing changed since the last write (close after a flush, a flush after opening)', async () => {
+    const s = await openStore();
+    s.upsertContainer(row('borg-dev-0'));
+    await s.flush();
+    const written = fs.statSync(file).ino;
+    await s.flush();
+    assert.equal(fs.statSync(file).ino, written, 'a flush without changes replaced the file');
+    await s.close();
+    assert.equal(fs.statSync(file).ino, written, 'close after a flush replaced the file');
+    const again = await openStore();
+    await again.flush();
+    assert.equal(fs.statSync(file).ino, written, 'a flush right after opening replaced the file');
+    again.addEvent('changed', null);
+    await again.flush();
+    assert.notEqual(fs.statSync(file).ino, written, 'a change was not written');
+  });
+
+  it('writes the file again when it vanished, even without changes', async () => {
+    const s = await openStore();
+    s.upsertContainer(row('borg-dev-0'));
+    await s.flush();
+    fs.rmSync(file);
+    await s.flush();
+    assert.deepEqual(
+      (await onDisk()).containers.map((r) => r.name),
+      ['borg-dev-0'],
+    );
+  });
+
   it('resolves every one of several concurrent flushes, and the file holds the last state', async () => {
     const s = await openStore();
     s.upsertContainer(row('borg-dev-0', { state: 'created', createdAt: 1 }));
