@@ -32,6 +32,8 @@ export const activationBenchmark: Benchmark = {
         { label: 'Borg ext.activate()', unit: 'ms', spread: spreadOf(borg) },
         { label: 'empty extension ext.activate() (baseline)', unit: 'ms', spread: spreadOf(empty) },
         { label: 'Borg / empty extension', unit: '×', spread: spreadOf(ratios) },
+        { label: 'Borg activation, host CPU time', unit: 'ms', spread: spreadOf(s.windows.map((w) => w.activation.borgCpuMs)) },
+        { label: 'empty extension activation, host CPU time', unit: 'ms', spread: spreadOf(s.windows.map((w) => w.activation.emptyCpuMs)) },
         { label: 'production bundle dist/extension.js (what the host loads)', unit: 'bytes', spread: spreadOf([extensionBytes]) },
         { label: 'dist/*.js: extension.js + cli.js (the borg CLI, a bundle of its own)', unit: 'bytes', spread: spreadOf([allBytes]) },
       ],

@@ -20,6 +20,13 @@ const counts = (c: CallCounts) =>
     : 'none';
 const text = (c: Calls) => `${counts(c.http)} (Engine methods: ${counts(c.engine)})`;
 
+/** "A (×9), B (×1)": each distinct text with how many times it occurs. */
+function tally(texts: string[]): string {
+  const n = new Map<string, number>();
+  for (const t of texts) n.set(t, (n.get(t) ?? 0) + 1);
+  return [...n].map(([t, k]) => `${t} (in ${k} of ${texts.length})`).join('; ');
+}
+
 export const outsideRemoveBenchmark: Benchmark = {
   id: 'P9',
   what: 'a docker rm -f done outside Borg → the Agents tree drops the row (view visible)',
@@ -40,7 +47,7 @@ export const outsideRemoveBenchmark: Benchmark = {
       ],
       verdicts: [verdict('docker rm → row gone', 'ms', median(r.fromCliMs), 1000, opts.quick, spreadOf(r.fromCliMs))],
       notes: [
-        `${r.fromCliMs.length} removals of a running labelled container; Borg's calls per removal: ${r.callsPerRemoval.map(text).join(' | ')}`,
+        `${r.fromCliMs.length} removals of a running labelled container; Borg's calls per removal: ${tally(r.callsPerRemoval.map(text))}`,
         `idle ${(r.idleMs / 1000).toFixed(1)} s in all before the removals (the event stream open): ${text(r.idleCalls)} — no list polling`,
       ],
     };

@@ -28,8 +28,10 @@ export interface WindowPlan {
    */
   emptyFirst: boolean;
   quick: boolean;
-  /** Repetitions (P8 walks, P9 removals). */
+  /** P8: walks per tree size. */
   reps: number;
+  /** P9: removals. */
+  removals: number;
   /** P7: how long each state is counted, and the settle period before it (ms). */
   countMs: number;
   settleMs: number;
@@ -58,6 +60,9 @@ export interface ActivationSample {
   /** `ext.activate()` of the not-yet-active extension, ms (require of its main module + its activate()). */
   borgMs: number;
   emptyMs: number;
+  /** The extension host process's CPU time (user + system, all its threads) during each activation, ms: less moved by other load than the wall time. */
+  borgCpuMs: number;
+  emptyCpuMs: number;
   emptyFirst: boolean;
   /** Borg's workspace database existed before the activation (the usual start, not a first-ever one). */
   dbExisted: boolean;

@@ -101,6 +101,7 @@ export async function run(): Promise<void> {
 /** P6: activates both extensions (the plan says which first), each timed around `ext.activate()`. */
 async function activations(plan: WindowPlan, notes: string[]): Promise<ActivationSample> {
   const ms: Record<string, number> = {};
+  const cpuMs: Record<string, number> = {};
   const folder = vscode.workspace.workspaceFolders?.[0]?.uri.toString();
   const dbExisted = fs.existsSync(workspaceHome(borgHomeOf(), workspaceId(workspaceKeyOf(folder))).db);
   for (const id of plan.emptyFirst ? [EMPTY_ID, BORG_ID] : [BORG_ID, EMPTY_ID]) {
@@ -108,14 +109,19 @@ async function activations(plan: WindowPlan, notes: string[]): Promise<Activatio
     if (!ext) throw new Error(`extension ${id} is not in this host`);
     if (ext.isActive) throw new Error(`extension ${id} was already active: its activation cannot be timed here`);
     const profile = id === BORG_ID ? await startProfile() : undefined;
+    const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     await ext.activate();
     ms[id] = performance.now() - t0;
+    const cpu = process.cpuUsage(cpu0);
+    cpuMs[id] = (cpu.user + cpu.system) / 1000;
     await profile?.();
   }
-  log(`activation: Borg ${ms[BORG_ID].toFixed(1)} ms, empty ${ms[EMPTY_ID].toFixed(1)} ms (${plan.emptyFirst ? 'empty first' : 'Borg first'}; database ${dbExisted ? 'existed' : 'created now'})`);
+  log(
+    `activation: Borg ${ms[BORG_ID].toFixed(1)} ms (CPU ${cpuMs[BORG_ID].toFixed(0)} ms), empty ${ms[EMPTY_ID].toFixed(1)} ms (CPU ${cpuMs[EMPTY_ID].toFixed(0)} ms) (${plan.emptyFirst ? 'empty first' : 'Borg first'}; database ${dbExisted ? 'existed' : 'created now'})`,
+  );
   if (notes.length) log(notes.join('; '));
-  return { borgMs: ms[BORG_ID], emptyMs: ms[EMPTY_ID], emptyFirst: plan.emptyFirst, dbExisted };
+  return { borgMs: ms[BORG_ID], emptyMs: ms[EMPTY_ID], borgCpuMs: cpuMs[BORG_ID], emptyCpuMs: cpuMs[EMPTY_ID], emptyFirst: plan.emptyFirst, dbExisted };
 }
 
 /**
@@ -289,7 +295,10 @@ async function agentsTree(ctx: BorgContext, plan: WindowPlan): Promise<AgentsTre
     const createMs = performance.now() - t0;
     made = n;
     await ctx.pipeline.refresh();
-    await until(`the tree to show ${n} containers`, () => [...names].every((x) => shownNames(view).has(x)));
+    await until(`the tree to show ${n} containers`, () => {
+      const shown = shownNames(view);
+      return [...names].every((x) => shown.has(x));
+    });
     await sleep(plan.quick ? 200 : 1_000); // the workbench renders the new rows (it calls the same provider)
     const walkMs: number[] = [];
     const refreshMs: number[] = [];
@@ -328,7 +337,7 @@ async function outsideRemove(ctx: BorgContext, counter: Counter, plan: WindowPla
   const view = ctx.agentsView;
   const out: OutsideRemoveResult = { fromCliMs: [], fromEventMs: [], callsPerRemoval: [], idleCalls: { engine: {}, http: {} }, idleMs: 0 };
   const idleMs = plan.quick ? 500 : 2_000;
-  for (let r = 0; r < plan.reps; r++) {
+  for (let r = 0; r < plan.removals; r++) {
     const name = `${plan.prefix}-rm-${r}`;
     const c = await docker.createContainer({
       name,
@@ -366,7 +375,7 @@ async function outsideRemove(ctx: BorgContext, counter: Counter, plan: WindowPla
       await sleep(300); // the calls made for this removal, after the repaint, are counted with it
       out.callsPerRemoval.push(counter.take());
       log(
-        `outside docker rm ${r + 1}/${plan.reps}: gone ${(goneAt! - cliAt).toFixed(0)} ms after the CLI returned, ${(goneAt! - eventAt).toFixed(0)} ms after the destroy event; calls ${callsText(out.callsPerRemoval[r])}`,
+        `outside docker rm ${r + 1}/${plan.removals}: gone ${(goneAt! - cliAt).toFixed(0)} ms after the CLI returned, ${(goneAt! - eventAt).toFixed(0)} ms after the destroy event; calls ${callsText(out.callsPerRemoval[r])}`,
       );
     } finally {
       sub.dispose();
