@@ -86,7 +86,8 @@ async function measure(ids: HostBenchId[], opts: BenchOptions): Promise<HostSess
   let browser: Awaited<ReturnType<ChromiumModule['launchChromium']>> | undefined;
   try {
     opts.log('building the production bundle (node scripts/build.mjs --production) into a staged copy of the extension');
-    const { dir: extension, bundle } = await stageBorg(path.join(scratch, 'borg'));
+    const staging = stageBorg(path.join(scratch, 'borg')); // while code-server and Chromium start
+    staging.catch(() => undefined); // awaited below
     // The payload keeps one extensionDevelopmentPath only (the last): the empty extension is
     // installed instead, as a folder in the extensions dir, which code-server scans at its first start.
     fs.cpSync(EMPTY_EXTENSION, path.join(scratch, 'extensions', 'borg-bench.empty-extension-0.0.1'), { recursive: true });
@@ -131,6 +132,7 @@ async function measure(ids: HostBenchId[], opts: BenchOptions): Promise<HostSess
     started.catch(() => undefined); // awaited below, once Chromium is up
     browser = await launchChromium();
     server = await started;
+    const { dir: extension, bundle } = await staging;
     const results: WindowResult[] = [];
     for (let w = 0; w < windows; w++) {
       const t0 = performance.now();
