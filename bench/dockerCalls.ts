@@ -1,13 +1,48 @@
-/** P7: Docker API calls per minute, idle, views hidden and visible. Not built yet. */
+/**
+ * P7: the Docker API calls Borg makes while idle, in a real extension host on the real dockerd
+ * (bench/host/): every method of Borg's engine counted (each Docker call goes through it), first
+ * with the Borg views hidden (as after start-up), then visible; and every HTTP request its dockerode
+ * client sends (the figure: what dockerd receives). Each state: a settle period (its
+ * calls reported, not judged), then the counted period.
+ */
 import type { Benchmark } from './benchmark';
+import { verdict } from './benchmark';
+import type { CallCounts, Calls } from './host/protocol';
+import { hostSession } from './host/session';
+import { spreadOf } from './stats';
+
+const total = (c: CallCounts) => Object.values(c).reduce((a, b) => a + b, 0);
+const counts = (c: CallCounts) =>
+  total(c)
+    ? Object.entries(c)
+        .map(([k, v]) => `${k} ×${v}`)
+        .join(', ')
+    : 'none';
+const text = (c: Calls) => `${counts(c.http)} (Engine methods: ${counts(c.engine)})`;
 
 export const dockerCallsBenchmark: Benchmark = {
   id: 'P7',
-  what: 'Docker API calls per minute, idle, views hidden and visible',
+  what: 'Docker API calls per minute, idle, views hidden and visible (every Engine method counted, real host)',
   baseline: '— (absolute)',
   target: '0 hidden; ≤ 1/min visible',
-  needs: 'docker',
-  run() {
-    return Promise.reject(new Error('P7 is not built yet'));
+  needs: 'host',
+  async run(opts) {
+    const s = await hostSession('P7', opts);
+    const r = s.windows[0].dockerCalls;
+    if (!r) throw new Error('the host session measured no Docker calls');
+    const perMin = (st: typeof r.hidden) => total(st.counted.http) / (st.countedMs / 60_000);
+    const hidden = perMin(r.hidden);
+    const visible = perMin(r.visible);
+    return {
+      figures: [
+        { label: 'Docker API requests, views hidden', unit: 'calls/min', spread: spreadOf([hidden]) },
+        { label: 'Docker API requests, views visible', unit: 'calls/min', spread: spreadOf([visible]) },
+      ],
+      verdicts: [verdict('idle, views hidden', 'calls/min', hidden, 0, opts.quick), verdict('idle, views visible', 'calls/min', visible, 1, opts.quick)],
+      notes: [
+        `hidden: counted ${(r.hidden.countedMs / 1000).toFixed(1)} s: ${text(r.hidden.counted)}; the settle period before (${(r.hidden.settleMs / 1000).toFixed(1)} s, right after activation): ${text(r.hidden.settle)}`,
+        `visible: counted ${(r.visible.countedMs / 1000).toFixed(1)} s: ${text(r.visible.counted)}; the settle period after the view opened (${(r.visible.settleMs / 1000).toFixed(1)} s): ${text(r.visible.settle)} (the event stream opened then stays open)`,
+      ],
+    };
   },
 };
