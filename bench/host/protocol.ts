@@ -60,6 +60,8 @@ export interface ActivationSample {
   /** `ext.activate()` of the not-yet-active extension, ms (require of its main module + its activate()). */
   borgMs: number;
   emptyMs: number;
+  /** From the same `ext.activate()` call until Borg's `BorgApi.ready` resolved (database open, views and real commands registered), ms. */
+  borgReadyMs: number;
   /** The extension host process's CPU time (user + system, all its threads) during each activation, ms: less moved by other load than the wall time. */
   borgCpuMs: number;
   emptyCpuMs: number;

@@ -78,8 +78,7 @@ export async function run(): Promise<void> {
   await sleep(mine.quick ? 300 : 1_500); // let the workbench's own start-up activations finish first
   const activation = await activations(mine, notes);
   const result: WindowResult = { pid: process.pid, activation, notes };
-  const api = vscode.extensions.getExtension<BorgApi>(BORG_ID)!.exports;
-  const { ctx } = api;
+  const ctx = await vscode.extensions.getExtension<BorgApi>(BORG_ID)!.exports.ready;
   if (mine.measure.length) {
     const counter = countCalls(ctx);
     try {
@@ -102,6 +101,7 @@ export async function run(): Promise<void> {
 async function activations(plan: WindowPlan, notes: string[]): Promise<ActivationSample> {
   const ms: Record<string, number> = {};
   const cpuMs: Record<string, number> = {};
+  let readyMs = 0;
   const folder = vscode.workspace.workspaceFolders?.[0]?.uri.toString();
   const dbExisted = fs.existsSync(workspaceHome(borgHomeOf(), workspaceId(workspaceKeyOf(folder))).db);
   for (const id of plan.emptyFirst ? [EMPTY_ID, BORG_ID] : [BORG_ID, EMPTY_ID]) {
@@ -111,17 +111,21 @@ async function activations(plan: WindowPlan, notes: string[]): Promise<Activatio
     const profile = id === BORG_ID ? await startProfile() : undefined;
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
-    await ext.activate();
+    const exported = (await ext.activate()) as Partial<BorgApi> | undefined;
     ms[id] = performance.now() - t0;
+    if (id === BORG_ID) {
+      await exported?.ready; // the start activate() left under way: database open, views and commands registered
+      readyMs = performance.now() - t0;
+    }
     const cpu = process.cpuUsage(cpu0);
     cpuMs[id] = (cpu.user + cpu.system) / 1000;
     await profile?.();
   }
   log(
-    `activation: Borg ${ms[BORG_ID].toFixed(1)} ms (CPU ${cpuMs[BORG_ID].toFixed(0)} ms), empty ${ms[EMPTY_ID].toFixed(1)} ms (CPU ${cpuMs[EMPTY_ID].toFixed(0)} ms) (${plan.emptyFirst ? 'empty first' : 'Borg first'}; database ${dbExisted ? 'existed' : 'created now'})`,
+    `activation: Borg ${ms[BORG_ID].toFixed(1)} ms, started ${readyMs.toFixed(1)} ms (CPU ${cpuMs[BORG_ID].toFixed(0)} ms), empty ${ms[EMPTY_ID].toFixed(1)} ms (CPU ${cpuMs[EMPTY_ID].toFixed(0)} ms) (${plan.emptyFirst ? 'empty first' : 'Borg first'}; database ${dbExisted ? 'existed' : 'created now'})`,
   );
   if (notes.length) log(notes.join('; '));
-  return { borgMs: ms[BORG_ID], emptyMs: ms[EMPTY_ID], borgCpuMs: cpuMs[BORG_ID], emptyCpuMs: cpuMs[EMPTY_ID], emptyFirst: plan.emptyFirst, dbExisted };
+  return { borgMs: ms[BORG_ID], borgReadyMs: readyMs, emptyMs: ms[EMPTY_ID], borgCpuMs: cpuMs[BORG_ID], emptyCpuMs: cpuMs[EMPTY_ID], emptyFirst: plan.emptyFirst, dbExisted };
 }
 
 /**

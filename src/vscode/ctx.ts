@@ -142,9 +142,11 @@ export class BorgContext extends Disposable {
    * database, the state dirs and the worktrees, the same folders the `borg` CLI uses for this
    * folder — taking the database's lock (dbLock.ts). When another window or `borg run` holds
    * it, this window opens it read-only and says who holds it. Then builds the runtime.
+   * `beforeCommands` runs once the database is open, just before the context registers its
+   * views and commands (extension.ts ends the start's stand-in commands there).
    * @throws BorgError when the database cannot be opened.
    */
-  static async create(extension: vscode.ExtensionContext): Promise<BorgContext> {
+  static async create(extension: vscode.ExtensionContext, beforeCommands: () => void = () => undefined): Promise<BorgContext> {
     const log = vscode.window.createOutputChannel('Borg Pipeline', { log: true });
     const config = readConfig();
     const storage = extension.storageUri ?? extension.globalStorageUri;
@@ -196,6 +198,7 @@ export class BorgContext extends Disposable {
     );
     if (runtime.gateway)
       log.info(`model gateway: ${runtime.gateway.upstreamLabel}${runtime.gateway.replay ? ' — a replay of recorded answers, not a model' : ''}; network ${config.hardening.network}`);
+    beforeCommands();
     const ctx = new BorgContext(extension, log, engine, runtime, secrets, opened.lock);
     if (opened.lock) ctx.watchHandover(home.db);
     ctx.register(

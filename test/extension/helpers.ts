@@ -1,6 +1,7 @@
 import * as assert from 'node:assert/strict';
 import Docker from 'dockerode';
 import * as vscode from 'vscode';
+import type { BorgContext } from '../../src/vscode/ctx';
 import type { BorgApi } from '../../src/vscode/extension';
 
 export const EXTENSION_ID = 'borg-pipeline.borg-pipeline';
@@ -8,10 +9,11 @@ export const docker = new Docker();
 /** One container prefix for the whole host run, so cleanup finds everything the suite created. */
 export const prefix = `borgt${process.pid}x${Math.floor(Math.random() * 1e6)}`;
 
-export async function api(): Promise<BorgApi> {
+/** Borg's context once it has started (activate() returns before: `BorgApi.ready`). */
+export async function api(): Promise<{ ctx: BorgContext }> {
   const ext = vscode.extensions.getExtension<BorgApi>(EXTENSION_ID);
   assert.ok(ext, `extension ${EXTENSION_ID} is installed in the host`);
-  return ext.activate();
+  return { ctx: await (await ext.activate()).ready };
 }
 
 export async function setConfig(key: string, value: unknown): Promise<void> {
