@@ -42,7 +42,7 @@ const PHASES: Array<[keyof PhaseSample, string]> = [
   ['firstOutput', 'started → first output'],
   ['run', 'started → wait resolved (exit)'],
   ['inspect', 'exit → inspect done'],
-  ['release', 'inspect done → slot released'],
+  ['release', 'inspect done → agent done (its end recorded)'],
 ];
 
 function phasesOf(t: ContainerTimeline, releasedAt: number | undefined): PhaseSample | undefined {
@@ -89,8 +89,12 @@ async function loaded(rig: PipelineRig, n: number): Promise<{ ms: number; phases
   const calls = new Map<string, number>();
   for (const c of rig.timed.calls) calls.set(c.method, (calls.get(c.method) ?? 0) + 1);
   const phases = timelines.map((t) => phasesOf(t, released.get(t.id))).filter((p): p is PhaseSample => !!p);
-  // FIFO slots: the i-th release admits the (i + SLOTS)-th launch.
-  const releases = [...released.values()].sort((a, b) => a - b);
+  // FIFO slots: the i-th exit frees the slot of the (i + SLOTS)-th launch (the slot is free from
+  // the exit on; before the fix, from the agent's recorded end).
+  const releases = timelines
+    .map((t) => t.exited)
+    .filter((x): x is number => x !== undefined)
+    .sort((a, b) => a - b);
   const creates = [...timelines].sort((a, b) => a.createCalled - b.createCalled);
   const toCreate: number[] = [];
   const toStart: number[] = [];
@@ -159,7 +163,7 @@ export const makespanBenchmark: Benchmark = {
       const toStart: number[] = [];
       let maxRunning = 0;
       let calls = new Map<string, number>();
-      await alone(rig); // warm-up (image cache, first connection), not counted
+      if (!opts.quick) await alone(rig); // warm-up (image cache, first connection), not counted
       for (let r = 0; r < rounds; r++) {
         const round: number[] = [];
         for (let k = 0; k < aloneRuns; k++) {
@@ -187,8 +191,8 @@ export const makespanBenchmark: Benchmark = {
       verdicts.push(verdict(`${n} launches: makespan / ideal`, '×', median(loadedMs) / median(idealMs), 1.05, opts.quick, spreadOf(launchRatios)));
       notes.push(...phaseTable('alone:', alonePhases), ...phaseTable(`${SLOTS}-slot load:`, loadedPhases));
       if (toCreate.length) {
-        notes.push(`slot idle, released → next create called: ${spreadText(spreadOf(toCreate))} ms`);
-        notes.push(`slot idle, released → next started: ${spreadText(spreadOf(toStart))} ms`);
+        notes.push(`slot idle, an agent exited → the next create called (negative: created ahead): ${spreadText(spreadOf(toCreate))} ms`);
+        notes.push(`slot idle, an agent exited → the next started: ${spreadText(spreadOf(toStart))} ms`);
       }
       notes.push(`Engine calls of one loaded run of ${n} launches: ${[...calls].map(([m, c]) => `${m} ${c}`).join(', ')}`);
       notes.push(`most agents holding a slot at once: ${maxRunning} (limit ${SLOTS})`);
@@ -198,7 +202,7 @@ export const makespanBenchmark: Benchmark = {
       const taskAlone: number[] = [];
       const taskIdeal: number[] = [];
       const taskLoaded: number[] = [];
-      await tasksThrough(rig, s, 1); // warm-up
+      if (!opts.quick) await tasksThrough(rig, s, 1); // warm-up
       for (let r = 0; r < rounds; r++) {
         const round: number[] = [];
         for (let k = 0; k < (opts.quick ? 1 : 3); k++) round.push(await tasksThrough(rig, s, 1));
