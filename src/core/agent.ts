@@ -63,6 +63,13 @@ export interface AgentOptions {
   onChange: (agent: Agent) => void;
   /** Called for every output line (stdout and stderr), without the newline, after `lastLine` is set. */
   onOutput?: (agent: Agent, line: string) => void;
+  /**
+   * Called once, as soon as Docker reports the container exited (its `wait` resolved), before
+   * the exit is judged and recorded (inspect, the output drain, the log's close): the Pipeline
+   * frees the agent's slot here, so the next launch does not wait for this run's bookkeeping.
+   * Not called when the run ends otherwise (detached, Docker gone, a failure): `done` covers those.
+   */
+  onExited?: (agent: Agent) => void;
 }
 
 /**
@@ -165,6 +172,8 @@ export class Agent extends Disposable {
       const left = Math.max(0, this.startedAt + this.o.timeoutMs - Date.now());
       watchdog = this.o.timeoutMs > 0 ? setTimeout(() => this.onTimeout(), left) : undefined;
       const code = await this.o.engine.wait(this.o.id, this.follow.signal);
+      // It no longer runs (Borg sets no restart policy): whatever follows is bookkeeping.
+      this.o.onExited?.(this);
       let info = await this.o.engine.inspect(this.o.id);
       // Killed from outside (137 without a stop of ours or an OOM): `docker rm -f` kills first and
       // removes a moment later. Look again briefly, so a removal reads "removed", not "exited 137".

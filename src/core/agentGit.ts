@@ -75,11 +75,18 @@ export class AgentGit {
   /**
    * Checks the host's metadata of the checkout, then (re)builds its sandbox from the trusted
    * side: HEAD on the task branch, the branch and base refs, a copy of the worktree's index and
-   * the object store as an alternate.
+   * the object store as an alternate. `known`: what an earlier phase of this checkout trusted
+   * ({@link trust}); it is checked again on disk (no git call) instead of asking git anew. The
+   * git calls run side by side (each is a process: on a 2-core machine they are most of a
+   * phase-to-phase dispatch).
    * @throws GitMetadataAlteredError when the host-side metadata was altered; BorgError when git fails.
    */
-  async prepare(t: TaskCheckout): Promise<PreparedCheckout> {
-    const trusted = await this.trust(t);
+  async prepare(t: TaskCheckout, known?: TrustedCheckout): Promise<PreparedCheckout> {
+    const branches = [...new Set([t.branch, t.baseBranch])].filter((b) => /^[A-Za-z0-9][A-Za-z0-9._/-]*$/.test(b) && !b.endsWith('.lock'));
+    // The refs are read from the main repository (never from anything an agent wrote), alongside the trust check.
+    const shas = Promise.all(branches.map((b) => this.git.revParse(t.repo, `refs/heads/${b}`).catch(() => '')));
+    shas.catch(() => undefined);
+    const trusted = known && known.target.workTree === t.worktree ? (verifyHostSide(t, known.target.gitDir, known.common), known) : await this.trust(t);
     const sandbox = AgentGit.sandboxDir(t.worktree);
     const gitDir = path.join(sandbox, 'git');
     fs.rmSync(sandbox, { recursive: true, force: true });
@@ -87,11 +94,7 @@ export class AgentGit {
     fs.writeFileSync(path.join(gitDir, 'config'), trusted.config);
     fs.writeFileSync(path.join(gitDir, 'HEAD'), `ref: refs/heads/${t.branch}\n`);
     const refs: Array<[string, string]> = [];
-    for (const branch of new Set([t.branch, t.baseBranch])) {
-      if (!/^[A-Za-z0-9][A-Za-z0-9._/-]*$/.test(branch) || branch.endsWith('.lock')) continue;
-      const sha = await this.git.revParse(t.repo, `refs/heads/${branch}`).catch(() => '');
-      if (sha) refs.push([`refs/heads/${branch}`, sha]);
-    }
+    for (const [i, sha] of (await shas).entries()) if (sha) refs.push([`refs/heads/${branches[i]}`, sha]);
     refs.sort((a, b) => (a[0] < b[0] ? -1 : 1));
     fs.writeFileSync(path.join(gitDir, 'packed-refs'), `# pack-refs with: peeled sorted \n${refs.map(([r, sha]) => `${sha} ${r}\n`).join('')}`);
     fs.writeFileSync(path.join(gitDir, 'objects', 'info', 'alternates'), `${OBJECTS_MOUNT}\n`);
@@ -157,6 +160,8 @@ export class AgentGit {
    * @throws GitMetadataAlteredError; BorgError when git fails.
    */
   async trust(t: TaskCheckout): Promise<TrustedCheckout> {
+    const format = this.git.objectFormat(t.repo);
+    format.catch(() => undefined);
     const common = await this.git.commonDir(t.repo);
     let admin: string;
     try {
@@ -165,7 +170,7 @@ export class AgentGit {
       throw new GitMetadataAlteredError(`the main repository no longer lists the worktree ${t.worktree} (${(e as Error).message})`);
     }
     verifyHostSide(t, admin, common);
-    return { target: { gitDir: admin, workTree: t.worktree }, common, config: sandboxConfig(await this.git.objectFormat(t.repo)) };
+    return { target: { gitDir: admin, workTree: t.worktree }, common, config: sandboxConfig(await format) };
   }
 }
 

@@ -152,6 +152,18 @@ export interface RecoveryReport {
   removed: string[];
 }
 
+/** A launch's container created (and attached) before its slot: see Pipeline.stageAhead. */
+interface Staged {
+  claim: { name: string; created: string; reclaimed: boolean; skipped: Array<{ name: string; reason: SkipReason }> };
+  stream: Duplex;
+}
+
+/** A queued launch's handles: its abort, and, until called, the start of its staging. */
+interface Waiter {
+  abort: AbortController;
+  stage?: () => void;
+}
+
 /** How shutdown treats running agents: `detach` leaves containers running, `stop` stops them. */
 export type ShutdownMode = 'detach' | 'stop';
 
@@ -182,7 +194,9 @@ export class Pipeline extends Disposable {
   private refreshing: Promise<void> | undefined;
   private refreshAgain = false;
   private recovering: Promise<RecoveryReport> | undefined;
-  private readonly waiting = new Map<QueuedLaunch, AbortController>();
+  private readonly waiting = new Map<QueuedLaunch, Waiter>();
+  /** Containers created ahead of their slot (see {@link stageAhead}) and not started yet: recovery leaves them alone. */
+  private readonly stagedIds = new Set<string>();
   private queuedSeq = 0;
   private stopAllGeneration = 0;
   /** Exit facts inspected once per exited container id (a list carries neither): OOM flag and Docker's FinishedAt. */
@@ -239,9 +253,9 @@ export class Pipeline extends Disposable {
    * @returns false when it is no longer queued (it started, or was cancelled already).
    */
   cancelQueued(id: number): boolean {
-    for (const [q, abort] of this.waiting) {
+    for (const [q, w] of this.waiting) {
       if (q.id !== id) continue;
-      abort.abort();
+      w.abort.abort();
       return true;
     }
     return false;
@@ -316,21 +330,34 @@ export class Pipeline extends Disposable {
     containerName(settings.prefix, persona, 0xffff_ffff); // the longest name this launch can make must fit
     const image = opts.image ?? settings.image;
     const gateway = this.usesGateway(opts.network ?? settings.hardening.network, opts); // refused before it queues
+    const input: AgentInput = { ...opts.input, persona };
+    // Image check, claim, create and attach need no slot (a created container runs nothing), so
+    // a queued launch does them while it waits; only the start waits for the slot.
+    const stage = async (): Promise<Staged> => {
+      const img = await this.o.engine.image(image);
+      if (!img) throw new ImageMissingError(image);
+      const claim = await claimName({
+        engine: this.o.engine,
+        namePrefix: `${settings.prefix}-${persona}-`,
+        nextCandidate: () => containerName(settings.prefix, persona, this.seq.next()),
+        workspaceId: this.o.workspaceId,
+        maxCandidates: this.o.maxClaimCandidates ?? MAX_CLAIM_CANDIDATES,
+        create: (name) => this.createContainer(name, persona, image, img.user, input, opts, settings, gateway),
+        adoptRemoval: (removal) => this.adoptRemoval(removal),
+      });
+      this.stagedIds.add(claim.created);
+      try {
+        const stream = await this.o.engine.attach(claim.created, { stdin: opts.stdin !== false });
+        return { claim, stream };
+      } catch (e) {
+        await this.discard({ claim });
+        throw e;
+      }
+    };
     return this.withSlot(
       settings,
-      async (release) => {
-        const img = await this.o.engine.image(image);
-        if (!img) throw new ImageMissingError(image);
-        const input: AgentInput = { ...opts.input, persona };
-        const claim = await claimName({
-          engine: this.o.engine,
-          namePrefix: `${settings.prefix}-${persona}-`,
-          nextCandidate: () => containerName(settings.prefix, persona, this.seq.next()),
-          workspaceId: this.o.workspaceId,
-          maxCandidates: this.o.maxClaimCandidates ?? MAX_CLAIM_CANDIDATES,
-          create: (name) => this.createContainer(name, persona, image, img.user, input, opts, settings, gateway),
-          adoptRemoval: (removal) => this.adoptRemoval(removal),
-        });
+      async (release, staged) => {
+        const { claim, stream } = staged!;
         const { name, created: id } = claim;
         const agent = await this.startAndFollow({
           name,
@@ -341,6 +368,7 @@ export class Pipeline extends Disposable {
           settings,
           opts,
           gateway,
+          stream,
           event: claim.reclaimed ? 'reclaimed' : 'launched',
           detail: { image, skipped: claim.skipped },
         });
@@ -349,7 +377,19 @@ export class Pipeline extends Disposable {
       persona,
       opts.signal,
       opts.labels,
+      { stage, discard: (st) => this.discard(st) },
     );
+  }
+
+  /**
+   * Removes a container a launch created ahead of its slot and never started (the launch was
+   * cancelled, stopped or failed meanwhile). Never throws: a container Docker still holds is a
+   * never-started one, which the next recovery removes (it has no database row).
+   */
+  private async discard(st: { claim: { created: string }; stream?: Duplex }): Promise<void> {
+    st.stream?.destroy();
+    await this.o.engine.remove(st.claim.created, { force: true }).catch(() => undefined);
+    this.stagedIds.delete(st.claim.created);
   }
 
   /**
@@ -536,7 +576,14 @@ export class Pipeline extends Disposable {
    * Runs `fn` holding an agent slot; the slot is released when `fn` fails, else handed to the
    * agent `fn` starts. While it waits, the launch is listed in `queued`.
    */
-  private async withSlot<T>(settings: PipelineSettings, fn: (release: () => void) => Promise<T>, persona = 'agent', outer?: AbortSignal, labels: Record<string, string> = {}): Promise<T> {
+  private async withSlot<T>(
+    settings: PipelineSettings,
+    fn: (release: () => void, staged?: Staged) => Promise<T>,
+    persona = 'agent',
+    outer?: AbortSignal,
+    labels: Record<string, string> = {},
+    early?: { stage: () => Promise<Staged>; discard: (s: Staged) => Promise<void> },
+  ): Promise<T> {
     // The Stop All generation is taken before the first await: a Stop All issued from here on refuses this launch.
     const generation = this.stopAllGeneration;
     this.slots.setLimit(settings.maxParallelAgents);
@@ -547,9 +594,13 @@ export class Pipeline extends Disposable {
     outer?.addEventListener('abort', follow, { once: true });
     if (outer?.aborted) abort.abort();
     const signal = abort.signal;
-    this.waiting.set(entry, abort);
+    const waiter: Waiter = { abort };
+    this.waiting.set(entry, waiter);
     this.changed.fire();
     const cancelled = () => new InterruptedError('Cancelled before it started.');
+    /** Set when staging failed: the launch gives up its place at once with that error. */
+    let stageError: unknown;
+    let staging: Promise<Staged> | undefined;
     let release: () => void;
     try {
       if (signal.aborted) throw cancelled();
@@ -559,20 +610,57 @@ export class Pipeline extends Disposable {
       if (generation !== this.stopAllGeneration) throw new InterruptedError('Stopped by Stop All before it started.');
       if (signal.aborted) throw cancelled();
       this.assertRunning();
-      release = await this.slots.acquire(signal, cancelled);
+      if (early) {
+        waiter.stage = () => {
+          staging = early.stage();
+          staging.catch((e: unknown) => {
+            stageError = e;
+            abort.abort();
+          });
+        };
+        this.stageAhead();
+      }
+      release = await this.slots.acquire(signal, () => (stageError as Error | undefined) ?? cancelled());
+    } catch (e) {
+      // Given up while queued: a container made for it meanwhile is removed (it never started).
+      if (staging && early) await staging.then(early.discard, () => undefined);
+      throw e;
     } finally {
       outer?.removeEventListener('abort', follow);
       this.waiting.delete(entry);
       this.changed.fire();
+      this.stageAhead();
     }
     let ok = false;
+    let staged: Staged | undefined;
+    let handed = false;
     try {
       this.assertRunning();
-      const result = await fn(release);
+      staged = staging ? await staging : early ? await early.stage() : undefined;
+      this.assertRunning();
+      handed = true;
+      const result = await fn(release, staged);
       ok = true;
       return result;
     } finally {
       if (!ok) release();
+      if (!handed && staged && early) await early.discard(staged);
+    }
+  }
+
+  /**
+   * Lets the launches that get the next free slots — the first `maxParallelAgents` in the queue
+   * — create and attach their containers now, so a freed slot only has a start to wait for. A
+   * created container runs nothing, and starts only with a slot: at most `maxParallelAgents`
+   * run, and at most as many more wait created.
+   */
+  private stageAhead(): void {
+    let places = this.slots.limit;
+    for (const w of this.waiting.values()) {
+      if (places-- <= 0) return;
+      const stage = w.stage;
+      w.stage = undefined;
+      stage?.();
     }
   }
 
@@ -682,9 +770,12 @@ export class Pipeline extends Disposable {
     /** The container was made with the gateway (its `borg.gateway` label). */
     gateway: boolean;
     labels?: Record<string, string>;
+    /** The stream attached already (a launch attaches while it waits for its slot). */
+    stream?: Duplex;
   }): Promise<Agent> {
     const withStdin = a.opts.stdin !== false;
-    const stream = await this.o.engine.attach(a.id, { stdin: withStdin });
+    const stream = a.stream ?? (await this.o.engine.attach(a.id, { stdin: withStdin }));
+    this.stagedIds.delete(a.id);
     const startedAt = Date.now();
     const labels = a.labels ?? a.opts.labels ?? {};
     const taskId = labels[LABEL_TASK] && /^\d+$/.test(labels[LABEL_TASK]) ? Number(labels[LABEL_TASK]) : undefined;
@@ -734,6 +825,8 @@ export class Pipeline extends Disposable {
       gatewayRun,
       onChange: () => this.changed.fire(),
       onOutput: (_a, line) => this.output.fire({ agent: name, line }),
+      // The container exited: its slot is free before the exit is inspected and recorded.
+      onExited: () => release(),
     });
     this.agentsByName.set(name, agent);
     const settled = agent.done.then(() => {
@@ -907,7 +1000,7 @@ export class Pipeline extends Disposable {
     await this.o.gateway?.start();
     const byName = new Map(list.map((c) => [c.name, c]));
     for (const c of list) {
-      if (this.agentsByName.get(c.name)?.state === 'running') continue;
+      if (this.agentsByName.get(c.name)?.state === 'running' || this.stagedIds.has(c.id)) continue;
       const row = this.o.store.getContainer(c.name);
       const persona = c.persona ?? row?.persona ?? 'agent';
       if (c.status === 'running') {

@@ -111,6 +111,8 @@ interface ActiveRun {
 export class Scheduler extends Disposable {
   private readonly active = new Map<number, ActiveRun>();
   private readonly makingWorktree = new Map<number, Promise<string>>();
+  /** What the last phase of each task trusted about its checkout (AgentGit.trust): the next phase's prepare re-checks it on disk instead of asking git. */
+  private readonly trustedByTask = new Map<number, TrustedCheckout>();
   private readonly agentGit: AgentGit;
   private stopped = false;
   /** Set by {@link start}: no phase is dispatched before recovery adopted the running agents. */
@@ -330,6 +332,7 @@ export class Scheduler extends Disposable {
     }
     if (opts.deleteBranch && task.branch) await this.o.git.deleteBranch(task.repo, task.branch).catch(() => undefined);
     this.o.tasks.delete(id);
+    this.trustedByTask.delete(id);
     this.o.tasks.store.addEvent('task-deleted', null, { taskId: id, deletedBranch: opts.deleteBranch });
     this.changed.fire();
   }
@@ -422,8 +425,9 @@ export class Scheduler extends Disposable {
       launch = { name: run.adopted.name, agent: run.adopted }; // a phase that kept running while no one followed it (see adoptRuns)
     } else
       try {
-        const prepared = await this.agentGit.prepare(checkout);
+        const prepared = await this.agentGit.prepare(checkout, this.trustedByTask.get(t.id));
         trusted = prepared.trusted;
+        this.trustedByTask.set(t.id, trusted);
         launch = await this.o.pipeline.launch(persona, {
           input: taskInput({
             taskId: t.id,
@@ -514,7 +518,8 @@ export class Scheduler extends Disposable {
     let launch: LaunchResult;
     let prepared: PreparedCheckout;
     try {
-      prepared = await this.agentGit.prepare(checkout);
+      prepared = await this.agentGit.prepare(checkout, this.trustedByTask.get(t.id));
+      this.trustedByTask.set(t.id, prepared.trusted);
       launch = await this.o.pipeline.launch(TEST_PERSONA, {
         stdin: false,
         image: settings.testImage || undefined,

@@ -30,7 +30,11 @@ describe('agent slots', () => {
     assert.equal(h.pipeline.queuedCount, 1);
     assert.equal(settled[2], false, 'the third launch waits for a slot');
     assert.deepEqual(await runningNames(h.prefix), firstTwo.map((r) => r.name).sort());
-    assert.equal((await containerNames(h.prefix)).length, 2, 'the queued launch created nothing yet');
+    // The queued launch makes its container ahead (created, never started): only its start waits for the slot.
+    await waitFor(async () => (await containerNames(h.prefix)).length === 3, 10_000, 'the queued launch to create its container');
+    const ahead = (await containerNames(h.prefix)).find((n) => !firstTwo.some((r) => r.name === n))!;
+    assert.equal((await docker.getContainer(ahead).inspect()).State.Status, 'created', 'made ahead, not started');
+    assert.equal(settled[2], false, 'the third launch still waits for a slot');
 
     const third = await withTimeout(launches[2], 15_000, 'third launch');
     assert.equal(h.pipeline.queuedCount, 0);
