@@ -175,7 +175,11 @@ export type ShutdownMode = 'detach' | 'stop';
  */
 export class Pipeline extends Disposable {
   readonly seq: ContainerSeq;
-  /** Labelled containers of this workspace as of the last {@link refresh}. */
+  /**
+   * Labelled containers of this workspace as of the last {@link refresh}, but for those made
+   * ahead for launches still waiting for a slot (the views show those as queued launches; Remove
+   * Exited Agents must not take them for clean exits).
+   */
   containers: ContainerInfo[] = [];
   /** Set when the last refresh could not reach Docker. */
   dockerError: DockerUnreachableError | undefined;
@@ -886,7 +890,9 @@ export class Pipeline extends Disposable {
         do {
           this.refreshAgain = false;
           try {
-            this.containers = await this.withExitFacts(await this.o.engine.list({ workspace: this.o.workspaceId }));
+            // A container made ahead for a launch still waiting for a slot is that queued launch, not an agent that exited.
+            const listed = (await this.o.engine.list({ workspace: this.o.workspaceId })).filter((c) => !this.stagedIds.has(c.id));
+            this.containers = await this.withExitFacts(listed);
             this.dockerError = undefined;
           } catch (e) {
             this.containers = [];

@@ -550,66 +550,6 @@ describe('Scheduler: isolation', () => {
   });
 });
 
-describe('Scheduler: dispatch latency', () => {
-  it('from add() resolving to the container create (target ≤ 50 ms)', async () => {
-    const r = await rig();
-    const creates: number[] = [];
-    const realCreate = r.h.engine.create.bind(r.h.engine);
-    r.h.engine.create = (spec) => {
-      creates.push(Date.now());
-      return realCreate(spec);
-    };
-    // Where the time goes: git calls on the dispatch path (worktree, branch) vs Docker calls before the create.
-    const spans: Array<{ what: string; start: number; end: number }> = [];
-    const realRun = r.git.run.bind(r.git);
-    r.git.run = async (cwd, args, o) => {
-      const start = Date.now();
-      try {
-        return await realRun(cwd, args, o);
-      } finally {
-        spans.push({
-          what: `git ${args
-            .filter((x) => !x.startsWith('-'))
-            .slice(0, 2)
-            .join(' ')}`,
-          start,
-          end: Date.now(),
-        });
-      }
-    };
-    for (const m of ['imageExists', 'list'] as const) {
-      const real = (r.h.engine[m] as (...a: unknown[]) => Promise<unknown>).bind(r.h.engine);
-      (r.h.engine as unknown as Record<string, unknown>)[m] = async (...a: unknown[]) => {
-        const start = Date.now();
-        try {
-          return await real(...a);
-        } finally {
-          spans.push({ what: `docker ${m}`, start, end: Date.now() });
-        }
-      };
-    }
-    // Warm up git and Docker once, so the measurement is the steady state.
-    const warm = await r.scheduler.add({ title: 'Warm-up', description: '', repo: r.repo });
-    await until(r, warm.id, ['done', 'failed', 'blocked'], 60_000);
-    creates.length = 0;
-    spans.length = 0;
-
-    const t0 = await r.scheduler.add({ title: 'Measure me', description: '', repo: r.repo });
-    const added = Date.now();
-    await waitFor(() => creates.length > 0, 5_000, 'the create call');
-    const toCreateCall = creates[0] - added;
-    await waitFor(() => r.tasks.runs(t0.id).some((x) => x.agent), 5_000, 'the agent');
-    const info = await inspectOrUndefined(r.tasks.runs(t0.id)[0].agent!);
-    const toDockerCreated = Date.parse(info!.Created) - added;
-    const before = spans.filter((x) => x.end >= added && x.end <= creates[0]);
-    console.log(`[latency] add() resolved → engine.create called: ${toCreateCall} ms; → Docker "Created": ${toDockerCreated} ms (target ≤ 50 ms)`);
-    console.log(`[latency] on the way: ${before.map((x) => `${x.what} ${x.end - x.start} ms`).join(', ')}`);
-    assert.ok(toCreateCall < 5_000, `${toCreateCall} ms`);
-    assert.ok(toDockerCreated < 5_000, `${toDockerCreated} ms`);
-    await until(r, t0.id, ['done', 'failed', 'blocked'], 60_000);
-  });
-});
-
 describe('Scheduler: the real Claude Code image', () => {
   it('a task phase run in borg-agent-claude without a key gets the CLI\'s genuine "Not logged in" and is blocked', { timeout: 180_000 }, async () => {
     const image = 'borg-agent-claude:latest';

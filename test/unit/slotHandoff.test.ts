@@ -109,6 +109,25 @@ describe('a slot passes to the next launch', () => {
     await r.pipeline.joinAgents();
   });
 
+  it('a container made ahead is not in the view of containers: it is the queued launch, not an agent that exited (Remove Exited would take it)', async () => {
+    const r = await rig({ maxParallelAgents: 1 });
+    const a = await r.pipeline.launch('worker');
+    const second = r.pipeline.launch('qa');
+    await until(() => [...r.engine.containers.values()].some((c) => c.info.name === 'u-qa-1' && c.stream !== undefined));
+    await r.pipeline.refresh();
+    assert.deepEqual(
+      r.pipeline.containers.map((c) => c.name),
+      [a.name],
+    );
+    assert.equal(r.pipeline.queuedCount, 1);
+    r.engine.exit(a.name, 0);
+    const b = await second;
+    await r.pipeline.refresh();
+    assert.deepEqual(r.pipeline.containers.map((c) => c.name).sort(), [a.name, b.name].sort(), 'once started it is an agent like any other');
+    r.engine.exit(b.name, 0);
+    await r.pipeline.joinAgents();
+  });
+
   it("the next launch starts as soon as Docker reports the exit, before the previous agent's exit is inspected and recorded", async () => {
     const r = await rig({ maxParallelAgents: 1 });
     const a = await r.pipeline.launch('worker');
