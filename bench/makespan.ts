@@ -14,9 +14,13 @@
  * Where the time goes: every Engine call is timed (timedEngine.ts); the per-phase table (create,
  * attach, start, first output, the run, wait → inspect, inspect → slot released) is reported alone
  * and under load, with the idle time of a slot: slot released → next create called → next started.
+ * And the floor this dockerd sets: the same N containers through plain dockerode calls on 4 loops
+ * (no Borg), against their own ideal measured the same way, in the same rounds.
  */
 import type { Benchmark, Figure, Verdict } from './benchmark';
 import { verdict } from './benchmark';
+import { DEMO_IMAGE } from '../src/core/demoImage';
+import { DEFAULT_HARDENING, hardenedHostConfig } from '../src/core/hardening';
 import { pipelineRig, PipelineRig } from './pipelineRig';
 import { median, msSince, pairRatios, spreadOf, spreadText } from './stats';
 import type { ContainerTimeline } from './timedEngine';
@@ -106,6 +110,47 @@ async function loaded(rig: PipelineRig, n: number): Promise<{ ms: number; phases
   return { ms, phases, toCreate, toStart, maxRunning, calls };
 }
 
+/**
+ * The floor this dockerd sets, without Borg: `workers` loops of dockerode calls (create with the
+ * same image and hardening, attach, start, the input on stdin, wait) over `n` containers. Alone
+ * (`n` 1, one loop) and loaded (`n`, `SLOTS` loops): the same ratio as Borg's, for comparison.
+ */
+async function rawMakespan(rig: PipelineRig, n: number, workers: number): Promise<number> {
+  let next = 0;
+  const host = hardenedHostConfig(DEFAULT_HARDENING);
+  const one = async (): Promise<void> => {
+    const c = await rig.docker.docker.createContainer({
+      name: `${rig.prefix}-raw-${rawSeq++}`,
+      Image: DEMO_IMAGE,
+      Labels: { 'borg.bench': 'raw' },
+      OpenStdin: true,
+      StdinOnce: true,
+      AttachStdin: true,
+      AttachStdout: true,
+      AttachStderr: true,
+      HostConfig: { AutoRemove: false, ...host },
+    });
+    const stream = (await c.attach({ stream: true, stdin: true, stdout: true, stderr: true, hijack: true })) as NodeJS.ReadWriteStream;
+    stream.on('data', () => undefined); // read the output, as an agent's follower does
+    await c.start();
+    stream.end(`${JSON.stringify({ ...INPUT, persona: 'worker' })}\n`);
+    await c.wait();
+  };
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: workers }, async () => {
+      while (next < n) {
+        next++;
+        await one();
+      }
+    }),
+  );
+  const ms = msSince(t0);
+  await rig.removeContainers();
+  return ms;
+}
+let rawSeq = 0;
+
 /** Adds `count` tasks at once and waits until all are done: ms from the first add. */
 async function tasksThrough(rig: PipelineRig, s: ReturnType<PipelineRig['scheduler']>, count: number): Promise<number> {
   const t0 = performance.now();
@@ -182,11 +227,29 @@ export const makespanBenchmark: Benchmark = {
         calls = l.calls;
         opts.log(`launches round ${r + 1}/${rounds}: alone ${median(round).toFixed(0)} ms, ${n} launches ${l.ms.toFixed(0)} ms (ideal ${idealMs[r].toFixed(0)} ms)`);
       }
+      // The same with dockerode alone (no Borg): what this dockerd allows on this machine.
+      const rawAlone: number[] = [];
+      const rawIdeal: number[] = [];
+      const rawLoaded: number[] = [];
+      for (let r = 0; r < rounds; r++) {
+        const round: number[] = [];
+        for (let k = 0; k < aloneRuns; k++) round.push(await rawMakespan(rig, 1, 1));
+        rawAlone.push(...round);
+        rawIdeal.push(Math.ceil(n / SLOTS) * median(round));
+        rawLoaded.push(await rawMakespan(rig, n, SLOTS));
+        opts.log(`dockerode alone, round ${r + 1}/${rounds}: one container ${median(round).toFixed(0)} ms, ${n} on ${SLOTS} loops ${rawLoaded[r].toFixed(0)} ms (ideal ${rawIdeal[r].toFixed(0)} ms)`);
+      }
       const launchRatios = pairRatios(loadedMs, idealMs);
       figures.push(
         { label: 'one 1 s agent alone: launch → joined', unit: 'ms', spread: spreadOf(aloneMs) },
         { label: `${n} launches, ${SLOTS} slots: makespan`, unit: 'ms', spread: spreadOf(loadedMs) },
         { label: `ideal: ceil(${n}/${SLOTS}) × alone (per round)`, unit: 'ms', spread: spreadOf(idealMs) },
+      );
+      figures.push(
+        { label: `dockerode alone (no Borg), one container: create → exit`, unit: 'ms', spread: spreadOf(rawAlone) },
+        { label: `dockerode alone, ${n} containers on ${SLOTS} loops: makespan`, unit: 'ms', spread: spreadOf(rawLoaded) },
+        { label: `dockerode alone: makespan / its ideal (the floor this dockerd sets)`, unit: '×', spread: spreadOf(pairRatios(rawLoaded, rawIdeal)) },
+        { label: `Borg's makespan / dockerode's makespan`, unit: '×', spread: spreadOf(pairRatios(loadedMs, rawLoaded)) },
       );
       verdicts.push(verdict(`${n} launches: makespan / ideal`, '×', median(loadedMs) / median(idealMs), 1.05, opts.quick, spreadOf(launchRatios)));
       notes.push(...phaseTable('alone:', alonePhases), ...phaseTable(`${SLOTS}-slot load:`, loadedPhases));
