@@ -7,18 +7,9 @@
  */
 import type { Benchmark } from './benchmark';
 import { verdict } from './benchmark';
-import type { CallCounts, Calls } from './host/protocol';
+import { callsText, callTotal } from './host/protocol';
 import { hostSession } from './host/session';
 import { spreadOf } from './stats';
-
-const total = (c: CallCounts) => Object.values(c).reduce((a, b) => a + b, 0);
-const counts = (c: CallCounts) =>
-  total(c)
-    ? Object.entries(c)
-        .map(([k, v]) => `${k} ×${v}`)
-        .join(', ')
-    : 'none';
-const text = (c: Calls) => `${counts(c.http)} (Engine methods: ${counts(c.engine)})`;
 
 export const dockerCallsBenchmark: Benchmark = {
   id: 'P7',
@@ -30,7 +21,7 @@ export const dockerCallsBenchmark: Benchmark = {
     const s = await hostSession('P7', opts);
     const r = s.windows[0].dockerCalls;
     if (!r) throw new Error('the host session measured no Docker calls');
-    const perMin = (st: typeof r.hidden) => total(st.counted.http) / (st.countedMs / 60_000);
+    const perMin = (st: typeof r.hidden) => callTotal(st.counted.http) / (st.countedMs / 60_000);
     const hidden = perMin(r.hidden);
     const visible = perMin(r.visible);
     return {
@@ -40,8 +31,8 @@ export const dockerCallsBenchmark: Benchmark = {
       ],
       verdicts: [verdict('idle, views hidden', 'calls/min', hidden, 0, opts.quick), verdict('idle, views visible', 'calls/min', visible, 1, opts.quick)],
       notes: [
-        `hidden: counted ${(r.hidden.countedMs / 1000).toFixed(1)} s: ${text(r.hidden.counted)}; the settle period before (${(r.hidden.settleMs / 1000).toFixed(1)} s, right after activation): ${text(r.hidden.settle)}`,
-        `visible: counted ${(r.visible.countedMs / 1000).toFixed(1)} s: ${text(r.visible.counted)}; the settle period after the view opened (${(r.visible.settleMs / 1000).toFixed(1)} s): ${text(r.visible.settle)} (the event stream opened then stays open)`,
+        `hidden: counted ${(r.hidden.countedMs / 1000).toFixed(1)} s: ${callsText(r.hidden.counted)}; the settle period before (${(r.hidden.settleMs / 1000).toFixed(1)} s, right after activation): ${callsText(r.hidden.settle)}`,
+        `visible: counted ${(r.visible.countedMs / 1000).toFixed(1)} s: ${callsText(r.visible.counted)}; the settle period after the view opened (${(r.visible.settleMs / 1000).toFixed(1)} s): ${callsText(r.visible.settle)} (the event stream opened then stays open)`,
       ],
     };
   },

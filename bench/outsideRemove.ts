@@ -7,18 +7,9 @@
  */
 import type { Benchmark } from './benchmark';
 import { verdict } from './benchmark';
-import type { CallCounts, Calls } from './host/protocol';
+import { callsText, callTotal } from './host/protocol';
 import { hostSession } from './host/session';
 import { median, spreadOf } from './stats';
-
-const total = (c: CallCounts) => Object.values(c).reduce((a, b) => a + b, 0);
-const counts = (c: CallCounts) =>
-  total(c)
-    ? Object.entries(c)
-        .map(([k, v]) => `${k} ×${v}`)
-        .join(', ')
-    : 'none';
-const text = (c: Calls) => `${counts(c.http)} (Engine methods: ${counts(c.engine)})`;
 
 /** "A (×9), B (×1)": each distinct text with how many times it occurs. */
 function tally(texts: string[]): string {
@@ -43,12 +34,12 @@ export const outsideRemoveBenchmark: Benchmark = {
         { label: 'docker rm returned → row gone', unit: 'ms', spread: spreadOf(r.fromCliMs) },
         { label: 'destroy event → row gone', unit: 'ms', spread: spreadOf(r.fromEventMs) },
         { label: 'Borg container-list requests per removal', unit: 'calls', spread: spreadOf(lists) },
-        { label: 'Borg Docker calls while idle before the removals', unit: 'calls', spread: spreadOf([total(r.idleCalls.http)]) },
+        { label: 'Borg Docker calls while idle before the removals', unit: 'calls', spread: spreadOf([callTotal(r.idleCalls.http)]) },
       ],
       verdicts: [verdict('docker rm → row gone', 'ms', median(r.fromCliMs), 1000, opts.quick, spreadOf(r.fromCliMs))],
       notes: [
-        `${r.fromCliMs.length} removals of a running labelled container; Borg's calls per removal: ${tally(r.callsPerRemoval.map(text))}`,
-        `idle ${(r.idleMs / 1000).toFixed(1)} s in all before the removals (the event stream open): ${text(r.idleCalls)} — no list polling`,
+        `${r.fromCliMs.length} removals of a running labelled container; Borg's calls per removal: ${tally(r.callsPerRemoval.map(callsText))}`,
+        `idle ${(r.idleMs / 1000).toFixed(1)} s in all before the removals (the event stream open): ${callsText(r.idleCalls)} — no list polling`,
       ],
     };
   },

@@ -104,3 +104,22 @@ export interface WindowResult {
   /** Notes: what was already active, anything unexpected. */
   notes: string[];
 }
+
+/** How many calls in all. */
+export function callTotal(c: CallCounts): number {
+  return Object.values(c).reduce((a, b) => a + b, 0);
+}
+
+/** "GET /containers/json ×2, GET /images/{id}/json ×1", or "none". */
+export function countsText(c: CallCounts): string {
+  return callTotal(c)
+    ? Object.entries(c)
+        .map(([k, v]) => `${k} ×${v}`)
+        .join(', ')
+    : 'none';
+}
+
+/** The HTTP requests with the Engine methods they came from: "GET /containers/json ×1 (Engine methods: list ×1)". */
+export function callsText(c: Calls): string {
+  return `${countsText(c.http)} (Engine methods: ${countsText(c.engine)})`;
+}

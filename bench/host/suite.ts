@@ -26,6 +26,7 @@ import {
   BORG_ID,
   EMPTY_ID,
   PLAN_ENV,
+  callsText,
   type ActivationSample,
   type AgentsTreeResult,
   type CallCounts,
@@ -206,15 +207,6 @@ function countCalls(ctx: BorgContext): Counter {
     },
   };
 }
-
-const total = (c: CallCounts) => Object.values(c).reduce((a, b) => a + b, 0);
-const countsText = (c: CallCounts) =>
-  total(c)
-    ? Object.entries(c)
-        .map(([k, v]) => `${k} ×${v}`)
-        .join(', ')
-    : 'none';
-const callsText = (c: Calls) => `${countsText(c.http)} [Engine: ${countsText(c.engine)}]`;
 
 /** P7: views hidden (as at start-up), then visible: a settle period, then a counted period, each state. */
 async function dockerCalls(ctx: BorgContext, counter: Counter, plan: WindowPlan): Promise<DockerCallsResult> {
