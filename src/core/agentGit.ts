@@ -86,7 +86,7 @@ export class AgentGit {
     // The refs are read from the main repository (never from anything an agent wrote), alongside the trust check.
     const shas = Promise.all(branches.map((b) => this.git.revParse(t.repo, `refs/heads/${b}`).catch(() => '')));
     shas.catch(() => undefined);
-    const trusted = known && known.target.workTree === t.worktree ? (verifyHostSide(t, known.target.gitDir, known.common), known) : await this.trust(t);
+    const trusted = (known && stillTrusted(t, known)) || (await this.trust(t));
     const sandbox = AgentGit.sandboxDir(t.worktree);
     const gitDir = path.join(sandbox, 'git');
     fs.rmSync(sandbox, { recursive: true, force: true });
@@ -179,6 +179,22 @@ export class AgentGit {
  * no link and that its `commondir` still leads to `common`.
  * @throws GitMetadataAlteredError
  */
+/**
+ * `known` when the checkout still matches it on disk (same worktree, its `.git` file still naming
+ * that admin dir, the admin dir's `commondir` unchanged), else undefined: then git is asked anew
+ * ({@link AgentGit.trust}), which also catches tampering — a worktree made again meanwhile has a
+ * new admin dir, which is not tampering.
+ */
+function stillTrusted(t: TaskCheckout, known: TrustedCheckout): TrustedCheckout | undefined {
+  if (known.target.workTree !== t.worktree) return undefined;
+  try {
+    verifyHostSide(t, known.target.gitDir, known.common);
+    return known;
+  } catch {
+    return undefined;
+  }
+}
+
 function verifyHostSide(t: TaskCheckout, admin: string, common: string): void {
   const dotGit = path.join(t.worktree, '.git');
   const gitFile = readWorktreeText(t.worktree, '.git');

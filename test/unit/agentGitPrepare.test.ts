@@ -70,4 +70,13 @@ describe('AgentGit.prepare with what the previous phase trusted', () => {
     fs.writeFileSync(path.join(t.worktree, '.git'), 'gitdir: /tmp/elsewhere\n');
     await assert.rejects(agentGit.prepare(t, trusted), GitMetadataAlteredError);
   });
+
+  it('asks git anew when the worktree was made again (a new admin dir is not tampering)', async () => {
+    const t = await checkout();
+    const agentGit = new AgentGit(new Git());
+    const { trusted } = await agentGit.prepare(t);
+    const stale = { ...trusted, target: { ...trusted.target, gitDir: `${trusted.target.gitDir}-gone` } }; // what a removed and re-added worktree leaves behind
+    const again = await agentGit.prepare(t, stale);
+    assert.equal(again.trusted.target.gitDir, trusted.target.gitDir);
+  });
 });
