@@ -5,7 +5,7 @@
  */
 import type { Spread } from './stats';
 
-/** Where a benchmark runs; the runner checks the prerequisite once before the first that needs it. */
+/** Where a benchmark runs: the runner reports one that needs Docker ('docker', 'host') as failed, without running it, when Docker did not answer at the start of the run (machine.ts). */
 export type BenchNeeds = 'node' | 'docker' | 'host';
 
 export interface BenchOptions {

@@ -53,6 +53,11 @@ async function main(): Promise<void> {
   const failed: string[] = [];
   for (const b of chosen) {
     console.log(`\n── ${b.id}: ${b.what}`);
+    if (b.needs !== 'node' && !machine.docker) {
+      failed.push(b.id);
+      console.log(`   ${b.id} FAILED: Docker does not answer; start dockerd (bash scripts/setup.sh starts it), then run the benchmark again`);
+      continue;
+    }
     const scratch = fs.mkdtempSync(path.join(os.tmpdir(), `borg-bench-${b.id}-`));
     const t0 = performance.now();
     try {
