@@ -47,6 +47,12 @@ export interface ContainerInfo {
   endedBy?: 'stopped' | 'timed-out';
   /** `Config.WorkingDir` (only from inspect; '' or undefined: the image's, or `/`). */
   workingDir?: string;
+  /**
+   * Where it runs: the name of its Docker host (a member of the hosts engine, `borg.docker.hosts`)
+   * or, with the Swarm engine, the hostname of the node its task was placed on. Undefined with a
+   * single Docker daemon (and for a Swarm task not placed yet).
+   */
+  host?: string;
 }
 
 /** One event Docker recorded for a container (`kill` with its `signal`, `oom`, `die`, `destroy`, …). */
@@ -84,6 +90,22 @@ export interface CreateSpec {
   cmd?: string[];
   /** Overrides the image's WORKDIR. */
   workdir?: string;
+  /** The Docker host to create it on (a {@link Engine.hosts} name, chosen by the Pipeline's slots); ignored by single-host engines. */
+  host?: string;
+}
+
+/** One Docker host of an engine that spreads agents over several (`borg.docker.hosts`). */
+export interface HostState {
+  /** Unique, shown in the Agents view and recorded with each run. */
+  name: string;
+  /** Its address, for messages. */
+  address: string;
+  /** How many agents it runs at once (≥ 1). */
+  slots: number;
+  /** False after a call failed to reach it, until one reaches it again. */
+  up: boolean;
+  /** Why it is down (the last connection failure), for messages. */
+  error?: string;
 }
 
 /**
@@ -99,6 +121,19 @@ export interface Engine {
   readonly endpoint: string;
   /** True when the connection is plain HTTP to a host that is not this machine (secrets stay home). */
   readonly insecureRemote?: boolean;
+  /**
+   * Set by engines over several Docker hosts: the Pipeline keeps one slot pool per host, places
+   * each launch on the least loaded host that is up and passes it as {@link CreateSpec.host}.
+   * Undefined: one daemon (or Swarm, which places tasks itself) and one pool of
+   * `maxParallelAgents`.
+   */
+  readonly hosts?: readonly HostState[];
+  /**
+   * True when the agent's input must be written to the attached stream, and the stream ended,
+   * *before* {@link start} (Swarm: a service has no stdin to attach to, so the input becomes the
+   * task's input secret at start). False/undefined: attach, start, then write (Docker).
+   */
+  readonly startTakesInput?: boolean;
   ping(): Promise<void>;
   list(filter?: { managedOnly?: boolean; workspace?: string; namePrefix?: string }): Promise<ContainerInfo[]>;
   inspect(nameOrId: string): Promise<ContainerInfo | undefined>;

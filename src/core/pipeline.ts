@@ -785,8 +785,16 @@ export class Pipeline extends Disposable {
     const taskId = labels[LABEL_TASK] && /^\d+$/.test(labels[LABEL_TASK]) ? Number(labels[LABEL_TASK]) : undefined;
     const gatewayRun: RunRef | undefined = a.gateway && this.o.gateway ? { agent: a.name, persona: a.persona, taskId, phase: labels[LABEL_PHASE], startedAt } : undefined;
     let token: string | undefined;
+    const timeoutSeconds = a.opts.timeoutSeconds ?? a.settings.agentTimeoutSeconds;
+    // The token goes on stdin only (never input.json, env, labels or the database); it is worth nothing outside the gateway.
+    const sendInput = () => {
+      if (!withStdin) return;
+      const input = withDeadline(a.input, timeoutSeconds, startedAt);
+      stream.end(JSON.stringify(token ? { ...input, gateway: { token } } : input) + '\n');
+    };
     try {
       if (gatewayRun) token = await this.o.gateway!.open(gatewayRun);
+      if (this.o.engine.startTakesInput) sendInput(); // Swarm: the input is the task's, given at its start
       await this.o.engine.start(a.id);
     } catch (e) {
       stream.destroy();
@@ -801,12 +809,7 @@ export class Pipeline extends Disposable {
       if (e instanceof BorgError) throw e;
       throw new BorgError(`Starting ${a.name} failed: ${errorText(e)}. The container is kept for diagnosis (Show Logs, Remove Agent).`, { cause: e });
     }
-    const timeoutSeconds = a.opts.timeoutSeconds ?? a.settings.agentTimeoutSeconds;
-    if (withStdin) {
-      const input = withDeadline(a.input, timeoutSeconds, startedAt);
-      // The token goes on stdin only (never input.json, env, labels or the database); it is worth nothing outside the gateway.
-      stream.end(JSON.stringify(token ? { ...input, gateway: { token } } : input) + '\n');
-    }
+    if (!this.o.engine.startTakesInput) sendInput();
     this.o.store.upsertContainer({ name: a.name, id: a.id, persona: a.persona, state: 'running', exitCode: null, oomKilled: false, workspace: this.o.workspaceId });
     this.o.store.addEvent(a.event, a.name, { id: a.id, ...a.detail });
     const agent = this.follow(a.name, a.id, a.persona, stream, a.release, { ...a.settings, agentTimeoutSeconds: timeoutSeconds }, startedAt, gatewayRun);
