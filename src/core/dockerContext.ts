@@ -77,7 +77,16 @@ export function currentContextName(env: ContextEnv = process.env): { name: strin
 export function readDockerContext(env: ContextEnv = process.env): DockerContext | undefined {
   const current = currentContextName(env);
   if (!current) return undefined;
-  const { name, chosenBy } = current;
+  return readNamedContext(current.name, current.chosenBy, env);
+}
+
+/**
+ * The Docker context `name` (not necessarily the current one; a `borg.docker.hosts` entry may
+ * name it), read as {@link readDockerContext} reads the current one. `chosenBy` says who named
+ * it, for messages (`borg.docker.hosts`).
+ * @throws InvalidInputError as {@link readDockerContext}.
+ */
+export function readNamedContext(name: string, chosenBy: string, env: ContextEnv = process.env): DockerContext {
   const dir = dockerConfigDir(env);
   const digest = contextDigest(name);
   const metaFile = path.join(dir, 'contexts', 'meta', digest, 'meta.json');

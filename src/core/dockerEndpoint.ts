@@ -3,8 +3,11 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as https from 'node:https';
 import type Docker from 'dockerode';
-import { ContextEnv, readDockerContext } from './dockerContext';
+import { ContextEnv, readDockerContext, readNamedContext } from './dockerContext';
 import { InvalidInputError } from './errors';
+import { isContextName } from './dockerHosts';
+import { defaultSshIdentity } from './sshIdentity';
+import { hostKeyAlgorithms, hostKeyVerifier, KnownHostKeys, readKnownHostKeys } from './sshKnownHosts';
 
 /**
  * Where Borg talks to Docker, parsed once from `borg.dockerHost`, else `DOCKER_HOST`, else the
@@ -20,12 +23,31 @@ import { InvalidInputError } from './errors';
  *   default port 2376; plain HTTP otherwise, default port 2375;
  * - `https://host[:port]` — TLS (port 2376); client certificates as above when `DOCKER_TLS_VERIFY`
  *   or `DOCKER_CERT_PATH` is set, otherwise the server is checked against Node's default CAs;
- * - `http://host[:port]` — plain HTTP (port 2375); refused when `DOCKER_TLS_VERIFY` asks for TLS.
+ * - `http://host[:port]` — plain HTTP (port 2375); refused when `DOCKER_TLS_VERIFY` asks for TLS;
+ * - `ssh://[user@]host[:port]` — docker-modem's ssh transport (ssh2; it runs `docker system
+ *   dial-stdio` on the host, as the Docker CLI does): port 22, user `USER`; authenticated by the
+ *   ssh-agent at `SSH_AUTH_SOCK` and/or the first unencrypted default identity (sshIdentity.ts);
+ *   the host key must be listed in `~/.ssh/known_hosts` or `/etc/ssh/ssh_known_hosts`
+ *   (sshKnownHosts.ts) — an unknown or changed key is refused. Encrypted: never `insecureRemote`.
  */
-export type DockerEndpoint = { kind: 'socket'; socketPath: string; address: string } | { kind: 'tcp'; host: string; port: number; tls?: TlsFiles; address: string };
+export type DockerEndpoint =
+  | { kind: 'socket'; socketPath: string; address: string }
+  | { kind: 'tcp'; host: string; port: number; tls?: TlsFiles; address: string }
+  | { kind: 'ssh'; host: string; port: number; username: string; ssh: SshAuth; address: string };
 
-/** Which rule chose the endpoint: the setting, DOCKER_HOST, the current context, or nothing (the default socket). */
-export type EndpointSource = { kind: 'setting' } | { kind: 'env' } | { kind: 'context'; name: string; metaFile: string } | { kind: 'default' };
+/** How an ssh:// endpoint authenticates, and the host keys it accepts. */
+export interface SshAuth {
+  /** The ssh-agent's socket (`SSH_AUTH_SOCK`). */
+  agent?: string;
+  /** An unencrypted default identity, when one exists. */
+  privateKey?: Buffer;
+  identityFile?: string;
+  /** The host's keys from the known_hosts files (never empty for a parsed endpoint). */
+  knownHosts: KnownHostKeys;
+}
+
+/** Which rule chose the endpoint: the setting, DOCKER_HOST, the current context, a `borg.docker.hosts` entry, or nothing (the default socket). */
+export type EndpointSource = { kind: 'setting' } | { kind: 'env' } | { kind: 'context'; name: string; metaFile: string } | { kind: 'host'; name: string } | { kind: 'default' };
 
 /** The client's TLS material (file contents) and the folder it came from. */
 export interface TlsFiles {
@@ -39,7 +61,7 @@ export interface TlsFiles {
 }
 
 /** The environment variables read; `process.env` by default (a parameter for tests). */
-export type DockerEnv = Partial<Record<'DOCKER_HOST' | 'DOCKER_TLS_VERIFY' | 'DOCKER_CERT_PATH' | 'HOME', string>> & ContextEnv;
+export type DockerEnv = Partial<Record<'DOCKER_HOST' | 'DOCKER_TLS_VERIFY' | 'DOCKER_CERT_PATH' | 'HOME' | 'SSH_AUTH_SOCK' | 'USER', string>> & ContextEnv;
 
 const DEFAULT_SOCKET = '/var/run/docker.sock';
 /** Docker's registered ports: 2375 plain, 2376 TLS (dockerd(8), "Daemon socket option"). */
@@ -81,6 +103,27 @@ export function resolveDockerEndpoint(dockerHost?: string, env: DockerEnv = proc
   return { endpoint: { kind: 'socket', socketPath, address: `unix://${socketPath}` }, source: { kind: 'default' } };
 }
 
+/**
+ * Resolves one `borg.docker.hosts` entry's address (dockerHosts.ts `HostEntry.address`): a
+ * Docker context name (a bare word) is read from `~/.docker/contexts` by name — its own TLS
+ * files, as for the current context — with `default` meaning DOCKER_HOST, else the default
+ * socket; anything else is an address with the rules of {@link parseDockerEndpoint}.
+ * @throws InvalidInputError as {@link parseDockerEndpoint}, naming the entry, and for a context
+ *   that is not defined (naming its meta.json).
+ */
+export function resolveHostEndpoint(address: string, name: string, env: DockerEnv = process.env): { endpoint: DockerEndpoint; source: EndpointSource } {
+  const source: EndpointSource = { kind: 'host', name };
+  const where = `borg.docker.hosts "${name}"`;
+  if (!isContextName(address)) return { endpoint: parseAddress(address, where, env), source };
+  if (address === 'default') {
+    if (env.DOCKER_HOST?.trim()) return { endpoint: parseAddress(env.DOCKER_HOST.trim(), `${where}, context default: DOCKER_HOST`, env), source };
+    return { endpoint: { kind: 'socket', socketPath: DEFAULT_SOCKET, address: `unix://${DEFAULT_SOCKET}` }, source };
+  }
+  const context = readNamedContext(address, where, env);
+  const tls: TlsFiles = { ...context.tls, skipVerify: context.skipTlsVerify || undefined };
+  return { endpoint: parseAddress(context.host, `${where}, Docker context "${context.name}", ${context.metaFile}`, env, tls), source };
+}
+
 /** The log line for the endpoint chosen: `Docker at unix:///… (context colima)`. */
 export function describeChoice(endpoint: DockerEndpoint, source: EndpointSource): string {
   return `Docker at ${endpoint.address} (${describeSource(source)})`;
@@ -95,6 +138,8 @@ export function describeSource(source: EndpointSource): string {
       return 'DOCKER_HOST';
     case 'context':
       return `context ${source.name}`;
+    case 'host':
+      return `borg.docker.hosts "${source.name}"`;
     default:
       return 'the default socket';
   }
@@ -123,6 +168,7 @@ function parseAddress(raw: string, source: string, env: DockerEnv, contextTls?: 
     return { kind: 'socket', socketPath, address: `unix://${socketPath}` };
   }
   const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(raw)?.[1]?.toLowerCase();
+  if (scheme === 'ssh') return parseSsh(raw, source, env);
   if (scheme !== undefined && !['tcp', 'http', 'https'].includes(scheme)) {
     throw bad(raw, source, `"${scheme}://" is not supported`);
   }
@@ -166,8 +212,9 @@ function parseAddress(raw: string, source: string, env: DockerEnv, contextTls?: 
  * come from the environment rather than from `e`.
  */
 export function modemOptions(e: DockerEndpoint): Docker.DockerOptions {
-  const none = { socketPath: undefined, host: undefined, port: undefined, ca: undefined, cert: undefined, key: undefined };
+  const none = { socketPath: undefined, host: undefined, port: undefined, ca: undefined, cert: undefined, key: undefined, username: undefined, password: undefined, sshOptions: undefined };
   if (e.kind === 'socket') return { ...none, socketPath: e.socketPath, protocol: 'http' } as Docker.DockerOptions;
+  if (e.kind === 'ssh') return { ...none, host: e.host, port: e.port, username: e.username, protocol: 'ssh', sshOptions: sshConnectOptions(e) } as Docker.DockerOptions;
   const tls = e.tls ? { ca: e.tls.ca, cert: e.tls.cert, key: e.tls.key } : {};
   // SkipTLSVerify (a context's): docker-modem passes `agent` to every request, and only an agent carries rejectUnauthorized.
   const agent = e.tls?.skipVerify ? { agent: new https.Agent({ ...tls, rejectUnauthorized: false }) } : {};
@@ -196,6 +243,63 @@ export function isLoopbackHost(host: string): boolean {
   return mapped !== null && isLoopbackHost(mapped[1]);
 }
 
+/**
+ * ssh2's connect options for `e` (docker-modem adds host, port, username): the agent and/or key,
+ * a host-key check against the known_hosts entries (ssh2 accepts any key without one) and the
+ * host-key algorithms of those entries; agent forwarding stays off (docker-modem's default).
+ */
+export function sshConnectOptions(e: Extract<DockerEndpoint, { kind: 'ssh' }>): Record<string, unknown> {
+  const known = e.ssh.knownHosts;
+  return {
+    agent: e.ssh.agent,
+    privateKey: e.ssh.privateKey,
+    agentForward: false,
+    hostVerifier: hostKeyVerifier(known),
+    algorithms: { serverHostKey: hostKeyAlgorithms(known) },
+    readyTimeout: 20_000,
+  };
+}
+
+/** `ssh://[user@]host[:port]`: see {@link DockerEndpoint}. */
+function parseSsh(raw: string, source: string, env: DockerEnv): DockerEndpoint {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw bad(raw, source, 'it is not an address');
+  }
+  if (!url.hostname) throw bad(raw, source, 'it names no host');
+  if ((url.pathname && url.pathname !== '/') || url.search || url.hash) throw bad(raw, source, 'only a user, a host and a port may follow ssh://');
+  if (url.password) throw bad(raw, source, 'a password in the address is not supported (use ssh-agent or a key)');
+  const port = url.port ? Number(url.port) : 22;
+  if (!Number.isInteger(port) || port < 1 || port > 65_535) throw bad(raw, source, `port ${url.port} is out of range`);
+  const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+  const username = decodeURIComponent(url.username) || env.USER?.trim() || os.userInfo().username;
+  const home = env.HOME?.trim() || os.homedir();
+  const files = [path.join(home, '.ssh', 'known_hosts'), path.join(home, '.ssh', 'known_hosts2'), '/etc/ssh/ssh_known_hosts', '/etc/ssh/ssh_known_hosts2'];
+  const knownHosts = readKnownHostKeys(host, port, files);
+  if (knownHosts.accepted.length === 0) {
+    throw new InvalidInputError(
+      `The Docker address "${raw}" (${source}) is an ssh host whose key is not in ${files[0]} or ${files[2]}: Borg accepts only known host keys. Connect once with \`ssh${port === 22 ? '' : ` -p ${port}`} ${username}@${host} true\` and check the fingerprint it shows, then Retry.`,
+    );
+  }
+  const agent = env.SSH_AUTH_SOCK?.trim() || undefined;
+  const identity = defaultSshIdentity(home);
+  if (!agent && !identity) {
+    throw new InvalidInputError(
+      `The Docker address "${raw}" (${source}) is an ssh host, but there is no key to log in with: start ssh-agent and add your key (SSH_AUTH_SOCK is unset), or create an unencrypted ${path.join(home, '.ssh', 'id_ed25519')}.`,
+    );
+  }
+  return {
+    kind: 'ssh',
+    host,
+    port,
+    username,
+    ssh: { agent, privateKey: identity?.key, identityFile: identity?.file, knownHosts },
+    address: `ssh://${username}@${host.includes(':') ? `[${host}]` : host}:${port}`,
+  };
+}
+
 /** Docker CLI rule: DOCKER_TLS_VERIFY turns TLS on when set; we also read "0" as off. */
 function tlsVerify(env: DockerEnv): boolean {
   const v = env.DOCKER_TLS_VERIFY?.trim();
@@ -221,6 +325,6 @@ function readTlsFiles(env: DockerEnv): TlsFiles {
 
 function bad(raw: string, source: string, why: string): InvalidInputError {
   return new InvalidInputError(
-    `The Docker address "${raw}" (${source}) is not valid: ${why}. Write unix:///var/run/docker.sock, tcp://HOST:${PLAIN_PORT} (tcp://HOST:${TLS_PORT} with DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH for TLS), https://HOST:${TLS_PORT}, or leave borg.dockerHost and DOCKER_HOST empty.`,
+    `The Docker address "${raw}" (${source}) is not valid: ${why}. Write unix:///var/run/docker.sock, tcp://HOST:${PLAIN_PORT} (tcp://HOST:${TLS_PORT} with DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH for TLS), https://HOST:${TLS_PORT}, ssh://USER@HOST, or leave borg.dockerHost and DOCKER_HOST empty.`,
   );
 }

@@ -2,7 +2,7 @@ import Docker from 'dockerode';
 import { Duplex, PassThrough, Readable } from 'node:stream';
 import { currentContextName } from './dockerContext';
 import { dockerDownOf } from './dockerDown';
-import { describeChoice, DockerEndpoint, EndpointSource, isPlainRemote, modemOptions, rawEndpoint, resolveDockerEndpoint } from './dockerEndpoint';
+import { describeChoice, DockerEndpoint, EndpointSource, isPlainRemote, modemOptions, rawEndpoint, resolveDockerEndpoint, resolveHostEndpoint } from './dockerEndpoint';
 import { DockerUnreachableError, BorgError, ImageMissingError, InvalidInputError, NameConflictError } from './errors';
 import { assertNoDockerSocket, hardenedHostConfig, HardeningSettings } from './hardening';
 import { isManaged, LABEL_MANAGED, LABEL_PERSONA, LABEL_WORKSPACE } from './labels';
@@ -198,13 +198,20 @@ export class DockerEngine implements Engine {
   private chosenBy: EndpointSource = { kind: 'default' };
 
   /**
-   * @param dockerHost optional `unix://`, `tcp://`, `http://` or `https://` address; default `DOCKER_HOST` or the local socket.
+   * @param dockerHost optional `unix://`, `tcp://`, `http://`, `https://` or `ssh://` address; default `DOCKER_HOST` or the local socket.
+   * @param opts.host one `borg.docker.hosts` entry (dockerHosts.ts): its address or context name
+   *   is used instead of `dockerHost` / DOCKER_HOST / the current context (dockerEndpoint.ts
+   *   `resolveHostEndpoint`), now and on every {@link connect}.
    * @throws InvalidInputError as {@link connect}.
    */
-  constructor(dockerHost?: string, opts: { lenient?: boolean } = {}) {
+  constructor(dockerHost?: string, opts: { lenient?: boolean; host?: { name: string; address: string } } = {}) {
+    this.hostEntry = opts.host;
     if (opts.lenient) this.tryConnect(dockerHost);
     else this.connect(dockerHost);
   }
+
+  /** The `borg.docker.hosts` entry this engine is bound to, if any. */
+  readonly hostEntry: { name: string; address: string } | undefined;
 
   /** Set while the address could not be resolved ({@link tryConnect}): every call fails with it. */
   private invalid: { error: InvalidInputError; raw: string; source: EndpointSource } | undefined;
@@ -221,7 +228,9 @@ export class DockerEngine implements Engine {
       return undefined;
     } catch (e) {
       if (!(e instanceof InvalidInputError)) throw e;
-      this.invalid = { error: e, raw: rawEndpoint(dockerHost), source: failedSource(dockerHost) };
+      this.invalid = this.hostEntry
+        ? { error: e, raw: this.hostEntry.address, source: { kind: 'host', name: this.hostEntry.name } }
+        : { error: e, raw: rawEndpoint(dockerHost), source: failedSource(dockerHost) };
       this.target ??= { kind: 'socket', socketPath: '/var/run/docker.sock', address: this.invalid.raw };
       try {
         this.client ??= new Docker(modemOptions(this.target));
@@ -249,7 +258,7 @@ export class DockerEngine implements Engine {
    *   engine keeps its old connection.
    */
   connect(dockerHost?: string): void {
-    const { endpoint: target, source } = resolveDockerEndpoint(dockerHost);
+    const { endpoint: target, source } = this.hostEntry ? resolveHostEndpoint(this.hostEntry.address, this.hostEntry.name) : resolveDockerEndpoint(dockerHost);
     let client: Docker;
     try {
       client = new Docker(modemOptions(target));
@@ -279,6 +288,11 @@ export class DockerEngine implements Engine {
   /** The dockerode client (for the few callers that stream, such as hardline's attach). */
   get docker(): Docker {
     return this.client;
+  }
+
+  /** The endpoint in use (after {@link connect}; the fallback socket while {@link invalidAddress} is set). */
+  get resolved(): DockerEndpoint {
+    return this.target;
   }
 
   /** The address in use, for messages: `unix:///var/run/docker.sock`, `tcp://host:2375`, ... */

@@ -1,3 +1,4 @@
+import { HostEntry, readHostsSetting } from './dockerHosts';
 import { checkSetting, SettingRule } from './hardening';
 import { DOCKER_NAME_PATTERN } from './names';
 import { DEFAULT_SETTINGS, ShutdownMode } from './pipeline';
@@ -17,6 +18,7 @@ export const GENERAL_RULES = {
   maxAttempts: { kind: 'number', setting: 'borg.maxAttempts', min: 1, max: 50, integer: true },
   onShutdown: { kind: 'enum', setting: 'borg.onShutdown', values: ['detach', 'stop'] },
   agentsGroupBy: { kind: 'enum', setting: 'borg.agents.groupBy', values: ['task', 'state', 'none'] },
+  engine: { kind: 'enum', setting: 'borg.engine', values: ['docker', 'swarm'] },
 } as const satisfies Record<string, SettingRule>;
 
 /** Longest `borg.containerPrefix` (package.json `maxLength`): `<prefix>-<persona>-<n>` must stay within Docker's 63 characters. */
@@ -56,7 +58,16 @@ export interface GeneralSettings {
   notifyTaskEnded: boolean;
   /** `borg.badge`: the Tasks view's badge with the number of tasks needing attention. */
   badge: boolean;
+  /** `borg.engine`: one Docker daemon (or several, `borg.docker.hosts`), or a Swarm through its manager. */
+  engine: EngineKind;
+  /** `borg.docker.hosts`: the Docker hosts agents are spread over (empty: the one daemon of borg.dockerHost). */
+  dockerHosts: HostEntry[];
+  /** `borg.swarm.placement`: Swarm placement constraints of every agent service (`node.labels.borg==yes`). */
+  swarmPlacement: string[];
 }
+
+/** Which engine runs agents (`borg.engine`, the CLI's `--engine`). */
+export type EngineKind = 'docker' | 'swarm';
 
 /** Raw values by the setting's name without `borg.` (`maxParallelAgents`, `containerPrefix`, …), as `getConfiguration('borg').get` returns them. */
 export type RawSettings = Record<string, unknown>;
@@ -111,7 +122,13 @@ export function readGeneralSettings(raw: RawSettings): { settings: GeneralSettin
     agentsGroupBy: rule<'task' | 'state' | 'none'>('agentsGroupBy', 'task'),
     notifyTaskEnded: flag('notifications.taskEnded', true),
     badge: flag('badge', true),
+    engine: rule<EngineKind>('engine', 'docker'),
+    dockerHosts: [],
+    swarmPlacement: readPlacement(raw['swarm.placement'], warnings),
   };
+  const hosts = readHostsSetting(raw['docker.hosts'], settings.maxParallelAgents);
+  settings.dockerHosts = hosts.hosts;
+  warnings.push(...hosts.warnings);
   return { settings, warnings };
 }
 
@@ -121,7 +138,7 @@ export function readGeneralSettings(raw: RawSettings): { settings: GeneralSettin
  * — for the Settings editor's search; `undefined` when it names none.
  */
 export function settingOfWarning(warning: string): string | undefined {
-  return /^borg\.(?:agents\.|notifications\.)?[A-Za-z]+/.exec(warning)?.[0]; // the settings with a section in their name; `borg.personaTools.worker` names borg.personaTools
+  return /^borg\.(?:agents\.|notifications\.|docker\.|swarm\.)?[A-Za-z]+/.exec(warning)?.[0]; // the settings with a section in their name; `borg.personaTools.worker` names borg.personaTools
 }
 
 /**
@@ -163,4 +180,26 @@ function readAllowedTools(v: unknown, warnings: string[]): string[] {
   if (tools.length !== v.length)
     warnings.push(`borg.allowedTools has entries that are not tool names (${JSON.stringify(v.filter((x) => typeof x !== 'string' || x.trim() === ''))}); they are ignored.`);
   return tools;
+}
+
+/**
+ * A Swarm placement constraint as `docker service create --constraint` takes it (Docker docs,
+ * "Placement constraints"): `node.id`, `node.hostname`, `node.role`, `node.platform.os`,
+ * `node.platform.arch`, `node.labels.<key>` or `engine.labels.<key>`, then `==` or `!=`, then a value.
+ */
+export const PLACEMENT_PATTERN = /^(?:node\.(?:id|hostname|role|platform\.os|platform\.arch|labels\.[A-Za-z0-9_.-]+)|engine\.labels\.[A-Za-z0-9_.-]+)\s*(?:==|!=)\s*[^\s\p{Cc}]+$/u;
+
+/** `borg.swarm.placement`: a list of constraints ({@link PLACEMENT_PATTERN}); other entries are dropped with a warning. */
+function readPlacement(v: unknown, warnings: string[]): string[] {
+  if (v === undefined || v === null) return [];
+  if (!Array.isArray(v)) {
+    warnings.push(`borg.swarm.placement is ${JSON.stringify(v)}; it must be a list of Swarm placement constraints such as ["node.labels.borg==yes"]. Using the default (none).`);
+    return [];
+  }
+  const ok = v.filter((x): x is string => typeof x === 'string' && PLACEMENT_PATTERN.test(x.trim())).map((x) => x.trim());
+  if (ok.length !== v.length)
+    warnings.push(
+      `borg.swarm.placement has entries that are not placement constraints (${JSON.stringify(v.filter((x) => typeof x !== 'string' || !PLACEMENT_PATTERN.test(x.trim())))}); they are ignored. Write node.labels.KEY==VALUE, node.role==worker, node.hostname!=NAME, ….`,
+    );
+  return ok;
 }

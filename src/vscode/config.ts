@@ -9,7 +9,7 @@ import { readGatewaySettings } from '../core/gateway/settings';
 import { readPersonaTools } from '../core/personaTools';
 
 /** Typed reads of the `borg.*` settings. A bad value (out of range, wrong type) is its default, with a line in `warnings`. */
-export interface BorgConfig extends PipelineSettings, TaskSettings, Pick<GeneralSettings, 'agentsGroupBy' | 'notifyTaskEnded' | 'badge'> {
+export interface BorgConfig extends PipelineSettings, TaskSettings, Pick<GeneralSettings, 'agentsGroupBy' | 'notifyTaskEnded' | 'badge' | 'engine' | 'dockerHosts' | 'swarmPlacement'> {
   onShutdown: ShutdownMode;
   /** Empty: DOCKER_HOST or the local socket. */
   dockerHost: string;
@@ -70,6 +70,9 @@ const GENERAL_KEYS = [
   'agents.groupBy',
   'notifications.taskEnded',
   'badge',
+  'engine',
+  'docker.hosts',
+  'swarm.placement',
 ];
 
 /** Fires `listener` when any `borg.*` setting changes. */

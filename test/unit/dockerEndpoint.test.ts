@@ -117,7 +117,8 @@ describe('parseDockerEndpoint', () => {
 
   it('bad addresses are InvalidInputErrors that say what to write and where the address came from', () => {
     for (const [bad, source] of [
-      ['ssh://me@host', 'borg.dockerHost'],
+      ['ssh://me:pw@host', 'borg.dockerHost'],
+      ['fd://3', 'borg.dockerHost'],
       ['npipe:////./pipe/docker_engine', 'borg.dockerHost'],
       ['tcp://', 'borg.dockerHost'],
       ['tcp://h:99999', 'borg.dockerHost'],
@@ -147,9 +148,23 @@ describe('modemOptions', () => {
       ca: undefined,
       cert: undefined,
       key: undefined,
+      username: undefined,
+      password: undefined,
+      sshOptions: undefined,
       protocol: 'http',
     });
-    assert.deepEqual(modemOptions(parseDockerEndpoint('tcp://h', {})), { socketPath: undefined, host: 'h', port: 2375, ca: undefined, cert: undefined, key: undefined, protocol: 'http' });
+    assert.deepEqual(modemOptions(parseDockerEndpoint('tcp://h', {})), {
+      socketPath: undefined,
+      host: 'h',
+      port: 2375,
+      ca: undefined,
+      cert: undefined,
+      key: undefined,
+      username: undefined,
+      password: undefined,
+      sshOptions: undefined,
+      protocol: 'http',
+    });
     const tls = modemOptions(parseDockerEndpoint('tcp://h', TLS()));
     assert.equal(tls.protocol, 'https');
     assert.equal(tls.port, 2376);

@@ -32,6 +32,9 @@ describe('readGeneralSettings', () => {
       agentsGroupBy: 'task',
       notifyTaskEnded: true,
       badge: true,
+      engine: 'docker',
+      dockerHosts: [],
+      swarmPlacement: [],
     });
   });
 
