@@ -1,4 +1,7 @@
-import { HardeningSettings, readHardening } from '../core/hardening';
+import { parseHostFlags } from '../core/dockerHosts';
+import { makeEngine } from '../core/engines';
+import { checkSetting, HardeningSettings, readHardening } from '../core/hardening';
+import { EngineKind, GENERAL_RULES } from '../core/settingRules';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Engine } from '../core/engine';
@@ -7,7 +10,7 @@ import { Git } from '../core/git';
 import { Prompts } from '../core/prompts';
 import { Runtime } from '../core/runtime';
 import { DEFAULT_TASK_SETTINGS, TaskSettings } from '../core/scheduler';
-import { BorgError } from '../core/errors';
+import { BorgError, InvalidInputError } from '../core/errors';
 import { DEFAULT_SETTINGS, PipelineSettings } from '../core/pipeline';
 import { StateDirs } from '../core/stateDirs';
 import type { Store } from '../core/store';
@@ -32,7 +35,8 @@ export interface CliIo {
   rows?: number;
 }
 
-export type Opts = Record<string, string | boolean | undefined>;
+/** Parsed options; repeatable ones (`--docker-host`) are lists. */
+export type Opts = Record<string, string | boolean | string[] | undefined>;
 
 /** Where a CLI run keeps its things. */
 export interface CliPaths {
@@ -106,6 +110,32 @@ export function intOption(opt: Opts, name: string, min: number, max: number): nu
     throw new UsageError(`--${name} must be a whole number from ${min} to ${max} (got "${String(v)}")`);
   }
   return n;
+}
+
+/**
+ * The engine of a command, from `--engine docker|swarm` (default docker) and the repeatable
+ * `--docker-host ADDRESS[,slots=N][,name=NAME]` (dockerHosts.ts; overrides DOCKER_HOST and the
+ * current context; none: DOCKER_HOST, else the current context, else the default socket), built
+ * by engines.ts `makeEngine` (several hosts: a HostsEngine; swarm: the manager's SwarmEngine).
+ * `defaultSlots` is a host's slots when it names none (`--max-agents`, else 4).
+ * @throws UsageError for a bad `--engine` or `--docker-host` value, or swarm with several hosts;
+ *   InvalidInputError (exit 1) for two hosts reaching one daemon, or an address that cannot be
+ *   resolved (an unknown ssh host key, a missing context, TLS files).
+ */
+export function engineOf(opt: Opts, defaultSlots: number = DEFAULT_SETTINGS.maxParallelAgents): Engine {
+  const kind = checkSetting<EngineKind>(GENERAL_RULES.engine, opt.engine, 'docker');
+  if (kind.problem) throw new UsageError(kind.problem.replace(GENERAL_RULES.engine.setting, '--engine'));
+  const raw = opt['docker-host'];
+  const values = raw === undefined ? [] : Array.isArray(raw) ? raw : [String(raw)];
+  let hosts;
+  try {
+    hosts = parseHostFlags(values, defaultSlots);
+  } catch (e) {
+    if (e instanceof InvalidInputError) throw new UsageError(e.message);
+    throw e;
+  }
+  if (kind.value === 'swarm' && hosts.length > 1) throw new UsageError(`--engine swarm reaches a Swarm through one manager: give one --docker-host (the manager), not ${hosts.length}.`);
+  return makeEngine({ engine: kind.value, hosts });
 }
 
 /** The Anthropic key from ANTHROPIC_API_KEY, read by the gateway per request (it never reaches a container). */

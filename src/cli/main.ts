@@ -1,11 +1,11 @@
 import { parseArgs, ParseArgsConfig } from 'node:util';
 import { buildDemoImage, DEMO_IMAGE } from '../core/demoImage';
-import { DockerEngine } from '../core/engine';
+import { membersOf } from '../core/engines';
 import { BorgError } from '../core/errors';
 import { Pipeline } from '../core/pipeline';
 import { Store } from '../core/store';
 import { needsInspect, stateWords } from '../core/verbs';
-import { CliIo, gatewaySettings, lockForCommand, makeRuntime, Opts, pipelineSettings, resolvePaths, UsageError } from './common';
+import { CliIo, engineOf, gatewaySettings, lockForCommand, makeRuntime, Opts, pipelineSettings, resolvePaths, UsageError } from './common';
 import { runCmd } from './run';
 import { tasksCmd } from './tasks';
 
@@ -20,7 +20,9 @@ agents:
   hardline <name>                                        restart a crashed agent, attach its output
   reclaim <name> [--image I] [--json] [limits]           fresh agent under a cleanly exited name
   rm <name> [--keep-state]                               remove a stopped agent (and its state dir)
-  image build-demo [--force]                             build the offline demo agent image
+  image build-demo [--force] [--docker-host A]...        build the offline demo agent image (on
+                                                         every --docker-host)
+  launch, ls, hardline, reclaim, rm and run take [engine]
 
 tasks (spec → qa → impl → test, one git worktree and branch borg/task-<id> each):
   tasks add --repo PATH --title T [--description D] [--max-attempts N] [--json]
@@ -47,6 +49,21 @@ limits (every container Borg creates; no capabilities, no-new-privileges, never 
   --network gateway|bridge|none (gateway: agents reach only Borg's model gateway; bridge: Docker's
                                  network too; none: nothing, no model)
 
+engine (launch, ls, hardline, reclaim, rm, run):
+  --engine docker|swarm             docker (default): containers on one Docker daemon, or spread
+                                    over several --docker-host; swarm: Swarm services through one
+                                    manager (one --docker-host, or DOCKER_HOST / the context)
+  --docker-host ADDRESS[,slots=N][,name=NAME]
+                                    a Docker host to run agents on; repeat it for several (each
+                                    agent goes to the least loaded host with a free slot; slots
+                                    1-32, default --max-agents or 4; name default the host part).
+                                    ADDRESS: unix:///path, tcp://HOST:PORT, https://HOST:PORT,
+                                    ssh://[USER@]HOST[:PORT] (ssh-agent or an unencrypted
+                                    ~/.ssh/id_ed25519; the host key must be in ~/.ssh/known_hosts;
+                                    docker on the host), or a Docker context name. Overrides
+                                    DOCKER_HOST and the context. Agents on a remote host run with
+                                    --network none only (the gateway needs a local socket).
+
 model gateway (launch, reclaim, hardline, run; the key stays in this process, agents get a token):
   --model-upstream URL|replay:FILE  where model requests go (https://api.anthropic.com); replay:FILE
                                     serves a recording instead of a model
@@ -68,8 +85,8 @@ global options:
   <home> is the workspace's home, <BORG_HOME or ~/.borg>/workspaces/<workspace id>/, shared with
   the VS Code extension on the same folder (one writer at a time: <db>.lock)
 
-Docker is reached through DOCKER_HOST (tcp:// uses TLS with DOCKER_TLS_VERIFY and DOCKER_CERT_PATH)
-or the local socket. ANTHROPIC_API_KEY, when set, is the key the gateway sends the model; it never
+Docker is reached through --docker-host, else DOCKER_HOST (tcp:// uses TLS with DOCKER_TLS_VERIFY and
+DOCKER_CERT_PATH; ssh:// as --docker-host), else the current Docker context, else the local socket. ANTHROPIC_API_KEY, when set, is the key the gateway sends the model; it never
 enters a container (agents get a per-run token on stdin, worthless outside the gateway).
 exit codes: 0 ok, 1 refused (reason on stderr), 2 usage; borg run: see above`;
 
@@ -105,25 +122,29 @@ const OPTIONS: ParseArgsConfig['options'] = {
   'egress-allow': { type: 'string' },
   'max-cost-usd-per-task': { type: 'string' },
   'max-cost-usd-per-day': { type: 'string' },
+  engine: { type: 'string' },
+  'docker-host': { type: 'string', multiple: true },
   help: { type: 'boolean', short: 'h' },
 };
 
 /** The confinement flags of every command that creates containers (see core/hardening.ts). */
 const GATEWAY_OPTIONS = ['model-upstream', 'gateway-record', 'egress-allow', 'max-cost-usd-per-task', 'max-cost-usd-per-day'];
 const LIMIT_OPTIONS = ['pids-limit', 'memory-mb', 'cpus', 'network', ...GATEWAY_OPTIONS];
+/** Which engine and Docker hosts (common.ts `engineOf`). */
+const ENGINE_OPTIONS = ['engine', 'docker-host'];
 
 /** The options each command takes besides the global ones. */
 const COMMAND_OPTIONS: Record<string, string[]> = {
-  launch: ['image', 'input', 'json', ...LIMIT_OPTIONS],
-  ls: ['json'],
-  hardline: [...GATEWAY_OPTIONS],
-  reclaim: ['image', 'json', ...LIMIT_OPTIONS],
-  rm: ['keep-state'],
-  image: ['force'],
+  launch: ['image', 'input', 'json', ...LIMIT_OPTIONS, ...ENGINE_OPTIONS],
+  ls: ['json', ...ENGINE_OPTIONS],
+  hardline: [...GATEWAY_OPTIONS, ...ENGINE_OPTIONS],
+  reclaim: ['image', 'json', ...LIMIT_OPTIONS, ...ENGINE_OPTIONS],
+  rm: ['keep-state', ...ENGINE_OPTIONS],
+  image: ['force', 'docker-host'],
   'tasks add': ['repo', 'title', 'description', 'max-attempts', 'json'],
   'tasks ls': ['json'],
   'tasks show': ['json'],
-  run: ['until-idle', 'max-agents', 'image', 'test-command', 'test-image', 'test-network', 'max-attempts', ...LIMIT_OPTIONS],
+  run: ['until-idle', 'max-agents', 'image', 'test-command', 'test-image', 'test-network', 'max-attempts', ...LIMIT_OPTIONS, ...ENGINE_OPTIONS],
 };
 
 const stdio: CliIo = {
@@ -230,12 +251,15 @@ const COMMANDS: Record<'launch' | 'ls' | 'hardline' | 'reclaim' | 'rm', Command>
       exitCode: c.exitCode ?? null,
       oomKilled: c.oomKilled === true,
       workspace: c.workspace ?? null,
+      host: c.host ?? null,
     }));
     if (opt.json) {
       io.out(JSON.stringify({ containers: rows }));
     } else {
-      io.out(['NAME', 'PERSONA', 'STATE'].join('\t'));
-      for (const c of list) io.out([c.name, c.persona ?? '?', stateWords(c)].join('\t'));
+      // Several Docker hosts (or a Swarm): where each runs.
+      const withHost = p.engine.hosts !== undefined || list.some((c) => c.host !== undefined);
+      io.out(['NAME', 'PERSONA', 'STATE', ...(withHost ? ['HOST'] : [])].join('\t'));
+      for (const c of list) io.out([c.name, c.persona ?? '?', stateWords(c), ...(withHost ? [c.host ?? '-'] : [])].join('\t'));
     }
     return 0;
   },
@@ -274,10 +298,14 @@ const COMMANDS: Record<'launch' | 'ls' | 'hardline' | 'reclaim' | 'rm', Command>
 
 async function imageCmd(args: string[], opt: Opts, io: CliIo): Promise<number> {
   if (args[0] !== 'build-demo' || args.length !== 1) throw new UsageError('usage: borg image build-demo [--force]');
-  const engine = new DockerEngine();
-  await engine.ping();
-  const built = await buildDemoImage(engine, { force: opt.force === true });
-  io.out(built ? `built ${DEMO_IMAGE}` : `${DEMO_IMAGE} is up to date`);
+  // Every host needs the image: an agent placed on a host runs the image of that host's daemon.
+  const members = membersOf(engineOf(opt));
+  for (const { name, engine } of members) {
+    await engine.ping();
+    const built = await buildDemoImage(engine, { force: opt.force === true });
+    const where = members.length > 1 ? ` on ${name}` : '';
+    io.out(built ? `built ${DEMO_IMAGE}${where}` : `${DEMO_IMAGE} is up to date${where}`);
+  }
   return 0;
 }
 
@@ -289,6 +317,7 @@ async function imageCmd(args: string[], opt: Opts, io: CliIo): Promise<number> {
  * `ls` only reads it and never writes it.
  */
 async function withPipeline(cmd: string, opt: Opts, io: CliIo, fn: (p: Pipeline) => Promise<number>): Promise<number> {
+  const engine = engineOf(opt); // --engine / --docker-host, refused before the lock
   const paths = resolvePaths(opt, io);
   const readOnly = cmd === 'ls';
   const lock = readOnly ? undefined : await lockForCommand(paths.db, cmd, io);
@@ -296,7 +325,7 @@ async function withPipeline(cmd: string, opt: Opts, io: CliIo, fn: (p: Pipeline)
     const store = await Store.open(paths.db);
     if (store.recoveredFrom) io.err(`[borg] the database could not be read; moved to ${store.recoveredFrom}`);
     const gateway = gatewaySettings(opt);
-    const runtime = makeRuntime(new DockerEngine(), store, paths, { kind: 'oneShot', settings: () => pipelineSettings(opt), gatewaySettings: () => gateway });
+    const runtime = makeRuntime(engine, store, paths, { kind: 'oneShot', settings: () => pipelineSettings(opt), gatewaySettings: () => gateway });
     try {
       return await fn(runtime.pipeline);
     } finally {

@@ -1,11 +1,12 @@
 import { checkSetting, TEST_NETWORK_RULE, TestNetworkMode } from '../core/hardening';
 import * as fs from 'node:fs';
-import { DockerEngine } from '../core/engine';
+import { describeEngine } from '../core/engines';
+import type { Engine } from '../core/engine';
 import { DEFAULT_TASK_SETTINGS, Scheduler, TaskSettings } from '../core/scheduler';
 import { Store } from '../core/store';
 import { isSkippedTest } from '../core/taskLife';
 import { Task, TaskRun, TaskStatus, TaskStore } from '../core/taskStore';
-import { CliIo, CliPaths, firstLine, formatDuration, gatewaySettings, intOption, makeRuntime, Opts, pipelineSettings, resolvePaths, takeOrRefuse, UsageError } from './common';
+import { CliIo, CliPaths, engineOf, firstLine, formatDuration, gatewaySettings, intOption, makeRuntime, Opts, pipelineSettings, resolvePaths, takeOrRefuse, UsageError } from './common';
 import type { GatewaySettings } from '../core/gateway/gateway';
 import { GENERAL_RULES } from '../core/settingRules';
 import { DbLock } from './lock';
@@ -39,10 +40,12 @@ export async function runCmd(args: string[], opt: Opts, io: CliIo): Promise<numb
   if (network.problem) throw new UsageError(network.problem);
   const untilIdle = opt['until-idle'] === true;
   const gateway = gatewaySettings(opt);
+  // --engine / --docker-host (refused before the lock); none: DOCKER_HOST, else the current Docker context, else the default socket.
+  const engine = engineOf(opt, maxAgents);
   const paths = resolvePaths(opt, io);
   const lock = takeOrRefuse(DbLock.tryAcquire(paths.db, 'run'), paths.db, 'run', io);
   try {
-    return await runLocked(paths, opt, io, { maxAgents, maxAttempts, testCommand, testImage, testNetwork: network.value, untilIdle, lock, gateway });
+    return await runLocked(paths, opt, io, { maxAgents, maxAttempts, testCommand, testImage, testNetwork: network.value, untilIdle, lock, gateway, engine });
   } finally {
     lock.release();
   }
@@ -57,13 +60,14 @@ interface RunOptions {
   untilIdle: boolean;
   lock: DbLock;
   gateway: GatewaySettings;
+  engine: Engine;
 }
 
 async function runLocked(paths: CliPaths, opt: Opts, io: CliIo, o: RunOptions): Promise<number> {
   const store = await Store.open(paths.db);
   if (store.recoveredFrom) io.err(`[borg] the database could not be read; moved to ${store.recoveredFrom} and a new one started`);
-  const engine = new DockerEngine(); // DOCKER_HOST, else the current Docker context, else the default socket
-  io.err(`[borg] ${engine.choice}`);
+  const engine = o.engine;
+  io.err(`[borg] ${describeEngine(engine)}`);
   const settings = pipelineSettings(opt, o.maxAgents ? { maxParallelAgents: o.maxAgents } : {});
   const taskSettings: TaskSettings = {
     ...DEFAULT_TASK_SETTINGS,

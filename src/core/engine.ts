@@ -202,16 +202,20 @@ export class DockerEngine implements Engine {
    * @param opts.host one `borg.docker.hosts` entry (dockerHosts.ts): its address or context name
    *   is used instead of `dockerHost` / DOCKER_HOST / the current context (dockerEndpoint.ts
    *   `resolveHostEndpoint`), now and on every {@link connect}.
+   * @param opts.refusal a choice of engines that cannot work (engines.ts, lenient): every
+   *   {@link connect} fails with it, so every call does (the views show "check the setting").
    * @throws InvalidInputError as {@link connect}.
    */
-  constructor(dockerHost?: string, opts: { lenient?: boolean; host?: { name: string; address: string } } = {}) {
+  constructor(dockerHost?: string, opts: { lenient?: boolean; host?: { name: string; address: string }; refusal?: InvalidInputError } = {}) {
     this.hostEntry = opts.host;
+    this.refusal = opts.refusal;
     if (opts.lenient) this.tryConnect(dockerHost);
     else this.connect(dockerHost);
   }
 
   /** The `borg.docker.hosts` entry this engine is bound to, if any. */
   readonly hostEntry: { name: string; address: string } | undefined;
+  private readonly refusal: InvalidInputError | undefined;
 
   /** Set while the address could not be resolved ({@link tryConnect}): every call fails with it. */
   private invalid: { error: InvalidInputError; raw: string; source: EndpointSource } | undefined;
@@ -258,6 +262,7 @@ export class DockerEngine implements Engine {
    *   engine keeps its old connection.
    */
   connect(dockerHost?: string): void {
+    if (this.refusal) throw this.refusal;
     const { endpoint: target, source } = this.hostEntry ? resolveHostEndpoint(this.hostEntry.address, this.hostEntry.name) : resolveDockerEndpoint(dockerHost);
     let client: Docker;
     try {

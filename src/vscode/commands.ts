@@ -1,5 +1,6 @@
 import * as vscode from 'vscode';
 import { buildDemoImage, DEMO_IMAGE } from '../core/demoImage';
+import { membersOf } from '../core/engines';
 import { BorgError, DockerUnreachableError, ImageMissingError, InterruptedError, RefusedError } from '../core/errors';
 import { LaunchResult, PERSONAS } from '../core/pipeline';
 import { checkVerb, isClean, isCrashed, isStopped, stateWords, Verb, verbsFor } from '../core/verbs';
@@ -404,8 +405,15 @@ export async function launch(ctx: BorgContext, persona?: string): Promise<Launch
 /** Borg: Build Demo Agent Image — imports the offline busybox demo image. */
 export async function buildDemo(ctx: BorgContext): Promise<boolean> {
   try {
-    const built = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Borg: building ${DEMO_IMAGE}…` }, () => buildDemoImage(ctx.engine));
-    void vscode.window.showInformationMessage(built ? `Built ${DEMO_IMAGE}.` : `${DEMO_IMAGE} is up to date.`);
+    // Every Docker host needs the image: an agent runs the image of the daemon it is placed on.
+    const members = membersOf(ctx.engine);
+    const built = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Borg: building ${DEMO_IMAGE}…` }, async () => {
+      const done: boolean[] = [];
+      for (const m of members) done.push(await buildDemoImage(m.engine));
+      return done.some(Boolean);
+    });
+    const where = members.length > 1 ? ` on ${members.length} Docker hosts` : '';
+    void vscode.window.showInformationMessage(built ? `Built ${DEMO_IMAGE}${where}.` : `${DEMO_IMAGE} is up to date${where}.`);
     void ctx.refresh(); // checks the agent image again (the image-missing welcome)
     return true;
   } catch (e) {

@@ -1,7 +1,8 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { Disposable } from '../core/disposable';
-import { DockerEngine } from '../core/engine';
+import type { Engine } from '../core/engine';
+import { describeEngine, makeEngine, membersOf } from '../core/engines';
 import { Git } from '../core/git';
 import type { Pipeline, ShutdownMode } from '../core/pipeline';
 import { Prompts } from '../core/prompts';
@@ -47,7 +48,7 @@ export class BorgContext extends Disposable {
   private constructor(
     readonly extension: vscode.ExtensionContext,
     readonly log: vscode.LogOutputChannel,
-    readonly engine: DockerEngine,
+    readonly engine: Engine,
     readonly runtime: Runtime,
     readonly secrets: ApiKeys,
     private readonly lock: DbLock | undefined,
@@ -87,6 +88,7 @@ export class BorgContext extends Disposable {
         this.warnAboutSettings();
         this.taskNotifications.refresh();
         if (this.config.dockerHost !== before.dockerHost) this.reconnectEngine();
+        this.offerReload(before);
         if (this.config.agentsGroupBy !== before.agentsGroupBy) this.agentsView.regroup();
         void this.refresh();
         scheduler.dispatch();
@@ -104,14 +106,34 @@ export class BorgContext extends Disposable {
    * Returns true when the endpoint (or its validity) changed.
    */
   private reconnectEngine(): boolean {
-    const before = `${this.engine.endpoint}|${this.engine.invalidAddress?.message ?? ''}`;
-    const bad = this.engine.tryConnect(this.config.dockerHost || undefined);
-    const after = `${this.engine.endpoint}|${bad?.message ?? ''}`;
-    if (after === before) return false;
-    if (bad) this.log.warn(bad.message);
-    else this.log.info(this.engine.choice);
-    this.live?.reconnect();
-    return true;
+    // Only the daemons borg.dockerHost chooses follow it; a borg.docker.hosts entry resolves its own address again.
+    let changed = false;
+    for (const { engine } of membersOf(this.engine)) {
+      const before = `${engine.endpoint}|${engine.invalidAddress?.message ?? ''}`;
+      const bad = engine.tryConnect(engine.hostEntry ? undefined : this.config.dockerHost || undefined);
+      const after = `${engine.endpoint}|${bad?.message ?? ''}`;
+      if (after === before) continue;
+      changed = true;
+      if (bad) this.log.warn(bad.message);
+      else this.log.info(engine.choice);
+    }
+    if (changed) this.live?.reconnect();
+    return changed;
+  }
+
+  /**
+   * `borg.engine` and `borg.docker.hosts` choose the engine, which running agents are followed
+   * through: it is not swapped under them. A change offers Reload Window (agents detach and are
+   * adopted by the new engine's recovery when they run where it looks).
+   */
+  private offerReload(before: BorgConfig): void {
+    const what: string[] = [];
+    if (this.config.engine !== before.engine) what.push(`borg.engine ${this.config.engine}`);
+    if (JSON.stringify(this.config.dockerHosts) !== JSON.stringify(before.dockerHosts)) what.push('the new borg.docker.hosts');
+    if (what.length === 0) return;
+    void vscode.window.showInformationMessage(`Reload Window to use ${what.join(' and ')}: agents keep running on the engine they started on until then.`, RELOAD).then((pick) => {
+      if (pick === RELOAD) void vscode.commands.executeCommand('workbench.action.reloadWindow');
+    });
   }
 
   private warned = new Set<string>();
@@ -173,8 +195,14 @@ export class BorgContext extends Disposable {
       log.warn(msg);
       void vscode.window.showWarningMessage(msg);
     }
-    // Lenient: a bad address shows as a down state ("check the setting") instead of another daemon.
-    const engine = new DockerEngine(config.dockerHost || undefined, { lenient: true });
+    // Lenient: a bad address (or a refused choice of hosts) shows as a down state ("check the setting") instead of another daemon.
+    const engine = makeEngine({
+      engine: config.engine,
+      hosts: config.dockerHosts,
+      dockerHost: config.dockerHost,
+      placement: () => readConfig().swarmPlacement,
+      lenient: true,
+    });
     const secrets = new ApiKeys(extension.secrets);
     const runtime = new Runtime({
       kind: 'long',
@@ -193,9 +221,7 @@ export class BorgContext extends Disposable {
       worktreeRoot: home.worktrees,
       log: (line, level = 'info') => log[level](line),
     });
-    log.info(
-      `Borg Pipeline: workspace ${wsId} (${key}), database ${store.file}${readOnly ? ' (read-only)' : ''}, ${engine.invalidAddress ? `Docker address invalid: ${engine.invalidAddress.message}` : engine.choice}`,
-    );
+    log.info(`Borg Pipeline: workspace ${wsId} (${key}), database ${store.file}${readOnly ? ' (read-only)' : ''}, ${describeEngine(engine)}`);
     if (runtime.gateway)
       log.info(`model gateway: ${runtime.gateway.upstreamLabel}${runtime.gateway.replay ? ' — a replay of recorded answers, not a model' : ''}; network ${config.hardening.network}`);
     beforeCommands();
@@ -261,6 +287,9 @@ export class BorgContext extends Disposable {
     return this.shuttingDown;
   }
 }
+
+/** The button of the engine-changed message. */
+const RELOAD = 'Reload Window';
 
 /** The button of the read-only warning. */
 const TAKE_OVER = 'Take Over';

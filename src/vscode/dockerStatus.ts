@@ -1,7 +1,8 @@
 import * as vscode from 'vscode';
 import { Disposable } from '../core/disposable';
 import { describeDockerDown, DockerDown, dockerDownOf } from '../core/dockerDown';
-import type { DockerEngine } from '../core/engine';
+import type { Engine } from '../core/engine';
+import { describeEngine, sourceFor } from '../core/engines';
 import type { Pipeline } from '../core/pipeline';
 
 /** Context key set while Docker cannot be reached (any cause). */
@@ -24,7 +25,7 @@ export class DockerStatus extends Disposable {
 
   constructor(
     private readonly pipeline: Pipeline,
-    private readonly engine: DockerEngine,
+    private readonly engine: Engine,
     private readonly view: vscode.TreeView<unknown>,
     private readonly log: vscode.LogOutputChannel,
   ) {
@@ -60,7 +61,7 @@ export class DockerStatus extends Disposable {
 
   private update(force = false): void {
     const err = this.pipeline.dockerError;
-    const down = err ? dockerDownOf(err, err.endpoint, this.engine.source) : undefined;
+    const down = err ? dockerDownOf(err, err.endpoint, sourceFor(this.engine, err.endpoint)) : undefined;
     const key = down ? `${down.cause}|${down.endpoint}|${down.error}` : '';
     if (!force && key === this.shown) return;
     const wasDown = this.shown !== undefined && this.shown !== '';
@@ -70,17 +71,18 @@ export class DockerStatus extends Disposable {
     void vscode.commands.executeCommand('setContext', DOCKER_DOWN_KEY, down?.cause ?? '');
     this.view.description = down ? `${down.endpoint} — ${down.error}` : undefined;
     if (down) this.log.warn(describeDockerDown(down));
-    else if (wasDown) this.log.info(`${this.engine.choice}: reachable again`);
+    else if (wasDown) this.log.info(`${describeEngine(this.engine)}: reachable again`);
   }
 
   private async showError(): Promise<void> {
     const d = this.downNow;
     if (!d) {
-      void vscode.window.showInformationMessage(`${this.engine.choice}: reachable.`);
+      void vscode.window.showInformationMessage(`${describeEngine(this.engine)}: reachable.`);
       return;
     }
     const pick = await vscode.window.showErrorMessage(describeDockerDown(d), 'Retry', 'Open Setting');
     if (pick === 'Retry') void vscode.commands.executeCommand('borg.refresh');
-    if (pick === 'Open Setting') void vscode.commands.executeCommand('workbench.action.openSettings', 'borg.dockerHost');
+    const setting = sourceFor(this.engine, d.endpoint).kind === 'host' ? 'borg.docker.hosts' : 'borg.dockerHost';
+    if (pick === 'Open Setting') void vscode.commands.executeCommand('workbench.action.openSettings', setting);
   }
 }

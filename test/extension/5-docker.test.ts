@@ -1,11 +1,11 @@
 import * as assert from 'node:assert/strict';
 import * as vscode from 'vscode';
 import { DEMO_IMAGE } from '../../src/core/demoImage';
-import type { DockerEngine } from '../../src/core/engine';
+import type { Engine } from '../../src/core/engine';
 import { api, docker, prefix, removeSuiteContainers, setConfig, until } from './helpers';
 
 /** Counts every Engine method called on `engine` (own properties shadowing the prototype's) until `restore()`. */
-function countCalls(engine: DockerEngine): { list: string[]; restore: () => void } {
+function countCalls(engine: Engine): { list: string[]; restore: () => void } {
   const list: string[] = [];
   const names = ['ping', 'list', 'inspect', 'create', 'start', 'stop', 'kill', 'remove', 'wait', 'attach', 'logs', 'containerEvents', 'events', 'image', 'followLogs'] as const;
   const e = engine as unknown as Record<string, (...a: unknown[]) => unknown>;
