@@ -33,7 +33,8 @@ export interface DockerDown {
 const TLS_CODES = /^(ERR_TLS_|ERR_SSL_|CERT_|UNABLE_TO_|DEPTH_ZERO_SELF_SIGNED_CERT$|SELF_SIGNED_CERT_IN_CHAIN$|EPROTO$|ERR_OSSL_)/;
 const TLS_WORDS = /certificate|\bssl\b|\btls\b|handshake/i;
 /** Codes saying "nothing at that address" (socket file missing, port closed, host unknown or unreachable). */
-const NOWHERE_CODES = new Set(['ENOENT', 'ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTDIR']);
+// ESSH (sshTransport.ts): the ssh:// host refused the host key check or the login — the address or its keys are to check.
+const NOWHERE_CODES = new Set(['ENOENT', 'ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTDIR', 'ESSH']);
 
 /**
  * Classifies a failure to reach Docker: a pure function of the error (its `code` anywhere on the

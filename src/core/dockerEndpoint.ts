@@ -7,6 +7,7 @@ import { ContextEnv, readDockerContext, readNamedContext } from './dockerContext
 import { InvalidInputError } from './errors';
 import { isContextName } from './dockerHosts';
 import { defaultSshIdentity } from './sshIdentity';
+import { sshHttpAgent } from './sshTransport';
 import { hostKeyAlgorithms, hostKeyVerifier, KnownHostKeys, readKnownHostKeys } from './sshKnownHosts';
 
 /**
@@ -24,8 +25,8 @@ import { hostKeyAlgorithms, hostKeyVerifier, KnownHostKeys, readKnownHostKeys } 
  * - `https://host[:port]` — TLS (port 2376); client certificates as above when `DOCKER_TLS_VERIFY`
  *   or `DOCKER_CERT_PATH` is set, otherwise the server is checked against Node's default CAs;
  * - `http://host[:port]` — plain HTTP (port 2375); refused when `DOCKER_TLS_VERIFY` asks for TLS;
- * - `ssh://[user@]host[:port]` — docker-modem's ssh transport (ssh2; it runs `docker system
- *   dial-stdio` on the host, as the Docker CLI does): port 22, user `USER`; authenticated by the
+ * - `ssh://[user@]host[:port]` — HTTP over SSH sessions running `docker system dial-stdio` on
+ *   the host, as the Docker CLI does (sshTransport.ts, ssh2): port 22, user `USER`; authenticated by the
  *   ssh-agent at `SSH_AUTH_SOCK` and/or the first unencrypted default identity (sshIdentity.ts);
  *   the host key must be listed in `~/.ssh/known_hosts` or `/etc/ssh/ssh_known_hosts`
  *   (sshKnownHosts.ts) — an unknown or changed key is refused. Encrypted: never `insecureRemote`.
@@ -214,7 +215,9 @@ function parseAddress(raw: string, source: string, env: DockerEnv, contextTls?: 
 export function modemOptions(e: DockerEndpoint): Docker.DockerOptions {
   const none = { socketPath: undefined, host: undefined, port: undefined, ca: undefined, cert: undefined, key: undefined, username: undefined, password: undefined, sshOptions: undefined };
   if (e.kind === 'socket') return { ...none, socketPath: e.socketPath, protocol: 'http' } as Docker.DockerOptions;
-  if (e.kind === 'ssh') return { ...none, host: e.host, port: e.port, username: e.username, protocol: 'ssh', sshOptions: sshConnectOptions(e) } as Docker.DockerOptions;
+  // ssh: plain HTTP over Borg's own ssh transport (sshTransport.ts), not docker-modem's `protocol: 'ssh'` (its connections outlive aborted requests).
+  if (e.kind === 'ssh')
+    return { ...none, host: e.host, port: e.port, protocol: 'http', agent: sshHttpAgent({ ...sshConnectOptions(e), host: e.host, port: e.port, username: e.username }) } as Docker.DockerOptions;
   const tls = e.tls ? { ca: e.tls.ca, cert: e.tls.cert, key: e.tls.key } : {};
   // SkipTLSVerify (a context's): docker-modem passes `agent` to every request, and only an agent carries rejectUnauthorized.
   const agent = e.tls?.skipVerify ? { agent: new https.Agent({ ...tls, rejectUnauthorized: false }) } : {};
@@ -244,7 +247,7 @@ export function isLoopbackHost(host: string): boolean {
 }
 
 /**
- * ssh2's connect options for `e` (docker-modem adds host, port, username): the agent and/or key,
+ * ssh2's connect options for `e` (besides host, port, username): the agent and/or key,
  * a host-key check against the known_hosts entries (ssh2 accepts any key without one) and the
  * host-key algorithms of those entries; agent forwarding stays off (docker-modem's default).
  */

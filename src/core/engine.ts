@@ -644,7 +644,8 @@ function failedSource(dockerHost?: string): EndpointSource {
   return { kind: 'context', name, metaFile: '' };
 }
 
-const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ENOENT', 'EACCES', 'ETIMEDOUT', 'ECONNRESET', 'EHOSTUNREACH', 'ENOTFOUND', 'EPIPE']);
+// ESSH: an ssh:// host's SSH handshake, host key or login failed (sshTransport.ts).
+const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ENOENT', 'EACCES', 'ETIMEDOUT', 'ECONNRESET', 'EHOSTUNREACH', 'ENOTFOUND', 'EPIPE', 'ESSH']);
 
 function isConnectionError(e: unknown): boolean {
   const code = (e as { code?: string })?.code;

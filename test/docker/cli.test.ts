@@ -184,6 +184,30 @@ describe('borg: usage', () => {
   });
 });
 
+describe('borg: --engine and --docker-host', () => {
+  it('launch --engine docker --docker-host unix:///var/run/docker.sock starts the agent there; ls over the same flag lists it', async () => {
+    const e = env();
+    const launch = await cli(['launch', 'worker', '--engine', 'docker', '--docker-host', 'unix:///var/run/docker.sock', '--network', 'none', '--input', '{"sleepSeconds":0}', ...e.globals]);
+    assert.equal(launch.code, 0, launch.stderr);
+    const [name] = launch.stdout.trim().split(' ');
+    assert.equal(name, `${e.prefix}-worker-0`);
+    assert.ok(await docker.getContainer(name).inspect());
+    const ls = await cli(['ls', '--json', '--engine', 'docker', '--docker-host', 'unix:///var/run/docker.sock', ...e.globals]);
+    assert.equal(ls.code, 0, ls.stderr);
+    assert.ok((JSON.parse(ls.stdout) as { containers: Array<{ name: string }> }).containers.some((c) => c.name === name));
+  });
+
+  it('two --docker-host reaching one daemon (the socket and a link to it) are refused, exit 1, nothing listed twice', async () => {
+    const e = env();
+    const link = path.join(e.dir, 'docker.sock');
+    fs.symlinkSync('/var/run/docker.sock', link);
+    const r = await cli(['ls', '--docker-host', 'unix:///var/run/docker.sock', '--docker-host', `unix://${link}`, ...e.globals]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /Docker hosts "local" and "local-2" reach the same daemon/);
+    assert.equal(r.stdout, '');
+  });
+});
+
 describe('borg: one home per workspace', () => {
   it('without --db the database is <BORG_HOME>/workspaces/<id>/borg.sqlite of the current folder or --workspace', async () => {
     const e = env();

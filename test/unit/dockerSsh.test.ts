@@ -3,6 +3,7 @@ import { describe, it, before, after } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { createHash, createHmac, generateKeyPairSync, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
+import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { isPlainRemote, modemOptions, parseDockerEndpoint, resolveHostEndpoint, sshConnectOptions } from '../../src/core/dockerEndpoint';
@@ -98,18 +99,21 @@ describe('ssh:// endpoints', () => {
     assert.equal(isPlainRemote(e), false);
   });
 
-  it("docker-modem's options: protocol ssh, host, port, user; a host-key verifier over known_hosts; no agent forwarding; nothing from the environment", () => {
+  it("docker-modem's options: plain HTTP through Borg's ssh agent (an http.Agent), host and port; ssh2's options: a host-key verifier over known_hosts, no agent forwarding", () => {
     const e = parseDockerEndpoint('ssh://me@gpu-box', { HOME: home, SSH_AUTH_SOCK: '/a' });
-    const o = modemOptions(e) as Record<string, unknown> & { sshOptions: Record<string, unknown> };
-    assert.equal(o.protocol, 'ssh');
-    assert.deepEqual([o.host, o.port, o.username, o.socketPath, o.ca], ['gpu-box', 22, 'me', undefined, undefined]);
-    assert.equal(o.sshOptions.agent, '/a');
-    assert.equal(o.sshOptions.agentForward, false);
-    assert.deepEqual((o.sshOptions.algorithms as { serverHostKey: string[] }).serverHostKey, ['ssh-ed25519']);
-    const verify = o.sshOptions.hostVerifier as (k: Buffer) => boolean;
+    const o = modemOptions(e) as Record<string, unknown>;
+    assert.equal(o.protocol, 'http');
+    assert.deepEqual([o.host, o.port, o.socketPath, o.ca, o.sshOptions], ['gpu-box', 22, undefined, undefined, undefined]);
+    assert.ok(o.agent instanceof http.Agent);
+    assert.equal(e.kind, 'ssh');
+    if (e.kind !== 'ssh') return;
+    const ssh = sshConnectOptions(e);
+    assert.equal(ssh.agent, '/a');
+    assert.equal(ssh.agentForward, false);
+    assert.deepEqual((ssh.algorithms as { serverHostKey: string[] }).serverHostKey, ['ssh-ed25519']);
+    const verify = ssh.hostVerifier as (k: Buffer) => boolean;
     assert.equal(verify(Buffer.from(key, 'base64')), true);
     assert.equal(verify(ed25519Blob()), false);
-    if (e.kind === 'ssh') assert.equal(sshConnectOptions(e).agentForward, false);
   });
 
   it('an unknown host key is refused before any connection, saying how to add it', () => {
