@@ -134,6 +134,11 @@ export interface Engine {
    * task's input secret at start). False/undefined: attach, start, then write (Docker).
    */
   readonly startTakesInput?: boolean;
+  /**
+   * False when {@link rename} cannot work (Swarm: services cannot be renamed): the claim then
+   * removes a reclaimed one in place instead of moving it aside. Undefined/true: it can.
+   */
+  readonly canRename?: boolean;
   ping(): Promise<void>;
   list(filter?: { managedOnly?: boolean; workspace?: string; namePrefix?: string }): Promise<ContainerInfo[]>;
   inspect(nameOrId: string): Promise<ContainerInfo | undefined>;
@@ -627,7 +632,8 @@ function failedSource(dockerHost?: string): EndpointSource {
 
 const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ENOENT', 'EACCES', 'ETIMEDOUT', 'ECONNRESET', 'EHOSTUNREACH', 'ENOTFOUND', 'EPIPE']);
 
-function isConnectionError(e: unknown): boolean {
+/** True for a failure to reach the daemon at all (no HTTP answer): what becomes {@link DockerUnreachableError}. */
+export function isConnectionError(e: unknown): boolean {
   const code = (e as { code?: string })?.code;
   return typeof code === 'string' && CONNECTION_CODES.has(code) && statusCode(e) === undefined;
 }
