@@ -36,6 +36,10 @@ export const MAX_INPUT_BYTES = 500 * 1024;
 /** The safety-net poll of {@link SwarmEngine.wait} (ms): Docker's events wake it first. */
 export const WAIT_POLL_MS = 1_000;
 
+/** After a container event, the task is re-checked this often (ms), {@link QUICK_CHECKS} times, until Swarm records the task's end. */
+export const QUICK_CHECK_MS = 50;
+export const QUICK_CHECKS = 60;
+
 /** How long {@link SwarmEngine.start} waits for the orchestrator to create the new task (ms). */
 export const TASK_APPEAR_MS = 30_000;
 
@@ -676,7 +680,13 @@ export class SwarmEngine implements Engine {
       if (signal?.aborted) throw abortError();
       const opts = { filters: { type: ['container'], event: ['die', 'destroy'], label: [`com.docker.swarm.service.id=${serviceId}`] }, abortSignal: local.signal };
       events = (await this.call(() => this.docker.getEvents(opts as unknown as Docker.GetEventsOptions))) as unknown as Readable;
-      events.on('data', () => wake?.());
+      // A container's `die` comes before Swarm records its task's end (measured: up to ~1 s
+      // later), so an event starts a run of quick re-checks.
+      let quick = 0;
+      events.on('data', () => {
+        quick = QUICK_CHECKS;
+        wake?.();
+      });
       events.on('error', () => undefined);
       local.signal.addEventListener('abort', () => wake?.(), { once: true });
       for (;;) {
@@ -684,8 +694,10 @@ export class SwarmEngine implements Engine {
         const code = await check();
         if (code !== undefined) return code;
         if (signal?.aborted) throw abortError();
+        const delay = quick > 0 ? QUICK_CHECK_MS : WAIT_POLL_MS;
+        quick = Math.max(0, quick - 1);
         await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, WAIT_POLL_MS);
+          const timer = setTimeout(resolve, delay);
           wake = () => {
             clearTimeout(timer);
             resolve();
@@ -707,11 +719,10 @@ export class SwarmEngine implements Engine {
   private async pump(stream: TaskStream, serviceId: string, taskId: string, since?: number): Promise<void> {
     const counts = [0, 0, 0];
     const query = { stdout: true, stderr: true, ...(since ? { since } : {}) };
-    const task = this.docker.getTask(taskId) as unknown as { logs(opts: object): Promise<unknown> };
     const split = new FrameSplitter();
     let follow: Readable | undefined;
     try {
-      follow = (await this.call(() => task.logs({ ...query, follow: true, abortSignal: stream.abort.signal } as object))) as unknown as Readable;
+      follow = await this.taskLogStream(taskId, { ...query, follow: true }, stream.abort.signal);
       follow.on('data', (chunk: Buffer) => {
         for (const f of split.push(chunk)) {
           counts[f.type] = (counts[f.type] ?? 0) + 1;
@@ -732,11 +743,15 @@ export class SwarmEngine implements Engine {
         stream.abort.signal,
       );
       follow?.destroy();
-      const rest = (await this.call(() => task.logs({ ...query, follow: false } as object))) as unknown as Buffer;
+      // Read as a stream, never buffered whole: an agent may have written gigabytes.
+      const rest = await this.taskLogStream(taskId, { ...query, follow: false }, stream.abort.signal);
       const seen = [0, 0, 0];
-      for (const f of new FrameSplitter().push(Buffer.isBuffer(rest) ? rest : Buffer.from(String(rest)))) {
-        seen[f.type] = (seen[f.type] ?? 0) + 1;
-        if (seen[f.type] > (counts[f.type] ?? 0)) stream.emit_(f.raw);
+      const tail = new FrameSplitter();
+      for await (const chunk of rest) {
+        for (const f of tail.push(chunk as Buffer)) {
+          seen[f.type] = (seen[f.type] ?? 0) + 1;
+          if (seen[f.type] > (counts[f.type] ?? 0)) stream.emit_(f.raw);
+        }
       }
     } catch {
       // aborted (the reader went away) or Docker is gone: end what was read
@@ -744,6 +759,30 @@ export class SwarmEngine implements Engine {
       follow?.destroy();
       stream.emit_(null);
     }
+  }
+
+  /**
+   * `GET /tasks/{id}/logs` as a stream whether or not it follows (dockerode buffers a
+   * non-follow answer whole; this one is read chunk by chunk).
+   */
+  private async taskLogStream(taskId: string, options: Record<string, unknown>, signal: AbortSignal): Promise<Readable> {
+    const modem = this.docker.modem as unknown as { dial(o: object, cb: (err: unknown, data: unknown) => void): void };
+    return this.call(
+      () =>
+        new Promise<Readable>((resolve, reject) =>
+          modem.dial(
+            {
+              path: `/tasks/${encodeURIComponent(taskId)}/logs?`,
+              method: 'GET',
+              isStream: true,
+              abortSignal: signal,
+              statusCodes: { 200: true, 404: 'no such task', 500: 'server error', 503: 'node is not part of a swarm' },
+              options,
+            },
+            (err, data) => (err ? reject(err) : resolve(data as Readable)),
+          ),
+        ),
+    );
   }
 
   /** Inspects a service; undefined on 404. */
