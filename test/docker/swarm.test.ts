@@ -269,6 +269,20 @@ describe('Swarm engine: hardline', () => {
   });
 });
 
+describe('Swarm engine: OOM', () => {
+  it('an agent over its memory limit ends oom-killed (the task container on this node says so) and is kept for hardline', async (t) => {
+    if (skip) return t.skip(skip);
+    const h = await swarmHarness();
+    const r = await withTimeout(h.pipeline.launch('worker', { input: { mode: 'oom' }, memoryBytes: 16 * 1024 * 1024 }), 30_000, 'launch');
+    await withTimeout(r.agent.done, 60_000, 'the agent to be OOM-killed');
+    assert.equal(r.agent.state, 'oom-killed', r.agent.output);
+    assert.equal(r.agent.oomKilled, true);
+    const info = await swarm.inspect(r.id);
+    assert.equal(info?.oomKilled, true);
+    assert.equal(info?.status, 'exited');
+  });
+});
+
 describe('Swarm engine: watchdog', () => {
   it('an agent ignoring SIGTERM past its timeout ends timed-out; its task is ended and the service kept for hardline', async (t) => {
     if (skip) return t.skip(skip);
