@@ -67,7 +67,6 @@ export function parseGitRemote(raw: string): GitRemoteSpec {
   const url = raw.trim();
   const bad = (why: string) =>
     new BorgError(`borg.docker.gitRemote is ${JSON.stringify(raw)}: ${why}. It must be ssh://host/repo.git, user@host:repo.git, https://host/repo.git, file:///abs/repo.git or /abs/repo.git.`);
-  // eslint-disable-next-line no-control-regex
   if (!url || /[\s\u0000-\u001f\u007f]/.test(url)) return fail(bad('it is empty or holds whitespace or control characters'));
   if (url.startsWith('-')) return fail(bad('it starts with "-"'));
   if (/^[A-Za-z][A-Za-z0-9+.-]*::/.test(url)) return fail(bad('a "<transport>::" URL runs a command'));
