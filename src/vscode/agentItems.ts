@@ -90,12 +90,13 @@ export interface AgentMeter {
  * it made a model request through the gateway. `where` names its host or node
  * ({@link ContainerInfo.host}): always in the tooltip (`Host: a`), in the description too
  * (`… · a`, before the live last line, which is the part a narrow sidebar cuts) when the tree
- * spans several hosts.
+ * spans several hosts; then its id is `host:<host>/<name>` too (a name may be on two hosts).
  */
 export function agentItem(c: ContainerInfo, agent: Agent | undefined, meter: AgentMeter = {}, now = Date.now(), where: AgentWhere = {}): vscode.TreeItem {
   const look = lookOf(c);
   const item = new vscode.TreeItem(c.name, vscode.TreeItemCollapsibleState.None);
-  item.id = c.name;
+  // Names are unique per daemon, not across hosts (hostsEngine.ts): across hosts the id carries the host (names have no colon).
+  item.id = where.inDescription && c.host ? `host:${encodeURIComponent(c.host)}/${c.name}` : c.name;
   item.iconPath = look.icon;
   item.contextValue = look.contextValue;
   const since = timeOf(c, agent, now);
