@@ -303,6 +303,28 @@ describe('Swarm engine: watchdog', () => {
   });
 });
 
+describe('Swarm engine: a task on another node', () => {
+  it('stop scales the service to 0 (Swarm deletes the task): the agent ends stopped, the service reads exited 143', async (t) => {
+    if (skip) return t.skip(skip);
+    // As if the task ran on a worker: the manager's daemon does not have its container.
+    const remote = new SwarmEngine(manager);
+    (remote as unknown as { localContainerOf: () => Promise<undefined> }).localContainerOf = async () => undefined;
+    const h = await swarmHarness({ stopGraceSeconds: 1 });
+    const p = h.newPipeline({ engine: remote as unknown as DockerEngine });
+    const r = await withTimeout(p.launch('worker', { input: { sleepSeconds: 60 } }), 30_000, 'launch');
+    await waitFor(() => /^working /.test(r.agent.lastLine ?? ''), 20_000, 'the agent working');
+    await withTimeout(p.stopAgent(r.name), 30_000, 'stopAgent');
+    assert.equal(r.agent.state, 'stopped');
+    assert.equal(r.agent.exitCode, 143);
+    // Swarm deletes the scaled-down task a moment later; the stop marker still tells how it ended.
+    await waitFor(async () => (await tasksOf(r.id)).length === 0, 30_000, 'Swarm to delete the task');
+    const info = await remote.inspect(r.id);
+    assert.equal(info?.status, 'exited');
+    assert.equal(info?.exitCode, 143);
+    assert.equal(info?.oomKilled, false);
+  });
+});
+
 describe('Swarm engine: shutdown', () => {
   it("'stop' stops the services' tasks (SIGTERM) and joins the agents: stopped, 143", async (t) => {
     if (skip) return t.skip(skip);
