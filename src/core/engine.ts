@@ -139,6 +139,18 @@ export interface Engine {
    * removes a reclaimed one in place instead of moving it aside. Undefined/true: it can.
    */
   readonly canRename?: boolean;
+  /**
+   * The addresses of the daemons a new container may land on, for the gateway's rule (its socket
+   * can only be mounted by a daemon on this machine: pipeline.ts `usesGateway`). Several hosts:
+   * each host's; Swarm: the manager's while tasks are pinned to its node, else a description of
+   * where placement may put them. Undefined: `[endpoint]`.
+   */
+  readonly daemonAddresses?: readonly string[];
+  /**
+   * True when the watchdog's end of a run also removes it (Swarm: an over-time service is
+   * removed once its exit is recorded). False/undefined: a timed-out container is kept (hardline).
+   */
+  readonly removesTimedOut?: boolean;
   ping(): Promise<void>;
   list(filter?: { managedOnly?: boolean; workspace?: string; namePrefix?: string }): Promise<ContainerInfo[]>;
   inspect(nameOrId: string): Promise<ContainerInfo | undefined>;

@@ -373,6 +373,9 @@ export class SwarmEngine implements Engine {
   readonly startTakesInput = true;
   /** Services cannot be renamed (measured: 501 "renaming services is not supported"): the claim removes in place. */
   readonly canRename = false;
+  /** The issue's rule for Swarm: an over-time service is removed once its end is recorded (pipeline.ts removeTimedOut). */
+  readonly removesTimedOut = true;
+  private managerNode: Promise<string> | undefined;
   private readonly attachments = new Map<string, Attachment[]>();
   private readonly nodeNames = new Map<string, Promise<string | undefined>>();
 
@@ -384,6 +387,17 @@ export class SwarmEngine implements Engine {
     private readonly manager: DockerEngine,
     private readonly opts: { placement?: () => string[] } = {},
   ) {}
+
+  /**
+   * Where a new task may run, for the gateway's rule: with no `borg.swarm.placement` every task
+   * is pinned to the manager's own node (Borg's binds — state dir, worktree, gateway socket —
+   * are paths on this machine), so the manager's address; with placement, the nodes it allows,
+   * which Borg cannot vouch are this machine.
+   */
+  get daemonAddresses(): readonly string[] {
+    const placement = this.opts.placement?.() ?? [];
+    return placement.length === 0 ? [this.manager.endpoint] : [`the Swarm nodes matching borg.swarm.placement (${placement.join(', ')})`];
+  }
 
   /** `swarm at unix:///var/run/docker.sock`. */
   get endpoint(): string {
@@ -444,7 +458,9 @@ export class SwarmEngine implements Engine {
    */
   async create(spec: CreateSpec): Promise<string> {
     assertNoDockerSocket(spec.binds ?? [], this.manager.endpoint);
-    const placement = checkPlacement(this.opts.placement?.() ?? []);
+    const given = checkPlacement(this.opts.placement?.() ?? []);
+    // No placement given: the manager's node, the one machine whose paths the binds name.
+    const placement = given.length > 0 ? given : [`node.id==${await this.managerNodeId()}`];
     let imageConfig: { Entrypoint?: string[] | string | null; Cmd?: string[] | string | null } | undefined;
     if (!spec.entrypoint) {
       try {
@@ -893,6 +909,17 @@ export class SwarmEngine implements Engine {
       workingDir: s.Spec.TaskTemplate.ContainerSpec.Dir ?? '',
       host: task?.NodeID ? await this.nodeName(task.NodeID) : undefined,
     };
+  }
+
+  /** The manager's own node id (`GET /info` `Swarm.NodeID`), cached once read. @throws BorgError when the daemon is not in a swarm. */
+  private managerNodeId(): Promise<string> {
+    this.managerNode ??= this.call(() => this.docker.info()).then((i) => {
+      const id = (i as { Swarm?: { NodeID?: string } }).Swarm?.NodeID;
+      if (!id) throw new BorgError(`The Docker daemon at ${this.manager.endpoint} is not in a swarm: run \`docker swarm init\` there, or set borg.engine to docker.`);
+      return id;
+    });
+    this.managerNode.catch(() => (this.managerNode = undefined));
+    return this.managerNode;
   }
 
   /** A node's hostname (`GET /nodes/{id}`, `Description.Hostname`), cached; undefined when it cannot be read. */

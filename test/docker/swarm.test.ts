@@ -284,7 +284,7 @@ describe('Swarm engine: OOM', () => {
 });
 
 describe('Swarm engine: watchdog', () => {
-  it('an agent ignoring SIGTERM past its timeout ends timed-out; its task is ended and the service kept for hardline', async (t) => {
+  it('an agent ignoring SIGTERM past its timeout ends timed-out, its exit recorded, and the over-time service is removed', async (t) => {
     if (skip) return t.skip(skip);
     const h = await swarmHarness({ stopGraceSeconds: 1 });
     const r = await withTimeout(h.pipeline.launch('worker', { input: { mode: 'ignore-term', sleepSeconds: 60 }, timeoutSeconds: 4 }), 30_000, 'launch');
@@ -295,11 +295,13 @@ describe('Swarm engine: watchdog', () => {
     // task takes a moment longer than a container to start).
     assert.ok([137, 143].includes(r.agent.exitCode!), `exit ${r.agent.exitCode}`);
     assert.equal(h.store.getContainer(r.name)?.state, 'timed-out');
-    const info = await swarm.inspect(r.id);
-    assert.equal(info?.status, 'exited');
-    assert.equal(info?.exitCode, r.agent.exitCode);
-    const [task] = await tasksOf(r.id);
-    assert.equal(task.Status.State, 'failed', 'not restarted: restart condition none');
+    await withTimeout(h.pipeline.joinAgents(), 30_000, 'the removal joined');
+    assert.equal(await swarm.inspect(r.id), undefined, 'the over-time service is gone');
+    const removed = h.store.query("SELECT detail FROM events WHERE kind = 'removed-timed-out'").map((row) => JSON.parse(String(row.detail)) as { id: string });
+    assert.deepEqual(
+      removed.map((d) => d.id),
+      [r.id],
+    );
   });
 });
 

@@ -204,5 +204,16 @@ describe('SwarmEngine contract flags', () => {
     assert.equal((e as { hosts?: unknown }).hosts, undefined);
     assert.equal(e.endpoint, 'swarm at unix:///var/run/docker.sock');
     await assert.rejects(e.rename('id', 'n'), RefusedError);
+    assert.equal(e.removesTimedOut, true, 'the watchdog removes an over-time service');
+  });
+
+  it("is the manager's daemon for the gateway's rule while tasks stay on its node; with placement, nodes Borg cannot vouch for", () => {
+    let placement: string[] = [];
+    const e = new SwarmEngine({ endpoint: 'unix:///var/run/docker.sock' } as never, { placement: () => placement });
+    assert.deepEqual(e.daemonAddresses, ['unix:///var/run/docker.sock']);
+    placement = ['node.role==worker'];
+    assert.equal(e.daemonAddresses.length, 1);
+    assert.ok(!e.daemonAddresses[0].startsWith('unix://'), 'refused by the gateway rule (pipeline.ts usesGateway)');
+    assert.match(e.daemonAddresses[0], /node\.role==worker/);
   });
 });
