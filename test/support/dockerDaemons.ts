@@ -79,7 +79,10 @@ export interface StartOptions {
   readyTimeoutMs?: number;
 }
 
-/** The namespace and cgroup names carry the pid: `borg-h<i>-<pid>`. */
+/** Daemons started by this process so far: the `<n>` of `borg-h<n>-<pid>` (unique over every set of this process). */
+let daemonSeq = 0;
+
+/** The namespace and cgroup names carry the pid: `borg-h<n>-<pid>`. */
 const NAME_RE = /^borg-h(\d+)-(\d+)$/;
 const DIR_PREFIX = 'borg-h-';
 const NETNS_DIR = '/run/netns';
@@ -175,7 +178,7 @@ export class DockerDaemons {
 
   private async startOne(index: number, opts: StartOptions): Promise<TestDaemon> {
     const name = `h${index}`;
-    const netns = `borg-h${index}-${process.pid}`;
+    const netns = `borg-h${++daemonSeq}-${process.pid}`;
     const dir = path.join(this.root, name);
     const socket = path.join(dir, 'docker.sock');
     const log = path.join(dir, 'dockerd.log');
@@ -247,6 +250,29 @@ export class DockerDaemons {
   }
 }
 
+/**
+ * Where containerd 1.6 puts the socket of container `id`'s shim: /run/containerd/s/<hex sha256
+ * of "<containerd address>/moby/<id>"> (runtime/v2/shim/util_unix.go SocketAddress; verified on
+ * dockerd 20.10.24 / containerd 1.6.20 here). A killed shim leaves it behind.
+ */
+export function shimSocketOf(daemon: TestDaemon, id: string): string {
+  return shimSocket(containerdSocket(daemon.dir), id);
+}
+
+function shimSocket(containerdAddress: string, id: string): string {
+  return path.join(
+    SHIM_SOCKETS,
+    createHash('sha256')
+      .update(path.join(containerdAddress, 'moby', id))
+      .digest('hex'),
+  );
+}
+
+/** The managed containerd's socket of the daemon whose folder is `dir` (under its exec-root). */
+function containerdSocket(dir: string): string {
+  return path.join(dir, 'exec', 'containerd', 'containerd.sock');
+}
+
 /** The last lines of a log file, for an error message. */
 function tailOf(log: string, lines = 15): string {
   try {
@@ -276,6 +302,7 @@ function netnsId(netns: string): string | undefined {
 
 /** Processes in namespace `netns` (dockerd, containerd, shims) or in cgroup `/<cgroup>/…` (containers). */
 function processesOf(netns: string, cgroup: string): number[] {
+  if (!NAME_RE.test(cgroup)) return []; // never "/" or another daemon's
   const ns = netnsId(netns);
   const out: number[] = [];
   for (const entry of fs.readdirSync('/proc')) {
@@ -298,6 +325,7 @@ function processesOf(netns: string, cgroup: string): number[] {
 
 /** SIGKILLs every process {@link processesOf} finds until none is left (a container's init may fork while it dies). */
 async function killAll(netns: string, cgroup: string): Promise<void> {
+  if (!NAME_RE.test(netns) || !NAME_RE.test(cgroup)) throw new Error(`not a daemon's namespace or cgroup: "${netns}", "${cgroup}"`);
   for (let round = 0; round < 50; round++) {
     const pids = processesOf(netns, cgroup).filter((p) => p !== process.pid);
     if (pids.length === 0) return;
@@ -341,20 +369,15 @@ async function cleanUp(root: string, hosts: Array<{ netns: string; cgroup: strin
     }
   };
   for (const h of hosts) {
-    await step(`killing what is left of ${h.netns}`, () => killAll(h.netns, h.cgroup));
-    await step(`shim sockets of ${h.netns}`, () => {
-      const containers = path.join(h.dir, 'data', 'containers');
-      const address = path.join(h.dir, 'exec', 'containerd', 'containerd.sock');
-      for (const id of fs.existsSync(containers) ? fs.readdirSync(containers) : []) {
-        const sock = path.join(
-          SHIM_SOCKETS,
-          createHash('sha256')
-            .update(path.join(address, 'moby', id))
-            .digest('hex'),
-        );
-        fs.rmSync(sock, { force: true });
-      }
-    });
+    if (h.netns) await step(`killing what is left of ${h.netns}`, () => killAll(h.netns, h.cgroup));
+    if (h.dir)
+      await step(`shim sockets of ${h.dir}`, () => {
+        const containers = path.join(h.dir, 'data', 'containers');
+        const address = containerdSocket(h.dir);
+        for (const id of fs.existsSync(containers) ? fs.readdirSync(containers) : []) {
+          fs.rmSync(shimSocket(address, id), { force: true });
+        }
+      });
   }
   await step('unmounting', () => {
     for (const m of mountsUnder(root)) {
@@ -365,11 +388,11 @@ async function cleanUp(root: string, hosts: Array<{ netns: string; cgroup: strin
       }
     }
   });
-  for (const h of hosts) await step(`cgroups of ${h.cgroup}`, () => removeCgroups(h.cgroup));
+  for (const h of hosts) if (h.cgroup) await step(`cgroups of ${h.cgroup}`, () => removeCgroups(h.cgroup));
   await step(`removing ${root}`, () => fs.rmSync(root, { recursive: true, force: true }));
   for (const h of hosts)
     await step(`deleting namespace ${h.netns}`, () => {
-      if (fs.existsSync(path.join(NETNS_DIR, h.netns))) execFileSync('ip', ['netns', 'delete', h.netns], { stdio: 'pipe' });
+      if (NAME_RE.test(h.netns) && fs.existsSync(path.join(NETNS_DIR, h.netns))) execFileSync('ip', ['netns', 'delete', h.netns], { stdio: 'pipe' });
     });
 }
 
@@ -387,6 +410,7 @@ function mountsUnder(root: string): string[] {
 
 /** rmdir of `/sys/fs/cgroup/<controller>/<name>` (v1) and `/sys/fs/cgroup/<name>` (v2), children first. */
 function removeCgroups(name: string): void {
+  if (!NAME_RE.test(name)) throw new Error(`not a daemon's cgroup: "${name}"`);
   const base = '/sys/fs/cgroup';
   const candidates = [path.join(base, name), ...fs.readdirSync(base).map((c) => path.join(base, c, name))];
   const rmTree = (dir: string): void => {
@@ -431,7 +455,9 @@ async function sweepStale(): Promise<void> {
       const m = new RegExp(`^${DIR_PREFIX}(\\d+)-`).exec(entry);
       if (!m || !dead(Number(m[1]))) continue;
       const root = path.join(tmp, entry);
-      const hosts = (byPid.get(Number(m[1])) ?? []).map((h) => ({ ...h, dir: path.join(root, `h${NAME_RE.exec(h.netns)![1]}`) }));
+      // Folders are named by index in their set (h1, h2…), namespaces by a process-wide count: kill by namespace, remove every folder.
+      const dirs = fs.readdirSync(root).map((d) => path.join(root, d));
+      const hosts = [...(byPid.get(Number(m[1])) ?? []).map((h) => ({ ...h, dir: '' })), ...dirs.map((dir) => ({ netns: '', cgroup: '', dir }))];
       byPid.delete(Number(m[1]));
       await cleanUp(root, hosts);
     }
