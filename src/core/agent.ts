@@ -59,6 +59,8 @@ export interface AgentOptions {
   startedAt?: number;
   /** The run's gateway token holder (gateway/gateway.ts), when the container reaches the model through the gateway. */
   gatewayRun?: RunRef;
+  /** The Docker host it runs on (several hosts: `borg.docker.hosts`); undefined with one daemon. */
+  host?: string;
   /** Called on every change of state (not per output line: `onOutput` is, so views repaint one row for it). */
   onChange: (agent: Agent) => void;
   /** Called for every output line (stdout and stderr), without the newline, after `lastLine` is set. */
@@ -98,6 +100,8 @@ export class Agent extends Disposable {
   readonly startedAt: number;
   /** This run as the gateway meters it (tokens and cost, refusals), if it uses the gateway. */
   readonly gatewayRun: RunRef | undefined;
+  /** The Docker host it runs on, when there are several (see {@link AgentOptions.host}). */
+  readonly host: string | undefined;
   finishedAt: number | undefined;
   readonly done: Promise<void>;
 
@@ -109,6 +113,7 @@ export class Agent extends Disposable {
     super();
     this.startedAt = o.startedAt ?? Date.now();
     this.gatewayRun = o.gatewayRun;
+    this.host = o.host;
     this.register(toDisposable(() => this.follow.abort()));
     this.done = this.run().catch((e: unknown) => {
       // Only a bug gets here (run() turns every failure into a state); the agent still ends.

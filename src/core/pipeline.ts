@@ -156,12 +156,16 @@ export interface RecoveryReport {
 interface Staged {
   claim: { name: string; created: string; reclaimed: boolean; skipped: Array<{ name: string; reason: SkipReason }> };
   stream: Duplex;
+  /** The Docker host it was placed on (several hosts); undefined with one daemon. */
+  host?: string;
 }
 
 /** A queued launch's handles: its abort, and, until called, the start of its staging. */
 interface Waiter {
   abort: AbortController;
   stage?: () => void;
+  /** The Docker host its slot is on: placed when it stages (several hosts), fixed for a container that exists. */
+  host?: string;
 }
 
 /** How shutdown treats running agents: `detach` leaves containers running, `stop` stops them. */
@@ -216,7 +220,9 @@ export class Pipeline extends Disposable {
   constructor(private readonly o: PipelineOptions) {
     super();
     this.seq = new ContainerSeq(o.seqStart ?? 0);
-    this.slots = new Slots(o.settings().maxParallelAgents);
+    // Several Docker hosts: one pool per host (each its own slots); else one of maxParallelAgents.
+    const hosts = o.engine.hosts;
+    this.slots = new Slots(o.settings().maxParallelAgents, hosts ? () => o.engine.hosts ?? hosts : undefined);
   }
 
   get engine(): Engine {
@@ -337,7 +343,7 @@ export class Pipeline extends Disposable {
     const input: AgentInput = { ...opts.input, persona };
     // Image check, claim, create and attach need no slot (a created container runs nothing), so
     // a queued launch does them while it waits; only the start waits for the slot.
-    const stage = async (): Promise<Staged> => {
+    const stage = async (host?: string): Promise<Staged> => {
       const img = await this.o.engine.image(image);
       if (!img) throw new ImageMissingError(image);
       const claim = await claimName({
@@ -346,13 +352,13 @@ export class Pipeline extends Disposable {
         nextCandidate: () => containerName(settings.prefix, persona, this.seq.next()),
         workspaceId: this.o.workspaceId,
         maxCandidates: this.o.maxClaimCandidates ?? MAX_CLAIM_CANDIDATES,
-        create: (name) => this.createContainer(name, persona, image, img.user, input, opts, settings, gateway),
+        create: (name) => this.createContainer(name, persona, image, img.user, input, opts, settings, gateway, host),
         adoptRemoval: (removal) => this.adoptRemoval(removal),
       });
       this.stagedIds.add(claim.created);
       try {
         const stream = await this.o.engine.attach(claim.created, { stdin: opts.stdin !== false });
-        return { claim, stream };
+        return { claim, stream, host };
       } catch (e) {
         await this.discard({ claim });
         throw e;
@@ -373,15 +379,13 @@ export class Pipeline extends Disposable {
           opts,
           gateway,
           stream,
+          host: staged!.host,
           event: claim.reclaimed ? 'reclaimed' : 'launched',
           detail: { image, skipped: claim.skipped },
         });
         return { name, id, agent, reclaimed: claim.reclaimed, stateDir: this.o.stateDirs.dir(name), skipped: claim.skipped };
       },
-      persona,
-      opts.signal,
-      opts.labels,
-      { stage, discard: (st) => this.discard(st) },
+      { persona, signal: opts.signal, labels: opts.labels, early: { stage, discard: (st) => this.discard(st) } },
     );
   }
 
@@ -439,13 +443,12 @@ export class Pipeline extends Disposable {
           opts: { timeoutSeconds },
           gateway: fresh.labels?.[LABEL_GATEWAY] === 'true' && !!this.o.gateway,
           labels: fresh.labels,
+          host: fresh.host,
           event: 'hardline',
           detail: { previousExitCode: fresh.exitCode ?? null, resumedSession: session ?? null },
         });
       },
-      persona,
-      undefined,
-      info.labels,
+      { persona, labels: info.labels, host: info.host },
     );
   }
 
@@ -476,13 +479,11 @@ export class Pipeline extends Disposable {
         const img = await this.o.engine.image(image);
         if (!img) throw new ImageMissingError(image);
         await this.o.engine.remove(info.id);
-        const id = await this.createContainer(name, persona, image, img.user, input, opts, settings, gateway);
-        const agent = await this.startAndFollow({ name, id, persona, input, release, settings, opts, gateway, event: 'reclaimed', detail: { image, previousId: info.id } });
+        const id = await this.createContainer(name, persona, image, img.user, input, opts, settings, gateway, info.host);
+        const agent = await this.startAndFollow({ name, id, persona, input, release, settings, opts, gateway, host: info.host, event: 'reclaimed', detail: { image, previousId: info.id } });
         return { name, id, agent, reclaimed: true, stateDir: this.o.stateDirs.dir(name), skipped: [] };
       },
-      persona,
-      opts.signal,
-      opts.labels,
+      { persona, signal: opts.signal, labels: opts.labels, host: info.host },
     );
   }
 
@@ -583,11 +584,17 @@ export class Pipeline extends Disposable {
   private async withSlot<T>(
     settings: PipelineSettings,
     fn: (release: () => void, staged?: Staged) => Promise<T>,
-    persona = 'agent',
-    outer?: AbortSignal,
-    labels: Record<string, string> = {},
-    early?: { stage: () => Promise<Staged>; discard: (s: Staged) => Promise<void> },
+    o: {
+      persona?: string;
+      signal?: AbortSignal;
+      labels?: Record<string, string>;
+      /** Stages the container ahead of the slot on the host given (see {@link stageAhead}). */
+      early?: { stage: (host?: string) => Promise<Staged>; discard: (s: Staged) => Promise<void> };
+      /** The host of a container that exists already (hardline, reclaim): its slot is on that host. */
+      host?: string;
+    } = {},
   ): Promise<T> {
+    const { persona = 'agent', signal: outer, labels = {}, early } = o;
     // The Stop All generation is taken before the first await: a Stop All issued from here on refuses this launch.
     const generation = this.stopAllGeneration;
     this.slots.setLimit(settings.maxParallelAgents);
@@ -598,7 +605,8 @@ export class Pipeline extends Disposable {
     outer?.addEventListener('abort', follow, { once: true });
     if (outer?.aborted) abort.abort();
     const signal = abort.signal;
-    const waiter: Waiter = { abort };
+    // Several hosts: a launch is placed when it stages; a run of an existing container keeps its host.
+    const waiter: Waiter = { abort, host: o.host ?? (early ? undefined : this.slots.place()) };
     this.waiting.set(entry, waiter);
     this.changed.fire();
     const cancelled = () => new InterruptedError('Cancelled before it started.');
@@ -616,15 +624,21 @@ export class Pipeline extends Disposable {
       this.assertRunning();
       if (early) {
         waiter.stage = () => {
-          staging = early.stage();
+          waiter.host ??= this.slots.place();
+          staging = early.stage(waiter.host);
           staging.catch((e: unknown) => {
             stageError = e;
             abort.abort();
           });
+          this.slots.admitPlaced();
         };
         this.stageAhead();
       }
-      release = await this.slots.acquire(signal, () => (stageError as Error | undefined) ?? cancelled());
+      release = await this.slots.acquire(
+        signal,
+        () => (stageError as Error | undefined) ?? cancelled(),
+        () => waiter.host,
+      );
     } catch (e) {
       // Given up while queued: a container made for it meanwhile is removed (it never started).
       if (staging && early) await staging.then(early.discard, () => undefined);
@@ -676,8 +690,10 @@ export class Pipeline extends Disposable {
    */
   private usesGateway(network: NetworkMode, opts: LaunchOptions): boolean {
     if (!this.o.gateway || opts.gateway === false || network === 'none') return false;
-    const endpoint = this.o.engine.endpoint;
-    if (!endpoint.startsWith('unix://') && !endpoint.startsWith('npipe://')) {
+    // Several hosts: the launch may be placed on any of them, so every one must be on this machine.
+    const endpoints = this.o.engine.hosts?.map((h) => h.address) ?? [this.o.engine.endpoint];
+    const endpoint = endpoints.find((e) => !e.startsWith('unix://') && !e.startsWith('npipe://'));
+    if (endpoint !== undefined) {
       throw new RefusedError(
         `Docker is at ${endpoint}, not on this machine, so agents there cannot reach Borg's model gateway (a socket on this machine). ` +
           'Use a local Docker, or set borg.network to none (agents without a model). See the README, "Remote Docker hosts".',
@@ -701,6 +717,7 @@ export class Pipeline extends Disposable {
     opts: LaunchOptions,
     settings: PipelineSettings,
     viaGateway: boolean,
+    host?: string,
   ): Promise<string> {
     const owner = containerOwner(imageUser);
     const dir = this.o.stateDirs.ensure(name, owner);
@@ -728,6 +745,7 @@ export class Pipeline extends Disposable {
       entrypoint: opts.entrypoint,
       cmd: opts.cmd,
       workdir: opts.workdir,
+      host,
     });
     // Only once the name is ours: a create that lost the name (409) must not touch the winner's input.
     this.o.stateDirs.writeFile(name, INPUT_FILE, JSON.stringify(input, null, 2));
@@ -776,6 +794,8 @@ export class Pipeline extends Disposable {
     labels?: Record<string, string>;
     /** The stream attached already (a launch attaches while it waits for its slot). */
     stream?: Duplex;
+    /** The Docker host it runs on (several hosts). */
+    host?: string;
   }): Promise<Agent> {
     const withStdin = a.opts.stdin !== false;
     const stream = a.stream ?? (await this.o.engine.attach(a.id, { stdin: withStdin }));
@@ -811,13 +831,13 @@ export class Pipeline extends Disposable {
     }
     if (!this.o.engine.startTakesInput) sendInput();
     this.o.store.upsertContainer({ name: a.name, id: a.id, persona: a.persona, state: 'running', exitCode: null, oomKilled: false, workspace: this.o.workspaceId });
-    this.o.store.addEvent(a.event, a.name, { id: a.id, ...a.detail });
-    const agent = this.follow(a.name, a.id, a.persona, stream, a.release, { ...a.settings, agentTimeoutSeconds: timeoutSeconds }, startedAt, gatewayRun);
+    this.o.store.addEvent(a.event, a.name, { id: a.id, ...(a.host !== undefined ? { host: a.host } : {}), ...a.detail });
+    const agent = this.follow(a.name, a.id, a.persona, stream, a.release, { ...a.settings, agentTimeoutSeconds: timeoutSeconds }, startedAt, gatewayRun, a.host);
     this.scheduleRefresh();
     return agent;
   }
 
-  private follow(name: string, id: string, persona: string, stream: Duplex, release: () => void, settings: PipelineSettings, startedAt?: number, gatewayRun?: RunRef): Agent {
+  private follow(name: string, id: string, persona: string, stream: Duplex, release: () => void, settings: PipelineSettings, startedAt?: number, gatewayRun?: RunRef, host?: string): Agent {
     this.agentsByName.get(name)?.dispose(); // a finished agent of an earlier run under this name
     const agent = new Agent({
       engine: this.o.engine,
@@ -830,6 +850,7 @@ export class Pipeline extends Disposable {
       graceSeconds: settings.stopGraceSeconds,
       startedAt,
       gatewayRun,
+      host,
       onChange: () => this.changed.fire(),
       onOutput: (_a, line) => this.output.fire({ agent: name, line }),
       // The container exited: its slot is free before the exit is inspected and recorded.
@@ -1018,9 +1039,9 @@ export class Pipeline extends Disposable {
         const stream = await this.o.engine.attach(c.id, { stdin: false });
         const startedAt = info.startedAt ? Date.parse(info.startedAt) : Date.now();
         const timeoutSeconds = timeoutOf(info.labels) ?? settings.agentTimeoutSeconds;
-        this.follow(c.name, c.id, persona, stream, this.slots.take(), { ...settings, agentTimeoutSeconds: timeoutSeconds }, startedAt, this.o.gateway?.runOf(c.name));
+        this.follow(c.name, c.id, persona, stream, this.slots.take(c.host), { ...settings, agentTimeoutSeconds: timeoutSeconds }, startedAt, this.o.gateway?.runOf(c.name), c.host);
         this.o.store.upsertContainer({ name: c.name, id: c.id, persona, state: 'running', exitCode: null, oomKilled: false, workspace: this.o.workspaceId, createdAt: row?.createdAt });
-        this.o.store.addEvent('adopted', c.name, { id: c.id, startedAt: info.startedAt });
+        this.o.store.addEvent('adopted', c.name, { id: c.id, startedAt: info.startedAt, ...(c.host !== undefined ? { host: c.host } : {}) });
         report.adopted.push(c.name);
       } else if (row && row.id === c.id && (row.state === 'running' || row.state === 'detached') && c.status === 'exited') {
         const info = await this.o.engine.inspect(c.id);

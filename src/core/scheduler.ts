@@ -353,6 +353,15 @@ export class Scheduler extends Disposable {
   }
 
   /** One `info` line of task progress: `task 3 "Title": <text>`. */
+  /**
+   * True when the engine spreads agents over several Docker hosts and one is still up: a run lost
+   * with its host (Docker gone there) is dispatched again at once, placed on the hosts that are
+   * up, instead of backing off as when the one daemon is gone.
+   */
+  private anotherHostUp(): boolean {
+    return this.o.pipeline.engine.hosts?.some((h) => h.up) ?? false;
+  }
+
   private note(t: Pick<Task, 'id' | 'title'>, text: string): void {
     this.o.log?.(`task ${t.id} ${JSON.stringify(t.title)}: ${text}`, 'info');
   }
@@ -390,7 +399,7 @@ export class Scheduler extends Disposable {
         this.o.tasks.update(t.id, { status: 'cancelled' });
       } else if (e instanceof PipelineStoppedError || e instanceof DockerUnreachableError || e instanceof InterruptedError) {
         // Shutting down, Docker is down, or Stop All: not the task's fault; it runs again on a later dispatch.
-        if (e instanceof DockerUnreachableError) this.backoffUntil = Date.now() + DOCKER_BACKOFF_MS;
+        if (e instanceof DockerUnreachableError && !this.anotherHostUp()) this.backoffUntil = Date.now() + DOCKER_BACKOFF_MS;
         this.o.tasks.update(t.id, notStarted());
       } else {
         // Not the task's fault (image missing, Docker down, not a repository): wait for the user.
@@ -448,8 +457,8 @@ export class Scheduler extends Disposable {
         throw this.launchFailed(runId, started, run, e);
       }
     run.agentName = launch.name;
-    this.note(t, `${phase} phase ${run.adopted ? 'taken back' : 'started'} in ${launch.name} (attempt ${t.attempt + 1}/${t.maxAttempts})`);
-    if (!run.adopted) this.o.tasks.finishRun(runId, { agent: launch.name, outcome: 'running', finishedAt: null });
+    this.note(t, `${phase} phase ${run.adopted ? 'taken back' : 'started'} in ${launch.name}${onHost(launch.agent.host)} (attempt ${t.attempt + 1}/${t.maxAttempts})`);
+    if (!run.adopted) this.o.tasks.finishRun(runId, { agent: launch.name, host: launch.agent.host ?? null, outcome: 'running', finishedAt: null });
     this.changed.fire(); // views name the agent now, not when it ended
     // Cancelled while the container was being created: cancel() found no agent to stop.
     if (run.cancelled) await this.o.pipeline.stopAgent(launch.name).catch(() => undefined);
@@ -470,7 +479,7 @@ export class Scheduler extends Disposable {
       verdict = { outcome: 'altered', error: alteredMessage(altered, worktree) };
     } else if (verdict.outcome === 'interrupted' || verdict.outcome === 'lost') {
       // Stopped, or Docker went away: the work so far stays uncommitted in the worktree for the phase's next run.
-      if (agent.lostReason === 'docker' || verdict.unreachable) this.backoffUntil = Date.now() + DOCKER_BACKOFF_MS;
+      if ((agent.lostReason === 'docker' || verdict.unreachable) && !this.anotherHostUp()) this.backoffUntil = Date.now() + DOCKER_BACKOFF_MS;
     } else {
       try {
         trusted ??= await this.agentGit.trust(checkout);
@@ -537,7 +546,7 @@ export class Scheduler extends Disposable {
     } catch (e) {
       throw this.launchFailed(runId, started, run, e);
     }
-    this.o.tasks.finishRun(runId, { agent: launch.name, outcome: 'running', finishedAt: null });
+    this.o.tasks.finishRun(runId, { agent: launch.name, host: launch.agent.host ?? null, outcome: 'running', finishedAt: null });
     this.changed.fire(); // views name the test container now, not when it ended
     this.note(t, `test phase started in ${launch.name}: ${settings.testCommand}`);
     const agent = launch.agent;
@@ -638,6 +647,11 @@ export class Scheduler extends Disposable {
 
 /** `altered`: the agent altered git metadata (agentGit.ts); the task fails at once, nothing of it is committed. */
 type RunVerdict = { outcome: RunOutcome; error?: string; blockedReason?: BlockedReason; retryAt?: number; unreachable?: boolean };
+
+/** ` on <host>` for a run on one of several Docker hosts, else ''. */
+function onHost(host: string | undefined): string {
+  return host === undefined ? '' : ` on ${host}`;
+}
 
 /** A run that ended without finishing: `lost` when its container was removed outside Borg, else interrupted. */
 function lostOrInterrupted(agent: Agent): RunVerdict {

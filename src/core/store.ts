@@ -127,6 +127,8 @@ const MIGRATIONS: string[] = [
    );
    ALTER TABLE tasks ADD COLUMN blocked_reason TEXT;
    ALTER TABLE tasks ADD COLUMN retry_at INTEGER;`,
+  // v5: which Docker host (borg.docker.hosts) or Swarm node ran each task run; null with one daemon.
+  `ALTER TABLE task_runs ADD COLUMN host TEXT;`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -74,6 +74,8 @@ export interface TaskRun {
   streamFile: string | null;
   error: string | null;
   commitSha: string | null;
+  /** The Docker host or Swarm node the run's container ran on; null with one daemon. */
+  host?: string | null;
   startedAt: number;
   finishedAt: number | null;
 }
@@ -173,6 +175,7 @@ export class TaskStore {
       streamFile: 'stream_file',
       error: 'error',
       commitSha: 'commit_sha',
+      host: 'host',
       finishedAt: 'finished_at',
     };
     const sets: string[] = [];
@@ -248,6 +251,7 @@ function toRun(r: Record<string, unknown>): TaskRun {
     streamFile: (r.stream_file as string) ?? null,
     error: (r.error as string) ?? null,
     commitSha: (r.commit_sha as string) ?? null,
+    host: (r.host as string) ?? null,
     startedAt: Number(r.started_at),
     finishedAt: num(r.finished_at),
   };

@@ -46,6 +46,8 @@ export class FakeDocker implements Engine {
   /** When true, a stop's SIGTERM is ignored and only the grace's SIGKILL ends it (exit 137). */
   ignoreSigterm = false;
   private seq = 0;
+  /** Starts every container id (several fakes as several Docker hosts need ids unique across them). */
+  idPrefix = 'fake';
   /** The open event streams ({@link events}): push an event to each, or end them. */
   private readonly eventStreams = new Set<{ workspace?: string; push: (e: LiveContainerEvent | null) => void }>();
 
@@ -85,7 +87,7 @@ export class FakeDocker implements Engine {
 
   /** Adds an existing container (as if made by an earlier window). */
   add(info: Partial<ContainerInfo> & { name: string }, running = info.status === 'running'): FakeContainer {
-    const id = info.id ?? `fake${++this.seq}`;
+    const id = info.id ?? `${this.idPrefix}${++this.seq}`;
     const labels = info.labels ?? {};
     const c: FakeContainer = {
       info: {
@@ -136,7 +138,7 @@ export class FakeDocker implements Engine {
   async create(spec: CreateSpec): Promise<string> {
     this.check();
     for (const c of this.containers.values()) if (c.info.name === spec.name) throw new NameConflictError(`The name ${spec.name} is already in use.`);
-    const id = `fake${++this.seq}${'0'.repeat(8)}`;
+    const id = `${this.idPrefix}${++this.seq}${'0'.repeat(8)}`;
     this.containers.set(id, {
       info: {
         id,
