@@ -226,7 +226,9 @@ export const scaleOutBenchmark: Benchmark = {
         rawAlone.push(...round);
         rawIdeal.push(Math.ceil(n / SLOTS) * median(round));
         rawLoaded.push(await rawMakespan(r, n, SLOTS_PER_HOST, r.daemons.daemons));
-        opts.log(`dockerode alone, round ${k + 1}/${rounds}: one container ${median(round).toFixed(0)} ms, ${n} on ${HOSTS} × ${SLOTS_PER_HOST} loops ${rawLoaded[k].toFixed(0)} ms (ideal ${rawIdeal[k].toFixed(0)} ms)`);
+        opts.log(
+          `dockerode alone, round ${k + 1}/${rounds}: one container ${median(round).toFixed(0)} ms, ${n} on ${HOSTS} × ${SLOTS_PER_HOST} loops ${rawLoaded[k].toFixed(0)} ms (ideal ${rawIdeal[k].toFixed(0)} ms)`,
+        );
       }
       figures.push(
         { label: 'one 1 s agent alone: launch → joined', unit: 'ms', spread: spreadOf(aloneMs) },
@@ -243,7 +245,9 @@ export const scaleOutBenchmark: Benchmark = {
       notes.push(`where they ran (Docker's records, per round): ${perHost.join(' | ')}`);
       notes.push(`most running at once on one host (Docker's StartedAt/FinishedAt): ${[...mostAtOnce].map(([h, m]) => `${h} ${m}`).join(', ')} (limit ${SLOTS_PER_HOST} each)`);
       notes.push(`most agents holding a slot at once (Pipeline.runningCount): ${maxRunning} (limit ${SLOTS})`);
-      notes.push(`two extra dockerd started, demo image imported into each, in ${setupMs.toFixed(0)} ms; memory ${memory.map((m) => `${m.name}: dockerd ${(m.dockerdKb / 1024).toFixed(0)} MiB + containerd ${(m.othersKb / 1024).toFixed(0)} MiB`).join(', ')}`);
+      notes.push(
+        `two extra dockerd started, demo image imported into each, in ${setupMs.toFixed(0)} ms; memory ${memory.map((m) => `${m.name}: dockerd ${(m.dockerdKb / 1024).toFixed(0)} MiB + containerd ${(m.othersKb / 1024).toFixed(0)} MiB`).join(', ')}`,
+      );
       notes.push(`alone-run spread: ${spreadText(spreadOf(aloneMs))} ms`);
       return { figures, verdicts, notes };
     } finally {

@@ -84,13 +84,19 @@ describe('two extra Docker daemons as two hosts (the fixture)', () => {
     }
   });
 
-  it("kill: the daemon is unreachable at once and its containers' processes are gone; the other host carries on", async () => {
+  it("kill: the daemon is unreachable at once, a wait under way fails as unreachable, its containers' processes are gone; the other host carries on", async () => {
     const h1 = hosts.get(1);
     const c = await h1.docker.createContainer({ Image: DEMO_IMAGE, Entrypoint: ['/bin/sh', '-c', 'sleep 600'], HostConfig: hardenedHostConfig(DEFAULT_HARDENING) });
     await c.start();
     const pid = (await c.inspect()).State.Pid;
     assert.ok(pid > 0 && fs.existsSync(`/proc/${pid}`), 'the container runs');
+    const waiting = assert.rejects(h1.engine.wait(c.id), DockerUnreachableError);
+    const attached = await h1.engine.attach(c.id, { stdin: false });
+    const attachEnded = new Promise<void>((resolve) => attached.once('close', resolve).resume());
     await hosts.stop(1, 'kill');
+    // Docker sent the wait's headers at once: the body is cut, and the wait fails as unreachable (it never settled before).
+    await waiting;
+    await attachEnded;
     assert.equal(h1.up, false);
     await assert.rejects(h1.engine.ping(), DockerUnreachableError);
     await assert.rejects(h1.engine.inspect(c.id), DockerUnreachableError);

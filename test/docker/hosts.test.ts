@@ -121,9 +121,9 @@ describe('two Docker hosts, each its own dockerd in its own network namespace', 
       for (const run of runs) {
         const info = await r.engine.inspect(run.id);
         assert.equal(info?.host, d.name, `${run.name} is reported on the host that holds it`);
-        const started = r.store.listEvents(run.name).find((e) => e.kind === 'started');
-        assert.ok(started?.detail, `${run.name} has a started event`);
-        assert.equal((JSON.parse(started.detail) as { host?: string }).host, d.name, `${run.name}'s started event names its host`);
+        const started = r.store.listEvents(run.name).find((e) => e.kind === 'launched');
+        assert.ok(started?.detail, `${run.name} has a launched event`);
+        assert.equal((JSON.parse(started.detail) as { host?: string }).host, d.name, `${run.name}'s launched event names its host`);
       }
     }
     assert.equal(total, 8, 'each launch ran exactly once, on one of the hosts');
@@ -146,7 +146,11 @@ describe('two Docker hosts, each its own dockerd in its own network namespace', 
     const tasks = Array.from({ length: 4 }, (_, i) => r.rt.tasks.add({ title: `hosts task ${i}`, description: `Task ${i} across two hosts.`, repo: r.repo, maxAttempts: 1 }));
     r.rt.scheduler.dispatch();
     const onH1 = () => [...r.rt.pipeline.agents.values()].filter((a) => a.host === 'h1' && a.state === 'running');
-    await waitFor(async () => onH1().length === SLOTS && (await r.daemons.get(1).docker.listContainers({ filters: { status: ['running'], name: [`^/${r.prefix}-`] } })).length === SLOTS, 60_000, 'both of h1’s slots to hold a running agent');
+    await waitFor(
+      async () => onH1().length === SLOTS && (await r.daemons.get(1).docker.listContainers({ filters: { status: ['running'], name: [`^/${r.prefix}-`] } })).length === SLOTS,
+      60_000,
+      'both of h1’s slots to hold a running agent',
+    );
     const doomed = onH1();
     const doomedNames = doomed.map((a) => a.name);
 
