@@ -14,7 +14,7 @@ import { DEMO_IMAGE } from '../../src/core/demoImage';
 import { DockerUnreachableError } from '../../src/core/errors';
 import { DEFAULT_HARDENING, hardenedHostConfig } from '../../src/core/hardening';
 import { DockerDaemons, shimSocketOf } from '../support/dockerDaemons';
-import { docker } from './helpers';
+import { docker, waitFor } from './helpers';
 
 describe('two extra Docker daemons as two hosts (the fixture)', () => {
   let hosts: DockerDaemons;
@@ -102,6 +102,34 @@ describe('two extra Docker daemons as two hosts (the fixture)', () => {
     await assert.rejects(h1.engine.inspect(c.id), DockerUnreachableError);
     assert.ok(!fs.existsSync(`/proc/${pid}`) || /^State:\s+Z/m.test(fs.readFileSync(`/proc/${pid}/status`, 'utf8')), "the container's process was killed with its host");
     await hosts.get(2).engine.ping();
+  });
+
+  it('crash: dockerd is gone but its containers run on and still write to their bind mounts; dispose ends them', async () => {
+    const one = await DockerDaemons.start(1);
+    try {
+      const d = one.get(1);
+      const out = path.join(tmp, 'crash');
+      fs.mkdirSync(out);
+      fs.chownSync(out, 1000, 1000);
+      const c = await d.docker.createContainer({
+        Image: DEMO_IMAGE,
+        User: '1000:1000',
+        Entrypoint: ['/bin/sh', '-c', 'while :; do date +%s%N >> /w/ticks; sleep 0.1; done'],
+        HostConfig: { ...hardenedHostConfig(DEFAULT_HARDENING), Binds: [`${out}:/w`] },
+      });
+      await c.start();
+      const pid = (await c.inspect()).State.Pid;
+      await one.stop(1, 'crash');
+      await assert.rejects(d.engine.ping(), DockerUnreachableError);
+      const ticks = () => (fs.existsSync(path.join(out, 'ticks')) ? fs.readFileSync(path.join(out, 'ticks'), 'utf8').split('\n').length : 0);
+      const before = ticks();
+      await waitFor(() => ticks() > before + 2, 10_000, 'the orphaned container to write on');
+      assert.ok(fs.existsSync(`/proc/${pid}`), 'its process runs on');
+      await one.dispose();
+      assert.ok(!fs.existsSync(`/proc/${pid}`) || /^State:\s+Z/m.test(fs.readFileSync(`/proc/${pid}/status`, 'utf8')), 'dispose ended it');
+    } finally {
+      await one.dispose();
+    }
   });
 
   it('graceful: SIGTERM, and the daemon exits', async () => {
