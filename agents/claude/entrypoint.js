@@ -19,6 +19,10 @@
 // to 30 s while the gateway restarts), and claude gets ANTHROPIC_BASE_URL and HTTP(S)_PROXY
 // pointing at it, the input's gateway.token as ANTHROPIC_API_KEY, NO_PROXY for loopback,
 // CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1 and CLAUDE_CODE_MAX_RETRIES=0 (over secrets and env).
+// Git transport: when the input has "git": {url, branch, commit} (borg.docker.worktrees: git; no
+// worktree is mounted), it clones url at branch into workdir (--single-branch, no tags, no
+// submodules), checks HEAD is commit, runs claude there, then commits what changed and pushes
+// HEAD to refs/heads/<branch> (never forced); a failed clone or push is a result line and exit 1.
 //
 // Plain CommonJS for the image's Node 18 (Debian bookworm's nodejs); no dependencies.
 'use strict';
@@ -89,6 +93,13 @@ function problem(input) {
   if (s != null) {
     if (typeof s !== 'object' || Array.isArray(s)) return '"secrets" must be an object';
     for (const [k, v] of Object.entries(s)) if (typeof v !== 'string') return `secret "${k}" must be a string`;
+  }
+  const r = input.git;
+  if (r != null) {
+    if (typeof r !== 'object' || Array.isArray(r)) return '"git" must be an object';
+    if (typeof r.url !== 'string' || r.url === '' || r.url.startsWith('-') || /::/.test(r.url.split('/')[0])) return '"git.url" must be a git URL';
+    if (typeof r.branch !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._/-]*$/.test(r.branch) || r.branch.includes('..') || r.branch.endsWith('.lock')) return '"git.branch" must be a branch name';
+    if (typeof r.commit !== 'string' || !/^[0-9a-f]{40}([0-9a-f]{24})?$/.test(r.commit)) return '"git.commit" must be a full commit id';
   }
   const g = input.gateway;
   if (g != null) {
@@ -253,6 +264,45 @@ function trustAllRepos(env) {
   }
 }
 
+/** Only these transports, for every git call of the git transport (git-config(1) protocol.allow). */
+const GIT_PROTOCOLS = ['-c', 'protocol.allow=never', '-c', 'protocol.file.allow=always', '-c', 'protocol.https.allow=always', '-c', 'protocol.ssh.allow=always'];
+/** The identity of the commit borg-agent makes of what changed. */
+const GIT_IDENTITY = ['-c', 'user.name=Borg agent', '-c', 'user.email=agent@borg.invalid'];
+
+/** Runs git; returns undefined on success, else its stderr's last lines. */
+function git(args, cwd, env) {
+  const r = spawnSync('git', [...GIT_PROTOCOLS, ...args], { cwd, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  if (r.error) return `git: ${r.error.message}`;
+  if (r.status !== 0) return (r.stderr || r.stdout || `exit ${r.status}`).trim().split('\n').slice(-5).join(' / ');
+  return undefined;
+}
+
+/** Clones the task branch into `dir` (which must be missing or empty) and checks it is the commit Borg pushed. Returns an error or undefined. */
+function cloneTask(g, dir, env) {
+  if (isDir(dir) && fs.readdirSync(dir).length > 0) return `cannot clone the task into ${dir}: it is not empty`;
+  const failed = git(['clone', '--quiet', '--no-tags', '--single-branch', '--no-recurse-submodules', '--branch', g.branch, '--', g.url, dir], '/', env);
+  if (failed) return `cannot clone ${g.branch} from the git remote: ${failed}`;
+  const head = spawnSync('git', ['rev-parse', 'HEAD'], { cwd: dir, env, encoding: 'utf8' });
+  if ((head.stdout || '').trim() !== g.commit) return `${g.branch} on the git remote is ${(head.stdout || '?').trim()}, not ${g.commit} (the commit Borg pushed)`;
+  return undefined;
+}
+
+/** Commits what changed in `dir` (when anything did) and pushes HEAD to refs/heads/<branch>, never forced. Returns an error or undefined. */
+function pushTask(input, dir, env) {
+  const g = input.git;
+  let failed = git(['add', '-A'], dir, env);
+  if (failed) return `git add failed: ${failed}`;
+  const changed = spawnSync('git', ['diff', '--cached', '--quiet'], { cwd: dir, env }).status !== 0;
+  if (changed) {
+    const what = [input.taskId != null ? `task ${input.taskId}` : '', input.phase || '', input.persona ? `(${input.persona})` : ''].filter(Boolean).join(' ');
+    failed = git([...GIT_IDENTITY, 'commit', '--quiet', '--no-verify', '-m', `borg-agent: ${what || 'work'}`], dir, env);
+    if (failed) return `git commit failed: ${failed}`;
+  }
+  failed = git(['push', '--quiet', '--no-verify', '--', g.url, `HEAD:refs/heads/${g.branch}`], dir, env);
+  if (failed) return `cannot push ${g.branch} to the git remote: ${failed}`;
+  return undefined;
+}
+
 async function main() {
   // The environment's deadline holds from the start (also while stdin is still being read).
   const envDeadline = readDeadline(undefined);
@@ -288,7 +338,9 @@ async function main() {
   if (input.persona && !env.BORG_PERSONA) env.BORG_PERSONA = input.persona;
 
   let cwd;
-  if (input.workdir) {
+  if (input.git) {
+    cwd = input.workdir || DEFAULT_REPO; // cloned below, once the environment (proxy included) is set
+  } else if (input.workdir) {
     if (!isDir(input.workdir)) return fail(2, `invalid input: workdir ${input.workdir} is not a directory`);
     cwd = input.workdir;
   } else {
@@ -326,6 +378,11 @@ async function main() {
     }
   }
 
+  if (input.git) {
+    const why = cloneTask(input.git, cwd, env);
+    if (why) return fail(1, why);
+  }
+
   const args = ['--print', '--output-format', 'stream-json', '--verbose'];
   if (input.model) args.push('--model', input.model);
   const tools = Array.isArray(input.allowedTools) ? input.allowedTools.join(',') : input.allowedTools;
@@ -346,7 +403,12 @@ async function main() {
   child.on('exit', (code, signal) => {
     if (spawnFailed) return;
     if (deadlinePassed) process.exit(DEADLINE_EXIT);
-    process.exit(code !== null ? code : 128 + (os.constants.signals[signal] || 1));
+    const exit = code !== null ? code : 128 + (os.constants.signals[signal] || 1);
+    if (input.git) {
+      const why = pushTask(input, cwd, env);
+      if (why) return fail(exit || 1, why);
+    }
+    process.exit(exit);
   });
 }
 

@@ -29,7 +29,8 @@ tasks (spec → qa → impl → test, one git worktree and branch borg/task-<id>
   tasks ls [--json]              id, status, phase, attempt n/m, title
   tasks show <id> [--json]       a task and the timeline of its runs
   run [--until-idle] [--max-agents N] [--image I] [--test-command CMD] [--max-attempts N]
-      [--test-image I] [--test-network none|bridge] [limits]
+      [--test-image I] [--test-network none|bridge] [--worktree-transport mount|git --git-remote URL]
+      [limits]
                                  run the scheduler in the foreground: recover, then dispatch; one
                                  line per task change (a live table on a terminal). One run per
                                  database (lock file <db>.lock). Ctrl+C/SIGTERM: stop dispatching,
@@ -41,6 +42,10 @@ tasks (spec → qa → impl → test, one git worktree and branch borg/task-<id>
                                  (--test-image, default the agent image; --test-network, default
                                  none) on the task's worktree, never on the host (none: the test
                                  phase is skipped). --max-attempts applies to every unfinished task.
+                                 --worktree-transport git: nothing of this machine is mounted; each
+                                 phase pushes borg/task-<id> to --git-remote (ssh://, user@host:path,
+                                 https://, file:///abs or /abs), the agent clones it and pushes
+                                 back, Borg takes it only when it descends from what it pushed.
 
 limits (every container Borg creates; no capabilities, no-new-privileges, never root):
   --pids-limit N (512)  --memory-mb N (4096, no swap)  --cpus N (2)
@@ -100,6 +105,8 @@ const OPTIONS: ParseArgsConfig['options'] = {
   network: { type: 'string' },
   'test-image': { type: 'string' },
   'test-network': { type: 'string' },
+  'worktree-transport': { type: 'string' },
+  'git-remote': { type: 'string' },
   'model-upstream': { type: 'string' },
   'gateway-record': { type: 'string' },
   'egress-allow': { type: 'string' },
@@ -123,7 +130,7 @@ const COMMAND_OPTIONS: Record<string, string[]> = {
   'tasks add': ['repo', 'title', 'description', 'max-attempts', 'json'],
   'tasks ls': ['json'],
   'tasks show': ['json'],
-  run: ['until-idle', 'max-agents', 'image', 'test-command', 'test-image', 'test-network', 'max-attempts', ...LIMIT_OPTIONS],
+  run: ['until-idle', 'max-agents', 'image', 'test-command', 'test-image', 'test-network', 'worktree-transport', 'git-remote', 'max-attempts', ...LIMIT_OPTIONS],
 };
 
 const stdio: CliIo = {

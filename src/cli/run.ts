@@ -9,6 +9,7 @@ import { CliIo, CliPaths, firstLine, formatDuration, gatewaySettings, intOption,
 import type { GatewaySettings } from '../core/gateway/gateway';
 import { GENERAL_RULES } from '../core/settingRules';
 import { DbLock } from './lock';
+import { parseGitRemote, WORKTREES_RULE, WorktreeTransport } from '../core/gitRemote';
 import { inboxDirOf, serveInbox } from './tasks';
 
 /** Statuses a task no longer leaves by itself. */
@@ -37,12 +38,13 @@ export async function runCmd(args: string[], opt: Opts, io: CliIo): Promise<numb
   const testImage = typeof opt['test-image'] === 'string' ? (opt['test-image'] as string) : DEFAULT_TASK_SETTINGS.testImage;
   const network = checkSetting<TestNetworkMode>({ ...TEST_NETWORK_RULE, setting: '--test-network' }, opt['test-network'], DEFAULT_TASK_SETTINGS.testNetwork);
   if (network.problem) throw new UsageError(network.problem);
+  const transport = gitTransportOptions(opt);
   const untilIdle = opt['until-idle'] === true;
   const gateway = gatewaySettings(opt);
   const paths = resolvePaths(opt, io);
   const lock = takeOrRefuse(DbLock.tryAcquire(paths.db, 'run'), paths.db, 'run', io);
   try {
-    return await runLocked(paths, opt, io, { maxAgents, maxAttempts, testCommand, testImage, testNetwork: network.value, untilIdle, lock, gateway });
+    return await runLocked(paths, opt, io, { maxAgents, maxAttempts, testCommand, testImage, testNetwork: network.value, ...transport, untilIdle, lock, gateway });
   } finally {
     lock.release();
   }
@@ -54,6 +56,8 @@ interface RunOptions {
   testCommand: string;
   testImage: string;
   testNetwork: TestNetworkMode;
+  worktrees: WorktreeTransport;
+  gitRemote: string;
   untilIdle: boolean;
   lock: DbLock;
   gateway: GatewaySettings;
@@ -70,6 +74,8 @@ async function runLocked(paths: CliPaths, opt: Opts, io: CliIo, o: RunOptions): 
     testCommand: o.testCommand,
     testImage: o.testImage,
     testNetwork: o.testNetwork,
+    worktrees: o.worktrees,
+    gitRemote: o.gitRemote,
     ...(o.maxAttempts ? { maxAttempts: o.maxAttempts } : {}),
   };
   // The same runtime as the extension's: recover → take back running phases → dispatch; one shutdown sequence.
@@ -475,4 +481,24 @@ class LiveProgress implements Progress {
     const footer = `borg run · ${active.size} running · ${queued} queued · ${count('done')} done · ${count('failed')} failed · ${count('blocked')} blocked — Ctrl+C stops`;
     return [line(header), ...rows.map(line), footer];
   }
+}
+
+/**
+ * `--worktree-transport mount|git` and `--git-remote URL` (borg.docker.worktrees / borg.docker.gitRemote,
+ * gitRemote.ts). @throws UsageError for a bad value, or `git` without a remote.
+ */
+function gitTransportOptions(opt: Opts): { worktrees: WorktreeTransport; gitRemote: string } {
+  const w = checkSetting<WorktreeTransport>({ ...WORKTREES_RULE, setting: '--worktree-transport' }, opt['worktree-transport'], DEFAULT_TASK_SETTINGS.worktrees);
+  if (w.problem) throw new UsageError(w.problem);
+  let gitRemote = '';
+  if (opt['git-remote'] !== undefined) {
+    if (typeof opt['git-remote'] !== 'string') throw new UsageError('--git-remote needs a URL');
+    try {
+      gitRemote = parseGitRemote(opt['git-remote']).url;
+    } catch (e) {
+      throw new UsageError((e as Error).message.replace('borg.docker.gitRemote', '--git-remote'));
+    }
+  }
+  if (w.value === 'git' && !gitRemote) throw new UsageError('--worktree-transport git needs --git-remote URL (a bare repository the Docker hosts can reach)');
+  return { worktrees: w.value, gitRemote };
 }

@@ -1,3 +1,4 @@
+import type { AgentGitInput } from './gitRemote';
 import type { Phase } from './taskStore';
 
 /** Borg's own record of what a container was sent (in `<state root>/.host/<name>/`, never mounted). */
@@ -19,8 +20,14 @@ export interface AgentInput {
   /** '' or null: the agent's default model. */
   model?: string | null;
   allowedTools?: string[];
-  /** Where the task's worktree is mounted. */
+  /** Where the task's worktree is mounted (`mount`), or where the agent clones it (`git`). */
   workdir?: string;
+  /**
+   * `borg.docker.worktrees: git` only: no worktree is mounted; the agent clones `url` at `branch`
+   * (whose tip Borg just pushed: `commit`) into `workdir`, and pushes its work back to
+   * `refs/heads/<branch>` there (gitRemote.ts). Anything in `url` (a token) is visible to the agent.
+   */
+  git?: AgentGitInput;
   /** The session a hardline resumes (Claude Code `--resume`). */
   resumeSessionId?: string | null;
   /** When the watchdog ends this run (ISO time), null without one; refreshed on every start. */
@@ -34,8 +41,19 @@ export interface AgentInput {
 const PHASES: readonly string[] = ['spec', 'qa', 'impl', 'test'];
 
 /** The input of a task phase's agent. */
-export function taskInput(t: { taskId: number; phase: Phase; persona: string; prompt: string; systemPrompt: string; model: string; allowedTools: string[]; workdir: string }): AgentInput {
+export function taskInput(t: {
+  taskId: number;
+  phase: Phase;
+  persona: string;
+  prompt: string;
+  systemPrompt: string;
+  model: string;
+  allowedTools: string[];
+  workdir: string;
+  git?: AgentGitInput;
+}): AgentInput {
   return {
+    ...(t.git ? { git: { url: t.git.url, branch: t.git.branch, commit: t.git.commit } } : {}),
     taskId: t.taskId,
     phase: t.phase,
     persona: t.persona,
@@ -77,5 +95,13 @@ export function readAgentInput(text: string | undefined, fallbackPersona = 'agen
   const input: AgentInput = { ...o, persona: typeof o.persona === 'string' && o.persona ? o.persona : fallbackPersona };
   if (!(typeof o.taskId === 'number' && Number.isInteger(o.taskId) && o.taskId > 0)) delete input.taskId;
   if (!(typeof o.phase === 'string' && PHASES.includes(o.phase))) delete input.phase;
+  if (!isGitInput(o.git)) delete input.git;
   return input;
+}
+
+/** A well-formed `git` field: three strings, `commit` a full commit id. */
+function isGitInput(v: unknown): v is AgentGitInput {
+  if (!v || typeof v !== 'object') return false;
+  const g = v as Record<string, unknown>;
+  return typeof g.url === 'string' && typeof g.branch === 'string' && typeof g.commit === 'string' && /^[0-9a-f]{40}([0-9a-f]{24})?$/.test(g.commit);
 }

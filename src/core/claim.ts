@@ -1,9 +1,9 @@
 import { BorgError, NameConflictError } from './errors';
-import type { ContainerInfo, DockerEngine } from './engine';
+import type { ContainerInfo, DockerEngine, Engine } from './engine';
 import { needsInspect } from './verbs';
 
 /** What the claim step needs from the engine (a fake engine implements just this in unit tests). */
-export type ClaimEngine = Pick<DockerEngine, 'list' | 'inspect' | 'remove' | 'rename'>;
+export type ClaimEngine = Pick<DockerEngine, 'list' | 'inspect' | 'remove' | 'rename'> & Pick<Engine, 'canRename'>;
 
 /**
  * Why a candidate name was passed over. `oom-unknown`: exited 0 but its OOM flag is unknown (a
@@ -145,7 +145,8 @@ export const PROBE_CANDIDATES = 8;
  * meanwhile, Docker answers 409 and we move to the next candidate. A container to reclaim that
  * exited is renamed aside ({@link asideName}; ≈ 4 ms here) and removed off the critical path (a
  * remove deletes its layer: 20–40 ms, as much as a create or more), the removal handed to
- * `adoptRemoval` before the create; one never started is removed first. A failed list or inspect
+ * `adoptRemoval` before the create; one never started is removed first, and so is every one on an
+ * engine that cannot rename (`canRename: false`, Swarm). A failed list or inspect
  * (daemon down, permission) aborts the claim with that error; it is never read as "not found".
  *
  * @throws DockerUnreachableError or the engine's error when Docker fails; BorgError when
@@ -180,8 +181,9 @@ export async function claimName<T>(opts: ClaimOptions<T>): Promise<Claim<T>> {
         skipped.push({ name, reason: verdict.reason });
         continue;
       }
-      if (info.status === 'created') {
+      if (info.status === 'created' || opts.engine.canRename === false) {
         // Never started and over a minute old: removed here, as a slow launch could still start it (a rename would hide it from that launch's window).
+        // An engine that cannot rename (Swarm services) has its exited one removed in place too, on the launch's path.
         try {
           await opts.engine.remove(info.id);
         } catch {

@@ -24,7 +24,8 @@ const HASH_LABEL = 'borg.demo.hash';
  * its own start: right also after a hardline restarts it) or `BORG_DEADLINE_EPOCH` (whole seconds
  * since the epoch; the earlier of the two wins) in its environment it checks the clock before every second of work: once the deadline has passed it
  * prints `[borg-agent] deadline reached` and an error result, and exits 124 (timeout(1)'s code),
- * also when no Borg process follows it any more.
+ * also when no Borg process follows it any more. An input with `git` (borg.docker.worktrees git)
+ * gets an error result "this image cannot reach a git remote" and exit 2 at once: busybox has no git.
  */
 export const DEMO_AGENT_SCRIPT = `#!/bin/sh
 # As PID 1 the shell ignores SIGTERM unless trapped: trap it before blocking on stdin.
@@ -33,6 +34,8 @@ input=''
 IFS= read -r input || true
 num() { printf '%s' "$input" | sed -n "s/.*\\"$1\\"[[:space:]]*:[[:space:]]*\\(-\\{0,1\\}[0-9][0-9]*\\).*/\\1/p"; }
 str() { printf '%s' "$input" | sed -n "s/.*\\"$1\\"[[:space:]]*:[[:space:]]*\\"\\([^\\"]*\\)\\".*/\\1/p"; }
+# borg.docker.worktrees git: this image has no git, so it cannot clone the task; say so and fail.
+case "$input" in *'"git":{'*|*'"git": {'*) echo '{"type":"result","subtype":"error_during_execution","is_error":true,"result":"borg: this image cannot reach a git remote (the demo image has no git); borg.docker.worktrees git needs an image with git, such as borg-agent-claude:latest"}'; exit 2 ;; esac
 task=$(num taskId)
 phase=$(str phase)
 repo=/workspace/repo

@@ -134,6 +134,23 @@ export interface Engine {
    * task's input secret at start). False/undefined: attach, start, then write (Docker).
    */
   readonly startTakesInput?: boolean;
+  /**
+   * False when {@link rename} cannot work (Swarm: services cannot be renamed): the claim then
+   * removes a reclaimed one in place instead of moving it aside. Undefined/true: it can.
+   */
+  readonly canRename?: boolean;
+  /**
+   * The addresses of the daemons a new container may land on, for the gateway's rule (its socket
+   * can only be mounted by a daemon on this machine: pipeline.ts `usesGateway`). Several hosts:
+   * each host's; Swarm: the manager's while tasks are pinned to its node, else a description of
+   * where placement may put them. Undefined: `[endpoint]`.
+   */
+  readonly daemonAddresses?: readonly string[];
+  /**
+   * True when the watchdog's end of a run also removes it (Swarm: an over-time service is
+   * removed once its exit is recorded). False/undefined: a timed-out container is kept (hardline).
+   */
+  readonly removesTimedOut?: boolean;
   ping(): Promise<void>;
   list(filter?: { managedOnly?: boolean; workspace?: string; namePrefix?: string }): Promise<ContainerInfo[]>;
   inspect(nameOrId: string): Promise<ContainerInfo | undefined>;
@@ -643,7 +660,8 @@ function failedSource(dockerHost?: string): EndpointSource {
 
 const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ENOENT', 'EACCES', 'ETIMEDOUT', 'ECONNRESET', 'EHOSTUNREACH', 'ENOTFOUND', 'EPIPE']);
 
-function isConnectionError(e: unknown): boolean {
+/** True for a failure to reach the daemon at all (no HTTP answer): what becomes {@link DockerUnreachableError}. */
+export function isConnectionError(e: unknown): boolean {
   const code = (e as { code?: string })?.code;
   return typeof code === 'string' && CONNECTION_CODES.has(code) && statusCode(e) === undefined;
 }

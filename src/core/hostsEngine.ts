@@ -54,6 +54,11 @@ export class HostsEngine implements Engine {
     return this.members.some((m) => m.engine.insecureRemote === true);
   }
 
+  /** Every host's address (a launch may be placed on any). */
+  get daemonAddresses(): readonly string[] {
+    return this.members.map((m) => m.engine.endpoint);
+  }
+
   /** Each host's name, address, slots and whether the last call reached it (a live view). */
   get hosts(): readonly HostState[] {
     return this.members.map((m) => m.state);

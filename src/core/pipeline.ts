@@ -691,7 +691,7 @@ export class Pipeline extends Disposable {
   private usesGateway(network: NetworkMode, opts: LaunchOptions): boolean {
     if (!this.o.gateway || opts.gateway === false || network === 'none') return false;
     // Several hosts: the launch may be placed on any of them, so every one must be on this machine.
-    const endpoints = this.o.engine.hosts?.map((h) => h.address) ?? [this.o.engine.endpoint];
+    const endpoints = this.o.engine.daemonAddresses ?? [this.o.engine.endpoint];
     const endpoint = endpoints.find((e) => !e.startsWith('unix://') && !e.startsWith('npipe://'));
     if (endpoint !== undefined) {
       throw new RefusedError(
@@ -860,12 +860,30 @@ export class Pipeline extends Disposable {
     const settled = agent.done.then(() => {
       release();
       this.record(agent);
+      if (agent.state === 'timed-out' && this.o.engine.removesTimedOut) this.removeTimedOut(agent);
       this.unsettled.delete(agent);
       this.releaseFinished();
       this.scheduleRefresh();
     });
     this.unsettled.set(agent, settled);
     return agent;
+  }
+
+  /**
+   * Removes a timed-out run on an engine that asks for it (Swarm: "the watchdog removes an
+   * over-time service"), once its end is recorded; {@link joinAgents} waits for the removal. A
+   * failed removal is recorded and leaves the service for Remove Agent.
+   */
+  private removeTimedOut(agent: Agent): void {
+    const done: Promise<void> = this.o.engine
+      .remove(agent.id, { force: true })
+      .then(
+        () => this.o.store.addEvent('removed-timed-out', agent.name, { id: agent.id }),
+        (e: unknown) => this.o.store.addEvent('remove-timed-out-failed', agent.name, { id: agent.id, error: errorText(e) }),
+      )
+      .catch((e: unknown) => console.error(`[borg] recording the removal of ${agent.name} failed`, e))
+      .finally(() => this.removals.delete(done));
+    this.removals.add(done);
   }
 
   /** Keeps the last {@link FINISHED_AGENTS_KEPT} finished agents (their output for the views) and releases the rest. */

@@ -20,6 +20,8 @@ import { BlockedReason, Phase, Task, TaskStore } from './taskStore';
 import { chooseCheckout, requireCommit } from './taskCheckout';
 import { checkTaskVerb, nextAfter, RunOutcome } from './taskLife';
 import { readWorktreeText } from './worktreeFiles';
+import { AgentGitInput, GitRemote, GitRemoteRefusedError, parseGitRemote, WorktreeTransport } from './gitRemote';
+import { BorgError } from './errors';
 
 /** Settings the scheduler reads at each dispatch. */
 export interface TaskSettings {
@@ -44,6 +46,10 @@ export interface TaskSettings {
   allowedTools: string[];
   /** Each persona's tools, replacing Borg's defaults for that persona (`borg.personaTools`; personaTools.ts). */
   personaTools: PersonaTools;
+  /** `borg.docker.worktrees`: `mount` (bind the worktree) or `git` (the agent clones from {@link gitRemote}; gitRemote.ts). */
+  worktrees: WorktreeTransport;
+  /** `borg.docker.gitRemote`: the URL agents clone from and push to in `git` mode ('' = none set: a task is blocked). */
+  gitRemote: string;
 }
 
 export const DEFAULT_TASK_SETTINGS: TaskSettings = {
@@ -56,6 +62,8 @@ export const DEFAULT_TASK_SETTINGS: TaskSettings = {
   model: '',
   allowedTools: [],
   personaTools: {},
+  worktrees: 'mount',
+  gitRemote: '',
 };
 
 /** Which persona runs which phase; `test` runs in a test container named `<prefix>-test-<n>`. */
@@ -67,6 +75,19 @@ export const TEST_PERSONA = 'test';
 export { WORKTREE_MOUNT };
 
 const NEXT: Record<Exclude<Phase, 'test'>, Phase> = { spec: 'qa', qa: 'impl', impl: 'test' };
+
+/**
+ * The test container's command in `git` mode (`/bin/sh -c`; the values come in its env, never
+ * spliced into the script): clone the pushed branch into /workspace/repo, check it is the commit
+ * Borg pushed, then run `borg.testCommand` there with `/bin/sh -c`.
+ */
+export const TEST_CLONE_SCRIPT = [
+  'command -v git >/dev/null 2>&1 || { echo "borg: the test image has no git, so it cannot clone the task from borg.docker.gitRemote (borg.docker.worktrees is git)"; exit 127; }',
+  'git -c protocol.allow=never -c protocol.file.allow=always -c protocol.https.allow=always -c protocol.ssh.allow=always clone --quiet --no-tags --single-branch --no-recurse-submodules --branch "$BORG_GIT_BRANCH" -- "$BORG_GIT_URL" /workspace/repo || exit 1',
+  'cd /workspace/repo || exit 1',
+  '[ "$(git rev-parse HEAD)" = "$BORG_GIT_COMMIT" ] || { echo "borg: $BORG_GIT_BRANCH on the remote is not the commit Borg pushed ($BORG_GIT_COMMIT)"; exit 1; }',
+  'exec /bin/sh -c "$BORG_TEST_COMMAND"',
+].join('\n');
 
 /** Pause after a dispatch found Docker unreachable (ms); the safety timer or a refresh tries again. */
 const DOCKER_BACKOFF_MS = 10_000;
@@ -430,13 +451,26 @@ export class Scheduler extends Disposable {
     let launch: Pick<LaunchResult, 'name' | 'agent'>;
     /** Read before the launch; an adopted phase reads it after its agent ended. */
     let trusted: TrustedCheckout | undefined;
+    /** `git` mode: the remote and what Borg pushed to it before the launch (an adopted phase: from its recorded input). */
+    let remote: { remote: GitRemote; input: AgentGitInput } | undefined;
     if (run.adopted) {
       launch = { name: run.adopted.name, agent: run.adopted }; // a phase that kept running while no one followed it (see adoptRuns)
+      const recorded = readAgentInput(this.o.pipeline.stateDirs.readFile(run.adopted.name, INPUT_FILE))?.git;
+      if (recorded) remote = { remote: new GitRemote(this.o.git, parseGitRemote(recorded.url)), input: recorded };
     } else
       try {
-        const prepared = await this.agentGit.prepare(checkout, this.trustedByTask.get(t.id));
-        trusted = prepared.trusted;
-        this.trustedByTask.set(t.id, trusted);
+        let mounts: { binds: string[]; writable: string[] };
+        if (settings.worktrees === 'git') {
+          // No worktree is mounted: the agent clones the branch Borg pushes (gitRemote.ts).
+          trusted = await this.agentGit.trust(checkout);
+          remote = await this.pushForPhase(t, checkout, settings);
+          mounts = remote.remote.mounts;
+        } else {
+          const prepared = await this.agentGit.prepare(checkout, this.trustedByTask.get(t.id));
+          trusted = prepared.trusted;
+          this.trustedByTask.set(t.id, trusted);
+          mounts = prepared;
+        }
         launch = await this.o.pipeline.launch(persona, {
           input: taskInput({
             taskId: t.id,
@@ -447,10 +481,11 @@ export class Scheduler extends Disposable {
             model: settings.model,
             allowedTools: toolsFor(persona, settings.personaTools, settings.allowedTools),
             workdir: WORKTREE_MOUNT,
+            git: remote?.input,
           }),
           signal: run.abort.signal,
-          binds: prepared.binds,
-          writable: prepared.writable,
+          binds: mounts.binds,
+          writable: mounts.writable,
           labels: { [LABEL_TASK]: String(t.id), [LABEL_PHASE]: phase },
         });
       } catch (e) {
@@ -472,7 +507,9 @@ export class Scheduler extends Disposable {
     const metered = agent.gatewayRun && this.o.gateway ? this.o.gateway.usageOf(agent.gatewayRun) : undefined;
     let verdict = judgeRun(agent, run.cancelled, agent.gatewayRun ? this.o.gateway?.lastRefusal(agent.gatewayRun) : undefined);
     let commit: string | undefined;
-    const altered = agent.state === 'detached' ? undefined : await this.agentGit.check(checkout, trusted);
+    // `git` mode: nothing of the host was mounted, so there is no sandbox to check; the agent's
+    // work arrives through the remote (taken back below, before the usual commit).
+    const altered = agent.state === 'detached' || remote ? undefined : await this.agentGit.check(checkout, trusted);
     if (agent.state === 'detached') {
       // interrupted: the phase's next run commits
     } else if (altered) {
@@ -483,10 +520,13 @@ export class Scheduler extends Disposable {
     } else {
       try {
         trusted ??= await this.agentGit.trust(checkout);
+        if (remote) await this.takeBack(t, checkout, trusted, remote);
         commit = await this.o.git.commitAll(trusted.target, `borg: task ${t.id} ${phase} (${persona}): ${t.title}`);
         this.note(t, commit ? `committed the ${persona} agent's work as ${commit.slice(0, 12)}` : `the ${persona} agent changed nothing to commit`);
       } catch (e) {
-        if (verdict.outcome === 'ok') verdict = { outcome: 'failed', error: `Committing the ${persona} agent's work failed: ${(e as Error).message}` };
+        const what = e instanceof GitRemoteRefusedError ? (e as Error).message : `Committing the ${persona} agent's work failed: ${(e as Error).message}`;
+        if (verdict.outcome === 'ok') verdict = { outcome: 'failed', error: what };
+        else if (e instanceof GitRemoteRefusedError) verdict = { ...verdict, error: `${verdict.error ?? ''}\n${what}`.trim() };
       }
     }
     this.o.tasks.finishRun(runId, {
@@ -525,21 +565,34 @@ export class Scheduler extends Disposable {
     }
     const checkout = checkoutOf(t, worktree);
     let launch: LaunchResult;
-    let prepared: PreparedCheckout;
+    let prepared: PreparedCheckout | undefined;
     try {
-      prepared = await this.agentGit.prepare(checkout, this.trustedByTask.get(t.id));
-      this.trustedByTask.set(t.id, prepared.trusted);
+      let run_: { cmd: string[]; env?: string[]; workdir?: string; binds: string[]; writable: string[] };
+      if (settings.worktrees === 'git') {
+        // The test container clones the branch too (its image needs git); nothing comes back from it.
+        const { remote, input } = await this.pushForPhase(t, checkout, settings);
+        run_ = {
+          cmd: [TEST_CLONE_SCRIPT],
+          env: [`BORG_GIT_URL=${input.url}`, `BORG_GIT_BRANCH=${input.branch}`, `BORG_GIT_COMMIT=${input.commit}`, `BORG_TEST_COMMAND=${settings.testCommand}`],
+          ...remote.mounts,
+        };
+      } else {
+        prepared = await this.agentGit.prepare(checkout, this.trustedByTask.get(t.id));
+        this.trustedByTask.set(t.id, prepared.trusted);
+        run_ = { cmd: [settings.testCommand], workdir: WORKTREE_MOUNT, binds: prepared.binds, writable: prepared.writable };
+      }
       launch = await this.o.pipeline.launch(TEST_PERSONA, {
         stdin: false,
         image: settings.testImage || undefined,
         entrypoint: ['/bin/sh', '-c'],
-        cmd: [settings.testCommand],
-        workdir: WORKTREE_MOUNT,
+        cmd: run_.cmd,
+        env: run_.env,
+        workdir: run_.workdir,
         network: settings.testNetwork,
         gateway: false,
         timeoutSeconds: settings.testTimeoutSeconds,
-        binds: prepared.binds,
-        writable: prepared.writable,
+        binds: run_.binds,
+        writable: run_.writable,
         labels: { [LABEL_TASK]: String(t.id), [LABEL_PHASE]: 'test' },
         signal: run.abort.signal,
       });
@@ -573,7 +626,7 @@ export class Scheduler extends Disposable {
       : agent.state === 'exited'
         ? { outcome: 'ok' }
         : { outcome: 'failed', error: `borg.testCommand (${settings.testCommand}) ${how} in ${launch.name}:\n${output}` };
-    const altered = await this.agentGit.check(checkout, prepared.trusted);
+    const altered = prepared ? await this.agentGit.check(checkout, prepared.trusted) : undefined;
     if (altered) verdict = { outcome: 'altered', error: alteredMessage(altered, worktree) };
     this.o.tasks.finishRun(runId, {
       outcome: verdict.outcome,
@@ -589,6 +642,37 @@ export class Scheduler extends Disposable {
       verdict.outcome === 'ok' ? `tests passed in ${launch.name}` : verdict.outcome === 'failed' ? `tests failed: borg.testCommand ${how} in ${launch.name}` : `test phase ${verdict.outcome}`,
     );
     this.apply(t, 'test', verdict);
+  }
+
+  /**
+   * `git` mode, before a phase: pushes the task branch's tip to `borg.docker.gitRemote`
+   * (gitRemote.ts: forced, Borg's branch only) and returns what the agent's input names.
+   * @throws BorgError when no valid remote is set, the path remote fails its check or the push fails.
+   */
+  private async pushForPhase(t: Task, checkout: TaskCheckout, settings: TaskSettings): Promise<{ remote: GitRemote; input: AgentGitInput }> {
+    if (!settings.gitRemote) {
+      throw new BorgError(
+        'borg.docker.worktrees is git but borg.docker.gitRemote names no remote: set it to a bare repository the Docker hosts can reach (ssh://, https:// or a shared path), then Retry.',
+      );
+    }
+    const remote = new GitRemote(this.o.git, parseGitRemote(settings.gitRemote));
+    const commit = await this.o.git.revParse(t.repo, `refs/heads/${checkout.branch}`);
+    await remote.push(t.repo, checkout.branch, commit);
+    this.note(t, `pushed ${checkout.branch} (${commit.slice(0, 12)}) to ${remote.spec.url}`);
+    return { remote, input: { url: remote.spec.url, branch: checkout.branch, commit } };
+  }
+
+  /**
+   * `git` mode, after a phase: fetches the agent's branch into the quarantine ref and, when it
+   * descends from what was pushed, fast-forwards the task's worktree to it (through the trusted
+   * admin dir, git.ts `runOn`: `merge --ff-only`, no hooks).
+   * @throws GitRemoteRefusedError (history rewritten, branch gone, remote altered); BorgError when git fails.
+   */
+  private async takeBack(t: Task, checkout: TaskCheckout, trusted: TrustedCheckout, r: { remote: GitRemote; input: AgentGitInput }): Promise<void> {
+    const got = await r.remote.fetch(t.repo, t.id, checkout.branch, r.input.commit);
+    if (got === r.input.commit) return;
+    await this.o.git.runOn(trusted.target, ['merge', '--ff-only', '--no-verify', '--quiet', got]);
+    this.note(t, `took ${checkout.branch} back from ${r.remote.spec.url} at ${got.slice(0, 12)}`);
   }
 
   /**

@@ -1,4 +1,5 @@
 import { formatUsdCents } from './costText';
+import { HostCount, hostLoad, hostText, HostWord } from './hostCounts';
 
 /** What the status bar item shows, as numbers and flags (statusBar.ts fills it in). */
 export interface StatusFacts {
@@ -19,6 +20,10 @@ export interface StatusFacts {
   readOnly: boolean;
   /** Docker cannot be reached: the other facts say nothing. */
   dockerUnreachable: boolean;
+  /** Where agents run (core/hostCounts.ts); said only when there is more than one. */
+  hosts?: readonly HostCount[];
+  /** What {@link hosts} are: Docker hosts (default) or Swarm nodes. */
+  hostWord?: HostWord;
 }
 
 /**
@@ -35,7 +40,30 @@ export function statusAccessibleLabel(f: StatusFacts): string {
   if (f.readOnly) parts.push('read-only: another window or borg run holds this workspace');
   if (f.spentTodayUsd !== undefined) parts.push(`${formatUsdCents(f.spentTodayUsd).replace(/^</, 'less than ')} spent today`);
   if (f.replay) parts.push('the model is a replayed recording');
+  const hosts = f.hosts ?? [];
+  if (hosts.length > 1) parts.push(`on ${hosts.length} ${f.hostWord === 'Node' ? 'nodes' : 'hosts'}: ${hosts.map(hostWords).join('; ')}`);
   return parts.join(', ');
+}
+
+/**
+ * The status bar tooltip's lines for the hosts, one each (`a: 2/4`, `b: down — <error>`,
+ * `node-1: 2 running`); none with one host or none. Names and errors are made inert
+ * ({@link hostText}): they come from settings and Docker.
+ */
+export function hostLines(hosts: readonly HostCount[] | undefined): string[] {
+  return hosts && hosts.length > 1 ? hosts.map((h) => `${hostText(h.name)}: ${hostLoad(h)}`) : [];
+}
+
+/** How many hosts the engine says are down. */
+export function hostsDown(hosts: readonly HostCount[] | undefined): number {
+  return (hosts ?? []).filter((h) => h.state && !h.state.up).length;
+}
+
+/** `a 2 of 4 running`, `b down`, `node-1 2 running`: one host in words (the error is in the tooltip). */
+function hostWords(h: HostCount): string {
+  const name = hostText(h.name);
+  if (h.state && !h.state.up) return `${name} down`;
+  return h.state ? `${name} ${h.running} of ${h.state.slots} running` : `${name} ${h.running} running`;
 }
 
 function plural(n: number, one: string, many: string): string {

@@ -3,6 +3,7 @@ import * as vscode from 'vscode';
 import type { Agent } from '../core/agent';
 import { MeteredUsage, usageLong, usageShort } from '../core/costText';
 import type { ContainerInfo } from '../core/engine';
+import { hostLoad, hostText, HostWord } from '../core/hostCounts';
 import type { QueuedLaunch } from '../core/pipeline';
 import { elapsedWords } from '../core/relativeTime';
 import { isOomKilled, isStopped, verbsFor } from '../core/verbs';
@@ -67,6 +68,14 @@ export function lookOf(c: ContainerInfo): AgentLook {
   }
 }
 
+/** How a row names where it runs (agentTree.ts decides). */
+export interface AgentWhere {
+  /** `Host` (a Docker host of `borg.docker.hosts`) or `Node` (a Swarm node); default `Host`. */
+  word?: HostWord;
+  /** The tree spans several hosts: the description names the host too. */
+  inDescription?: boolean;
+}
+
 /** What the model gateway knows of one agent's current run, for its row. */
 export interface AgentMeter {
   /** The run's metered totals (tokens; USD), when it reaches the model through the gateway. */
@@ -78,12 +87,16 @@ export interface AgentMeter {
 /**
  * A tree item for one labelled container; `agent` adds the live last output line, `meter` the
  * run's metered cost and tokens (`running · up 2 min · #12 impl · $0.0312 · 12.3k tok · …`) once
- * it made a model request through the gateway.
+ * it made a model request through the gateway. `where` names its host or node
+ * ({@link ContainerInfo.host}): always in the tooltip (`Host: a`), in the description too
+ * (`… · a`, before the live last line, which is the part a narrow sidebar cuts) when the tree
+ * spans several hosts; then its id is `host:<host>/<name>` too (a name may be on two hosts).
  */
-export function agentItem(c: ContainerInfo, agent: Agent | undefined, meter: AgentMeter = {}, now = Date.now()): vscode.TreeItem {
+export function agentItem(c: ContainerInfo, agent: Agent | undefined, meter: AgentMeter = {}, now = Date.now(), where: AgentWhere = {}): vscode.TreeItem {
   const look = lookOf(c);
   const item = new vscode.TreeItem(c.name, vscode.TreeItemCollapsibleState.None);
-  item.id = c.name;
+  // Names are unique per daemon, not across hosts (hostsEngine.ts): across hosts the id carries the host (names have no colon).
+  item.id = where.inDescription && c.host ? `host:${encodeURIComponent(c.host)}/${c.name}` : c.name;
   item.iconPath = look.icon;
   item.contextValue = look.contextValue;
   const since = timeOf(c, agent, now);
@@ -92,12 +105,15 @@ export function agentItem(c: ContainerInfo, agent: Agent | undefined, meter: Age
   const cost = used ? ` · ${usageShort(used)}` : '';
   const served = taskPhaseOf(c.labels[LABEL_TASK], c.labels[LABEL_PHASE]);
   // State first: a narrow sidebar cuts the end. The persona is in the name (<prefix>-<persona>-<n>) and the tooltip.
-  item.description = `${look.words} · ${since}${served ? ` · ${served}` : ''}${cost}${last}`;
+  const host = c.host ? hostText(c.host) : '';
+  const at = where.inDescription && host ? ` · ${host}` : '';
+  item.description = `${look.words} · ${since}${served ? ` · ${served}` : ''}${cost}${at}${last}`;
   const tip = new vscode.MarkdownString(undefined, true);
   tip.appendMarkdown(`$(${look.icon.id.replace('~spin', '')}) **${c.name}** — ${look.words}\n\n`);
   if (isStopped(c)) tip.appendMarkdown('Stopped by Borg (Stop Agent or Stop All), not a crash: Reclaim runs a fresh agent under this name.\n\n');
   else if (c.endedBy === 'timed-out') tip.appendMarkdown("Stopped by Borg's watchdog (borg.agentTimeoutSeconds): Hardline restarts it.\n\n");
   tip.appendMarkdown(`Persona: \`${c.persona ?? '?'}\`  \nImage: \`${c.image}\`  \nId: \`${c.id.slice(0, 12)}\``);
+  if (host) tip.appendMarkdown(`  \n${where.word ?? 'Host'}: ${escapeMd(host)}`);
   const task = c.labels[LABEL_TASK];
   if (task) tip.appendMarkdown(`  \nTask: #${escapeMd(task)} · ${escapeMd(c.labels[LABEL_PHASE] ?? '?')}`);
   const limits = c.labels[LABEL_LIMITS];
@@ -148,8 +164,14 @@ export function queuedItem(q: QueuedLaunch, ahead: number, now = Date.now()): vs
   return item;
 }
 
-/** A tree item for a group: its label, how many agents it holds and how many run. */
+/**
+ * A tree item for a group: its label, how many agents it holds and how many run. A host's group
+ * (`g.host`) reads `2/4 agents` (running / its slots) when the engine knows its slots, and
+ * `down — <error>` with a warning icon when the engine says it is down; its tooltip has its
+ * address. A group with no rows (a host with no agents) has nothing to expand.
+ */
 export function groupItem(g: GroupNode, rows: readonly ContainerInfo[], waiting: number): vscode.TreeItem {
+  if (g.host) return hostGroupItem(g, rows);
   const item = new vscode.TreeItem(g.label, vscode.TreeItemCollapsibleState.Expanded);
   item.id = g.id;
   item.iconPath = new vscode.ThemeIcon(g.icon, neutral); // debug-stop alone renders red
@@ -159,6 +181,29 @@ export function groupItem(g: GroupNode, rows: readonly ContainerInfo[], waiting:
   if (running && running !== rows.length) parts.push(`${running} running`);
   if (waiting) parts.push(`${waiting} waiting`);
   item.description = parts.join(' · ');
+  return item;
+}
+
+function hostGroupItem(g: GroupNode, rows: readonly ContainerInfo[]): vscode.TreeItem {
+  const { word, count } = g.host!;
+  const name = hostText(count.name);
+  const item = new vscode.TreeItem(name, g.children.length ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.None);
+  item.id = g.id;
+  item.contextValue = 'borg.agentGroup;host;';
+  const state = count.state;
+  const down = state !== undefined && !state.up;
+  item.iconPath = down ? new vscode.ThemeIcon('warning', yellow) : new vscode.ThemeIcon(g.icon, neutral);
+  const running = rows.filter((c) => c.status === 'running').length;
+  const others = rows.length - running;
+  if (down || state) item.description = `${hostLoad(count)}${down ? '' : ' agents'}`;
+  else item.description = `${rows.length} agent${rows.length === 1 ? '' : 's'}${running && running !== rows.length ? ` · ${running} running` : ''}`;
+  const tip = new vscode.MarkdownString(undefined, true);
+  tip.appendMarkdown(`$(${down ? 'warning' : 'server'}) ${word} **${escapeMd(name)}**`);
+  if (state) tip.appendMarkdown(` — ${escapeMd(hostText(state.address))}  \n${running} of ${state.slots} slot${state.slots === 1 ? '' : 's'} busy`);
+  else tip.appendMarkdown(`  \n${running} running`);
+  if (others) tip.appendMarkdown(` · ${others} not running`);
+  if (down) tip.appendMarkdown(`  \nDown${state?.error ? `: ${escapeMd(hostText(state.error, 500))}` : ''}. Borg places no agent here until a call reaches it again; the rows shown are as last seen.`);
+  item.tooltip = tip;
   return item;
 }
 

@@ -1,5 +1,5 @@
 import { Disposable, toDisposable } from '../core/disposable';
-import type { ContainerInfo } from '../core/engine';
+import type { ContainerInfo, HostState } from '../core/engine';
 import type { Event } from '../core/event';
 import type { QueuedLaunch } from '../core/pipeline';
 import { AgentsNode, buildAgentTree, ContainerNode, containerRows, GroupBy, RowAgent, timeChangesIn, timeOf, treeSignature } from './agentTree';
@@ -38,6 +38,8 @@ export interface RepaintTarget {
 
 export interface RepaintOptions {
   groupBy?: () => GroupBy;
+  /** The engine's Docker hosts ({@link Engine.hosts}), read at every rebuild: with several, the tree groups by host. */
+  hosts?: () => readonly HostState[] | undefined;
   /** More state a full repaint shows (the Docker error): a change of it repaints in full. */
   extra?: () => string;
   debounceMs?: number;
@@ -110,7 +112,7 @@ export class AgentRepaints extends Disposable {
   /** Rebuilds the tree from the source and repaints it in full when its signature changed (always with `force`). */
   update(force = false): void {
     const groupBy = this.o.groupBy?.() ?? 'task';
-    const roots = buildAgentTree(this.source.containers, this.source.queued, groupBy);
+    const roots = buildAgentTree(this.source.containers, this.source.queued, groupBy, this.o.hosts?.());
     const signature = treeSignature(roots, `${groupBy}|${this.o.extra?.() ?? ''}`);
     if (!force && signature === this.signature) return this.tick();
     this.signature = signature;

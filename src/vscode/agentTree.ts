@@ -1,5 +1,6 @@
 import type { Agent } from '../core/agent';
-import type { ContainerInfo } from '../core/engine';
+import type { ContainerInfo, HostState } from '../core/engine';
+import { HostCount, hostCounts, HostWord, hostWordOf, manyHosts } from '../core/hostCounts';
 import { LABEL_PHASE, LABEL_TASK } from '../core/labels';
 import type { QueuedLaunch } from '../core/pipeline';
 import { elapsedWords, nextChangeIn } from '../core/relativeTime';
@@ -23,6 +24,8 @@ export interface GroupNode {
   /** A codicon id for the group's row. */
   icon: string;
   children: AgentsNode[];
+  /** Set on a host's (or node's) group row when the tree groups by host: what the engine knows of it. */
+  host?: { word: HostWord; count: HostCount };
 }
 
 /** A labelled container of this workspace. `name` is the container's; `info` the Pipeline's last view of it. */
@@ -30,6 +33,8 @@ export interface ContainerNode {
   kind: 'container';
   name: string;
   info: ContainerInfo;
+  /** Set when the tree spans more than one host: the row's description names its host too. */
+  hostShown?: boolean;
 }
 
 /** A launch waiting for a slot; `ahead` launches wait before it. */
@@ -76,11 +81,46 @@ export function taskPhaseOf(task: string | undefined, phase: string | undefined)
 }
 
 /**
- * The tree's rows: with `none`, queued launches (oldest first) then containers (newest first);
+ * The tree's rows. With more than one host — the engine's hosts ({@link Engine.hosts}, shown
+ * even with no container, so one that is down shows) and every host a container names
+ * ({@link ContainerInfo.host}) — the top level is one group per host (`group:host:<name>`, the
+ * name URI-encoded so it holds no `/`), in the engine's order then by name, first one
+ * `group:unplaced` group for what has no host yet (queued launches; Swarm tasks not placed);
+ * inside each, {@link groupRows}' grouping with ids `group:host:<name>/<its id without group:>`.
+ * With one host or none: {@link groupRows} alone, exactly the tree of a single daemon.
+ */
+export function buildAgentTree(containers: readonly ContainerInfo[], queued: readonly QueuedLaunch[], groupBy: GroupBy, hosts?: readonly HostState[]): AgentsNode[] {
+  const counts = hostCounts(containers, hosts);
+  if (!manyHosts(counts)) return groupRows(containers, queued, groupBy);
+  const word = hostWordOf(hosts);
+  const under = (prefix: string, nodes: AgentsNode[]): AgentsNode[] => nodes.map((n) => within(prefix, n));
+  const out: AgentsNode[] = [];
+  const unplaced = containers.filter((c) => c.host === undefined || c.host === '');
+  if (unplaced.length || queued.length) {
+    out.push({ kind: 'group', id: 'group:unplaced', label: `No ${word.toLowerCase()} yet`, icon: 'watch', children: under('group:unplaced/', groupRows(unplaced, queued, groupBy)) });
+  }
+  for (const count of counts) {
+    const id = `group:host:${encodeURIComponent(count.name)}`;
+    const mine = containers.filter((c) => c.host === count.name);
+    const down = count.state !== undefined && !count.state.up;
+    out.push({ kind: 'group', id, label: count.name, icon: down ? 'warning' : 'server', host: { word, count }, children: under(`${id}/`, groupRows(mine, [], groupBy)) });
+  }
+  return out;
+}
+
+/** `n` with its group ids (and its children's) moved under `prefix` (`group:host:a/` + `task:12`); rows marked to show their host. */
+function within(prefix: string, n: AgentsNode): AgentsNode {
+  if (n.kind === 'container') return { ...n, hostShown: true };
+  if (n.kind === 'queued') return n;
+  return { ...n, id: prefix + n.id.replace(/^group:/, ''), children: n.children.map((c) => within(prefix, c)) };
+}
+
+/**
+ * The rows of one daemon (or one host): with `none`, queued launches (oldest first) then containers (newest first);
  * with `task`, one group per task (newest task first), one subgroup per phase in run order,
  * then "No task" for loose agents; with `state`, one group per state in {@link STATE_GROUPS}.
  */
-export function buildAgentTree(containers: readonly ContainerInfo[], queued: readonly QueuedLaunch[], groupBy: GroupBy): AgentsNode[] {
+export function groupRows(containers: readonly ContainerInfo[], queued: readonly QueuedLaunch[], groupBy: GroupBy): AgentsNode[] {
   const waiting: QueuedNode[] = queued.map((launch, ahead) => ({ kind: 'queued', launch, ahead }));
   const rows: ContainerNode[] = [...containers].sort((a, b) => b.createdAt - a.createdAt).map((info) => ({ kind: 'container', name: info.name, info }));
   if (groupBy === 'none') return [...waiting, ...rows];
@@ -133,14 +173,16 @@ export function containerRows(nodes: readonly AgentsNode[]): ContainerNode[] {
 /**
  * A string that changes exactly when the tree needs a full repaint: the rows, their groups and
  * every fact a row's state shows (status, exit, OOM, how Borg ended it, when it finished; a
- * queue position). Output lines and times are not in it: those repaint one row.
+ * queue position; a host's slots, up and error). Output lines and times are not in it: those
+ * repaint one row.
  */
 export function treeSignature(nodes: readonly AgentsNode[], extra = ''): string {
   const parts: string[] = [extra];
   const walk = (ns: readonly AgentsNode[]) => {
     for (const n of ns) {
       if (n.kind === 'group') {
-        parts.push(`[${n.id}`);
+        const h = n.host?.count.state;
+        parts.push(`[${n.id}${h ? `:${h.up}:${h.slots}:${h.error ?? ''}:${h.address}` : ''}`);
         walk(n.children);
         parts.push(']');
       } else if (n.kind === 'queued') parts.push(`q${n.launch.id}:${n.ahead}`);

@@ -4,6 +4,7 @@ import { Disposable } from '../core/disposable';
 import type { Gateway } from '../core/gateway/gateway';
 import type { RunUsage } from '../core/gateway/ledger';
 import type { Pipeline } from '../core/pipeline';
+import { hostWordOf } from '../core/hostCounts';
 import { AgentMeter, agentItem, groupItem, queuedItem } from './agentItems';
 import { AgentRepaints, ROW_REPAINT_MS } from './agentRepaints';
 import { AgentsNode, ContainerNode, containerRows, GroupBy, timeOf } from './agentTree';
@@ -60,7 +61,7 @@ export class AgentsView extends Disposable implements vscode.TreeDataProvider<Vi
           full: () => this.onFull(),
           rows: (rows) => this.changed.fire(rows),
         },
-        { groupBy: o.groupBy, extra: () => pipeline.dockerError?.message ?? '', debounceMs: o.debounceMs, rowMs: o.rowMs ?? ROW_REPAINT_MS },
+        { groupBy: o.groupBy, hosts: () => pipeline.engine.hosts, extra: () => pipeline.dockerError?.message ?? '', debounceMs: o.debounceMs, rowMs: o.rowMs ?? ROW_REPAINT_MS },
       ),
     );
     if (this.gateway) {
@@ -103,7 +104,7 @@ export class AgentsView extends Disposable implements vscode.TreeDataProvider<Vi
         const agent = this.pipeline.agents.get(node.name);
         const now = Date.now();
         this.repaints.markPainted(node.name, timeOf(node.info, agent, now));
-        const item = agentItem(node.info, agent, this.meterOf(agent), now);
+        const item = agentItem(node.info, agent, this.meterOf(agent), now, { word: hostWordOf(this.pipeline.engine.hosts), inDescription: node.hostShown });
         item.collapsibleState = vscode.TreeItemCollapsibleState.Collapsed; // its Files child
         return item;
       }

@@ -7,6 +7,7 @@ import { GeneralSettings, readGeneralSettings } from '../core/settingRules';
 import type { GatewaySettings } from '../core/gateway/gateway';
 import { readGatewaySettings } from '../core/gateway/settings';
 import { readPersonaTools } from '../core/personaTools';
+import { readGitTransport } from '../core/gitRemote';
 
 /** Typed reads of the `borg.*` settings. A bad value (out of range, wrong type) is its default, with a line in `warnings`. */
 export interface BorgConfig extends PipelineSettings, TaskSettings, Pick<GeneralSettings, 'agentsGroupBy' | 'notifyTaskEnded' | 'badge'> {
@@ -38,6 +39,7 @@ export function readConfig(): BorgConfig {
     vscode.workspace.workspaceFolders?.[0]?.uri.fsPath ?? os.homedir(),
   );
   const personaTools = readPersonaTools(c.get('personaTools'));
+  const transport = readGitTransport({ worktrees: c.get('docker.worktrees'), gitRemote: c.get('docker.gitRemote') });
   // Every other setting, through its rule (core/settingRules.ts): a bad value is its default, with a warning.
   const general = readGeneralSettings(Object.fromEntries(GENERAL_KEYS.map((k) => [k, c.get(k)])));
   return {
@@ -46,7 +48,9 @@ export function readConfig(): BorgConfig {
     gateway: gateway.settings,
     testNetwork: testNetwork.value,
     personaTools: personaTools.tools,
-    warnings: [...general.warnings, ...hardening.warnings, ...(testNetwork.warning ? [testNetwork.warning] : []), ...gateway.warnings, ...personaTools.problems],
+    worktrees: transport.worktrees,
+    gitRemote: transport.gitRemote,
+    warnings: [...transport.warnings, ...general.warnings, ...hardening.warnings, ...(testNetwork.warning ? [testNetwork.warning] : []), ...gateway.warnings, ...personaTools.problems],
   };
 }
 

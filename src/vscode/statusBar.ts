@@ -5,7 +5,8 @@ import type { Gateway } from '../core/gateway/gateway';
 import { startOfLocalDay } from '../core/gateway/ledger';
 import type { Pipeline } from '../core/pipeline';
 import type { Scheduler } from '../core/scheduler';
-import { statusAccessibleLabel, StatusFacts } from '../core/statusWords';
+import { hostCounts, HostCount, hostWordOf } from '../core/hostCounts';
+import { hostLines, hostsDown, statusAccessibleLabel, StatusFacts } from '../core/statusWords';
 import { onDidChangeConfig } from './config';
 import { Debouncer } from './debouncer';
 
@@ -20,7 +21,9 @@ const SPEND_REFRESH_MS = 500;
  * waiting for a slot and tasks waiting for their next phase, `· paused` after Stop All until
  * Resume Tasks, then the model gateway's `· $0.42 today` (USD since local midnight; hidden
  * while nothing was metered today) and `· replay` when the model is a recording. A click focuses
- * the Agents view.
+ * the Agents view. With several Docker hosts (`borg.docker.hosts`) or Swarm nodes, `4` is the
+ * hosts' slots together, `· 1 host down` follows when the engine says one is down, and the
+ * tooltip and accessible label list each host (`a: 2/4`, core/statusWords.ts).
  */
 export class StatusBar extends Disposable {
   readonly item: vscode.StatusBarItem;
@@ -107,7 +110,9 @@ export class StatusBar extends Disposable {
     const live = p.containers.filter((c) => c.status === 'running').length;
     return {
       running: Math.max(p.runningCount, live),
-      max: p.maxParallel,
+      max: this.totalSlots(),
+      hosts: this.hosts(),
+      hostWord: hostWordOf(p.engine.hosts),
       launchesQueued: p.queuedCount,
       tasksQueued: this.queuedTasks,
       paused: !!this.scheduler?.paused,
@@ -116,6 +121,17 @@ export class StatusBar extends Disposable {
       readOnly: !!p.readOnlyReason,
       dockerUnreachable: !!p.dockerError,
     };
+  }
+
+  /** Where agents run, per host (none with one daemon). */
+  private hosts(): HostCount[] {
+    return hostCounts(this.pipeline.containers, this.pipeline.engine.hosts);
+  }
+
+  /** Agents allowed at once: the hosts' slots together when the engine lists its hosts, else `borg.maxParallelAgents`. */
+  private totalSlots(): number {
+    const hosts = this.pipeline.engine.hosts;
+    return hosts && hosts.length ? hosts.reduce((n, h) => n + h.slots, 0) : this.pipeline.maxParallel;
   }
 
   private paint(): void {
@@ -130,7 +146,7 @@ export class StatusBar extends Disposable {
     const queued = waiting > 0 ? ` · ${waiting} queued` : '';
     const paused = this.scheduler?.paused ? ' · paused' : '';
     if (p.readOnlyReason) {
-      this.item.text = `$(lock) ${p.containers.filter((c) => c.status === 'running').length}/${p.maxParallel} agents · read-only`;
+      this.item.text = `$(lock) ${p.containers.filter((c) => c.status === 'running').length}/${this.totalSlots()} agents · read-only`;
       this.item.tooltip = `${p.readOnlyReason} Borg: Take Over asks that window to hand over.`;
       this.item.backgroundColor = new vscode.ThemeColor('statusBarItem.warningBackground');
       return;
@@ -140,12 +156,17 @@ export class StatusBar extends Disposable {
     const live = p.containers.filter((c) => c.status === 'running').length;
     const spent = this.gateway && this.spend.metered ? ` · ${formatUsdCents(this.spend.usd)} today` : '';
     const replay = this.gateway && this.model.replay ? ' · replay' : '';
-    this.item.text = `$(${paused ? 'debug-pause' : 'server-process'}) ${Math.max(p.runningCount, live)}/${p.maxParallel} agents${queued}${paused}${spent}${replay}`;
+    const hosts = this.hosts();
+    const lines = hostLines(hosts);
+    const down = lines.length ? hostsDown(hosts) : 0;
+    const hostsDownText = down ? ` · ${down} host${down === 1 ? '' : 's'} down` : '';
+    this.item.text = `$(${paused ? 'debug-pause' : 'server-process'}) ${Math.max(p.runningCount, live)}/${this.totalSlots()} agents${queued}${paused}${hostsDownText}${spent}${replay}`;
     this.item.tooltip =
       `Borg Pipeline: agents running / allowed at once${waiting > 0 ? `; ${p.queuedCount} agent launch${p.queuedCount === 1 ? '' : 'es'} and ${this.queuedTasks} task${this.queuedTasks === 1 ? '' : 's'} waiting` : ''}.` +
       (paused ? ' Tasks are paused (Stop All): run Borg: Resume Tasks to go on.' : '') +
       this.modelTooltip() +
-      ' Click to show the Agents view.';
+      ' Click to show the Agents view.' +
+      (lines.length ? `\n\nPer ${hostWordOf(p.engine.hosts).toLowerCase()}:\n${lines.join('\n')}` : '');
     this.item.backgroundColor = paused ? new vscode.ThemeColor('statusBarItem.warningBackground') : undefined;
   }
 

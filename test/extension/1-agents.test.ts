@@ -1,8 +1,8 @@
 import * as assert from 'node:assert/strict';
 import * as vscode from 'vscode';
 import type { ContainerInfo } from '../../src/core/engine';
-import { agentItem, lookOf } from '../../src/vscode/agentItems';
-import type { AgentsNode, ContainerNode } from '../../src/vscode/agentTree';
+import { agentItem, groupItem, lookOf } from '../../src/vscode/agentItems';
+import type { AgentsNode, ContainerNode, GroupNode } from '../../src/vscode/agentTree';
 import type { ViewNode } from '../../src/vscode/agentsView';
 import { api, docker, EXTENSION_ID, prefix, setConfig, until, usePrefix } from './helpers';
 
@@ -97,6 +97,56 @@ describe('Activation, launch and the Agents view', function () {
     const quiet = agentItem({ ...c, labels: { 'borg.gateway': 'true' } }, undefined, { usage: { requests: 0, inputTokens: 0, outputTokens: 0, costUsd: 0 } }, now);
     assert.equal(quiet.description, 'exited 0 · 2 min ago', 'no model request yet: no cost');
     assert.match((quiet.tooltip as vscode.MarkdownString).value, /Network: gateway \(no network; the model only through Borg's gateway\)/);
+  });
+
+  it("a row names its host (tooltip always, description across hosts); a host's group reads running/slots or down, all as inert text", () => {
+    const now = Date.now();
+    const hostile = 'h1 $(bug) [x](command:borg.stopAll) **b**\u001b[31m\u202e\nnext';
+    const c: ContainerInfo = {
+      id: 'e'.repeat(64),
+      name: 'borg-worker-7',
+      status: 'running',
+      createdAt: now - 60_000,
+      image: 'borg-agent:demo',
+      labels: {},
+      managed: true,
+      persona: 'worker',
+      inspected: true,
+      host: hostile,
+    };
+    const one = agentItem(c, undefined, {}, now, { word: 'Node' });
+    assert.equal(one.description, 'running · created 1 min ago', 'one host: the description is as before');
+    const many = agentItem(c, undefined, {}, now, { word: 'Host', inDescription: true });
+    assert.equal(many.description, 'running · created 1 min ago · h1 $(bug) [x](command:borg.stopAll) **b** next', 'one plain line: controls, escapes and bidi dropped');
+    assert.equal(one.id, 'borg-worker-7');
+    assert.equal(many.id, `host:${encodeURIComponent(hostile)}/borg-worker-7`, 'a name can be on two hosts: the id carries the host');
+    const tip = (one.tooltip as vscode.MarkdownString).value;
+    assert.match(tip, /Node: h1 \\\$\\\(bug\\\) \\\[x\\\]\\\(command:borg\\\.stopAll\\\) \\\*\\\*b\\\*\\\* next/, tip);
+    assert.equal((one.tooltip as vscode.MarkdownString).isTrusted, undefined, 'no command links in a row tooltip');
+    const state = { name: 'h1', address: 'unix:///run/h1.sock', slots: 2, up: true };
+    const group: GroupNode = {
+      kind: 'group',
+      id: 'group:host:h1',
+      label: 'h1',
+      icon: 'server',
+      children: [{ kind: 'container', name: c.name, info: c, hostShown: true }],
+      host: { word: 'Host', count: { name: 'h1', agents: 1, running: 1, state } },
+    };
+    const up = groupItem(group, [c], 0);
+    assert.equal(up.description, '1/2 agents');
+    assert.equal((up.iconPath as vscode.ThemeIcon).id, 'server');
+    assert.equal(up.collapsibleState, vscode.TreeItemCollapsibleState.Expanded);
+    const downGroup: GroupNode = {
+      ...group,
+      children: [],
+      icon: 'warning',
+      host: { word: 'Host', count: { name: 'h1', agents: 0, running: 0, state: { ...state, up: false, error: 'connect ENOENT\n/run/h1.sock' } } },
+    };
+    const down = groupItem(downGroup, [], 0);
+    assert.equal(down.description, 'down — connect ENOENT /run/h1.sock');
+    assert.equal((down.iconPath as vscode.ThemeIcon).id, 'warning');
+    assert.equal(down.collapsibleState, vscode.TreeItemCollapsibleState.None, 'nothing to expand');
+    assert.match((down.tooltip as vscode.MarkdownString).value, /Down: connect ENOENT \/run\/h1\\\.sock/);
   });
 
   it('a chatty agent repaints its own row (the object the tree got), throttled, and never the whole tree per line', async () => {

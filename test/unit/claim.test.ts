@@ -626,3 +626,49 @@ describe('claimName: a reclaimed container is moved aside and removed off the cr
     assert.equal(isAsideOf('borg-worker-3', id), false);
   });
 });
+
+describe('claimName on an engine that cannot rename (Swarm services: canRename false)', () => {
+  class NoRenameEngine extends FakeEngine {
+    readonly canRename = false;
+  }
+
+  it('removes the exited-0 one in place (never renamed, no removal handed over), then creates under the name', async () => {
+    const engine = new NoRenameEngine(container(n(0), { exitCode: 0 }));
+    const order: string[] = [];
+    const remove = engine.remove.bind(engine);
+    engine.remove = async (id, o) => {
+      order.push(`remove ${id}`);
+      return remove(id, o);
+    };
+    const c = await claim(engine, {
+      create: async (name) => {
+        order.push(`create ${name}`);
+        return name;
+      },
+    });
+    const result = await c.promise;
+    assert.equal(result.name, n(0));
+    assert.equal(result.reclaimed, true);
+    assert.deepEqual(engine.callsOf('rename'), []);
+    assert.deepEqual(c.removals, []);
+    assert.deepEqual(order, [`remove id-${n(0)}`, `create ${n(0)}`]);
+    assert.deepEqual(engine.callsOf('remove'), [{ op: 'remove', id: `id-${n(0)}`, force: false }], 'never forced');
+  });
+
+  it('a failed removal passes the name over ("remove-failed") and creates nothing under it', async () => {
+    const engine = new NoRenameEngine(container(n(0), { exitCode: 0 }));
+    engine.failRemove.set(`id-${n(0)}`, Object.assign(new Error('server error'), { statusCode: 500 }));
+    const { result, creates } = await claimOk(engine);
+    assert.equal(result.name, n(1));
+    assert.deepEqual(result.skipped, [{ name: n(0), reason: 'remove-failed' }]);
+    assert.deepEqual(creates, [{ name: n(1), reclaimed: false }]);
+    assert.equal(engine.containers.get(n(0))?.id, `id-${n(0)}`, 'untouched');
+  });
+
+  it('still keeps a crashed one and an OOM-killed exit 0 for hardline', async () => {
+    const engine = new NoRenameEngine(container(n(0), { exitCode: 3 }), container(n(1), { exitCode: 0, oomKilled: true }));
+    const { result } = await claimOk(engine);
+    assert.equal(result.name, n(2));
+    assert.deepEqual(engine.callsOf('remove'), []);
+  });
+});

@@ -1,4 +1,5 @@
 /** The settings' rules (core/settingRules.ts) and package.json's configuration, which must say the same. */
+import { WORKTREES_RULE } from '../../src/core/gitRemote';
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -195,7 +196,7 @@ describe("package.json's configuration", () => {
       'borg.testTimeoutSeconds': DEFAULT_TASK_SETTINGS.testTimeoutSeconds,
       'borg.maxAttempts': DEFAULT_TASK_SETTINGS.maxAttempts,
     };
-    const rules: SettingRule[] = [...Object.values(GENERAL_RULES), ...Object.values(HARDENING_RULES), TEST_NETWORK_RULE, ...Object.values(COST_RULES)];
+    const rules: SettingRule[] = [...Object.values(GENERAL_RULES), ...Object.values(HARDENING_RULES), TEST_NETWORK_RULE, WORKTREES_RULE, ...Object.values(COST_RULES)];
     for (const rule of rules) {
       const p = properties[rule.setting];
       assert.ok(p, `${rule.setting} is in package.json`);

@@ -1,0 +1,233 @@
+// The Agents view across two Docker hosts, as a person sees it (issue 14: "the tree shows the node
+// each agent runs on; the Agents view groups by host/node when there is more than one"). Real
+// components only: the machine's dockerd and a second dockerd started here in its own network
+// namespace (test/support/dockerDaemons.ts, compiled to out/ by `npx tsc -p .`; the demo image
+// imported into it), a workspace whose `borg.docker.hosts` names both sockets (2 slots each),
+// the packaged .vsix in code-server, headless Chromium. Steps, each waiting for what the
+// workbench shows (a DOM condition), never for a fixed time:
+//   three Launch Agent (worker) from the palette → the tree shows one group per host with its
+//   rows and `n/2 agents` → screenshot; a row's tooltip (its Host line) → screenshot;
+//   the second daemon killed, Borg: Refresh → its group reads "down — …" → screenshot.
+// Screenshots go to .scratch/ui-hosts/ (gitignored). Everything made is removed (containers on
+// both daemons, the daemon, code-server, the scratch folder), also on failure.
+// Prints one line per check and "ui-hosts: N passed, N failed"; exits 0 when all passed.
+//   npx tsc -p . && node scripts/ui-hosts.mjs
+/* global document */ // read inside page.waitForFunction callbacks, which run in the browser
+import { spawnSync } from 'node:child_process';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import Docker from 'dockerode';
+import { launchChromium } from './chromium.mjs';
+import { CODE_SERVER, codeServerEnv, requireCodeServer, startCodeServer } from './codeServer.mjs';
+
+const root = resolve(import.meta.dirname, '..');
+const vsix = join(root, 'borg-pipeline.vsix');
+const artifacts = join(root, '.scratch/ui-hosts');
+const daemonsModule = join(root, 'out/test/support/dockerDaemons.js');
+const STEP_MS = 90_000;
+
+requireCodeServer();
+if (!existsSync(daemonsModule)) {
+  console.error(`${daemonsModule} is missing: build first (npx tsc -p .)`);
+  process.exit(1);
+}
+const { DockerDaemons } = await import(daemonsModule);
+mkdirSync(artifacts, { recursive: true });
+const started = Date.now();
+const log = (line) => console.log(`[ui-hosts] ${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s ${line}`);
+let passed = 0;
+let failed = 0;
+
+/** Runs one check; later checks are skipped after a failure. */
+async function check(name, fn) {
+  if (failed) {
+    log(`skip ${name}`);
+    failed += 1;
+    return;
+  }
+  const t0 = Date.now();
+  try {
+    await fn();
+    passed += 1;
+    log(`ok   ${name} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+  } catch (e) {
+    failed += 1;
+    log(`FAIL ${name}: ${e?.message ?? e}`);
+  }
+}
+
+const scratch = mkdtempSync(join(tmpdir(), 'borg-ui-hosts-'));
+const port = 20000 + Math.floor(Math.random() * 20000);
+const prefix = `borguh${process.pid}`;
+const workspace = join(scratch, 'workspace');
+const env = codeServerEnv(scratch, { BORG_HOME: join(scratch, 'borg-home') });
+const serverLog = join(artifacts, 'code-server.log');
+writeFileSync(serverLog, '');
+
+let daemons;
+let server;
+let browser;
+const clients = [new Docker()];
+try {
+  await check('a second dockerd answers (own netns, data-root, socket) with the demo image', async () => {
+    daemons = await DockerDaemons.start(1);
+    clients.push(daemons.get(1).docker);
+    log(`second host ${daemons.get(1).address} ready in ${daemons.get(1).readyMs} ms`);
+    // The machine's daemon needs the demo image too: Borg builds it (offline, busybox).
+    const r = spawnSync(
+      process.execPath,
+      [
+        '-e',
+        `require(${JSON.stringify(join(root, 'out/src/core/demoImage.js'))}).buildDemoImage(new (require(${JSON.stringify(join(root, 'out/src/core/engine.js'))}).DockerEngine)()).then(()=>process.exit(0),(e)=>{console.error(e);process.exit(1)})`,
+      ],
+      { encoding: 'utf8' },
+    );
+    if (r.status !== 0) throw new Error(`building the demo image failed: ${r.stderr}`);
+  });
+
+  await check('the .vsix is packaged and installed into code-server', async () => {
+    const p = spawnSync('npm', ['run', '--silent', 'package'], { cwd: root, encoding: 'utf8' });
+    if (p.status !== 0) throw new Error(`npm run package exited ${p.status}:\n${p.stdout}\n${p.stderr}`);
+    const i = spawnSync(CODE_SERVER, ['--extensions-dir', join(scratch, 'extensions'), '--user-data-dir', join(scratch, 'user'), '--install-extension', vsix], { env, encoding: 'utf8' });
+    if (i.status !== 0 || !/successfully installed/i.test(i.stdout)) throw new Error(`exit ${i.status}: ${i.stdout}${i.stderr}`);
+  });
+
+  mkdirSync(join(workspace, '.vscode'), { recursive: true });
+  writeFileSync(join(workspace, 'README.md'), '# Sample\n');
+  const settings = {
+    'borg.containerPrefix': prefix,
+    'borg.agentImage': 'borg-agent-demo:latest',
+    'borg.docker.hosts': [
+      { name: 'local', host: 'unix:///var/run/docker.sock', slots: 2 },
+      { name: daemons?.get(1).name ?? 'h1', host: daemons?.get(1).address ?? 'unix:///nonexistent', slots: 2 },
+    ],
+  };
+  writeFileSync(join(workspace, '.vscode/settings.json'), JSON.stringify(settings, null, 2));
+  mkdirSync(join(scratch, 'user/User'), { recursive: true });
+  writeFileSync(join(scratch, 'user/User/settings.json'), JSON.stringify({ 'workbench.startupEditor': 'none', 'workbench.colorTheme': 'Default Dark Modern', 'workbench.tips.enabled': false }));
+
+  const page = await (async () => {
+    if (failed) return undefined;
+    server = await startCodeServer({ scratch, workspace, port, env, onOutput: (d) => appendFileSync(serverLog, d), describeLog: () => ` (log: ${serverLog})` });
+    browser = await launchChromium();
+    const pg = await browser.newPage({ viewport: { width: 1280, height: 760 } });
+    pg.setDefaultTimeout(STEP_MS);
+    return pg;
+  })();
+  const shot = async (name) => {
+    const file = join(artifacts, `${name}.png`);
+    await page.screenshot({ path: file });
+    log(`screenshot ${file}`);
+  };
+
+  await check('the workbench opens the folder and shows the Agents view, sidebar widened', async () => {
+    await page.goto(`http://127.0.0.1:${port}/?folder=${encodeURIComponent(workspace)}`);
+    await page.locator('.monaco-workbench').waitFor();
+    await page.locator('.activitybar [aria-label^="Borg"]').first().click();
+    await pane(page, 'Agents').waitFor();
+    const sidebar = await page.locator('.part.sidebar').boundingBox();
+    const edge = sidebar.x + sidebar.width;
+    await page.mouse.move(edge, 300);
+    await page.mouse.down();
+    await page.mouse.move(edge + 260, 300, { steps: 8 });
+    await page.mouse.up();
+    await page.waitForFunction((w) => (document.querySelector('.part.sidebar')?.getBoundingClientRect().width ?? 0) > w + 200, sidebar.width);
+  });
+
+  await check('with two hosts configured the tree shows both host groups before any agent runs', async () => {
+    await rowWith(page, /^local\b/).waitFor();
+    await rowWith(page, /^h1\b/).waitFor();
+  });
+
+  await check('three workers launched from the palette spread over both hosts; each host group reads n/2 agents', async () => {
+    for (let i = 0; i < 3; i++) {
+      await palette(page, 'Launch Agent');
+      const worker = page.locator('.quick-input-list .monaco-list-row', { hasText: 'worker' }).first();
+      await worker.waitFor();
+      await worker.click();
+      await page.locator('.quick-input-widget').waitFor({ state: 'hidden' });
+    }
+    await page.waitForFunction(
+      (p) => [...document.querySelectorAll('.monaco-list-row')].filter((r) => r.textContent?.includes(`${p}-worker-`) && /running/.test(r.textContent ?? '')).length === 3,
+      prefix,
+    );
+    await rowWith(page, /^local\s*\d\/2 agents/).waitFor();
+    await rowWith(page, /^h1\s*\d\/2 agents/).waitFor();
+    const perHost = await Promise.all(clients.map((c) => c.listContainers({ filters: { name: [`^/${prefix}-`] } }).then((l) => l.length)));
+    if (perHost[0] + perHost[1] !== 3 || perHost[0] === 0 || perHost[1] === 0) throw new Error(`containers per daemon: ${perHost.join(', ')}`);
+    log(`containers per daemon (Docker's own lists): local ${perHost[0]}, h1 ${perHost[1]}`);
+    await shot('hosts');
+  });
+
+  await check("a row's tooltip names its host", async () => {
+    const row = pane(page, 'Agents')
+      .locator('.monaco-list-row', { hasText: `${prefix}-worker-` })
+      .first();
+    await row.locator('.label-name').hover();
+    await page.locator('.monaco-hover', { hasText: /Host: (local|h1)/ }).waitFor();
+    await shot('row-tooltip');
+    await page.mouse.move(5, 5);
+  });
+
+  await check('the status bar tooltip lists each host', async () => {
+    const item = page.locator('.statusbar-item', { hasText: /\d\/4 agents/ }).first();
+    await item.hover();
+    await page.locator('.monaco-hover', { hasText: /local: \d\/2/ }).waitFor();
+    await shot('status-tooltip');
+    await page.mouse.move(5, 5);
+  });
+
+  await check('the second host killed: after Borg: Refresh its group reads down, with a warning icon', async () => {
+    await daemons.stop(1, 'kill');
+    await palette(page, 'Refresh');
+    await rowWith(page, /^h1\s*down/).waitFor();
+    await shot('host-down');
+  });
+} finally {
+  await browser?.close();
+  if (server) {
+    try {
+      process.kill(-server.pid, 'SIGTERM');
+    } catch {
+      /* already gone */
+    }
+  }
+  for (const c of clients) {
+    const left = await c.listContainers({ all: true, filters: { name: [`^/${prefix}-`] } }).catch(() => []);
+    await Promise.all(
+      left.map((x) =>
+        c
+          .getContainer(x.Id)
+          .remove({ force: true })
+          .catch(() => undefined),
+      ),
+    );
+  }
+  await daemons?.dispose();
+  rmSync(scratch, { recursive: true, force: true });
+}
+log(`total ${((Date.now() - started) / 1000).toFixed(1)} s; code-server log ${serverLog}`);
+console.log(`ui-hosts: ${passed} passed, ${failed} failed`);
+process.exit(failed === 0 ? 0 : 1);
+
+/** A view pane by its header's label. */
+function pane(page, title) {
+  return page.locator('.pane', { has: page.locator(`.pane-header[aria-label^="${title}"]`) });
+}
+
+/** A row of the Agents view whose text matches `re`. */
+function rowWith(page, re) {
+  return pane(page, 'Agents').locator('.monaco-list-row', { hasText: re }).first();
+}
+
+/** Runs `<category>: <title>` from the palette (F1), picking the row that reads exactly that. */
+async function palette(page, title, category = 'Borg') {
+  await page.keyboard.press('F1');
+  await page.locator('.quick-input-widget').waitFor({ state: 'visible' });
+  await page.keyboard.type(`${category}: ${title}`);
+  const label = `${category}: ${title}`;
+  const row = page.locator('.quick-input-list .monaco-list-row', { has: page.locator('.label-name', { hasText: new RegExp(`^${label.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`) }) }).first();
+  await row.waitFor();
+  await row.click();
+}
