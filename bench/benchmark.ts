@@ -57,7 +57,7 @@ export interface BenchResult {
 }
 
 export interface Benchmark {
-  /** "P1" … "P10". */
+  /** "P1" … "P11". */
   id: string;
   /** One line: what is measured. */
   what: string;

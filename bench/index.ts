@@ -1,4 +1,4 @@
-/** The benchmarks, in the order `npm run bench` runs and reports them (the issue's P1–P10). */
+/** The benchmarks, in the order `npm run bench` runs and reports them (P1–P10, issue 14's P11). */
 import type { Benchmark } from './benchmark';
 import { launchBenchmark } from './launch';
 import { claimBenchmark } from './claim';
@@ -10,6 +10,7 @@ import { dockerCallsBenchmark } from './dockerCalls';
 import { agentsTreeBenchmark } from './agentsTree';
 import { outsideRemoveBenchmark } from './outsideRemove';
 import { gatewayBenchmark } from './gateway';
+import { scaleOutBenchmark } from './scaleOut';
 
 export const BENCHMARKS: readonly Benchmark[] = [
   launchBenchmark,
@@ -22,4 +23,5 @@ export const BENCHMARKS: readonly Benchmark[] = [
   agentsTreeBenchmark,
   outsideRemoveBenchmark,
   gatewayBenchmark,
+  scaleOutBenchmark,
 ];

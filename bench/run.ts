@@ -1,5 +1,5 @@
 /**
- * `npm run bench`: runs the benchmarks P1–P10 (`bench/index.ts`) one after another on this
+ * `npm run bench`: runs the benchmarks P1–P11 (`bench/index.ts`) one after another on this
  * machine, prints one table (each figure a median with its spread, each verdict a ratio against a
  * baseline measured in the same run, or an absolute value where the target is absolute) and
  * writes `bench/results.json`; `--readme` also rewrites the README's benchmark table (between the

@@ -29,6 +29,7 @@ command -v chromium >/dev/null || missing+=(chromium)
 command -v rg >/dev/null || missing+=(ripgrep)
 [ -e /usr/include/krb5.h ] || [ -e /usr/include/krb5/krb5.h ] || missing+=(libkrb5-dev)
 command -v git >/dev/null || missing+=(git)
+command -v ip >/dev/null || missing+=(iproute2) # the two-hosts tests and P11 start extra dockerd instances in their own network namespaces
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "[setup] missing system packages: ${missing[*]} — install them with apt-get as root, then run again" >&2

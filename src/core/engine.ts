@@ -460,10 +460,26 @@ export class DockerEngine implements Engine {
   /**
    * Waits until the container is not running and returns its exit code. `signal` ends the wait
    * early (rejects with an AbortError) without touching the container.
+   * Docker answers `POST /containers/{id}/wait` with its headers at once and the body at the exit,
+   * so a daemon that dies in between cuts the body; docker-modem 5 listens for no error on a
+   * non-stream body and dockerode's `wait()` then never settles (measured: dockerd 20.10
+   * SIGKILLed while a container ran). So the body is read here, and a cut one is a connection
+   * failure.
+   * @throws DockerUnreachableError when the daemon cannot be reached or went away before the exit;
+   *   BorgError (statusCode 404) when no container has that id.
    */
   async wait(id: string, signal?: AbortSignal): Promise<number> {
-    const r = await this.call(() => this.docker.getContainer(id).wait({ abortSignal: signal } as object));
-    return (r as { StatusCode: number }).StatusCode;
+    const res = await this.call(
+      () =>
+        new Promise<Readable>((resolve, reject) => {
+          const opts = { path: `/containers/${encodeURIComponent(id)}/wait?`, method: 'POST', isStream: true, abortSignal: signal, statusCodes: WAIT_STATUS_CODES, options: {} };
+          this.docker.modem.dial(opts as never, (err: unknown, data: unknown) => (err ? reject(err as Error) : resolve(data as Readable)));
+        }),
+    );
+    const body = await this.call(() => readWaitBody(res, id, signal));
+    const code = (parseJson(body) as { StatusCode?: unknown } | undefined)?.StatusCode;
+    if (typeof code !== 'number') throw new BorgError(`Docker answered the wait for ${id} without an exit code.`);
+    return code;
   }
 
   /**
@@ -762,6 +778,57 @@ async function* parseEventStream(stream: Readable, signal: AbortSignal): AsyncGe
   } finally {
     signal.removeEventListener('abort', onAbort);
     stream.destroy();
+  }
+}
+
+/** `POST /containers/{id}/wait`'s answers (Engine API ContainerWait), as dockerode lists them. */
+const WAIT_STATUS_CODES = { 200: true, 400: 'bad parameter', 404: 'no such container', 500: 'server error' };
+
+/** Most bytes of a wait answer read (`{"StatusCode":0,"Error":null}` is 30). */
+const WAIT_BODY_MAX = 64 * 1024;
+
+/**
+ * The body of a wait answer. A body cut before its end (the daemon died or the connection broke)
+ * rejects with an `ECONNRESET` error (a connection failure for {@link DockerEngine.call});
+ * `signal` rejects with an AbortError and drops the connection.
+ */
+function readWaitBody(res: Readable, id: string, signal?: AbortSignal): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    let done = false;
+    const finish = (e?: Error) => {
+      if (done) return;
+      done = true;
+      signal?.removeEventListener('abort', onAbort);
+      if (e) reject(e);
+      else resolve(text);
+    };
+    const cut = (cause?: unknown) => Object.assign(new Error(`Docker closed the connection before container ${id} exited`), { code: 'ECONNRESET', cause });
+    const onAbort = () => {
+      finish(Object.assign(new Error('The wait was aborted.'), { name: 'AbortError', code: 'ABORT_ERR' }));
+      res.destroy();
+    };
+    if (signal?.aborted) return onAbort();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    res.setEncoding('utf8');
+    res.on('data', (chunk: string) => {
+      text += chunk;
+      if (text.length > WAIT_BODY_MAX) {
+        finish(new BorgError(`Docker's answer to the wait for ${id} is over ${WAIT_BODY_MAX} bytes.`));
+        res.destroy();
+      }
+    });
+    res.on('end', () => finish());
+    res.on('error', (e) => finish(cut(e)));
+    res.on('close', () => finish(cut()));
+  });
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
   }
 }
 
