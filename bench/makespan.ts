@@ -17,6 +17,7 @@
  * And the floor this dockerd sets: the same N containers through plain dockerode calls on 4 loops
  * (no Borg), against their own ideal measured the same way, in the same rounds.
  */
+import type Dockerode from 'dockerode';
 import type { Benchmark, Figure, Verdict } from './benchmark';
 import { verdict } from './benchmark';
 import { DEMO_IMAGE } from '../src/core/demoImage';
@@ -118,24 +119,7 @@ async function loaded(rig: PipelineRig, n: number): Promise<{ ms: number; phases
 async function rawMakespan(rig: PipelineRig, n: number, workers: number): Promise<number> {
   let next = 0;
   const host = hardenedHostConfig(DEFAULT_HARDENING);
-  const one = async (): Promise<void> => {
-    const c = await rig.docker.docker.createContainer({
-      name: `${rig.prefix}-raw-${rawSeq++}`,
-      Image: DEMO_IMAGE,
-      Labels: { 'borg.bench': 'raw' },
-      OpenStdin: true,
-      StdinOnce: true,
-      AttachStdin: true,
-      AttachStdout: true,
-      AttachStderr: true,
-      HostConfig: { AutoRemove: false, ...host },
-    });
-    const stream = (await c.attach({ stream: true, stdin: true, stdout: true, stderr: true, hijack: true })) as NodeJS.ReadWriteStream;
-    stream.on('data', () => undefined); // read the output, as an agent's follower does
-    await c.start();
-    stream.end(`${JSON.stringify({ ...INPUT, persona: 'worker' })}\n`);
-    await c.wait();
-  };
+  const one = () => rawRun(rig.docker.docker, `${rig.prefix}-raw-${rawSeq++}`, host);
   const t0 = performance.now();
   await Promise.all(
     Array.from({ length: workers }, async () => {
@@ -149,6 +133,30 @@ async function rawMakespan(rig: PipelineRig, n: number, workers: number): Promis
   await rig.removeContainers();
   return ms;
 }
+/**
+ * One agent run through plain dockerode, no Borg: create (Borg's hardening, the demo image),
+ * attach, start, send the input, wait for the exit. The floor P3 and P11 compare Borg against.
+ * `docker` is the daemon to run on; `name` must be free there.
+ */
+export async function rawRun(docker: Dockerode, name: string, host: Record<string, unknown>): Promise<void> {
+  const c = await docker.createContainer({
+    name,
+    Image: DEMO_IMAGE,
+    Labels: { 'borg.bench': 'raw' },
+    OpenStdin: true,
+    StdinOnce: true,
+    AttachStdin: true,
+    AttachStdout: true,
+    AttachStderr: true,
+    HostConfig: { AutoRemove: false, ...host },
+  });
+  const stream = (await c.attach({ stream: true, stdin: true, stdout: true, stderr: true, hijack: true })) as NodeJS.ReadWriteStream;
+  stream.on('data', () => undefined); // read the output, as an agent's follower does
+  await c.start();
+  stream.end(`${JSON.stringify({ ...INPUT, persona: 'worker' })}\n`);
+  await c.wait();
+}
+
 let rawSeq = 0;
 
 /** Adds `count` tasks at once and waits until all are done: ms from the first add. */

@@ -31,6 +31,7 @@ import { DockerDaemons, TestDaemon } from '../test/support/dockerDaemons';
 import { finishedRuns, maxOverlap } from '../test/support/dockerRecords';
 import { median, msSince, pairRatios, spreadOf, spreadText } from './stats';
 import { timedEngine } from './timedEngine';
+import { rawRun } from './makespan';
 
 const HOSTS = 2;
 const SLOTS_PER_HOST = 4;
@@ -146,24 +147,7 @@ async function loaded(r: Rig, n: number): Promise<{ ms: number; spread: Spread; 
 async function rawMakespan(r: Rig, n: number, loopsPerHost: number, hosts: readonly TestDaemon[]): Promise<number> {
   let next = 0;
   const host = hardenedHostConfig(DEFAULT_HARDENING);
-  const one = async (d: TestDaemon): Promise<void> => {
-    const c = await d.docker.createContainer({
-      name: `${r.prefix}-raw-${rawSeq++}`,
-      Image: DEMO_IMAGE,
-      Labels: { 'borg.bench': 'raw' },
-      OpenStdin: true,
-      StdinOnce: true,
-      AttachStdin: true,
-      AttachStdout: true,
-      AttachStderr: true,
-      HostConfig: { AutoRemove: false, ...host },
-    });
-    const stream = (await c.attach({ stream: true, stdin: true, stdout: true, stderr: true, hijack: true })) as NodeJS.ReadWriteStream;
-    stream.on('data', () => undefined); // read the output, as an agent's follower does
-    await c.start();
-    stream.end(`${JSON.stringify({ ...INPUT, persona: 'worker' })}\n`);
-    await c.wait();
-  };
+  const one = (d: TestDaemon) => rawRun(d.docker, `${r.prefix}-raw-${rawSeq++}`, host);
   const loops = hosts.flatMap((d) => Array.from({ length: loopsPerHost }, () => d));
   const t0 = performance.now();
   await Promise.all(

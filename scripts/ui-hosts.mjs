@@ -19,6 +19,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import Docker from 'dockerode';
 import { launchChromium } from './chromium.mjs';
+import { uiChecks } from './uiChecks.mjs';
 import { CODE_SERVER, codeServerEnv, requireCodeServer, startCodeServer } from './codeServer.mjs';
 
 const root = resolve(import.meta.dirname, '..');
@@ -34,28 +35,8 @@ if (!existsSync(daemonsModule)) {
 }
 const { DockerDaemons } = await import(daemonsModule);
 mkdirSync(artifacts, { recursive: true });
-const started = Date.now();
-const log = (line) => console.log(`[ui-hosts] ${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s ${line}`);
-let passed = 0;
-let failed = 0;
-
-/** Runs one check; later checks are skipped after a failure. */
-async function check(name, fn) {
-  if (failed) {
-    log(`skip ${name}`);
-    failed += 1;
-    return;
-  }
-  const t0 = Date.now();
-  try {
-    await fn();
-    passed += 1;
-    log(`ok   ${name} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
-  } catch (e) {
-    failed += 1;
-    log(`FAIL ${name}: ${e?.message ?? e}`);
-  }
-}
+const checks = uiChecks('ui-hosts');
+const { log, check, finish } = checks;
 
 const scratch = mkdtempSync(join(tmpdir(), 'borg-ui-hosts-'));
 const port = 20000 + Math.floor(Math.random() * 20000);
@@ -108,7 +89,7 @@ try {
   writeFileSync(join(scratch, 'user/User/settings.json'), JSON.stringify({ 'workbench.startupEditor': 'none', 'workbench.colorTheme': 'Default Dark Modern', 'workbench.tips.enabled': false }));
 
   const page = await (async () => {
-    if (failed) return undefined;
+    if (checks.failed) return undefined;
     server = await startCodeServer({ scratch, workspace, port, env, onOutput: (d) => appendFileSync(serverLog, d), describeLog: () => ` (log: ${serverLog})` });
     browser = await launchChromium();
     const pg = await browser.newPage({ viewport: { width: 1280, height: 760 } });
@@ -207,9 +188,7 @@ try {
   await daemons?.dispose();
   rmSync(scratch, { recursive: true, force: true });
 }
-log(`total ${((Date.now() - started) / 1000).toFixed(1)} s; code-server log ${serverLog}`);
-console.log(`ui-hosts: ${passed} passed, ${failed} failed`);
-process.exit(failed === 0 ? 0 : 1);
+finish(`; code-server log ${serverLog}`);
 
 /** A view pane by its header's label. */
 function pane(page, title) {

@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import Docker from 'dockerode';
 import { launchChromium } from './chromium.mjs';
+import { uiChecks } from './uiChecks.mjs';
 import { CODE_SERVER, codeServerEnv, requireCodeServer, startCodeServer } from './codeServer.mjs';
 
 const root = resolve(import.meta.dirname, '..');
@@ -26,28 +27,7 @@ const STEP_MS = 90_000;
 
 requireCodeServer();
 mkdirSync(artifacts, { recursive: true });
-const started = Date.now();
-const log = (line) => console.log(`[ui] ${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s ${line}`);
-let passed = 0;
-let failed = 0;
-
-/** Runs one check: counted passed when `fn` resolves, failed (with its error) when it throws; later checks are skipped after a failure. */
-async function check(name, fn) {
-  if (failed) {
-    log(`skip ${name}`);
-    failed += 1;
-    return;
-  }
-  const t0 = Date.now();
-  try {
-    await fn();
-    passed += 1;
-    log(`ok   ${name} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
-  } catch (e) {
-    failed += 1;
-    log(`FAIL ${name}: ${e?.message ?? e}`);
-  }
-}
+const { log, check, fail, finish } = uiChecks('ui');
 
 // A fresh everything: user data, extensions, XDG dirs, Borg's home, a git repository with a commit.
 const scratch = mkdtempSync(join(tmpdir(), 'borg-ui-'));
@@ -237,8 +217,7 @@ try {
     await page.locator('.settings-editor .setting-item-contents', { hasText: 'Max Parallel Agents' }).first().waitFor();
   });
 } catch (e) {
-  failed += 1;
-  log(`FAIL ${e?.stack ?? e}`);
+  fail(e);
 } finally {
   await browser?.close();
   if (server) {
@@ -251,9 +230,7 @@ try {
   await removeContainers().catch((e) => log(`removing the test's containers failed: ${e.message}`));
   rmSync(scratch, { recursive: true, force: true });
 }
-log(`total ${((Date.now() - started) / 1000).toFixed(1)} s; code-server log ${serverLog}`);
-console.log(`ui: ${passed} passed, ${failed} failed`);
-process.exit(failed === 0 ? 0 : 1);
+finish(`; code-server log ${serverLog}`);
 
 /** A git repository with one commit (a task branches from HEAD) and settings for this run; `.vscode/` stays out of git. */
 function sampleRepository(dir) {
