@@ -176,7 +176,8 @@ export interface Engine {
    * connection lost) or `signal` aborts. @throws DockerUnreachableError when it cannot be opened.
    */
   events(signal: AbortSignal, filter?: { workspace?: string }): Promise<AsyncIterable<LiveContainerEvent>>;
-  image(ref: string): Promise<{ labels: Record<string, string>; user: string } | undefined>;
+  /** Labels and `USER` of image `ref`; `host`: on that host (several hosts; others ignore it). */
+  image(ref: string, host?: string): Promise<{ labels: Record<string, string>; user: string } | undefined>;
   /** What `path` in container `id` is (`HEAD …/archive`); undefined when the path does not exist. Works on exited containers. */
   archiveStat(id: string, path: string): Promise<ArchiveStat | undefined>;
   /** `path` in container `id` as a tar stream (`GET …/archive`); works on exited containers (no exec). */
@@ -349,7 +350,8 @@ export class DockerEngine implements Engine {
     if (label.length) filters.label = label;
     if (filter.namePrefix) filters.name = [`^/${escapeRegExp(filter.namePrefix)}`];
     const rows = await this.call(() => this.docker.listContainers({ all: true, filters }));
-    return rows.map(fromListRow);
+    // A Swarm task's container carries Borg's labels too (swarmEngine.ts): it is the service's, not a container agent.
+    return rows.filter((r) => !r.Labels?.['com.docker.swarm.task.id']).map(fromListRow);
   }
 
   /** Inspects by name or id; undefined when Docker answers 404. @throws DockerUnreachableError, BorgError for any other failure. */
@@ -469,6 +471,21 @@ export class DockerEngine implements Engine {
    *   BorgError (statusCode 404) when no container has that id.
    */
   async wait(id: string, signal?: AbortSignal): Promise<number> {
+    for (;;) {
+      try {
+        return await this.waitOnce(id, signal);
+      } catch (e) {
+        // A cut wait is not yet a lost container: over tcp or ssh it may be a network blip while
+        // the container runs on. Ask once more; only a daemon that does not answer (or a
+        // container that no longer runs) ends the wait with the failure.
+        if (!(e instanceof DockerUnreachableError) || signal?.aborted) throw e;
+        const now = await this.inspect(id).catch(() => undefined);
+        if (now?.status !== 'running') throw e;
+      }
+    }
+  }
+
+  private async waitOnce(id: string, signal?: AbortSignal): Promise<number> {
     const res = await this.call(
       () =>
         new Promise<Readable>((resolve, reject) => {
@@ -476,6 +493,8 @@ export class DockerEngine implements Engine {
           this.docker.modem.dial(opts as never, (err: unknown, data: unknown) => (err ? reject(err as Error) : resolve(data as Readable)));
         }),
     );
+    // A connection a NAT or firewall drops silently would never end the wait: TCP keepalive finds it.
+    (res as Readable & { socket?: { setKeepAlive?: (on: boolean, ms: number) => void } }).socket?.setKeepAlive?.(true, 30_000);
     const body = await this.call(() => readWaitBody(res, id, signal));
     const code = (parseJson(body) as { StatusCode?: unknown } | undefined)?.StatusCode;
     if (typeof code !== 'number') throw new BorgError(`Docker answered the wait for ${id} without an exit code.`);

@@ -127,7 +127,7 @@ export const CLIENT_CONFIG = [
  * `core.fsmonitor`, no auto gc after a push, no `receive.denyCurrentBranch=updateInstead`
  * (which checks files out into a worktree the config names), bare, no transport for a lazy
  * fetch (`protocol.allow=never`, GIT_NO_LAZY_FETCH) and `safe.directory=*` (the repository is
- * owned by the agent's uid after the launch handed it over; it is named explicitly here, never
+ * owned by whoever set it up for the agents' uid; it is named explicitly here, never
  * discovered).
  */
 const REMOTE_SIDE_CONFIG = [
@@ -141,9 +141,16 @@ const REMOTE_SIDE_CONFIG = [
   'receive.advertisePushOptions=false',
   'protocol.allow=never',
   'safe.directory=*',
+  // What Borg writes there (as the host user, root or not) stays writable for the agents' uid:
+  // Borg never hands the shared remote over with a chown walk (an agent of another task could
+  // swap a folder for a link mid-walk and have a root Borg chown any file).
+  'core.sharedRepository=0666',
 ]
   .map((kv) => `-c ${kv}`)
   .join(' ');
+
+/** How long one push or fetch of a task branch may take (ms): a first push of a large repository over ssh or https takes longer than git's usual 60 s. */
+const TRANSFER_TIMEOUT_MS = 10 * 60_000;
 
 /** `--upload-pack` / `--receive-pack` values for a path remote (see {@link REMOTE_SIDE_CONFIG}). */
 export const REMOTE_UPLOAD_PACK = `GIT_NO_LAZY_FETCH=1 git ${REMOTE_SIDE_CONFIG} upload-pack`;
@@ -188,11 +195,12 @@ export class GitRemote {
 
   /**
    * What a container needs to reach the remote: a path remote is bound at its own path
-   * (`<path>:<path>`, read-write: the agent pushes into it) and handed to the container's uid
-   * (pipeline `writable`); other remotes need nothing mounted.
+   * (`<path>:<path>`, read-write: the agent pushes into it); other remotes need nothing mounted.
+   * It is never in `writable` (never chowned by Borg, see REMOTE_SIDE_CONFIG): whoever sets the
+   * remote up makes it writable for the agents' uid once (README, "Scaling out").
    */
   get mounts(): { binds: string[]; writable: string[] } {
-    return this.spec.path ? { binds: [`${this.spec.path}:${this.spec.path}`], writable: [this.spec.path] } : { binds: [], writable: [] };
+    return this.spec.path ? { binds: [`${this.spec.path}:${this.spec.path}`], writable: [] } : { binds: [], writable: [] };
   }
 
   /**
@@ -206,7 +214,9 @@ export class GitRemote {
     if (!/^[0-9a-f]{40}([0-9a-f]{24})?$/.test(commit)) throw new BorgError(`${commit} is no commit id.`);
     if (this.spec.path) await checkPathRemote(this.git, repo, this.spec.path);
     const side = this.spec.path ? [`--receive-pack=${REMOTE_RECEIVE_PACK}`] : [];
-    await this.git.run(repo, [...CLIENT_CONFIG, 'push', '--quiet', '--no-verify', '--no-follow-tags', ...side, '--', this.spec.url, `+${commit}:refs/heads/${branch}`]);
+    await this.git.run(repo, [...CLIENT_CONFIG, 'push', '--quiet', '--no-verify', '--no-follow-tags', ...side, '--', this.spec.url, `+${commit}:refs/heads/${branch}`], {
+      timeoutMs: TRANSFER_TIMEOUT_MS,
+    });
   }
 
   /**
@@ -223,29 +233,25 @@ export class GitRemote {
     const ref = incomingRef(taskId);
     const side = this.spec.path ? [`--upload-pack=${REMOTE_UPLOAD_PACK}`] : [];
     try {
-      await this.git.run(repo, [
-        ...CLIENT_CONFIG,
-        'fetch',
-        '--quiet',
-        '--no-tags',
-        '--no-recurse-submodules',
-        '--no-write-fetch-head',
-        '--no-auto-gc',
-        ...side,
-        '--',
-        this.spec.url,
-        `+refs/heads/${branch}:${ref}`,
-      ]);
+      await this.git.run(
+        repo,
+        [...CLIENT_CONFIG, 'fetch', '--quiet', '--no-tags', '--no-recurse-submodules', '--no-write-fetch-head', '--no-auto-gc', ...side, '--', this.spec.url, `+refs/heads/${branch}:${ref}`],
+        { timeoutMs: TRANSFER_TIMEOUT_MS },
+      );
     } catch (e) {
       if (/couldn't find remote ref/i.test((e as Error).message))
         throw new GitRemoteRefusedError(`The remote ${this.spec.url} has no branch ${branch} any more: the agent's work cannot be taken back.`, { cause: e });
       throw e;
     }
     const got = await this.git.revParse(repo, ref);
+    // `--is-ancestor` exits 1 for "no"; any other failure (a timeout, a missing object) is git's error, not a verdict.
     const descends = await this.git
       .run(repo, ['merge-base', '--is-ancestor', pushed, got])
       .then(() => true)
-      .catch(() => false);
+      .catch((e: unknown) => {
+        if (((e as Error).cause as { code?: unknown } | undefined)?.code === 1) return false;
+        throw e;
+      });
     if (!descends) {
       await this.git.run(repo, ['update-ref', '-d', ref]).catch(() => undefined);
       throw new GitRemoteRefusedError(
@@ -280,8 +286,10 @@ export async function checkPathRemote(git: Git, repo: string, dir: string): Prom
   if (!top.isDirectory()) throw refuse('it is no folder');
   const link = findLink(dir);
   if (link) throw refuse(`${link} is a symbolic link`);
-  for (const f of ['commondir', 'gitdir', 'objects/info/alternates', 'objects/info/http-alternates']) {
-    if (fs.existsSync(path.join(dir, f))) throw refuse(`it has ${f}`);
+  // `.git` (a folder, or a file saying `gitdir: <elsewhere>`): git's remote side would enter that
+  // repository instead (enter_repo tries `<dir>/.git` first), one whose config nobody checked.
+  for (const f of ['.git', 'commondir', 'gitdir', 'objects/info/alternates', 'objects/info/http-alternates']) {
+    if (fs.lstatSync(path.join(dir, f), { throwIfNoEntry: false })) throw refuse(`it has ${f}`);
   }
   const config = path.join(dir, 'config');
   if (!fs.existsSync(config) || !fs.lstatSync(config).isFile()) throw refuse('it has no config file');

@@ -10,6 +10,9 @@ export interface HostMember {
   slots: number;
 }
 
+/** A member with its live state. */
+type Member = HostMember & { state: HostState };
+
 /**
  * Several Docker hosts behind the one {@link Engine} interface (`borg.docker.hosts`, the CLI's
  * repeatable `--docker-host`). The Pipeline keeps one slot pool per host ({@link hosts}) and names
@@ -28,9 +31,9 @@ export interface HostMember {
  * earlier session on a host that is down now).
  */
 export class HostsEngine implements Engine {
-  private readonly members: ReadonlyArray<HostMember & { state: HostState }>;
+  private readonly members: ReadonlyArray<Member>;
   /** Container id → the member that holds it. */
-  private readonly where = new Map<string, HostMember & { state: HostState }>();
+  private readonly where = new Map<string, Member>();
 
   /** @throws InvalidInputError for no member, a repeated name or a slot count below 1. */
   constructor(members: HostMember[]) {
@@ -64,16 +67,6 @@ export class HostsEngine implements Engine {
     return this.members.map((m) => m.state);
   }
 
-  /** The engine of host `name` (for what must be done on each host, such as building the demo image). */
-  engineOf(name: string): Engine | undefined {
-    return this.members.find((m) => m.name === name)?.engine;
-  }
-
-  /** Every member engine, in the order given. */
-  get engines(): Engine[] {
-    return this.members.map((m) => m.engine);
-  }
-
   /** Resolves when at least one host answers (and marks each up or down). @throws DockerUnreachableError when none does. */
   async ping(): Promise<void> {
     await this.onAll(async (m) => {
@@ -86,7 +79,7 @@ export class HostsEngine implements Engine {
   async list(filter?: { managedOnly?: boolean; workspace?: string; namePrefix?: string }): Promise<ContainerInfo[]> {
     const parts = await this.onAll(async (m) => {
       const rows = await m.engine.list(filter);
-      return rows.map((c) => this.seen(m, c));
+      return rows.map((c) => this.seen(m, c)).filter((c): c is ContainerInfo => c !== undefined);
     });
     return parts.flat();
   }
@@ -103,10 +96,12 @@ export class HostsEngine implements Engine {
       const c = await this.mark(known, () => known.engine.inspect(nameOrId));
       if (c) return this.seen(known, c);
       this.where.delete(nameOrId);
+      return undefined; // its host answered: it is gone
     }
     const found = await this.onAll(async (m) => {
       const c = await m.engine.inspect(nameOrId);
-      return c ? [this.seen(m, c)] : [];
+      const info = c ? this.seen(m, c) : undefined;
+      return info ? [info] : [];
     });
     const all = found.flat();
     // A name can be on two hosts (see the class comment): the running one is the one that matters.
@@ -173,11 +168,14 @@ export class HostsEngine implements Engine {
   }
 
   /**
-   * The labels and user of image `ref` when every host that is up has it (Borg builds or loads
-   * agent images per host; a launch may be placed on any of them); undefined when one lacks it.
+   * The labels and user of image `ref` on host `host` (the launch's placement), or, without one,
+   * when every host that is up has it (a launch may be placed on any of them); undefined when
+   * it (or one of them) lacks it.
    * @throws DockerUnreachableError when no host answers.
    */
-  async image(ref: string): Promise<{ labels: Record<string, string>; user: string } | undefined> {
+  async image(ref: string, host?: string): Promise<{ labels: Record<string, string>; user: string } | undefined> {
+    const placed = host !== undefined ? this.members.find((m) => m.name === host) : undefined;
+    if (placed) return this.mark(placed, () => placed.engine.image(ref));
     const found = await this.onAll(async (m) => [await m.engine.image(ref)]);
     const all = found.flat();
     if (all.some((i) => i === undefined)) return undefined;
@@ -205,14 +203,20 @@ export class HostsEngine implements Engine {
     return mergeUntilFirstEnd(streams, inner, () => signal.removeEventListener('abort', onAbort));
   }
 
-  /** Records where container `c` is and tags it with its host. */
-  private seen(m: HostMember & { state: HostState }, c: ContainerInfo): ContainerInfo {
+  /**
+   * Records where container `c` is and tags it with its host. The first host to report an id
+   * keeps it (Borg's own create, or the list that showed it first): another daemon answering
+   * for the same id — a crafted answer — is not believed, and its row is left out.
+   */
+  private seen(m: Member, c: ContainerInfo): ContainerInfo | undefined {
+    const known = this.where.get(c.id);
+    if (known && known !== m) return undefined;
     this.where.set(c.id, m);
     return { ...c, host: m.name };
   }
 
   /** Runs `fn` on member `m`, marking it up when it answers and down when it cannot be reached. */
-  private async mark<T>(m: HostMember & { state: HostState }, fn: () => Promise<T>): Promise<T> {
+  private async mark<T>(m: Member, fn: () => Promise<T>): Promise<T> {
     try {
       const r = await fn();
       m.state.up = true;
@@ -234,7 +238,7 @@ export class HostsEngine implements Engine {
    * Runs `fn` on every host at once. A host that cannot be reached is left out (marked down);
    * any other failure is thrown. @throws DockerUnreachableError when no host could be reached.
    */
-  private async onAll<T>(fn: (m: HostMember & { state: HostState }) => Promise<T[]>): Promise<T[][]> {
+  private async onAll<T>(fn: (m: Member) => Promise<T[]>): Promise<T[][]> {
     const settled = await Promise.allSettled(this.members.map((m) => this.mark(m, () => fn(m))));
     const out: T[][] = [];
     let unreachable: DockerUnreachableError | undefined;
@@ -261,8 +265,20 @@ export class HostsEngine implements Engine {
       m = this.where.get(id);
     }
     if (!m) {
-      // No host has it: ask the first one that is up, so the caller gets that daemon's own "no such container".
-      m = this.members.find((x) => x.state.up) ?? this.members[0];
+      // No host that answers has it. While one is down it may be there: that is "Docker gone"
+      // for it, never "no such container" (an agent's follow must end lost, not removed).
+      const down = this.members.filter((x) => !x.state.up);
+      if (down.length > 0) {
+        throw new DockerUnreachableError(
+          down.map((x) => x.engine.endpoint).join(', '),
+          `container ${id} is on no Docker host that answers (${down.map((x) => `${x.name}: ${x.state.error ?? 'no answer'}`).join('; ')})`,
+          {
+            advice: 'Start Docker there (or fix borg.docker.hosts), then Refresh.',
+          },
+        );
+      }
+      // Every host answered: ask the first, so the caller gets that daemon's own "no such container".
+      m = this.members[0];
     }
     const member = m;
     return this.mark(member, () => fn(member.engine));

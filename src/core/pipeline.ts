@@ -150,6 +150,8 @@ export interface RecoveryReport {
   lost: string[];
   /** Containers created but never started (their launch died), and reclaimed ones a claim moved aside but did not remove, removed. */
   removed: string[];
+  /** Runs given up as lost while their Docker was gone, found running again: killed, never adopted. */
+  killed: string[];
 }
 
 /** A launch's container created (and attached) before its slot: see Pipeline.stageAhead. */
@@ -344,12 +346,12 @@ export class Pipeline extends Disposable {
     // Image check, claim, create and attach need no slot (a created container runs nothing), so
     // a queued launch does them while it waits; only the start waits for the slot.
     const stage = async (host?: string): Promise<Staged> => {
-      const img = await this.o.engine.image(image);
+      const img = await this.o.engine.image(image, host);
       if (!img) throw new ImageMissingError(image);
       const claim = await claimName({
         engine: this.o.engine,
         namePrefix: `${settings.prefix}-${persona}-`,
-        nextCandidate: () => containerName(settings.prefix, persona, this.seq.next()),
+        nextCandidate: () => this.nextName(settings.prefix, persona),
         workspaceId: this.o.workspaceId,
         maxCandidates: this.o.maxClaimCandidates ?? MAX_CLAIM_CANDIDATES,
         create: (name) => this.createContainer(name, persona, image, img.user, input, opts, settings, gateway, host),
@@ -387,6 +389,21 @@ export class Pipeline extends Disposable {
       },
       { persona, signal: opts.signal, labels: opts.labels, early: { stage, discard: (st) => this.discard(st) } },
     );
+  }
+
+  /**
+   * The next candidate name from `containerSeq`. While a Docker host is down, a name Borg's
+   * records still hold (any state but removed) is passed over: its container may be on that
+   * host, which no inspect can see now, and names are unique per daemon only.
+   */
+  private nextName(prefix: string, persona: string): string {
+    const someDown = this.o.engine.hosts?.some((h) => !h.up) ?? false;
+    for (;;) {
+      const name = containerName(prefix, persona, this.seq.next());
+      if (!someDown) return name;
+      const row = this.o.store.getContainer(name);
+      if (!row || row.state === 'removed') return name;
+    }
   }
 
   /**
@@ -654,7 +671,7 @@ export class Pipeline extends Disposable {
     let handed = false;
     try {
       this.assertRunning();
-      staged = staging ? await staging : early ? await early.stage() : undefined;
+      staged = staging ? await staging : early ? await early.stage(waiter.host) : undefined;
       this.assertRunning();
       handed = true;
       const result = await fn(release, staged);
@@ -878,7 +895,10 @@ export class Pipeline extends Disposable {
     const done: Promise<void> = this.o.engine
       .remove(agent.id, { force: true })
       .then(
-        () => this.o.store.addEvent('removed-timed-out', agent.name, { id: agent.id }),
+        () => {
+          if (this.o.store.getContainer(agent.name)?.id === agent.id) this.o.store.setContainerState(agent.name, 'removed');
+          this.o.store.addEvent('removed-timed-out', agent.name, { id: agent.id });
+        },
         (e: unknown) => this.o.store.addEvent('remove-timed-out-failed', agent.name, { id: agent.id, error: errorText(e) }),
       )
       .catch((e: unknown) => console.error(`[borg] recording the removal of ${agent.name} failed`, e))
@@ -1041,7 +1061,7 @@ export class Pipeline extends Disposable {
   }
 
   private async recoverNow(): Promise<RecoveryReport> {
-    const report: RecoveryReport = { adopted: [], collected: [], lost: [], removed: [] };
+    const report: RecoveryReport = { adopted: [], collected: [], lost: [], removed: [], killed: [] };
     const settings = this.o.settings();
     const list = await this.o.engine.list({ workspace: this.o.workspaceId });
     // Serve the runs an earlier gateway handed tokens to, before their agents are adopted.
@@ -1051,7 +1071,13 @@ export class Pipeline extends Disposable {
       if (this.agentsByName.get(c.name)?.state === 'running' || this.stagedIds.has(c.id)) continue;
       const row = this.o.store.getContainer(c.name);
       const persona = c.persona ?? row?.persona ?? 'agent';
-      if (c.status === 'running') {
+      if (c.status === 'running' && row?.id === c.id && row.state === 'lost') {
+        // Given up while its Docker was gone (its phase ran again elsewhere), running again now
+        // that it answers: an orphan nobody judges. It is killed, never adopted (two agents on one phase).
+        await this.o.engine.kill(c.id).catch(() => undefined);
+        this.o.store.addEvent('killed-orphan', c.name, { id: c.id, ...(c.host !== undefined ? { host: c.host } : {}) });
+        report.killed.push(c.name);
+      } else if (c.status === 'running') {
         const info = await this.o.engine.inspect(c.id);
         if (!info || info.status !== 'running') continue; // exited meanwhile: the next refresh shows it
         const stream = await this.o.engine.attach(c.id, { stdin: false });
@@ -1086,7 +1112,9 @@ export class Pipeline extends Disposable {
         report.removed.push(c.name);
       }
     }
-    for (const row of this.o.store.listContainers()) {
+    // While a Docker host is down its containers are missing from the list, not gone.
+    const hostDown = this.o.engine.hosts?.some((h) => !h.up) ?? false;
+    for (const row of hostDown ? [] : this.o.store.listContainers()) {
       if (row.workspace !== null && row.workspace !== this.o.workspaceId) continue;
       if (!['running', 'detached', 'created'].includes(row.state)) continue;
       const c = byName.get(row.name);
@@ -1097,7 +1125,7 @@ export class Pipeline extends Disposable {
     }
     // Tokens of runs whose containers no longer run are revoked.
     this.o.gateway?.retain(new Set([...this.agentsByName.values()].filter((a) => a.state === 'running').map((a) => a.name)));
-    if (report.adopted.length + report.collected.length + report.lost.length + report.removed.length > 0) await this.o.store.flush().catch(() => undefined);
+    if (report.adopted.length + report.collected.length + report.lost.length + report.removed.length + report.killed.length > 0) await this.o.store.flush().catch(() => undefined);
     this.scheduleRefresh();
     return report;
   }

@@ -138,7 +138,7 @@ export class Runtime extends Disposable {
   }
 
   private async startNow(): Promise<StartReport> {
-    const empty: StartReport = { adopted: [], collected: [], lost: [], removed: [], resumed: [], retest: [] };
+    const empty: StartReport = { adopted: [], collected: [], lost: [], removed: [], killed: [], resumed: [], retest: [] };
     if (this.o.readOnly || this.o.kind === 'oneShot') {
       await this.pipeline.refresh();
       return empty;
@@ -150,6 +150,7 @@ export class Runtime extends Disposable {
     if (out.adopted.length + out.collected.length + out.lost.length + out.removed.length > 0) {
       this.o.log?.(`recovery: adopted [${out.adopted.join(', ')}], collected [${out.collected.join(', ')}], lost [${out.lost.join(', ')}], removed never-started [${out.removed.join(', ')}]`);
     }
+    if (out.killed.length) this.o.log?.(`recovery: killed [${out.killed.join(', ')}]: given up as lost while their Docker was gone (their phases ran again), running again now`);
     if (resumed.length) this.o.log?.(`recovery: took back the running phases of tasks ${resumed.join(', ')}`);
     if (retest.length) this.o.log?.(`recovery: tasks ${retest.join(', ')} stopped during their test phase: running it again`);
     this.scheduler.start();

@@ -1,3 +1,4 @@
+import { hostText } from './hostCounts';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Agent } from './agent';
@@ -373,16 +374,16 @@ export class Scheduler extends Disposable {
     return t;
   }
 
-  /** One `info` line of task progress: `task 3 "Title": <text>`. */
   /**
    * True when the engine spreads agents over several Docker hosts and one is still up: a run lost
    * with its host (Docker gone there) is dispatched again at once, placed on the hosts that are
    * up, instead of backing off as when the one daemon is gone.
    */
-  private anotherHostUp(): boolean {
+  private someHostUp(): boolean {
     return this.o.pipeline.engine.hosts?.some((h) => h.up) ?? false;
   }
 
+  /** One `info` line of task progress: `task 3 "Title": <text>`. */
   private note(t: Pick<Task, 'id' | 'title'>, text: string): void {
     this.o.log?.(`task ${t.id} ${JSON.stringify(t.title)}: ${text}`, 'info');
   }
@@ -420,7 +421,7 @@ export class Scheduler extends Disposable {
         this.o.tasks.update(t.id, { status: 'cancelled' });
       } else if (e instanceof PipelineStoppedError || e instanceof DockerUnreachableError || e instanceof InterruptedError) {
         // Shutting down, Docker is down, or Stop All: not the task's fault; it runs again on a later dispatch.
-        if (e instanceof DockerUnreachableError && !this.anotherHostUp()) this.backoffUntil = Date.now() + DOCKER_BACKOFF_MS;
+        if (e instanceof DockerUnreachableError && !this.someHostUp()) this.backoffUntil = Date.now() + DOCKER_BACKOFF_MS;
         this.o.tasks.update(t.id, notStarted());
       } else {
         // Not the task's fault (image missing, Docker down, not a repository): wait for the user.
@@ -516,7 +517,7 @@ export class Scheduler extends Disposable {
       verdict = { outcome: 'altered', error: alteredMessage(altered, worktree) };
     } else if (verdict.outcome === 'interrupted' || verdict.outcome === 'lost') {
       // Stopped, or Docker went away: the work so far stays uncommitted in the worktree for the phase's next run.
-      if ((agent.lostReason === 'docker' || verdict.unreachable) && !this.anotherHostUp()) this.backoffUntil = Date.now() + DOCKER_BACKOFF_MS;
+      if ((agent.lostReason === 'docker' || verdict.unreachable) && !this.someHostUp()) this.backoffUntil = Date.now() + DOCKER_BACKOFF_MS;
     } else {
       try {
         trusted ??= await this.agentGit.trust(checkout);
@@ -732,9 +733,9 @@ export class Scheduler extends Disposable {
 /** `altered`: the agent altered git metadata (agentGit.ts); the task fails at once, nothing of it is committed. */
 type RunVerdict = { outcome: RunOutcome; error?: string; blockedReason?: BlockedReason; retryAt?: number; unreachable?: boolean };
 
-/** ` on <host>` for a run on one of several Docker hosts, else ''. */
+/** ` on <host>` for a run on one of several Docker hosts (a Swarm node's name comes from the node: inert text), else ''. */
 function onHost(host: string | undefined): string {
-  return host === undefined ? '' : ` on ${host}`;
+  return host === undefined ? '' : ` on ${hostText(host)}`;
 }
 
 /** A run that ended without finishing: `lost` when its container was removed outside Borg, else interrupted. */

@@ -273,9 +273,13 @@ export function commandOf(spec: Pick<CreateSpec, 'entrypoint' | 'cmd'>, image: {
   return [...list(image?.Entrypoint), ...(spec.cmd ?? list(image?.Cmd))];
 }
 
-/** The name of a service's `n`-th input secret: `borg-in-<service id>-<n>` (≤ 64 characters: Swarm's limit on names). */
-export function inputSecretName(serviceId: string, n: number): string {
-  return `borg-in-${serviceId.slice(0, 25)}-${n}`;
+/**
+ * The name of a service's `n`-th input secret: `borg-in-<service id>-<n>-<random>` (≤ 64
+ * characters: Swarm's limit on names); the random part keeps a start that failed after making
+ * its secret from blocking the next one with a name conflict.
+ */
+export function inputSecretName(serviceId: string, n: number, nonce = randomBytes(4).toString('hex')): string {
+  return `borg-in-${serviceId.slice(0, 25)}-${n}-${nonce}`;
 }
 
 /** One frame of Docker's multiplexed stream (8-byte header: type, 0,0,0, big-endian size). */
@@ -360,6 +364,9 @@ class TaskStream extends Duplex {
     if (!this.destroyed) this.push(buf);
   }
 }
+
+/** How old an isolation network must be before a sweep may remove it (ms). */
+export const SWEEP_MIN_AGE_MS = 60_000;
 
 /**
  * {@link Engine} over Docker Swarm, through the manager's {@link DockerEngine}. See the file's
@@ -509,17 +516,29 @@ export class SwarmEngine implements Engine {
     if (input && input.length > 0) {
       const name = inputSecretName(s.ID, n);
       const labels = { [LABEL_MANAGED]: 'true', [LABEL_SWARM_SERVICE]: s.Spec.Name };
-      const made = await this.call(() => this.docker.createSecret({ Name: name, Labels: labels, Data: input!.toString('base64') } as object));
+      // `_body` alone: docker-modem puts every other key of the options into the query string,
+      // and the input (with its run token) must never be in a URL (dockerd logs URLs in debug).
+      const made = await this.call(() => this.docker.createSecret({ _query: {}, _body: { Name: name, Labels: labels, Data: input!.toString('base64') } } as object));
       secret = { id: (made as unknown as { id: string }).id, name };
     }
     const [uid, gid] = s.Spec.TaskTemplate.ContainerSpec.User.split(':');
-    await this.updateSpec(s.ID, (spec) => {
-      spec.Mode = { Replicated: { Replicas: 1 } };
-      spec.TaskTemplate.ForceUpdate = n;
-      delete spec.Labels[LABEL_SWARM_STOPPED];
-      spec.TaskTemplate.ContainerSpec.Secrets = secret ? [{ SecretID: secret.id, SecretName: secret.name, File: { Name: INPUT_SECRET_FILE, UID: uid, GID: gid ?? uid, Mode: 0o400 } }] : [];
-    });
-    const task = await this.newTask(s.ID, before);
+    let task: SwarmTask;
+    try {
+      await this.updateSpec(s.ID, (spec) => {
+        spec.Mode = { Replicated: { Replicas: 1 } };
+        spec.TaskTemplate.ForceUpdate = n;
+        delete spec.Labels[LABEL_SWARM_STOPPED];
+        spec.TaskTemplate.ContainerSpec.Secrets = secret ? [{ SecretID: secret.id, SecretName: secret.name, File: { Name: INPUT_SECRET_FILE, UID: uid, GID: gid ?? uid, Mode: 0o400 } }] : [];
+      });
+      task = await this.newTask(s.ID, before);
+    } catch (e) {
+      // Nothing may run unfollowed (outside a slot): back to Replicas 0, and the new secret goes.
+      await this.updateSpec(s.ID, (spec) => {
+        spec.Mode = { Replicated: { Replicas: 0 } };
+      }).catch(() => undefined);
+      if (secret) await this.call(() => this.docker.getSecret(secret.id).remove()).catch(() => undefined);
+      throw e;
+    }
     await this.removeSecrets(s.Spec.Name, secret?.id);
     for (const a of pending) void this.pump(a.stream, s.ID, task.ID);
   }
@@ -939,7 +958,8 @@ export class SwarmEngine implements Engine {
 
   /** Removes the input secrets of service `name` (all, or all but `keep`); failures are left for the service's removal. */
   private async removeSecrets(name: string, keep?: string): Promise<void> {
-    const secrets = (await this.call(() => this.docker.listSecrets({ filters: { label: [`${LABEL_SWARM_SERVICE}=${name}`] } } as object))) as Array<{ ID: string }>;
+    const listed = this.call(() => this.docker.listSecrets({ filters: { label: [`${LABEL_SWARM_SERVICE}=${name}`] } } as object));
+    const secrets = (await listed.catch(() => [])) as Array<{ ID: string }>;
     for (const sec of secrets) {
       if (sec.ID === keep) continue;
       await this.call(() => this.docker.getSecret(sec.ID).remove()).catch(() => undefined);
@@ -965,12 +985,22 @@ export class SwarmEngine implements Engine {
     await this.call(() => this.docker.getNetwork(id).remove()).catch(() => undefined);
   }
 
-  /** Removes Borg's isolation networks whose service is gone (left behind by a removal that came too early). */
+  /**
+   * Removes Borg's isolation networks whose service is gone (left behind by a removal that came
+   * too early). A network made in the last {@link SWEEP_MIN_AGE_MS} is left alone: it may be
+   * another launch's, made a moment before its service (launches stage in parallel).
+   */
   private async sweepNetworks(): Promise<void> {
     try {
-      const nets = (await this.call(() => this.docker.listNetworks({ filters: { label: [`${LABEL_MANAGED}=true`, LABEL_SWARM_SERVICE] } }))) as Array<{ Id: string; Labels?: Record<string, string> }>;
+      const nets = (await this.call(() => this.docker.listNetworks({ filters: { label: [`${LABEL_MANAGED}=true`, LABEL_SWARM_SERVICE] } }))) as Array<{
+        Id: string;
+        Created?: string;
+        Labels?: Record<string, string>;
+      }>;
       for (const n of nets) {
         const owner = n.Labels?.[LABEL_SWARM_SERVICE];
+        const age = Date.now() - Date.parse(n.Created ?? '');
+        if (!(age >= SWEEP_MIN_AGE_MS)) continue; // young, or no creation time: not ours to judge
         if (owner && !(await this.service(owner))) await this.removeNetwork(n.Id);
       }
     } catch (e) {

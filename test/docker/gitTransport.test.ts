@@ -13,6 +13,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tar from 'tar-stream';
 import { buildDemoImage } from '../../src/core/demoImage';
+import { chownTree, containerOwner } from '../../src/core/ownership';
 import { Git } from '../../src/core/git';
 import { Prompts } from '../../src/core/prompts';
 import { DEFAULT_TASK_SETTINGS, Scheduler, TaskSettings } from '../../src/core/scheduler';
@@ -114,6 +115,7 @@ async function rig(task: Partial<TaskSettings> = {}): Promise<Rig> {
   const repo = makeRepo(path.join(h.dir, 'repo'));
   const remote = path.join(h.dir, 'remote.git');
   execFileSync('git', ['init', '-q', '--bare', remote]);
+  chownTree(remote, containerOwner('')); // set up once for the agents' uid, as the README asks
   const settings: TaskSettings = { ...DEFAULT_TASK_SETTINGS, testCommand: '', maxAttempts: 1, worktrees: 'git', gitRemote: remote, ...task };
   const tasks = new TaskStore(h.store);
   const scheduler = new Scheduler({ pipeline: h.pipeline, tasks, git: new Git(), prompts: new Prompts(PROMPTS), worktreeRoot: path.join(h.dir, 'worktrees'), settings: () => settings });

@@ -294,8 +294,10 @@ describe('Swarm engine: watchdog', () => {
     // TERM came before the agent set it (the watchdog counts from Borg's start call, and a Swarm
     // task takes a moment longer than a container to start).
     assert.ok([137, 143].includes(r.agent.exitCode!), `exit ${r.agent.exitCode}`);
-    assert.equal(h.store.getContainer(r.name)?.state, 'timed-out');
     await withTimeout(h.pipeline.joinAgents(), 30_000, 'the removal joined');
+    const ended = h.store.query('SELECT kind FROM events WHERE container = ? ORDER BY id', [r.name]).map((row) => String(row.kind));
+    assert.ok(ended.indexOf('timed-out') >= 0 && ended.indexOf('timed-out') < ended.indexOf('removed-timed-out'), ended.join(', '));
+    assert.equal(h.store.getContainer(r.name)?.state, 'removed', 'its row follows the removal');
     assert.equal(await swarm.inspect(r.id), undefined, 'the over-time service is gone');
     const removed = h.store.query("SELECT detail FROM events WHERE kind = 'removed-timed-out'").map((row) => JSON.parse(String(row.detail)) as { id: string });
     assert.deepEqual(

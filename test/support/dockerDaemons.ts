@@ -88,6 +88,9 @@ const DIR_PREFIX = 'borg-h-';
 const NETNS_DIR = '/run/netns';
 const SHIM_SOCKETS = '/run/containerd/s';
 
+/** How long a graceful stop may take before the daemon is killed (ms). */
+const GRACEFUL_STOP_MS = 60_000;
+
 /** N extra dockerd instances, each a simulated Docker host. Start with {@link DockerDaemons.start}; always {@link dispose}. */
 export class DockerDaemons {
   private readonly children = new Map<number, { child: ChildProcess; exited: Promise<void> }>();
@@ -135,7 +138,7 @@ export class DockerDaemons {
    * - `crash`: SIGKILL dockerd only (its containerd dies with it): the containers' shims and
    *   processes keep running (measured on dockerd 20.10 / containerd 1.6 here), as after a dockerd
    *   crash on a machine that stays up — they still write to their bind mounts.
-   * - `graceful`: SIGTERM, and wait until dockerd exited (it stops its containers first).
+   * - `graceful`: SIGTERM, and wait until dockerd exited (it stops its containers first); one still up after GRACEFUL_STOP_MS is killed.
    */
   async stop(index: number, how: 'kill' | 'crash' | 'graceful' = 'kill'): Promise<void> {
     const d = this.get(index);
@@ -144,6 +147,19 @@ export class DockerDaemons {
     const c = this.children.get(index);
     c?.child.ref(); // the wait for its exit keeps this process alive (the child was unref'd)
     signal(d.pid, how === 'graceful' ? 'SIGTERM' : 'SIGKILL');
+    if (how === 'graceful' && c) {
+      // A daemon that does not stop within a minute is killed, so a stuck one cannot hang the test.
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), GRACEFUL_STOP_MS)));
+      const how2 = await Promise.race([c.exited.then(() => 'exited' as const), late]);
+      clearTimeout(timer);
+      if (how2 === 'late') {
+        signal(d.pid, 'SIGKILL');
+        await c.exited;
+        await killAll(d.netns, d.cgroup);
+      }
+      return;
+    }
     await c?.exited;
     if (how === 'kill') await killAll(d.netns, d.cgroup);
   }

@@ -194,13 +194,15 @@ describe('GitRemote with real git: push, fetch, the descent rule', () => {
 });
 
 describe('A hostile path remote runs nothing on this machine', () => {
-  it('checkPathRemote refuses hooks, alternates, links, commondir and unknown config keys', async () => {
+  it('checkPathRemote refuses hooks, alternates, links, commondir, a .git entry and unknown config keys', async () => {
     const git = new Git();
     const cases: Array<[string, (remote: string) => void, RegExp]> = [
       ['a hook', (r) => fs.writeFileSync(path.join(r, 'hooks', 'post-update'), '#!/bin/sh\n', { mode: 0o755 }), /hooks\/post-update/],
       ['alternates', (r) => fs.writeFileSync(path.join(r, 'objects', 'info', 'alternates'), '/x\n'), /alternates/],
       ['a link', (r) => fs.symlinkSync('/etc', path.join(r, 'refs', 'etc')), /refs\/etc is a symbolic link/],
       ['commondir', (r) => fs.writeFileSync(path.join(r, 'commondir'), '/x\n'), /commondir/],
+      ['a .git file (gitdir: elsewhere: git would enter that repository)', (r) => fs.writeFileSync(path.join(r, '.git'), 'gitdir: /tmp/other.git\n'), /it has \.git/],
+      ['a .git folder', (r) => fs.mkdirSync(path.join(r, '.git')), /it has \.git/],
       ['core.hooksPath', (r) => execFileSync('git', ['config', '--file', path.join(r, 'config'), 'core.hooksPath', '/tmp']), /core\.hookspath/i],
       ['include.path', (r) => execFileSync('git', ['config', '--file', path.join(r, 'config'), 'include.path', '/etc/gitconfig']), /include\.path/],
       ['not bare', (r) => execFileSync('git', ['config', '--file', path.join(r, 'config'), 'core.bare', 'false']), /core\.bare = true/],

@@ -21,7 +21,13 @@ import { FakeDocker } from './fakeDocker';
 
 const WS = 'ws-unit-hosts';
 const dirs: string[] = [];
-after(() => {
+const rigs: Array<{ pipeline: Pipeline; store: Store }> = [];
+after(async () => {
+  for (const r of rigs) {
+    await r.pipeline.shutdown('detach');
+    r.pipeline.dispose();
+    await r.store.close().catch(() => undefined);
+  }
   for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
 });
 
@@ -59,6 +65,7 @@ async function rig(slots: [number, number], settings: Partial<PipelineSettings> 
   const store = await Store.open(path.join(dir, 'borg.sqlite'));
   const s: PipelineSettings = { ...DEFAULT_SETTINGS, prefix: 'h', image: 'img', maxParallelAgents: 1, ...settings };
   const pipeline = new Pipeline({ engine, store, stateDirs: new StateDirs(path.join(dir, 'agents')), workspaceId: WS, settings: () => s });
+  rigs.push({ pipeline, store });
   return { a, b, engine, store, pipeline };
 }
 
@@ -145,6 +152,49 @@ describe('HostsEngine: agents over several Docker hosts', () => {
     r.b.exit(bRunning[0], 0);
     const launched = await next;
     assert.equal(launched.agent.host, 'b');
+    for (const n of r.b.running()) r.b.exit(n, 0);
+    await r.pipeline.joinAgents();
+  });
+
+  it('recovery while a host is down gives up none of its rows (its containers are missing from the list, not gone); once it answers they are adopted', async () => {
+    const r = await rig([1, 1]);
+    const both = await Promise.all([r.pipeline.launch('worker'), r.pipeline.launch('worker')]);
+    const onA = both.find((x) => x.agent.host === 'a')!;
+    await r.pipeline.shutdown('detach');
+    r.a.down = true; // unreachable, its container still running
+    const s: PipelineSettings = { ...DEFAULT_SETTINGS, prefix: 'h', image: 'img', maxParallelAgents: 1 };
+    const again = new Pipeline({ engine: r.engine, store: r.store, stateDirs: new StateDirs(fs.mkdtempSync(path.join(os.tmpdir(), 'borg-hosts-sd-'))), workspaceId: WS, settings: () => s });
+    const report = await again.recover();
+    assert.deepEqual(report.lost, [], 'nothing given up while a is down');
+    assert.equal(r.store.getContainer(onA.name)?.state, 'detached');
+    r.a.down = false;
+    await r.engine.ping();
+    const later = await new Pipeline({
+      engine: r.engine,
+      store: r.store,
+      stateDirs: new StateDirs(fs.mkdtempSync(path.join(os.tmpdir(), 'borg-hosts-sd-'))),
+      workspaceId: WS,
+      settings: () => s,
+    }).recover();
+    assert.ok(later.adopted.includes(onA.name), 'adopted once a answers');
+    for (const h of [r.a, r.b]) for (const n of h.running()) h.exit(n, 0);
+  });
+
+  it('an agent given up as lost while its host was gone, found running again, is killed at recovery, never adopted (its phase ran elsewhere)', async () => {
+    const r = await rig([1, 1]);
+    const both = await Promise.all([r.pipeline.launch('worker'), r.pipeline.launch('worker')]);
+    const onA = both.find((x) => x.agent.host === 'a')!;
+    r.a.goDown();
+    await onA.agent.done;
+    assert.equal(r.store.getContainer(onA.name)?.state, 'lost');
+    // Its dockerd comes back and the container was never really stopped (a crash leaves it running).
+    r.a.down = false;
+    r.a.get(onA.name).info.status = 'running';
+    const report = await r.pipeline.recover();
+    assert.deepEqual(report.killed, [onA.name]);
+    assert.deepEqual(report.adopted, []);
+    assert.notEqual(r.a.get(onA.name).info.status, 'running', 'killed');
+    assert.equal(r.pipeline.agents.get(onA.name)?.state, 'lost', 'not followed again');
     for (const n of r.b.running()) r.b.exit(n, 0);
     await r.pipeline.joinAgents();
   });

@@ -167,7 +167,8 @@ describe('inputSecretName', () => {
   it('fits Swarm’s 64-character limit for any service id and start count', () => {
     const name = inputSecretName('x'.repeat(25), 4_294_967_295);
     assert.ok(name.length <= 64, name);
-    assert.match(name, /^borg-in-x{25}-4294967295$/);
+    assert.match(name, /^borg-in-x{25}-4294967295-[0-9a-f]{8}$/);
+    assert.notEqual(inputSecretName('s', 1), inputSecretName('s', 1), 'a failed start never blocks the next with a name conflict');
   });
 });
 
