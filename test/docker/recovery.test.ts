@@ -50,7 +50,7 @@ describe('recover(): adopt', () => {
     const lines: Array<{ agent: string; line: string }> = [];
     p2.onDidOutput((e) => lines.push(e));
     const report = await withTimeout(p2.recover(), 10_000, 'recover');
-    assert.deepEqual(report, { adopted: [r.name], collected: [], lost: [], removed: [] });
+    assert.deepEqual(report, { adopted: [r.name], collected: [], lost: [], removed: [], killed: [] });
 
     const agent = p2.agents.get(r.name);
     assert.ok(agent, 'the new pipeline follows the adopted agent');
@@ -221,7 +221,7 @@ describe('recover(): lost', () => {
 
     const p2 = h.newPipeline();
     const report = await withTimeout(p2.recover(), 10_000, 'recover');
-    assert.deepEqual(report, { adopted: [], collected: [], lost: [r.name], removed: [] });
+    assert.deepEqual(report, { adopted: [], collected: [], lost: [r.name], removed: [], killed: [] });
     assert.equal(h.store.getContainer(r.name)?.state, 'lost');
     assert.equal(lastEventDetail(h.store, r.name, 'lost')?.replacedBy, replacement.id);
   });
@@ -247,7 +247,7 @@ describe('recover(): once, before launches', () => {
     assert.equal(second, first, 'a call while recovering joins the same run');
 
     const report = await withTimeout(first, 10_000, 'recover');
-    assert.deepEqual(report, { adopted: [a.name], collected: [], lost: [], removed: [] });
+    assert.deepEqual(report, { adopted: [a.name], collected: [], lost: [], removed: [], killed: [] });
     await waitFor(() => p2.queuedCount === 1, 5_000, 'the launch to queue for the slot');
     assert.deepEqual(
       p2.queued.map((q) => q.persona),
