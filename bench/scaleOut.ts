@@ -30,7 +30,6 @@ import { Store } from '../src/core/store';
 import { DockerDaemons, TestDaemon } from '../test/support/dockerDaemons';
 import { finishedRuns, maxOverlap } from '../test/support/dockerRecords';
 import { median, msSince, pairRatios, spreadOf, spreadText } from './stats';
-import { timedEngine } from './timedEngine';
 import { rawRun } from './makespan';
 
 const HOSTS = 2;
@@ -62,12 +61,11 @@ async function rig(scratch: string): Promise<Rig> {
   try {
     const prefix = `bp11${process.pid}`;
     const engine = new HostsEngine(daemons.daemons.map((d) => ({ name: d.name, engine: d.engine, slots: SLOTS_PER_HOST })));
-    const timed = timedEngine(engine);
     const dir = path.join(scratch, 'rig');
     fs.mkdirSync(dir, { recursive: true });
     const store = await Store.open(path.join(dir, 'borg.sqlite'));
     const settings: PipelineSettings = { ...DEFAULT_SETTINGS, prefix, image: DEMO_IMAGE, agentTimeoutSeconds: 120, stopGraceSeconds: 1, maxParallelAgents: SLOTS };
-    const pipeline = new Pipeline({ engine: timed.engine, store, stateDirs: new StateDirs(path.join(dir, 'agents')), workspaceId: `ws-${prefix}`, settings: () => settings });
+    const pipeline = new Pipeline({ engine, store, stateDirs: new StateDirs(path.join(dir, 'agents')), workspaceId: `ws-${prefix}`, settings: () => settings });
     const removeOn = async (d: TestDaemon) => {
       if (!d.up) return;
       const rows = await d.docker.listContainers({ all: true, filters: { name: [`^/${prefix}-`] } });

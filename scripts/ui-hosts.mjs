@@ -20,6 +20,7 @@ import { join, resolve } from 'node:path';
 import Docker from 'dockerode';
 import { launchChromium } from './chromium.mjs';
 import { uiChecks } from './uiChecks.mjs';
+import { openBorgView, palette, pane, screenshotter } from './workbench.mjs';
 import { CODE_SERVER, codeServerEnv, requireCodeServer, startCodeServer } from './codeServer.mjs';
 
 const root = resolve(import.meta.dirname, '..');
@@ -96,24 +97,10 @@ try {
     pg.setDefaultTimeout(STEP_MS);
     return pg;
   })();
-  const shot = async (name) => {
-    const file = join(artifacts, `${name}.png`);
-    await page.screenshot({ path: file });
-    log(`screenshot ${file}`);
-  };
+  const shot = screenshotter(page, artifacts, log);
 
   await check('the workbench opens the folder and shows the Agents view, sidebar widened', async () => {
-    await page.goto(`http://127.0.0.1:${port}/?folder=${encodeURIComponent(workspace)}`);
-    await page.locator('.monaco-workbench').waitFor();
-    await page.locator('.activitybar [aria-label^="Borg"]').first().click();
-    await pane(page, 'Agents').waitFor();
-    const sidebar = await page.locator('.part.sidebar').boundingBox();
-    const edge = sidebar.x + sidebar.width;
-    await page.mouse.move(edge, 300);
-    await page.mouse.down();
-    await page.mouse.move(edge + 260, 300, { steps: 8 });
-    await page.mouse.up();
-    await page.waitForFunction((w) => (document.querySelector('.part.sidebar')?.getBoundingClientRect().width ?? 0) > w + 200, sidebar.width);
+    await openBorgView(page, port, workspace, 260);
   });
 
   await check('with two hosts configured the tree shows both host groups before any agent runs', async () => {
@@ -179,23 +166,7 @@ try {
 }
 finish(`; code-server log ${serverLog}`);
 
-/** A view pane by its header's label. */
-function pane(page, title) {
-  return page.locator('.pane', { has: page.locator(`.pane-header[aria-label^="${title}"]`) });
-}
-
 /** A row of the Agents view whose text matches `re`. */
 function rowWith(page, re) {
   return pane(page, 'Agents').locator('.monaco-list-row', { hasText: re }).first();
-}
-
-/** Runs `<category>: <title>` from the palette (F1), picking the row that reads exactly that. */
-async function palette(page, title, category = 'Borg') {
-  await page.keyboard.press('F1');
-  await page.locator('.quick-input-widget').waitFor({ state: 'visible' });
-  await page.keyboard.type(`${category}: ${title}`);
-  const label = `${category}: ${title}`;
-  const row = page.locator('.quick-input-list .monaco-list-row', { has: page.locator('.label-name', { hasText: new RegExp(`^${label.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`) }) }).first();
-  await row.waitFor();
-  await row.click();
 }

@@ -17,6 +17,7 @@ import { join, resolve } from 'node:path';
 import Docker from 'dockerode';
 import { launchChromium } from './chromium.mjs';
 import { uiChecks } from './uiChecks.mjs';
+import { openBorgView, palette, pane, screenshotter } from './workbench.mjs';
 import { CODE_SERVER, codeServerEnv, requireCodeServer, startCodeServer } from './codeServer.mjs';
 
 const root = resolve(import.meta.dirname, '..');
@@ -61,26 +62,12 @@ try {
   browser = await launchChromium();
   const page = await browser.newPage({ viewport: { width: 1280, height: 760 } });
   page.setDefaultTimeout(STEP_MS);
-  const shot = async (name) => {
-    const file = join(artifacts, `${name}.png`);
-    await page.screenshot({ path: file });
-    log(`screenshot ${file}`);
-  };
+  const shot = screenshotter(page, artifacts, log);
 
   await check('the workbench opens the folder and shows the Borg view from the activity bar', async () => {
-    await page.goto(`http://127.0.0.1:${port}/?folder=${encodeURIComponent(workspace)}`);
-    await page.locator('.monaco-workbench').waitFor();
-    await page.locator('.activitybar [aria-label^="Borg"]').first().click();
-    await pane(page, 'Agents').waitFor();
+    // Wider than the default 300 px, so rows show their descriptions.
+    await openBorgView(page, port, workspace, 160);
     await pane(page, 'Tasks').waitFor();
-    // Wider than the default 300 px, so rows show their descriptions: drag the sidebar's sash.
-    const sidebar = await page.locator('.part.sidebar').boundingBox();
-    const edge = sidebar.x + sidebar.width;
-    await page.mouse.move(edge, 300);
-    await page.mouse.down();
-    await page.mouse.move(edge + 160, 300, { steps: 8 });
-    await page.mouse.up();
-    await page.waitForFunction((w) => (document.querySelector('.part.sidebar')?.getBoundingClientRect().width ?? 0) > w + 100, sidebar.width);
   });
 
   await check('Borg: Build Demo Agent Image (palette) builds or finds the demo image', async () => {
@@ -246,36 +233,6 @@ function sampleRepository(dir) {
   git('add', '-A');
   git('-c', 'user.name=Borg UI test', '-c', 'user.email=ui@borg.invalid', 'commit', '-q', '-m', 'initial');
   writeFileSync(join(dir, '.vscode/settings.json'), JSON.stringify(SETTINGS, null, 2));
-}
-
-/** The view pane whose header reads `name` (Agents, Tasks). */
-function pane(page, name) {
-  return page.locator('.pane', { has: page.locator(`.pane-header[aria-label^="${name}"]`) }).first();
-}
-
-/** Runs a command from the palette (F1) by its title, picking the row that reads exactly `<category>: <title>`. */
-async function palette(page, title, category = 'Borg') {
-  const input = page.locator('.quick-input-widget .quick-input-box input');
-  // A key press can land in a webview that holds the focus (the walkthrough's Markdown): press
-  // again until the palette is open (waiting for it each time), at most 5 times.
-  for (let i = 1; ; i++) {
-    await page.keyboard.press('F1');
-    try {
-      await input.waitFor({ timeout: i < 5 ? 5_000 : STEP_MS });
-      break;
-    } catch (e) {
-      if (i >= 5) throw e;
-    }
-  }
-  await input.fill(`>${category}: ${title}`);
-  const name = new RegExp(`^${escapeRegExp(`${category}: ${title}`)}$`);
-  const row = page.locator('.quick-input-list .monaco-list-row', { has: page.locator('.label-name', { hasText: name }) }).first();
-  await row.waitFor();
-  await row.click();
-}
-
-function escapeRegExp(s) {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
 /** Force-removes the containers this run created (agents and test containers, all named `<prefix>-…`). */
